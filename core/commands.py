@@ -1,0 +1,209 @@
+"""THE command catalog: every user-facing command, declared once.
+
+Adding a command = one entry here + one use case (+ a renderer where needed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from core.catalog import Access, Autocomplete, Catalog, Command, Option, OptionType
+from core.usecases import community, mentees, mentors
+from core.usecases.help import ShowHelp, show_help
+
+_STYLE = ("async", "scheduled", "casual")
+_MENTEE_STYLE = ("any", *_STYLE)
+
+_MENTOR_FIELDS = (
+    Option(
+        "bio",
+        OptionType.TEXT,
+        "About you and what you can help with",
+        min_length=mentors.BIO_MIN,
+        max_length=mentors.BIO_MAX,
+    ),
+    Option(
+        "expertise",
+        OptionType.LIST,
+        "Your areas, comma-separated (e.g. giving,loans)",
+        autocomplete=Autocomplete.EXPERTISE,
+    ),
+    Option(
+        "availability",
+        OptionType.INTEGER,
+        "Hours per month you can give",
+        min_value=mentors.AVAILABILITY_MIN,
+        max_value=mentors.AVAILABILITY_MAX,
+    ),
+    Option("style", OptionType.STRING, "How you like to mentor", choices=_STYLE),
+    Option(
+        "languages",
+        OptionType.LIST,
+        "Languages you mentor in, ISO 639-1 codes (e.g. en,es)",
+        autocomplete=Autocomplete.LANGUAGES,
+    ),
+    Option(
+        "timezone",
+        OptionType.STRING,
+        "Your IANA timezone (e.g. Europe/Madrid)",
+        max_length=64,
+        autocomplete=Autocomplete.TIMEZONES,
+    ),
+    Option(
+        "max_mentees",
+        OptionType.INTEGER,
+        f"Most mentees at once (default {mentors.MAX_MENTEES_DEFAULT})",
+        min_value=mentors.MAX_MENTEES_MIN,
+        max_value=mentors.MAX_MENTEES_MAX,
+    ),
+)
+_REQUIRED_TO_APPLY = {"bio", "expertise", "availability", "style", "languages", "timezone"}
+
+
+def _required(options: tuple[Option, ...], names: set[str]) -> tuple[Option, ...]:
+    return tuple(replace(o, required=o.name in names) for o in options)
+
+
+CATALOG = Catalog(
+    [
+        Command(
+            "mentor",
+            "help",
+            "List the commands, or show one command's options",
+            show_help,
+            ShowHelp,
+            (Option("command", OptionType.STRING, "A command, e.g. mentor apply", max_length=60),),
+        ),
+        Command(
+            "mentor",
+            "apply",
+            "Apply to become a mentor",
+            mentors.apply,
+            mentors.ApplyAsMentor,
+            _required(_MENTOR_FIELDS, _REQUIRED_TO_APPLY),
+            form_title="Apply to mentor",
+        ),
+        Command(
+            "mentor",
+            "profile",
+            "Show your mentor profile",
+            mentors.show_profile,
+            mentors.NoOptions,
+        ),
+        Command(
+            "mentor",
+            "edit",
+            "Change your mentor profile",
+            mentors.edit_profile,
+            mentors.EditMentorProfile,
+            _required(_MENTOR_FIELDS, set()),
+            form_title="Edit your mentor profile",
+        ),
+        Command(
+            "mentor",
+            "pause",
+            "Stop receiving new mentees for a while",
+            mentors.pause,
+            mentors.NoOptions,
+        ),
+        Command("mentor", "resume", "Take new mentees again", mentors.resume, mentors.NoOptions),
+        Command(
+            "mentor",
+            "retire",
+            "Close your mentor profile (or withdraw your application)",
+            mentors.retire,
+            mentors.NoOptions,
+        ),
+        Command(
+            "mentee",
+            "profile",
+            "Create or change your mentee profile",
+            mentees.set_profile,
+            mentees.SetMenteeProfile,
+            (
+                Option(
+                    "goals",
+                    OptionType.LIST,
+                    "What you want to achieve, comma-separated (e.g. learn_giving,build_budget)",
+                    autocomplete=Autocomplete.GOALS,
+                ),
+                Option(
+                    "challenges",
+                    OptionType.TEXT,
+                    "What you find hard right now",
+                    max_length=mentees.CHALLENGES_MAX,
+                ),
+                Option(
+                    "style", OptionType.STRING, "Mentoring style you prefer", choices=_MENTEE_STYLE
+                ),
+                Option(
+                    "timezone",
+                    OptionType.STRING,
+                    "Your IANA timezone (e.g. America/New_York)",
+                    max_length=64,
+                    autocomplete=Autocomplete.TIMEZONES,
+                ),
+                Option(
+                    "languages",
+                    OptionType.LIST,
+                    "Languages you speak, ISO 639-1 codes (e.g. en,fr)",
+                    autocomplete=Autocomplete.LANGUAGES,
+                ),
+            ),
+        ),
+        Command(
+            "mentee",
+            "show",
+            "Show your mentee profile",
+            mentees.show_profile,
+            mentees.ShowMenteeProfile,
+        ),
+        Command(
+            "admin",
+            "setup",
+            "Set up Mentorbot for this community (admin role, channels, timezone, lists)",
+            community.set_up,
+            community.SetUpCommunity,
+            (
+                Option("admin_role", OptionType.ROLE, "Role whose members administer Mentorbot"),
+                Option("admin_channel", OptionType.CHANNEL, "Where mentor applications arrive"),
+                Option("announcement_channel", OptionType.CHANNEL, "Where news is announced"),
+                Option("group_category", OptionType.CHANNEL, "Category for support-group channels"),
+                Option(
+                    "default_timezone",
+                    OptionType.STRING,
+                    "Timezone used when a member has none",
+                    max_length=64,
+                    autocomplete=Autocomplete.TIMEZONES,
+                ),
+                Option(
+                    "mentor_role_name",
+                    OptionType.STRING,
+                    "Name of the role approved mentors get",
+                    min_length=1,
+                    max_length=100,
+                ),
+                Option("expertise", OptionType.LIST, "Expertise mentors can pick, comma-separated"),
+                Option("goals", OptionType.LIST, "Goals mentees can pick, comma-separated"),
+            ),
+            access=Access.ADMIN,
+        ),
+        Command(
+            "admin",
+            "applications",
+            "Review waiting mentor applications",
+            mentors.list_applications,
+            mentors.NoOptions,
+            access=Access.ADMIN,
+        ),
+        Command(
+            "admin",
+            "audit",
+            "Show recent admin actions",
+            community.show_audit_log,
+            community.ShowAuditLog,
+            (Option("limit", OptionType.INTEGER, "How many entries", min_value=1, max_value=25),),
+            access=Access.ADMIN,
+        ),
+    ]
+)

@@ -1,0 +1,102 @@
+"""Who is acting, and where: from what an adapter knows to the core's Actor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from core import defaults
+from core.errors import NotAllowed
+from core.models import Community, Member
+from core.uow import UnitOfWork
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """The platform's facts about one action, as the adapter received them.
+
+    ``role_ids`` and ``is_platform_admin`` come from the platform itself (Discord's
+    member payload, Slack's users.info), never from anything the member typed.
+    """
+
+    platform: str
+    community_platform_id: str
+    user_id: str
+    display_name: str = ""
+    community_name: str = ""
+    role_ids: frozenset[str] = field(default_factory=frozenset)
+    is_platform_admin: bool = False
+    channel_id: str | None = None
+
+
+@dataclass
+class Actor:
+    community: Community
+    member: Member
+    role_ids: frozenset[str]
+    is_platform_admin: bool
+
+    @property
+    def is_admin(self) -> bool:
+        admin_role = self.community.admin_role_id
+        return self.is_platform_admin or (admin_role is not None and admin_role in self.role_ids)
+
+    @property
+    def user_id(self) -> str:
+        return self.member.platform_user_id
+
+    def require_admin(self, action: str) -> None:
+        if not self.is_admin:
+            raise NotAllowed(action, "only community admins can do that")
+
+
+async def get_or_create_community(
+    uow: UnitOfWork, platform: str, platform_id: str, name: str = ""
+) -> Community:
+    stmt = select(Community).where(
+        Community.platform == platform, Community.platform_id == platform_id
+    )
+    community = (await uow.session.execute(stmt)).scalar_one_or_none()
+    if community is None:
+        community = Community(
+            platform=platform,
+            platform_id=platform_id,
+            name=name or platform_id,
+            expertise_options=list(defaults.EXPERTISE_OPTIONS),
+            goal_options=list(defaults.GOAL_OPTIONS),
+            roles={key: {"name": role_name} for key, role_name in defaults.ROLE_NAMES.items()},
+            settings={},
+            created_at=uow.now(),
+        )
+        uow.session.add(community)
+        await uow.session.flush()
+    elif name and community.name != name:
+        community.name = name
+    return community
+
+
+async def resolve_actor(uow: UnitOfWork, inv: Invocation) -> Actor:
+    community = await get_or_create_community(
+        uow, inv.platform, inv.community_platform_id, inv.community_name
+    )
+    stmt = select(Member).where(
+        Member.community_id == community.id, Member.platform_user_id == inv.user_id
+    )
+    member = (await uow.session.execute(stmt)).scalar_one_or_none()
+    if member is None:
+        member = Member(
+            community_id=community.id,
+            platform_user_id=inv.user_id,
+            display_name=inv.display_name or inv.user_id,
+            languages=[],
+            created_at=uow.now(),
+        )
+        uow.session.add(member)
+        await uow.session.flush()
+    else:
+        if inv.display_name and member.display_name != inv.display_name:
+            member.display_name = inv.display_name
+        if member.left_at is not None:
+            member.left_at = None
+    return Actor(community, member, inv.role_ids, inv.is_platform_admin)

@@ -1,0 +1,113 @@
+"""What the core says, independent of any platform: messages, buttons, forms, replies.
+
+Text may carry three portable tokens that every adapter renders natively:
+``<t:UNIX:STYLE>`` a moment (each reader sees it in their own zone), ``<@USER_ID>`` a
+member mention and ``<#CHANNEL_ID>`` a channel link. Use :func:`moment` to write the first.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+Tone = Literal["info", "success", "warning", "error"]
+ButtonStyle = Literal["primary", "secondary", "success", "danger"]
+
+MOMENT_RE = re.compile(r"<t:(-?\d+)(?::([tTdDfFR]))?>")
+MENTION_RE = re.compile(r"<@!?([A-Za-z0-9_.\-]+)>")
+CHANNEL_RE = re.compile(r"<#([A-Za-z0-9_.\-]+)>")
+
+
+def moment(when: datetime, style: str = "F") -> str:
+    """A portable timestamp token: F full, f short, D date, t time, R relative."""
+    return f"<t:{int(when.timestamp())}:{style}>"
+
+
+def mention(platform_user_id: str) -> str:
+    return f"<@{platform_user_id}>"
+
+
+@dataclass(frozen=True)
+class Button:
+    label: str
+    action: str  # the namespaced custom_id, e.g. "mb:approve:abc123"
+    style: ButtonStyle = "secondary"
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    value: str
+    inline: bool = False
+
+
+@dataclass(frozen=True)
+class Message:
+    text: str = ""
+    title: str | None = None
+    fields: tuple[Field, ...] = ()
+    buttons: tuple[Button, ...] = ()
+    footer: str | None = None
+    tone: Tone = "info"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "title": self.title,
+            "fields": [[f.name, f.value, f.inline] for f in self.fields],
+            "buttons": [[b.label, b.action, b.style] for b in self.buttons],
+            "footer": self.footer,
+            "tone": self.tone,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Message:
+        return cls(
+            text=data.get("text", ""),
+            title=data.get("title"),
+            fields=tuple(Field(n, v, bool(i)) for n, v, i in data.get("fields", [])),
+            buttons=tuple(Button(lbl, a, s) for lbl, a, s in data.get("buttons", [])),
+            footer=data.get("footer"),
+            tone=data.get("tone", "info"),
+        )
+
+
+@dataclass(frozen=True)
+class FormField:
+    name: str
+    label: str
+    long: bool = False
+    required: bool = True
+    min_length: int | None = None
+    max_length: int | None = None
+    placeholder: str | None = None
+
+
+@dataclass(frozen=True)
+class Form:
+    """A form (Discord modal, Slack modal, console prompt) whose submission goes to ``action``."""
+
+    action: str
+    title: str
+    fields: tuple[FormField, ...]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What a use case hands back to the member who acted.
+
+    ``private`` replies are ephemeral where the platform allows; ``form`` asks the
+    platform to open a form instead; ``update_origin`` replaces the message whose
+    button was pressed (e.g. an application card once it is decided).
+    """
+
+    message: Message | None = None
+    private: bool = True
+    form: Form | None = None
+    update_origin: Message | None = None
+
+
+def say(text: str, *, tone: Tone = "info", title: str | None = None, private: bool = True) -> Reply:
+    return Reply(message=Message(text=text, tone=tone, title=title), private=private)

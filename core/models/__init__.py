@@ -1,0 +1,44 @@
+"""Every table of Mentorbot. Importing this package registers them all on ``Base.metadata``."""
+
+from core.models.base import Base
+from core.models.community import AuditEntry, BadgeAward, Community, Member
+from core.models.delivery import Delivery, ProcessedEvent
+from core.models.goals import MenteeGoal, MenteeMilestone
+from core.models.groups import (
+    SupportGroup,
+    SupportGroupMeeting,
+    SupportGroupMember,
+    SupportGroupPost,
+    SupportGroupReply,
+)
+from core.models.mentoring import (
+    Mentee,
+    Mentor,
+    MentorMessage,
+    MentorReview,
+    MentorSession,
+    Mentorship,
+)
+
+__all__ = [
+    "AuditEntry",
+    "BadgeAward",
+    "Base",
+    "Community",
+    "Delivery",
+    "Member",
+    "Mentee",
+    "MenteeGoal",
+    "MenteeMilestone",
+    "Mentor",
+    "MentorMessage",
+    "MentorReview",
+    "MentorSession",
+    "Mentorship",
+    "ProcessedEvent",
+    "SupportGroup",
+    "SupportGroupMeeting",
+    "SupportGroupMember",
+    "SupportGroupPost",
+    "SupportGroupReply",
+]

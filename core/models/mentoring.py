@@ -1,0 +1,164 @@
+"""Mentors, mentees, mentorships and what happens inside one (plan phases 1-3, 5B)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.models.base import (
+    Base,
+    JSONType,
+    community_fk,
+    created_at,
+    id_column,
+    member_fk,
+    updated_at,
+)
+
+MENTOR_STATUSES = ("pending", "active", "paused", "retired", "rejected")
+MENTOR_STYLES = ("async", "scheduled", "casual")
+MENTEE_STYLES = ("any", *MENTOR_STYLES)
+MENTEE_STATUSES = ("seeking", "matched", "completed")
+MENTORSHIP_STATUSES = ("pending", "active", "paused", "completed", "ended")
+SESSION_TYPES = ("one_on_one", "group", "workshop")
+SESSION_STATUSES = ("scheduled", "completed", "cancelled", "no_show")
+
+
+class Mentor(Base):
+    __tablename__ = "mentors"
+    __table_args__ = (
+        # The plan's ``userId @unique``: one mentor profile per member.
+        UniqueConstraint("user_id"),
+        Index(None, "status", "is_accepting"),
+        Index("ix_mentors_expertise", "expertise", postgresql_using="gin"),
+    )
+
+    id: Mapped[str] = id_column()
+    community_id: Mapped[str] = community_fk()
+    user_id: Mapped[str] = member_fk()
+    bio: Mapped[str] = mapped_column(Text)
+    expertise: Mapped[list[str]] = mapped_column(default=list)
+    availability: Mapped[int] = mapped_column(Integer)  # hours per month
+    max_mentees: Mapped[int] = mapped_column(Integer, default=3)
+    current_mentees: Mapped[int] = mapped_column(Integer, default=0)
+    preferred_style: Mapped[str] = mapped_column(String(16))
+    languages: Mapped[list[str]] = mapped_column(default=list)
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    is_accepting: Mapped[bool] = mapped_column(Boolean, default=True)
+    application_date: Mapped[datetime] = mapped_column()
+    approved_date: Mapped[datetime | None] = mapped_column()
+    approved_by: Mapped[str | None] = member_fk(nullable=True, ondelete="SET NULL")
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    rejection_reason: Mapped[str | None] = mapped_column(Text)
+    total_mentees: Mapped[int] = mapped_column(Integer, default=0)
+    avg_rating: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()
+
+
+class Mentee(Base):
+    __tablename__ = "mentees"
+    __table_args__ = (UniqueConstraint("user_id"), Index(None, "status"))
+
+    id: Mapped[str] = id_column()
+    community_id: Mapped[str] = community_fk()
+    user_id: Mapped[str] = member_fk()
+    goals: Mapped[list[str]] = mapped_column(default=list)
+    challenges: Mapped[str | None] = mapped_column(Text)
+    preferred_style: Mapped[str] = mapped_column(String(16), default="any")
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    languages: Mapped[list[str]] = mapped_column(default=list)
+    status: Mapped[str] = mapped_column(String(16), default="seeking")
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()
+
+
+class Mentorship(Base):
+    __tablename__ = "mentorships"
+    __table_args__ = (
+        UniqueConstraint("mentor_id", "mentee_id"),
+        Index(None, "mentor_id", "status"),
+        Index(None, "mentee_id", "status"),
+    )
+
+    id: Mapped[str] = id_column()
+    community_id: Mapped[str] = community_fk()
+    mentor_id: Mapped[str] = mapped_column(ForeignKey("mentors.id", ondelete="CASCADE"))
+    mentee_id: Mapped[str] = mapped_column(ForeignKey("mentees.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    goals: Mapped[list[str]] = mapped_column(default=list)
+    start_date: Mapped[datetime] = created_at()
+    end_date: Mapped[datetime | None] = mapped_column()
+    next_check_in: Mapped[datetime | None] = mapped_column()
+    notes: Mapped[str | None] = mapped_column(Text)
+    completion_notes: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()
+
+
+class MentorMessage(Base):
+    __tablename__ = "mentor_messages"
+    __table_args__ = (Index(None, "mentorship_id", "created_at"),)
+
+    id: Mapped[str] = id_column()
+    community_id: Mapped[str] = community_fk()
+    mentorship_id: Mapped[str] = mapped_column(ForeignKey("mentorships.id", ondelete="CASCADE"))
+    sender_id: Mapped[str] = member_fk()
+    content: Mapped[str] = mapped_column(Text)
+    # [{"url": ..., "filename": ..., "content_type": ...}]: carried as links, never copied.
+    attachments: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType, default=None)
+    read_at: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = created_at()
+
+
+class MentorSession(Base):
+    __tablename__ = "mentor_sessions"
+    __table_args__ = (Index(None, "mentor_id", "scheduled_at"), Index(None, "mentorship_id"))
+
+    id: Mapped[str] = id_column()
+    community_id: Mapped[str] = community_fk()
+    mentorship_id: Mapped[str | None] = mapped_column(ForeignKey("mentorships.id"))
+    mentor_id: Mapped[str] = mapped_column(ForeignKey("mentors.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    scheduled_at: Mapped[datetime] = mapped_column()
+    duration: Mapped[int] = mapped_column(Integer)  # minutes
+    type: Mapped[str] = mapped_column(String(16))
+    meeting_link: Mapped[str | None] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(16), default="scheduled")
+    notes: Mapped[str | None] = mapped_column(Text)
+    feedback: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = created_at()
+
+
+class MentorReview(Base):
+    __tablename__ = "mentor_reviews"
+    __table_args__ = (
+        Index(None, "mentor_id"),
+        # One review per reviewer per mentorship (F11).
+        UniqueConstraint("mentorship_id", "reviewer_id"),
+    )
+
+    id: Mapped[str] = id_column()
+    community_id: Mapped[str] = community_fk()
+    mentor_id: Mapped[str] = mapped_column(ForeignKey("mentors.id", ondelete="CASCADE"))
+    mentorship_id: Mapped[str | None] = mapped_column(
+        ForeignKey("mentorships.id", ondelete="SET NULL")
+    )
+    reviewer_id: Mapped[str] = member_fk()
+    rating: Mapped[float] = mapped_column(Float)
+    content: Mapped[str | None] = mapped_column(Text)
+    is_public: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = created_at()

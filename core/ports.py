@@ -1,0 +1,88 @@
+"""The platform port: the few things the core needs a chat platform to do.
+
+Each adapter implements :class:`PlatformPort`; the console adapter does it in memory,
+which makes it the test bot. Only the delivery dispatcher calls a port.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from core.messages import Message
+
+
+@dataclass(frozen=True)
+class Target:
+    """Which community (guild/workspace) an effect is for, in the platform's terms."""
+
+    community_id: str
+    platform: str
+    platform_id: str
+    group_category_id: str | None = None
+
+
+class DeliveryError(Exception):
+    """Base of what a port raises when the platform refused or failed."""
+
+
+class RetryLater(DeliveryError):
+    """Rate limits, 5xx, timeouts: try again, not before ``retry_after`` seconds if given."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class PermanentFailure(DeliveryError):
+    """Retrying cannot help (missing permission or scope, unknown user, ...).
+
+    ``missing_permission`` names what an admin must grant; it is reported once to the
+    community's admin channel.
+    """
+
+    def __init__(self, reason: str, missing_permission: str | None = None) -> None:
+        super().__init__(reason)
+        self.missing_permission = missing_permission
+
+
+Sent = dict[str, Any]  # what the platform gave back (message id, channel id, ...)
+
+
+class PlatformPort(Protocol):
+    platform: str
+
+    async def send_dm(
+        self, target: Target, user_id: str, message: Message, thread: str | None
+    ) -> Sent: ...
+
+    async def post(self, target: Target, channel_id: str, message: Message, pin: bool) -> Sent: ...
+
+    async def ensure_role(self, target: Target, name: str, known_id: str | None) -> str:
+        """Return the id of the role/user group named ``name``, creating it if missing."""
+        ...
+
+    async def grant_role(self, target: Target, user_id: str, role_id: str) -> None: ...
+
+    async def revoke_role(self, target: Target, user_id: str, role_id: str) -> None: ...
+
+    async def create_private_space(
+        self, target: Target, name: str, topic: str, user_ids: tuple[str, ...]
+    ) -> str: ...
+
+    async def set_space_member(
+        self, target: Target, space_id: str, user_id: str, add: bool
+    ) -> None: ...
+
+    async def archive_space(self, target: Target, space_id: str) -> None: ...
+
+    async def create_scheduled_event(
+        self,
+        target: Target,
+        space_id: str | None,
+        title: str,
+        description: str,
+        start: datetime,
+        end: datetime,
+    ) -> str: ...

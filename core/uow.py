@@ -1,0 +1,145 @@
+"""The unit of work: one transaction, with the delivery queue and audit log inside it.
+
+``async with uow:`` rolls back unless ``await uow.commit()`` ran, so a use case that
+raises half-way leaves nothing behind: no rows, no queued effects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.clock import Clock
+from core.effects import Effect
+from core.errors import NotFound
+from core.models import AuditEntry, Base, Delivery
+
+M = TypeVar("M", bound=Base)
+
+
+class Outbox:
+    """Queues effects in the current transaction. Same idempotency key twice = queued once."""
+
+    def __init__(self, session: AsyncSession, clock: Clock) -> None:
+        self._session = session
+        self._clock = clock
+        self.queued = 0
+
+    async def add(
+        self,
+        community_id: str,
+        effect: Effect,
+        *,
+        key: str,
+        due_at: datetime | None = None,
+        group_key: str | None = None,
+    ) -> bool:
+        """Queue ``effect``; return False if an effect with ``key`` was queued before."""
+        values = {
+            "community_id": community_id,
+            "kind": effect.kind,
+            "payload": effect.to_payload(),
+            "idempotency_key": key,
+            "group_key": group_key,
+            "status": "pending",
+            "due_at": due_at or self._clock.now(),
+            "attempts": 0,
+            "created_at": self._clock.now(),
+        }
+        bind = self._session.get_bind()
+        insert = pg_insert if bind.dialect.name == "postgresql" else sqlite_insert
+        stmt = (
+            insert(Delivery)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        )
+        result = await self._session.execute(stmt)
+        added = bool(getattr(result, "rowcount", 0))
+        self.queued += added
+        return added
+
+
+class UnitOfWork:
+    def __init__(
+        self,
+        factory: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        after_commit: Callable[[UnitOfWork], None] | None = None,
+    ) -> None:
+        self._factory = factory
+        self.clock = clock
+        self._after_commit = after_commit
+        self._committed = False
+
+    async def __aenter__(self) -> Self:
+        self.session = self._factory()
+        self.outbox = Outbox(self.session, self.clock)
+        self._committed = False
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if not self._committed:
+                await self.session.rollback()
+        finally:
+            await self.session.close()
+
+    async def commit(self) -> None:
+        await self.session.commit()
+        self._committed = True
+        if self._after_commit is not None and self.outbox.queued:
+            self._after_commit(self)
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    async def get_scoped(self, model: type[M], id_: str, community_id: str, what: str) -> M:
+        """Load a row by id only if it belongs to ``community_id``; otherwise NotFound.
+
+        Ids from another community are reported exactly like unknown ids.
+        """
+        column = model.__table__.c
+        stmt = select(model).where(column.id == id_, column.community_id == community_id)
+        row = (await self.session.execute(stmt)).scalar_one_or_none()
+        if row is None:
+            raise NotFound(what)
+        return row
+
+    def audit(
+        self,
+        community_id: str,
+        actor_id: str | None,
+        action: str,
+        *,
+        target_type: str = "",
+        target_id: str | None = None,
+        summary: str = "",
+        **details: Any,
+    ) -> None:
+        self.session.add(
+            AuditEntry(
+                community_id=community_id,
+                actor_id=actor_id,
+                action=action,
+                target_type=target_type,
+                target_id=target_id,
+                summary=summary,
+                details=details,
+                created_at=self.clock.now(),
+            )
+        )
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]

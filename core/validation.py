@@ -1,0 +1,117 @@
+"""Field rules shared by every use case. Each failure names the field and the rule."""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from collections.abc import Iterable, Sequence
+from functools import cache
+
+import pycountry
+
+from core.errors import InvalidValue
+
+TAG_RE = re.compile(r"^[a-z0-9][a-z0-9_]{1,31}$")
+
+
+@cache
+def _timezones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+@cache
+def _language_codes() -> frozenset[str]:
+    return frozenset(lang.alpha_2 for lang in pycountry.languages if hasattr(lang, "alpha_2"))
+
+
+def timezone_names() -> list[str]:
+    return sorted(_timezones())
+
+
+def language_codes() -> list[str]:
+    return sorted(_language_codes())
+
+
+def language_name(code: str) -> str:
+    lang = pycountry.languages.get(alpha_2=code)
+    return str(lang.name) if lang is not None else code
+
+
+def timezone(field: str, value: str) -> str:
+    value = value.strip()
+    if value not in _timezones():
+        raise InvalidValue(
+            field, "must be an IANA timezone such as Europe/Madrid or America/New_York", value
+        )
+    return value
+
+
+def text(field: str, value: str, *, min_length: int = 0, max_length: int) -> str:
+    value = value.strip()
+    if not min_length <= len(value) <= max_length:
+        if min_length:
+            rule = f"must be {min_length}–{max_length} characters (it is {len(value)})"
+        else:
+            rule = f"must be at most {max_length} characters (it is {len(value)})"
+        raise InvalidValue(field, rule, value)
+    return value
+
+
+def integer(field: str, value: int, *, minimum: int, maximum: int) -> int:
+    if not minimum <= value <= maximum:
+        raise InvalidValue(field, f"must be a whole number from {minimum} to {maximum}", value)
+    return value
+
+
+def choice(field: str, value: str, allowed: Sequence[str]) -> str:
+    value = value.strip().lower()
+    if value not in allowed:
+        raise InvalidValue(field, f"must be one of {', '.join(allowed)}", value)
+    return value
+
+
+def choices(
+    field: str, values: Iterable[str], allowed: Sequence[str], *, at_least: int = 1
+) -> list[str]:
+    picked = _dedupe(v.strip().lower() for v in values if v.strip())
+    unknown = [v for v in picked if v not in allowed]
+    if unknown:
+        raise InvalidValue(
+            field,
+            f"{', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} not offered here; "
+            f"choose from {', '.join(allowed)}",
+            unknown,
+        )
+    if len(picked) < at_least:
+        raise InvalidValue(field, f"choose at least {at_least} of {', '.join(allowed)}", picked)
+    return picked
+
+
+def languages(field: str, values: Iterable[str]) -> list[str]:
+    picked = _dedupe(v.strip().lower() for v in values if v.strip())
+    bad = [v for v in picked if v not in _language_codes()]
+    if bad:
+        raise InvalidValue(
+            field, f"{', '.join(bad)}: use two-letter ISO 639-1 codes such as en, es, fr", bad
+        )
+    if not picked:
+        raise InvalidValue(field, "name at least one language (ISO 639-1 code, e.g. en)", picked)
+    if len(picked) > 10:
+        raise InvalidValue(field, "name at most 10 languages", picked)
+    return picked
+
+
+def tags(field: str, values: Iterable[str]) -> list[str]:
+    picked = _dedupe(v.strip().lower() for v in values if v.strip())
+    bad = [v for v in picked if not TAG_RE.match(v)]
+    if bad:
+        raise InvalidValue(
+            field, f"{', '.join(bad)}: use 2–32 lowercase letters, digits or underscores", bad
+        )
+    if not 1 <= len(picked) <= 25:
+        raise InvalidValue(field, "give 1–25 entries", picked)
+    return picked
+
+
+def _dedupe(values: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(values))
