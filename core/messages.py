@@ -1,8 +1,9 @@
 """What the core says, independent of any platform: messages, buttons, forms, replies.
 
-Text may carry three portable tokens that every adapter renders natively:
-``<t:UNIX:STYLE>`` a moment (each reader sees it in their own zone), ``<@USER_ID>`` a
-member mention and ``<#CHANNEL_ID>`` a channel link. Use :func:`moment` to write the first.
+Text may carry four portable tokens that every adapter renders natively (see
+:func:`render_tokens`): ``<t:UNIX:STYLE>`` a moment (each reader sees it in their own
+zone), ``<@USER_ID>`` a member mention, ``<@&ROLE_ID>`` a role and ``<#CHANNEL_ID>`` a
+channel. They are Discord's own syntax; Slack and the console translate them.
 """
 
 from __future__ import annotations
@@ -111,3 +112,25 @@ class Reply:
 
 def say(text: str, *, tone: Tone = "info", title: str | None = None, private: bool = True) -> Reply:
     return Reply(message=Message(text=text, tone=tone, title=title), private=private)
+
+
+ROLE_RE = re.compile(r"<@&([A-Za-z0-9_.\-]+)>")
+
+
+def render_tokens(
+    text: str,
+    *,
+    moment_fn: Any,
+    mention_fn: Any,
+    channel_fn: Any,
+    role_fn: Any,
+) -> str:
+    """Replace the portable tokens in ``text`` using one function per token kind.
+
+    ``moment_fn(unix: int, style: str)``, ``mention_fn(user_id)``, ``channel_fn(channel_id)``
+    and ``role_fn(role_id)`` each return the platform's rendering.
+    """
+    text = MOMENT_RE.sub(lambda m: moment_fn(int(m.group(1)), m.group(2) or "f"), text)
+    text = ROLE_RE.sub(lambda m: role_fn(m.group(1)), text)
+    text = MENTION_RE.sub(lambda m: mention_fn(m.group(1)), text)
+    return CHANNEL_RE.sub(lambda m: channel_fn(m.group(1)), text)

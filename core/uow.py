@@ -128,6 +128,7 @@ class UnitOfWork:
         summary: str = "",
         **details: Any,
     ) -> None:
+        """Record an admin action in the audit log, in this transaction."""
         self.session.add(
             AuditEntry(
                 community_id=community_id,

@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Integer,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models.base import Base, community_fk, created_at, id_column, member_fk, updated_at
@@ -75,7 +84,10 @@ class AuditEntry(Base):
     __tablename__ = "audit_log"
     __table_args__ = (Index(None, "community_id", "created_at"),)
 
-    id: Mapped[str] = id_column()
+    # Append-only: an increasing integer keeps entries in the order they happened.
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
     community_id: Mapped[str] = mapped_column(
         String(24), ForeignKey("communities.id", ondelete="CASCADE"), nullable=False
     )

@@ -104,7 +104,7 @@ async def show_audit_log(uow: UnitOfWork, actor: Actor, cmd: ShowAuditLog) -> Re
             select(AuditEntry, Member)
             .outerjoin(Member, Member.id == AuditEntry.actor_id)
             .where(AuditEntry.community_id == actor.community.id)
-            .order_by(AuditEntry.created_at.desc(), AuditEntry.id)
+            .order_by(AuditEntry.id.desc())
             .limit(cmd.limit or 10)
         )
     ).all()

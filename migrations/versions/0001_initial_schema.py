@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 09:13:14.861606
+Create Date: 2026-11-25
 """
 
 from collections.abc import Sequence
@@ -89,7 +89,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_members_community_id'), ['community_id'], unique=False)
 
     op.create_table('audit_log',
-    sa.Column('id', sa.String(length=24), nullable=False),
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('community_id', sa.String(length=24), nullable=False),
     sa.Column('actor_id', sa.String(length=24), nullable=True),
     sa.Column('action', sa.String(length=64), nullable=False),

@@ -1,0 +1,304 @@
+"""The console adapter: act as any member by typing lines; see what everyone would see.
+
+Lines:
+  as @name [--admin]      act as that member (created on first use); --admin gives the
+                          member the community's admin rights for the rest of the session
+  /group sub name:value   a catalog command, typed as on Discord (lists comma-separated)
+  click LABEL             press a button on the latest message you saw that has it
+  submit name:value ...   submit the form the bot last opened for you
+  advance 2h30m           move the clock (only with a test/demo clock)
+  help                    the command list; # starts a comment
+
+The same object is the test bot: ``await bot.say(line)`` returns what the bot printed.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import shlex
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from functools import partial
+
+from sqlalchemy import select
+
+from adapters.console.port import ConsolePort, Shown
+from adapters.console.render import message_lines
+from core.clock import FakeClock
+from core.context import Invocation
+from core.delivery import Dispatcher
+from core.errors import UserError
+from core.messages import Form, Message, Reply
+from core.models import Community, Member
+from core.service import Mentorbot
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "console"
+COMMUNITY_ID = "console"
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$")
+
+
+class ParseError(Exception):
+    """A console line that is not console syntax (distinct from a bot-level mistake)."""
+
+
+@dataclass
+class _PendingForm:
+    form: Form
+    origin: Shown | None
+
+
+@dataclass
+class ConsoleBot:
+    service: Mentorbot
+    make_dispatcher: Callable[[ConsolePort], Dispatcher]
+    sink: Callable[[str], None] | None = None
+    community_name: str = "Console community"
+    lines: list[str] = field(default_factory=list)
+    shown: list[Shown] = field(default_factory=list)
+    parse_errors: int = 0
+
+    def __post_init__(self) -> None:
+        self.port = ConsolePort(emit=self._on_shown, emit_line=self._out)
+        self.dispatcher = self.make_dispatcher(self.port)
+        self.current: str | None = None
+        self.admins: set[str] = set()
+        self._forms: dict[str, _PendingForm] = {}
+        self._zones: dict[str, str] = {}
+        self._default_zone = "UTC"
+
+    # ----- output ---------------------------------------------------------------------
+
+    def _out(self, line: str) -> None:
+        self.lines.append(line)
+        if self.sink is not None:
+            self.sink(line)
+
+    def _show(self, header: str, message: Message, reader: str | None) -> None:
+        zone = self._zones.get(reader or "", self._default_zone)
+        body = message_lines(message, zone, self.service.clock.now())
+        self._out(header)
+        for line in body:
+            for part in line.split("\n"):
+                self._out("    " + part)
+
+    def _on_shown(self, shown: Shown) -> None:
+        self.shown.append(shown)
+        if shown.where == "dm":
+            header = f"[DM → @{shown.audience}]"
+        elif shown.where == "channel":
+            header = f"[#{shown.channel}]"
+        elif shown.where == "private":
+            header = f"[private → @{shown.audience}]"
+        else:
+            header = f"[reply in #{shown.channel or 'console'}]"
+        self._show(header, shown.message, shown.audience)
+
+    def _reply(self, reply: Reply | None, origin: Shown | None) -> None:
+        user = self.current or ""
+        if reply is None:
+            return
+        if reply.update_origin is not None and origin is not None:
+            origin.message = reply.update_origin
+            where = f"#{origin.channel}" if origin.channel else f"DM of @{origin.audience}"
+            self._show(f"[edited message in {where}]", reply.update_origin, origin.audience)
+        if reply.form is not None:
+            self._forms[user] = _PendingForm(reply.form, origin)
+            self._out(f"[form → @{user}] {reply.form.title}")
+            for f in reply.form.fields:
+                limits = ""
+                if f.min_length or f.max_length:
+                    limits = f", {f.min_length or 0}–{f.max_length or '∞'} characters"
+                need = "required" if f.required else "optional"
+                self._out(f"    {f.name}: {f.label} ({need}{limits})")
+            self._out('    (answer with: submit name:"value" …)')
+        if reply.message is not None:
+            shown = Shown(
+                len(self.shown) + 1,
+                "private" if reply.private else "reply",
+                user if reply.private else None,
+                None,
+                reply.message,
+            )
+            self._on_shown(shown)
+
+    # ----- input ----------------------------------------------------------------------
+
+    def _invocation(self) -> Invocation:
+        if self.current is None:
+            raise ParseError("say who you are first, e.g. `as @alice`")
+        return Invocation(
+            platform=PLATFORM,
+            community_platform_id=COMMUNITY_ID,
+            community_name=self.community_name,
+            user_id=self.current,
+            display_name=self.current,
+            role_ids=frozenset(self.port.roles.get(self.current, set())),
+            is_platform_admin=self.current in self.admins,
+        )
+
+    async def say(self, line: str) -> list[str]:
+        """Handle one line; return the transcript lines it produced."""
+        start = len(self.lines)
+        await self.handle(line)
+        return self.lines[start:]
+
+    async def handle(self, line: str) -> None:
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            return
+        self._out(f"@{self.current}> {stripped}" if self.current else f"> {stripped}")
+        try:
+            await self._dispatch_line(stripped)
+        except ParseError as exc:
+            self.parse_errors += 1
+            self._out(f"! could not parse: {exc}")
+            return
+        await self.deliver()
+
+    async def deliver(self) -> None:
+        """Deliver every effect that is due, as the dispatcher would in production."""
+        await self._refresh_zones()
+        await self.dispatcher.drain()
+
+    async def _dispatch_line(self, line: str) -> None:
+        try:
+            tokens = shlex.split(line)
+        except ValueError as exc:
+            raise ParseError(str(exc)) from None
+        head = tokens[0]
+        if head == "as":
+            self._as(tokens[1:])
+        elif head.startswith("/"):
+            path, options = _split_command(tokens)
+            await self._guard(lambda: self.service.execute(self._invocation(), path, options), None)
+        elif head == "click":
+            await self._click(" ".join(tokens[1:]))
+        elif head == "submit":
+            await self._submit(tokens[1:])
+        elif head == "help":
+            await self._guard(
+                lambda: self.service.execute(self._invocation(), "mentor help", {}), None
+            )
+        elif head == "advance":
+            self._advance(tokens[1:])
+        else:
+            raise ParseError(f"`{head}` is not a console line (try `help`)")
+
+    def _as(self, args: list[str]) -> None:
+        if not args or not args[0].startswith("@") or len(args[0]) < 2:
+            raise ParseError("use `as @name` or `as @name --admin`")
+        if any(a != "--admin" for a in args[1:]):
+            raise ParseError(f"unknown flag {' '.join(args[1:])} (only --admin)")
+        name = args[0][1:]
+        if not re.fullmatch(r"[A-Za-z0-9_.\-]{1,32}", name):
+            raise ParseError("member names are 1–32 letters, digits, '.', '_' or '-'")
+        self.current = name
+        if "--admin" in args:
+            self.admins.add(name)
+        role = " (admin)" if name in self.admins else ""
+        self._out(f"(acting as @{name}{role})")
+
+    def _advance(self, args: list[str]) -> None:
+        clock = self.service.clock
+        match = _DURATION.match("".join(args))
+        if not args or match is None or not any(match.groups()):
+            raise ParseError("use `advance 1d`, `advance 2h30m`, `advance 15m`")
+        if not isinstance(clock, FakeClock):
+            raise ParseError("`advance` needs the demo clock (it can't move real time)")
+        days, hours, minutes = (int(g or 0) for g in match.groups())
+        clock.advance(days=days, hours=hours, minutes=minutes)
+        self._out(f"(time is now {clock.now():%Y-%m-%d %H:%M} UTC)")
+
+    async def _click(self, label: str) -> None:
+        if not label:
+            raise ParseError("use `click LABEL`, e.g. `click Approve`")
+        user = self._invocation().user_id
+        for shown in reversed(self.shown):
+            if shown.audience not in (None, user):
+                continue
+            for b in shown.message.buttons:
+                if b.label.lower() == label.lower():
+                    press = partial(self.service.press, self._invocation(), b.action)
+                    await self._guard(press, shown)
+                    return
+        raise ParseError(f"no message you saw has a button labelled {label!r}")
+
+    async def _submit(self, args: list[str]) -> None:
+        user = self._invocation().user_id
+        pending = self._forms.get(user)
+        if pending is None:
+            raise ParseError("no form is open for you (click a button that asks for one)")
+        values: dict[str, str] = {}
+        for token in args:
+            name, sep, value = token.partition(":")
+            if not sep:
+                raise ParseError(f"expected name:value, got {token!r}")
+            values[name] = value
+        names = {f.name for f in pending.form.fields}
+        unknown = set(values) - names
+        if unknown:
+            raise ParseError(f"the form has no field {', '.join(sorted(unknown))}")
+        ok = await self._guard(
+            lambda: self.service.submit(self._invocation(), pending.form.action, values),
+            pending.origin,
+        )
+        if ok:
+            self._forms.pop(user, None)
+
+    async def _guard(
+        self, call: Callable[[], Awaitable[Reply | None]], origin: Shown | None
+    ) -> bool:
+        """Run a core call; show user errors privately and bugs as an apology."""
+        try:
+            reply = await call()
+        except UserError as exc:
+            self._reply(Reply(message=Message(text=exc.message, tone="error")), origin)
+            return False
+        except ParseError:
+            raise
+        except Exception:
+            ref = secrets.token_hex(4)
+            log.exception("console action failed (ref %s)", ref)
+            self._reply(
+                Reply(
+                    message=Message(
+                        text=f"Sorry, something went wrong on our side (ref {ref}).", tone="error"
+                    )
+                ),
+                origin,
+            )
+            return False
+        self._reply(reply, origin)
+        return True
+
+    async def _refresh_zones(self) -> None:
+        async with self.service.uow() as uow:
+            rows = await uow.session.execute(
+                select(Member.platform_user_id, Member.timezone, Community.default_timezone)
+                .join(Community, Community.id == Member.community_id)
+                .where(Community.platform == PLATFORM, Community.platform_id == COMMUNITY_ID)
+            )
+            for user, zone, default in rows:
+                self._default_zone = default or "UTC"
+                if zone:
+                    self._zones[user] = zone
+
+
+def _split_command(tokens: list[str]) -> tuple[str, dict[str, str]]:
+    path: list[str] = [tokens[0][1:]]
+    options: dict[str, str] = {}
+    for token in tokens[1:]:
+        name, sep, value = token.partition(":")
+        if not sep:
+            if options:
+                raise ParseError(f"expected name:value after the options started, got {token!r}")
+            path.append(token)
+            continue
+        if not name:
+            raise ParseError(f"option without a name: {token!r}")
+        options[name] = value
+    return " ".join(path), options

@@ -1,0 +1,125 @@
+"""The console's platform: DMs, channels, roles and spaces kept in memory.
+
+It implements the core's PlatformPort, so the delivery queue runs exactly as it does on
+Discord or Slack; what it "sends" is shown in the transcript instead. Channel, role and
+user ids are their names, so scripts stay readable.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from core.messages import Message
+from core.ports import PermanentFailure, RetryLater, Sent, Target
+
+
+@dataclass
+class Shown:
+    """A message as someone saw it: where, to whom, and whether it can still be clicked."""
+
+    id: int
+    where: str  # "dm", "channel", "private", "reply"
+    audience: str | None  # user id for dm/private; None when every member sees it
+    channel: str | None
+    message: Message
+
+
+@dataclass
+class ConsolePort:
+    """In-memory PlatformPort; ``fail_next`` lets tests make the platform misbehave."""
+
+    emit: Callable[[Shown], None]
+    emit_line: Callable[[str], None]
+    platform: str = "console"
+    roles: dict[str, set[str]] = field(default_factory=dict)  # user id -> role ids
+    known_roles: set[str] = field(default_factory=set)
+    spaces: dict[str, set[str]] = field(default_factory=dict)  # space id -> user ids
+    archived: set[str] = field(default_factory=set)
+    events: list[tuple[str, str, datetime]] = field(default_factory=list)
+    failures: list[Exception] = field(default_factory=list)
+    calls: list[tuple[str, tuple[object, ...]]] = field(default_factory=list)
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def fail_next(self, *errors: Exception) -> None:
+        """The next calls raise these, in order (RetryLater, PermanentFailure, ...)."""
+        self.failures.extend(errors)
+
+    def _call(self, name: str, *args: object) -> None:
+        self.calls.append((name, args))
+        if self.failures:
+            raise self.failures.pop(0)
+
+    async def send_dm(
+        self, target: Target, user_id: str, message: Message, thread: str | None
+    ) -> Sent:
+        self._call("send_dm", user_id, message)
+        shown = Shown(next(self._ids), "dm", user_id, None, message)
+        self.emit(shown)
+        return {"message_id": str(shown.id)}
+
+    async def post(self, target: Target, channel_id: str, message: Message, pin: bool) -> Sent:
+        self._call("post", channel_id, message)
+        if channel_id in self.archived:
+            raise PermanentFailure(f"#{channel_id} is archived")
+        shown = Shown(next(self._ids), "channel", None, channel_id, message)
+        self.emit(shown)
+        return {"message_id": str(shown.id)}
+
+    async def ensure_role(self, target: Target, name: str, known_id: str | None) -> str:
+        self._call("ensure_role", name)
+        role_id = known_id or name
+        if role_id not in self.known_roles:
+            self.known_roles.add(role_id)
+            self.emit_line(f"[role created] @{role_id}")
+        return role_id
+
+    async def grant_role(self, target: Target, user_id: str, role_id: str) -> None:
+        self._call("grant_role", user_id, role_id)
+        self.roles.setdefault(user_id, set()).add(role_id)
+        self.emit_line(f"[role] @{user_id} +{role_id}")
+
+    async def revoke_role(self, target: Target, user_id: str, role_id: str) -> None:
+        self._call("revoke_role", user_id, role_id)
+        self.roles.setdefault(user_id, set()).discard(role_id)
+        self.emit_line(f"[role] @{user_id} -{role_id}")
+
+    async def create_private_space(
+        self, target: Target, name: str, topic: str, user_ids: tuple[str, ...]
+    ) -> str:
+        self._call("create_private_space", name)
+        self.spaces[name] = set(user_ids)
+        self.emit_line(
+            f"[channel created] #{name} (private: {', '.join('@' + u for u in user_ids)})"
+        )
+        return name
+
+    async def set_space_member(
+        self, target: Target, space_id: str, user_id: str, add: bool
+    ) -> None:
+        self._call("set_space_member", space_id, user_id, add)
+        if space_id not in self.spaces:
+            raise RetryLater(f"#{space_id} does not exist yet")
+        (self.spaces[space_id].add if add else self.spaces[space_id].discard)(user_id)
+        self.emit_line(f"[channel] #{space_id} {'+' if add else '-'}@{user_id}")
+
+    async def archive_space(self, target: Target, space_id: str) -> None:
+        self._call("archive_space", space_id)
+        self.archived.add(space_id)
+        self.emit_line(f"[channel archived] #{space_id}")
+
+    async def create_scheduled_event(
+        self,
+        target: Target,
+        space_id: str | None,
+        title: str,
+        description: str,
+        start: datetime,
+        end: datetime,
+    ) -> str:
+        self._call("create_scheduled_event", title, start)
+        self.events.append((title, space_id or "", start))
+        self.emit_line(f"[event] {title} at {start:%Y-%m-%d %H:%M} UTC")
+        return str(len(self.events))

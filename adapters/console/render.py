@@ -1,0 +1,60 @@
+"""Console rendering: a core Message as indented plain-text lines."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from core.messages import Message, render_tokens
+
+_STYLES = {
+    "F": "%A, %d %B %Y %H:%M",
+    "f": "%d %B %Y %H:%M",
+    "D": "%d %B %Y",
+    "d": "%Y-%m-%d",
+    "t": "%H:%M",
+    "T": "%H:%M:%S",
+}
+_TONE_MARK = {"success": "✓ ", "warning": "! ", "error": "✗ ", "info": ""}
+
+
+def text(value: str, tz: str, now: datetime) -> str:
+    zone = ZoneInfo(tz)
+
+    def moment(unix: int, style: str) -> str:
+        when = datetime.fromtimestamp(unix, UTC)
+        if style == "R":
+            minutes = round((when - now).total_seconds() / 60)
+            if abs(minutes) < 1:
+                return "now"
+            span = f"{abs(minutes)} min" if abs(minutes) < 120 else f"{abs(minutes) // 60} h"
+            return f"in {span}" if minutes > 0 else f"{span} ago"
+        local = when.astimezone(zone)
+        return f"{local.strftime(_STYLES.get(style, _STYLES['f']))} {local.tzname()}"
+
+    return render_tokens(
+        value,
+        moment_fn=moment,
+        mention_fn=lambda user: f"@{user}",
+        channel_fn=lambda channel: f"#{channel}",
+        role_fn=lambda role: f"@{role}",
+    )
+
+
+def message_lines(message: Message, tz: str, now: datetime) -> list[str]:
+    lines: list[str] = []
+    mark = _TONE_MARK.get(message.tone, "")
+    if message.title:
+        lines.append(f"{mark}**{text(message.title, tz, now)}**")
+        mark = ""
+    if message.text:
+        body = text(message.text, tz, now).splitlines()
+        lines.extend([mark + body[0], *body[1:]] if body else [])
+    for field in message.fields:
+        value = text(field.value, tz, now).replace("\n", "\n    ")
+        lines.append(f"  {text(field.name, tz, now)}: {value}")
+    if message.footer:
+        lines.append(f"  — {text(message.footer, tz, now)}")
+    if message.buttons:
+        lines.append("  " + " ".join(f"[{b.label}]" for b in message.buttons))
+    return lines

@@ -1,0 +1,208 @@
+"""Configuration: a TOML file plus environment overrides, typed and validated once.
+
+Secrets and URLs come from the environment (DATABASE_URL, DISCORD_TOKEN,
+SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_APP_TOKEN); everything else may live in
+the file named by ``--config`` or MENTORBOT_CONFIG (default ./mentorbot.toml if present).
+Every setting is documented in config.example.toml.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+DEFAULT_CONFIG_FILE = "mentorbot.toml"
+
+ENV_OVERRIDES: dict[str, tuple[str, str]] = {
+    "DATABASE_URL": ("database", "url"),
+    "DISCORD_TOKEN": ("discord", "token"),
+    "SLACK_BOT_TOKEN": ("slack", "bot_token"),
+    "SLACK_SIGNING_SECRET": ("slack", "signing_secret"),
+    "SLACK_APP_TOKEN": ("slack", "app_token"),
+    "DISCORD_API_BASE_URL": ("discord", "api_base_url"),
+    "DISCORD_GATEWAY_URL": ("discord", "gateway_url"),
+    "SLACK_API_BASE_URL": ("slack", "api_base_url"),
+}
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names each bad key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseConfig(_Section):
+    url: str = "sqlite+aiosqlite:///mentorbot.db"
+
+    @field_validator("url")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if not value.startswith(("sqlite", "postgresql", "postgres")):
+            raise ValueError("must be a sqlite:/// or postgresql:// URL")
+        if value.startswith("postgres://"):
+            value = "postgresql://" + value.removeprefix("postgres://")
+        return value
+
+
+class DeliveryConfig(_Section):
+    poll_seconds: float = Field(2.0, gt=0, le=60)
+    batch_size: int = Field(50, ge=1, le=1000)
+    lease_seconds: float = Field(120.0, ge=5, le=3600)
+    max_attempts: int = Field(8, ge=1, le=50)
+    base_backoff_seconds: float = Field(2.0, gt=0, le=600)
+    max_backoff_seconds: float = Field(3600.0, gt=0, le=86400)
+
+
+class DiscordConfig(_Section):
+    token: SecretStr | None = None
+    application_id: str | None = None
+    api_base_url: str = "https://discord.com/api/v10"
+    gateway_url: str = "wss://gateway.discord.gg/"
+    # Sync commands to this guild only (instant; handy while developing).
+    dev_guild_id: str | None = None
+
+    @field_validator("api_base_url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("gateway_url")
+    @classmethod
+    def _ws(cls, value: str) -> str:
+        if not value.startswith(("ws://", "wss://")):
+            raise ValueError("must start with ws:// or wss://")
+        return value
+
+    @property
+    def enabled(self) -> bool:
+        return self.token is not None and bool(self.token.get_secret_value())
+
+
+class SlackConfig(_Section):
+    bot_token: SecretStr | None = None
+    signing_secret: SecretStr | None = None
+    app_token: SecretStr | None = None
+    mode: Literal["socket", "http"] = "socket"
+    http_host: str = "0.0.0.0"
+    http_port: int = Field(3000, ge=1, le=65535)
+    api_base_url: str = "https://slack.com/api/"
+    command: str = "/mentor"
+    badge_usergroups: bool = False
+
+    @field_validator("api_base_url")
+    @classmethod
+    def _trailing_slash(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        if not value.endswith("/"):
+            raise ValueError("must end with '/' (slack_sdk appends method names to it)")
+        return value
+
+    @field_validator("command")
+    @classmethod
+    def _slash(cls, value: str) -> str:
+        if not value.startswith("/") or len(value) > 32 or " " in value:
+            raise ValueError("must be a slash command such as /mentor")
+        return value
+
+    @property
+    def enabled(self) -> bool:
+        return self.bot_token is not None and bool(self.bot_token.get_secret_value())
+
+
+class ConsoleConfig(_Section):
+    community_name: str = "Console community"
+
+
+class LoggingConfig(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class Config(_Section):
+    database: DatabaseConfig = DatabaseConfig()
+    delivery: DeliveryConfig = DeliveryConfig()
+    discord: DiscordConfig = DiscordConfig()
+    slack: SlackConfig = SlackConfig()
+    console: ConsoleConfig = ConsoleConfig()
+    logging: LoggingConfig = LoggingConfig()
+
+    def problems(self) -> list[str]:
+        """Settings that are each valid but do not fit together."""
+        found = []
+        if self.slack.enabled and self.slack.signing_secret is None and self.slack.mode == "http":
+            found.append("slack.signing_secret: required in HTTP mode (SLACK_SIGNING_SECRET)")
+        if self.slack.enabled and self.slack.mode == "socket" and self.slack.app_token is None:
+            found.append("slack.app_token: required in Socket Mode (SLACK_APP_TOKEN, xapp-…)")
+        return found
+
+
+def load_config(
+    path: str | Path | None = None, env: Mapping[str, str] | None = None
+) -> Config:
+    env = os.environ if env is None else env
+    data = _read_file(path, env)
+    for var, (section, key) in ENV_OVERRIDES.items():
+        if env.get(var):
+            data.setdefault(section, {})[key] = env[var]
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+    problems = config.problems()
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return config
+
+
+def _read_file(path: str | Path | None, env: Mapping[str, str]) -> dict[str, Any]:
+    explicit = path or env.get("MENTORBOT_CONFIG")
+    file = Path(explicit) if explicit else Path(DEFAULT_CONFIG_FILE)
+    if not file.exists():
+        if explicit:
+            raise ConfigError(f"config file {file} does not exist")
+        return {}
+    try:
+        with file.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML ({exc})") from None
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            lines.append(f"{key}: unknown setting (see config.example.toml)")
+        else:
+            lines.append(f"{key}: {err['msg'].removeprefix('Value error, ')}")
+    return "\n".join(lines)
+
+
+def masked(config: Config) -> dict[str, Any]:
+    """The effective configuration with every secret replaced by asterisks."""
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, SecretStr):
+            return "********" if value.get_secret_value() else ""
+        if isinstance(value, BaseModel):
+            return {k: walk(getattr(value, k)) for k in type(value).model_fields}
+        return value
+
+    result = walk(config)
+    url = config.database.url
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        result["database"]["url"] = f"{scheme}://{user}:********@{host}"
+    return result  # type: ignore[no-any-return]
