@@ -342,10 +342,10 @@ class Dispatcher:
                         tone="warning",
                     ),
                 )
+                # Due now: the pass that is running picks it up before it stops.
                 await Outbox(session, self._clock).add(
                     community.id, notice, key=f"missing-permission:{community.id}:{missing}"
                 )
-            self.wake()
 
     async def _finish(self, row: _Claimed, status: str, error: str, attempts: int) -> None:
         async with self._factory() as session, session.begin():

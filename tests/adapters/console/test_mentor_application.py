@@ -185,7 +185,7 @@ async def test_apply_before_setup_is_refused(console: ConsoleBot) -> None:
 
 
 async def test_unparseable_lines_are_counted(console: ConsoleBot) -> None:
-    out = await console.say("/mentor apply bio:\"unbalanced")
+    out = await console.say('/mentor apply bio:"unbalanced')
     out += await console.say("as @alice")
     out += await console.say("dance")
     out += await console.say("click Approve")
