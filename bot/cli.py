@@ -21,7 +21,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mentorbot", description="Mentorship and peer-support bot for Discord and Slack."
     )
-    parser.add_argument("--config", help="TOML config file (default: $MENTORBOT_CONFIG or ./mentorbot.toml)")
+    parser.add_argument(
+        "--config", help="TOML config file (default: $MENTORBOT_CONFIG or ./mentorbot.toml)"
+    )
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("run", help="start the configured adapters (the console when no tokens are set)")
     console = sub.add_parser("console", help="the local console bot on SQLite")
@@ -42,7 +44,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     command = args.command or "run"
     logging.basicConfig(
-        level=config.logging.level if command != "console" and not _console_only(config) else "WARNING",
+        level=config.logging.level
+        if command != "console" and not _console_only(config)
+        else "WARNING",
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
@@ -51,11 +55,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if command == "migrate":
             db.upgrade(config.database.url, args.revision)
-            print(f"Database is at {db.head_revision() if args.revision == 'head' else args.revision}.")
+            revision = db.head_revision() if args.revision == "head" else args.revision
+            print(f"Database is at {revision}.")
             return 0
         if command == "console":
             url = args.database or config.database.url
-            return asyncio.run(_console(config, url, args.script))
+            script = args.script.read_text(encoding="utf-8").splitlines() if args.script else None
+            return asyncio.run(_console(config, url, script))
         if _console_only(config):
             return asyncio.run(_console(config, config.database.url, None))
         return asyncio.run(_run_platforms(config))
@@ -70,14 +76,15 @@ def _console_only(config: Config) -> bool:
     return not config.discord.enabled and not config.slack.enabled
 
 
-async def _console(config: Config, url: str, script: Path | None) -> int:
+async def _console(config: Config, url: str, script: list[str] | None) -> int:
+    lines = script
     engine, factory = await open_database(url, create_if_new=True)
     bot = build_console(factory, config, sink=print)
     try:
-        if script is not None:
-            for line in script.read_text(encoding="utf-8").splitlines():
+        if lines is not None:
+            for line in lines:
                 await bot.handle(line)
-            if bot.parse_errors:
+            if bot.parse_errors:  # only for scripts
                 print(f"{bot.parse_errors} line(s) could not be parsed", file=sys.stderr)
                 return 1
             return 0
@@ -90,8 +97,10 @@ async def _interactive(bot: object, config: Config) -> int:
     from adapters.console.bot import ConsoleBot
 
     assert isinstance(bot, ConsoleBot)
-    print("Mentorbot console. Start with `as @you --admin`, then `/admin setup …`; `help` lists "
-          "commands; Ctrl-D quits.")
+    print(
+        "Mentorbot console. Start with `as @you --admin`, then `/admin setup …`; `help` lists "
+        "commands; Ctrl-D quits."
+    )
     scheduler = start_scheduler(bot.dispatcher, config)
     try:
         while True:

@@ -145,9 +145,7 @@ class Config(_Section):
         return found
 
 
-def load_config(
-    path: str | Path | None = None, env: Mapping[str, str] | None = None
-) -> Config:
+def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Config:
     env = os.environ if env is None else env
     data = _read_file(path, env)
     for var, (section, key) in ENV_OVERRIDES.items():

@@ -16,7 +16,7 @@ async def snapshot(factory: async_sessionmaker[AsyncSession]) -> dict[str, list[
     async with factory() as session:
         for table in Base.metadata.sorted_tables:
             rows = (await session.execute(select(table))).all()
-            result[table.name] = sorted((tuple(map(repr, r)) for r in rows))
+            result[table.name] = sorted(tuple(map(repr, r)) for r in rows)
     return result
 
 

@@ -35,6 +35,8 @@ def test_every_catalog_command_has_a_description_and_typed_options() -> None:
         assert command.description
         assert len(command.description) <= 100  # Discord's limit
         for option in command.options:
-            assert option.description and len(option.description) <= 100
+            assert option.description
+            assert len(option.description) <= 100
             assert isinstance(option.type, OptionType)
-            assert option.name.islower() and " " not in option.name
+            assert option.name.islower()
+            assert " " not in option.name

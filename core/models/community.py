@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
-    Integer,
     ForeignKey,
     Index,
+    Integer,
     String,
     Text,
     UniqueConstraint,

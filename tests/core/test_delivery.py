@@ -164,10 +164,14 @@ async def test_effects_roll_back_with_the_change_that_caused_them(
     factory: async_sessionmaker[AsyncSession], clock: FakeClock
 ) -> None:
     community = await _community(factory, clock)
-    with pytest.raises(RuntimeError):
+
+    async def failing_use_case() -> None:
         async with UnitOfWork(factory, clock) as uow:
             await uow.outbox.add(community.id, DirectMessage("a", Message(text="x")), key="k")
             raise RuntimeError("the use case failed half-way")
+
+    with pytest.raises(RuntimeError):
+        await failing_use_case()
     assert await _rows(factory) == []
 
 

@@ -29,13 +29,9 @@ def _masked(lines: list[str]) -> str:
     return re.sub(r"\bid [0-9a-z]{16}\b", "id <id>", "\n".join(lines)) + "\n"
 
 
-async def _run(bot: ConsoleBot, script: Path) -> None:
-    for line in script.read_text().splitlines():
-        await bot.handle(line)
-
-
 async def test_full_flow_matches_the_expected_transcript(console: ConsoleBot) -> None:
-    await _run(console, HERE / "scripts" / "f1_f2_flow.txt")
+    for line in (HERE / "scripts" / "f1_f2_flow.txt").read_text().splitlines():
+        await console.handle(line)
     expected_file = HERE / "scripts" / "f1_f2_flow.expected"
     actual = _masked(console.lines)
     if os.environ.get("MENTORBOT_UPDATE_GOLDEN"):
