@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from adapters.console.bot import ConsoleBot
 from bot.config import Config, ConfigError, load_config, masked
 from bot.wiring import build_console, open_database, start_scheduler
 from core import db
@@ -93,10 +94,8 @@ async def _console(config: Config, url: str, script: list[str] | None) -> int:
         await engine.dispose()
 
 
-async def _interactive(bot: object, config: Config) -> int:
-    from adapters.console.bot import ConsoleBot
-
-    assert isinstance(bot, ConsoleBot)
+async def _interactive(bot: ConsoleBot, config: Config) -> int:
+    bot.echo_input = False
     print(
         "Mentorbot console. Start with `as @you --admin`, then `/admin setup …`; `help` lists "
         "commands; Ctrl-D quits."

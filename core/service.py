@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -25,9 +25,10 @@ from core.clock import Clock, SystemClock
 from core.commands import CATALOG
 from core.context import Actor, Invocation, get_or_create_community, resolve_actor
 from core.errors import NotAllowed
-from core.messages import Reply
-from core.models import Community, ProcessedEvent
+from core.messages import Message, Reply
+from core.models import BotState, Community, ProcessedEvent
 from core.uow import UnitOfWork
+from core.usecases.home import dashboard
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -120,6 +121,16 @@ class Mentorbot:
 
         return await self._run(inv, dedupe_key, body)
 
+    async def home(self, inv: Invocation) -> Message:
+        """The member's dashboard (Slack App Home; any adapter may show it)."""
+
+        async def body(uow: UnitOfWork, actor: Actor) -> Message:
+            return await dashboard(uow, actor)
+
+        result = await self._run(inv, None, body)
+        assert result is not None  # no dedupe key, so the body always ran
+        return result
+
     async def join_community(self, platform: str, platform_id: str, name: str = "") -> Community:
         """Make sure a guild/workspace has its Community (on join or first event)."""
         async with self.uow() as uow:
@@ -173,3 +184,21 @@ async def _first_time(uow: UnitOfWork, key: str) -> bool:
     )
     result = await uow.session.execute(stmt)
     return bool(getattr(result, "rowcount", 0))
+
+
+async def read_state(factory: async_sessionmaker[AsyncSession], key: str) -> dict[str, Any] | None:
+    """A value from the bot's own key-value state (shared by all its processes)."""
+    async with factory() as session:
+        row = await session.get(BotState, key)
+        return None if row is None else dict(row.value)
+
+
+async def write_state(
+    factory: async_sessionmaker[AsyncSession], key: str, value: dict[str, Any]
+) -> None:
+    async with factory() as session, session.begin():
+        row = await session.get(BotState, key)
+        if row is None:
+            session.add(BotState(key=key, value=value))
+        else:
+            row.value = value

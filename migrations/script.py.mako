@@ -8,6 +8,7 @@ Create Date: ${create_date}
 from collections.abc import Sequence
 
 import sqlalchemy as sa
+from sqlalchemy import Text  # noqa: F401  (autogenerate writes bare Text() for JSONB)
 from alembic import op
 
 import core.models.base

@@ -56,6 +56,8 @@ class ConsoleBot:
     service: Mentorbot
     make_dispatcher: Callable[[ConsolePort], Dispatcher]
     sink: Callable[[str], None] | None = None
+    # Interactive use: the person just typed the line, so don't print it back.
+    echo_input: bool = True
     community_name: str = "Console community"
     lines: list[str] = field(default_factory=list)
     shown: list[Shown] = field(default_factory=list)
@@ -72,9 +74,9 @@ class ConsoleBot:
 
     # ----- output ---------------------------------------------------------------------
 
-    def _out(self, line: str) -> None:
+    def _out(self, line: str, *, echo: bool = True) -> None:
         self.lines.append(line)
-        if self.sink is not None:
+        if self.sink is not None and echo:
             self.sink(line)
 
     def _show(self, header: str, message: Message, reader: str | None) -> None:
@@ -150,7 +152,8 @@ class ConsoleBot:
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             return
-        self._out(f"@{self.current}> {stripped}" if self.current else f"> {stripped}")
+        prompt = f"@{self.current}> " if self.current else "> "
+        self._out(prompt + stripped, echo=self.echo_input)
         try:
             await self._dispatch_line(stripped)
         except ParseError as exc:

@@ -19,11 +19,13 @@ from core.models.mentoring import (
     MentorSession,
     Mentorship,
 )
+from core.models.state import BotState
 
 __all__ = [
     "AuditEntry",
     "BadgeAward",
     "Base",
+    "BotState",
     "Community",
     "Delivery",
     "Member",

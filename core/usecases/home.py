@@ -1,0 +1,107 @@
+"""A member's own dashboard: where they stand and what they can do next (Slack App Home)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from core.actions import action_id, button
+from core.context import Actor
+from core.messages import Button, Field, Message, Reply, moment
+from core.models import Member, Mentor
+from core.uow import UnitOfWork
+from core.usecases import mentors
+from core.usecases.mentees import find_mentee
+
+MAX_APPLICATIONS_SHOWN = 5
+
+
+async def dashboard(uow: UnitOfWork, actor: Actor) -> Message:
+    fields: list[Field] = []
+    buttons: list[Button] = []
+    mentor = await mentors.find_mentor(uow, actor.member)
+    if mentor is None or mentor.status in ("retired", "rejected"):
+        fields.append(Field("Mentoring", "Share what you know: `/mentor apply`."))
+    elif mentor.status == "pending":
+        sent = moment(mentor.application_date, "R")
+        fields.append(Field("Mentoring", f"Your application is with the admins (sent {sent})."))
+    else:
+        state = "taking mentees" if mentor.status == "active" else "paused"
+        fields.append(
+            Field(
+                "Mentoring",
+                f"You are a mentor, {state}: {mentor.current_mentees} of {mentor.max_mentees} "
+                f"mentees, {mentor.total_mentees} mentored so far.",
+            )
+        )
+        if mentor.status == "active":
+            buttons.append(Button("Pause mentoring", action_id("pause")))
+        else:
+            buttons.append(Button("Resume mentoring", action_id("resume"), "primary"))
+
+    mentee = await find_mentee(uow, actor.member)
+    if mentee is None:
+        fields.append(
+            Field("Finding a mentor", "Tell mentors what you need: `/mentee profile goals:…`.")
+        )
+    else:
+        fields.append(
+            Field(
+                "Finding a mentor",
+                f"Your goals: {', '.join(mentee.goals)}. Status: {mentee.status}.",
+            )
+        )
+
+    if actor.is_admin:
+        rows = (
+            await uow.session.execute(
+                select(Mentor, Member)
+                .join(Member, Member.id == Mentor.user_id)
+                .where(Mentor.community_id == actor.community.id, Mentor.status == "pending")
+                .order_by(Mentor.application_date)
+            )
+        ).all()
+        if not actor.community.is_set_up:
+            fields.append(Field("Admin", "Mentorbot is not set up yet: run `/admin setup`."))
+        elif not rows:
+            fields.append(Field("Admin", "No mentor applications are waiting."))
+        else:
+            names = ", ".join(m.display_name for _, m in rows[:MAX_APPLICATIONS_SHOWN])
+            more = len(rows) - MAX_APPLICATIONS_SHOWN
+            fields.append(
+                Field(
+                    f"Admin: {len(rows)} application(s) waiting",
+                    names + (f" and {more} more (`/admin applications`)" if more > 0 else ""),
+                )
+            )
+            for pending, member in rows[:MAX_APPLICATIONS_SHOWN]:
+                buttons.append(
+                    Button(
+                        f"Approve {member.display_name}"[:80],
+                        action_id("approve", pending.id),
+                        "success",
+                    )
+                )
+                buttons.append(
+                    Button(
+                        f"Reject {member.display_name}"[:80],
+                        action_id("reject", pending.id),
+                        "danger",
+                    )
+                )
+    return Message(
+        title=f"Mentorbot in {actor.community.name}",
+        text=f"Hi {actor.member.display_name}! Here is where you stand.",
+        fields=tuple(fields),
+        buttons=tuple(buttons),
+        footer="/mentor help lists every command",
+    )
+
+
+@button("pause", arity=0)
+async def pause_button(uow: UnitOfWork, actor: Actor, args: list[str]) -> Reply:
+    return await mentors.pause(uow, actor, mentors.NoOptions())
+
+
+@button("resume", arity=0)
+async def resume_button(uow: UnitOfWork, actor: Actor, args: list[str]) -> Reply:
+    return await mentors.resume(uow, actor, mentors.NoOptions())
