@@ -21,7 +21,13 @@ async def test_the_scheduler_wakes_the_dispatcher_which_delivers_due_effects(
 ) -> None:
     clock = SystemClock()
     shown: list[Shown] = []
-    port = ConsolePort(emit=shown.append, emit_line=lambda _line: None)
+    delivered = asyncio.Event()
+
+    def on_shown(item: Shown) -> None:
+        shown.append(item)
+        delivered.set()
+
+    port = ConsolePort(emit=on_shown, emit_line=lambda _line: None)
     config = Config(delivery=DeliveryConfig(poll_seconds=0.05))
     dispatcher = build_dispatcher(factory, {"console": port}, config, clock)
     community = await Mentorbot(factory, clock).join_community("console", "c")
@@ -42,9 +48,7 @@ async def test_the_scheduler_wakes_the_dispatcher_which_delivers_due_effects(
         async with UnitOfWork(factory, clock) as uow:
             await uow.outbox.add(community.id, DirectMessage("ann", Message(text="hi")), key="k")
             await uow.commit()
-        async with asyncio.timeout(10):
-            while not shown:
-                await asyncio.sleep(0.02)
+        await asyncio.wait_for(delivered.wait(), timeout=10)
     finally:
         scheduler.shutdown(wait=False)
     assert [s.message.text for s in shown] == ["hi"]
