@@ -1,0 +1,417 @@
+"""Compatibility scores (F4) and the optimal matching round.
+
+A score is a weighted sum of five factors, each 0-1, scaled to 0-100:
+
+- expertise: the share of the mentee's goals that the mentor's expertise serves
+  (through the goal -> expertise map in the settings);
+- timezone: how much of the mentee's local daytime (08:00-21:00 by default) is also the
+  mentor's daytime, over the coming weeks on a 15-minute grid, so that daylight-saving
+  changes on different dates in the two zones count;
+- language: whether they share a language;
+- capacity: the mentor's free places and monthly hours;
+- style: the mentee's preferred style ("any" fits all).
+
+Everything is computed on numpy arrays so that scoring one mentee against 10,000 mentors,
+or 10,000 mentees against 2,000 mentors, is a handful of array operations. The round
+maximises the total score under every mentor's remaining capacity with scipy's sparse
+exact bipartite matching on capacity-expanded slots, keeping each mentee's best
+``candidates_per_mentee`` mentors as edges.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import numpy.typing as npt
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import min_weight_full_bipartite_matching
+
+from core.defaults import GOAL_EXPERTISE
+
+FACTORS = ("expertise", "timezone", "language", "capacity", "style")
+SLOT_MINUTES = 15
+UNKNOWN_ZONE_OVERLAP = 0.5  # neither good nor bad when someone has not set a timezone
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class MatchingSettings:
+    weights: Mapping[str, float] = field(
+        default_factory=lambda: {
+            "expertise": 0.35,
+            "timezone": 0.20,
+            "language": 0.20,
+            "capacity": 0.15,
+            "style": 0.10,
+        }
+    )
+    day_start_hour: int = 8
+    day_end_hour: int = 21
+    horizon_days: int = 28
+    # Monthly hours at which availability counts in full.
+    full_availability_hours: int = 20
+    # Pairs below this score are never proposed by a round.
+    min_score: float = 40.0
+    suggestions: int = 5
+    # The round's solver sees each mentee's best mentors and each mentor's best mentees
+    # (per free place); more is slower and rarely better (see bench/matching.py).
+    candidates_per_mentee: int = 25
+    candidates_per_place: int = 5
+    goal_expertise: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: GOAL_EXPERTISE)
+
+
+@dataclass(frozen=True)
+class MentorFacts:
+    id: str
+    expertise: tuple[str, ...]
+    languages: tuple[str, ...]
+    timezone: str | None
+    style: str
+    capacity_left: int
+    max_mentees: int
+    availability: int
+
+
+@dataclass(frozen=True)
+class MenteeFacts:
+    id: str
+    goals: tuple[str, ...]
+    languages: tuple[str, ...]
+    timezone: str | None
+    style: str
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    """A score and the five factors (0-1) behind it."""
+
+    score: float
+    factors: dict[str, float]
+
+    def reasons(self, mentee: MenteeFacts, mentor: MentorFacts) -> list[str]:
+        """'Why this match', one line per factor, in plain words."""
+        f = self.factors
+        covered = round(f["expertise"] * len(mentee.goals))
+        shared = sorted(set(mentee.languages) & set(mentor.languages))
+        return [
+            f"Expertise {f['expertise']:.0%}: "
+            + (
+                f"covers {covered} of your {len(mentee.goals)} goals "
+                f"({', '.join(mentor.expertise)})"
+                if covered
+                else "does not cover your goals"
+            ),
+            f"Timezone {f['timezone']:.0%}: "
+            + (
+                "shared daytime hours over the coming weeks"
+                if mentee.timezone and mentor.timezone
+                else "one of you has no timezone set"
+            ),
+            f"Language {f['language']:.0%}: "
+            + (f"you both speak {', '.join(shared)}" if shared else "no shared language"),
+            f"Capacity {f['capacity']:.0%}: {mentor.capacity_left} place(s) free, "
+            f"{mentor.availability} h/month",
+            f"Style {f['style']:.0%}: mentor prefers {mentor.style}",
+        ]
+
+
+# ----- timezone overlap ------------------------------------------------------------------
+
+
+def horizon_start(now: datetime) -> date:
+    return now.astimezone(UTC).date()
+
+
+@lru_cache(maxsize=4096)
+def _daytime_mask(
+    zone: str, start: date, days: int, first: int, last: int
+) -> npt.NDArray[np.bool_]:
+    """15-minute UTC slots over [start, start+days) that are local daytime in ``zone``."""
+    slots_per_day = 24 * 60 // SLOT_MINUTES
+    mask = np.zeros(days * slots_per_day, dtype=bool)
+    origin = datetime(start.year, start.month, start.day, tzinfo=UTC)
+    tz = ZoneInfo(zone)
+    for offset in range(-1, days + 1):
+        local_day = start + timedelta(days=offset)
+        begin = datetime(local_day.year, local_day.month, local_day.day, first, tzinfo=tz)
+        end = datetime(local_day.year, local_day.month, local_day.day, last, tzinfo=tz)
+        lo = int((begin.astimezone(UTC) - origin).total_seconds() // 60 // SLOT_MINUTES)
+        hi = int((end.astimezone(UTC) - origin).total_seconds() // 60 // SLOT_MINUTES)
+        mask[max(lo, 0) : max(min(hi, mask.size), 0)] = True
+    return mask
+
+
+@lru_cache(maxsize=65536)
+def timezone_overlap(
+    mentee_zone: str | None,
+    mentor_zone: str | None,
+    start: date,
+    days: int = 28,
+    first: int = 8,
+    last: int = 21,
+) -> float:
+    """Share of the mentee's daytime slots that are also the mentor's daytime (0-1)."""
+    if not mentee_zone or not mentor_zone:
+        return UNKNOWN_ZONE_OVERLAP
+    mine = _daytime_mask(mentee_zone, start, days, first, last)
+    theirs = _daytime_mask(mentor_zone, start, days, first, last)
+    total = int(mine.sum())
+    return float((mine & theirs).sum()) / total if total else 0.0
+
+
+# ----- vectorised scoring ----------------------------------------------------------------
+
+
+@dataclass
+class ScoreTable:
+    """Scores (mentees x mentors, 0-100) and the small parts the factors are made of.
+
+    Only ``total`` is a full matrix; a pair's factors are rebuilt on demand, which keeps a
+    10,000 x 2,000 round to one matrix of memory.
+    """
+
+    total: FloatArray
+    expertise: FloatArray
+    language: FloatArray
+    zone_table: FloatArray
+    zone_rows: npt.NDArray[np.intp]
+    zone_cols: npt.NDArray[np.intp]
+    capacity: FloatArray
+    style_fit: npt.NDArray[np.bool_]
+
+    def factors(self, i: int, j: int) -> dict[str, float]:
+        return {
+            "expertise": float(self.expertise[i, j]),
+            "timezone": float(self.zone_table[self.zone_rows[i], self.zone_cols[j]]),
+            "language": float(self.language[i, j]),
+            "capacity": float(self.capacity[j]),
+            "style": float(self.style_fit[i, j]),
+        }
+
+    def breakdown(self, i: int, j: int) -> Breakdown:
+        factors = {name: round(value, 3) for name, value in self.factors(i, j).items()}
+        return Breakdown(round(float(self.total[i, j]), 1), factors)
+
+
+def _incidence(rows: Sequence[Sequence[str]], vocabulary: dict[str, int]) -> FloatArray:
+    out = np.zeros((len(rows), max(len(vocabulary), 1)))
+    for i, items in enumerate(rows):
+        for item in items:
+            if item in vocabulary:
+                out[i, vocabulary[item]] = 1.0
+    return out
+
+
+def _vocabulary(*groups: Sequence[Sequence[str]]) -> dict[str, int]:
+    return {
+        x: k for k, x in enumerate(sorted({x for group in groups for row in group for x in row}))
+    }
+
+
+def score_table(
+    mentees: Sequence[MenteeFacts],
+    mentors: Sequence[MentorFacts],
+    settings: MatchingSettings,
+    start: date,
+) -> ScoreTable:
+    n, m = len(mentees), len(mentors)
+
+    # Expertise: goal shares (mentees x goals, rows sum to 1) @ served (goals x mentors).
+    goal_index = _vocabulary([mt.goals for mt in mentees])
+    goal_rows = _incidence([mt.goals for mt in mentees], goal_index)
+    per_goal = goal_rows.sum(axis=1, keepdims=True)
+    goal_share = np.divide(goal_rows, per_goal, out=np.zeros_like(goal_rows), where=per_goal > 0)
+    expertise_index = _vocabulary([mr.expertise for mr in mentors])
+    mentor_expertise = _incidence([mr.expertise for mr in mentors], expertise_index)
+    needs = np.zeros((goal_rows.shape[1], mentor_expertise.shape[1]))
+    for goal, k in goal_index.items():
+        for need in settings.goal_expertise.get(goal, ()):
+            if need in expertise_index:
+                needs[k, expertise_index[need]] = 1.0
+    served = np.minimum(needs @ mentor_expertise.T, 1.0)  # goals x mentors, 0/1
+    expertise = goal_share @ served
+
+    # Language: 1 when they share any language.
+    languages = _vocabulary([p.languages for p in mentees], [p.languages for p in mentors])
+    language = np.minimum(
+        _incidence([mt.languages for mt in mentees], languages)
+        @ _incidence([mr.languages for mr in mentors], languages).T,
+        1.0,
+    )
+
+    # Timezone: one overlap per pair of distinct zones, gathered per pair when needed.
+    mentee_zones = sorted({mt.timezone or "" for mt in mentees})
+    mentor_zones = sorted({mr.timezone or "" for mr in mentors})
+    zone_table = np.array(
+        [
+            [
+                timezone_overlap(
+                    a or None,
+                    b or None,
+                    start,
+                    settings.horizon_days,
+                    settings.day_start_hour,
+                    settings.day_end_hour,
+                )
+                for b in mentor_zones
+            ]
+            for a in mentee_zones
+        ]
+    ).reshape(len(mentee_zones), len(mentor_zones))
+    a_index = {z: k for k, z in enumerate(mentee_zones)}
+    b_index = {z: k for k, z in enumerate(mentor_zones)}
+    zone_rows = np.array([a_index[mt.timezone or ""] for mt in mentees], dtype=np.intp)
+    zone_cols = np.array([b_index[mr.timezone or ""] for mr in mentors], dtype=np.intp)
+
+    # Capacity: free places and monthly hours; the same for every mentee.
+    left = np.array([max(mr.capacity_left, 0) for mr in mentors], dtype=float)
+    most = np.array([max(mr.max_mentees, 1) for mr in mentors], dtype=float)
+    hours = np.array([mr.availability for mr in mentors], dtype=float)
+    capacity = np.where(
+        left > 0,
+        0.5 * (left / most) + 0.5 * np.minimum(hours / settings.full_availability_hours, 1.0),
+        0.0,
+    )
+
+    # Style: "any" fits everything; otherwise it must be the same (compared as small ints).
+    styles = _vocabulary(
+        [("any",)], [(mt.style,) for mt in mentees], [(mr.style,) for mr in mentors]
+    )
+    fits = np.eye(len(styles), dtype=bool)
+    fits[styles["any"], :] = True
+    mentee_style = np.array([styles[mt.style] for mt in mentees], dtype=np.intp)
+    mentor_style = np.array([styles[mr.style] for mr in mentors], dtype=np.intp)
+    style_fit = fits[mentee_style][:, mentor_style]
+
+    w = {name: float(settings.weights.get(name, 0.0)) for name in FACTORS}
+    scale = 100.0 / (sum(w.values()) or 1.0)
+    # Accumulated in place: a 10,000 x 2,000 round holds one score matrix, not six.
+    total = expertise * (w["expertise"] * scale)
+    total += language * (w["language"] * scale)
+    if n and m:
+        total += zone_table[zone_rows][:, zone_cols] * (w["timezone"] * scale)
+    total += capacity[None, :] * (w["capacity"] * scale)
+    total += style_fit * (w["style"] * scale)
+    return ScoreTable(
+        total, expertise, language, zone_table, zone_rows, zone_cols, capacity, style_fit
+    )
+
+
+def rank(
+    mentee: MenteeFacts,
+    mentors: Sequence[MentorFacts],
+    settings: MatchingSettings,
+    start: date,
+    limit: int,
+) -> list[tuple[MentorFacts, Breakdown]]:
+    """The best ``limit`` mentors for one mentee, best first (ties: by mentor id)."""
+    candidates = [mr for mr in mentors if mr.capacity_left > 0]
+    if not candidates:
+        return []
+    table = score_table([mentee], candidates, settings, start)
+    scores = table.total[0]
+    ids = np.array([mr.id for mr in candidates])
+    order = np.lexsort((ids, -scores))[:limit]
+    return [(candidates[j], table.breakdown(0, int(j))) for j in order]
+
+
+def _candidate_pairs(
+    scores: FloatArray, settings: MatchingSettings, capacity_of: Sequence[int]
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """The (mentee, mentor) pairs the round may use, at or above the minimum score.
+
+    Each mentee's best ``candidates_per_mentee`` mentors, plus each mentor's best mentees
+    (``candidates_per_place`` for each free place), so that neither a
+    popular mentor nor a spare place is out of the solver's reach. Exact ties are broken
+    by a fixed pseudo-random order so that tied mentees do not all name the same mentors.
+    """
+    n, m = scores.shape
+    jitter = np.random.default_rng(0).random((n, m)) * 1e-6  # fixed seed: deterministic
+    keyed = scores + jitter
+    k = min(settings.candidates_per_mentee, m)
+    by_mentee = (
+        np.argpartition(-keyed, k - 1, axis=1)[:, :k] if k < m else np.tile(np.arange(m), (n, 1))
+    )
+    picked = np.zeros((n, m), dtype=bool)
+    np.put_along_axis(picked, by_mentee, True, axis=1)
+    per_mentor = np.minimum(np.asarray(capacity_of) * settings.candidates_per_place, n)
+    for width in np.unique(per_mentor):
+        cols = np.nonzero(per_mentor == width)[0]
+        if width >= n:
+            picked[:, cols] = True
+            continue
+        best = np.argpartition(-keyed[:, cols], int(width) - 1, axis=0)[: int(width)]
+        picked[best, cols[None, :]] = True
+    picked &= scores >= settings.min_score
+    rows, cols = np.nonzero(picked)
+    return rows, cols
+
+
+@dataclass(frozen=True)
+class Proposal:
+    mentee_id: str
+    mentor_id: str
+    score: float
+
+
+def assign(
+    mentees: Sequence[MenteeFacts],
+    mentors: Sequence[MentorFacts],
+    settings: MatchingSettings,
+    start: date,
+) -> list[Proposal]:
+    """A round: the assignment with the highest total score under mentor capacity.
+
+    No mentor gets more mentees than ``capacity_left``; no pair below ``min_score`` is
+    proposed; a mentee may stay unassigned. The result depends only on the input (it is
+    sorted by id first), so the same pool always gives the same proposals.
+    """
+    mentees = sorted(mentees, key=lambda x: x.id)
+    mentors = sorted((mr for mr in mentors if mr.capacity_left > 0), key=lambda x: x.id)
+    if not mentees or not mentors:
+        return []
+    scores = score_table(mentees, mentors, settings, start).total
+    n, m = scores.shape
+    pair_rows, pair_mentors = _candidate_pairs(
+        scores, settings, capacity_of=[mr.capacity_left for mr in mentors]
+    )
+    pair_scores = scores[pair_rows, pair_mentors]
+
+    # Capacity expansion: mentor j owns slots slot_start[j] .. slot_start[j] + capacity[j).
+    capacity = np.array([mr.capacity_left for mr in mentors], dtype=np.int64)
+    slot_start = np.concatenate([[0], np.cumsum(capacity)[:-1]])
+    slots = int(capacity.sum())
+    reps = capacity[pair_mentors]
+    edge_rows = np.repeat(pair_rows, reps)
+    first_edge = np.repeat(np.cumsum(reps) - reps, reps)
+    edge_cols = np.repeat(slot_start[pair_mentors], reps) + (np.arange(reps.sum()) - first_edge)
+    # The solver minimises positive costs: 101 - score is in (0, 101]. Every mentee also
+    # has a private "stay unassigned" column costing as much as a score of 0.
+    graph = csr_matrix(
+        (
+            np.concatenate([np.repeat(101.0 - pair_scores, reps), np.full(n, 101.0)]),
+            (
+                np.concatenate([edge_rows, np.arange(n)]),
+                np.concatenate([edge_cols, slots + np.arange(n)]),
+            ),
+        ),
+        shape=(n, slots + n),
+    )
+    matched_rows, matched_cols = min_weight_full_bipartite_matching(graph)
+    slot_owner = np.repeat(np.arange(m), capacity)
+    proposals = [
+        Proposal(
+            mentees[i].id,
+            mentors[int(slot_owner[c])].id,
+            round(float(scores[i, slot_owner[c]]), 1),
+        )
+        for i, c in zip(matched_rows, matched_cols, strict=True)
+        if c < slots
+    ]
+    return sorted(proposals, key=lambda p: p.mentee_id)
