@@ -28,27 +28,27 @@ START = date(2026, 3, 2)
 
 
 def mentor(i: int, **kw: object) -> MentorFacts:
-    base = dict(
-        id=f"m{i:03d}",
-        expertise=("giving",),
-        languages=("en",),
-        timezone="Europe/London",
-        style="async",
-        capacity_left=2,
-        max_mentees=2,
-        availability=10,
-    )
+    base = {
+        "id": f"m{i:03d}",
+        "expertise": ("giving",),
+        "languages": ("en",),
+        "timezone": "Europe/London",
+        "style": "async",
+        "capacity_left": 2,
+        "max_mentees": 2,
+        "availability": 10,
+    }
     return MentorFacts(**{**base, **kw})  # type: ignore[arg-type]
 
 
 def mentee(i: int, **kw: object) -> MenteeFacts:
-    base = dict(
-        id=f"e{i:03d}",
-        goals=("learn_giving",),
-        languages=("en",),
-        timezone="Europe/London",
-        style="any",
-    )
+    base = {
+        "id": f"e{i:03d}",
+        "goals": ("learn_giving",),
+        "languages": ("en",),
+        "timezone": "Europe/London",
+        "style": "any",
+    }
     return MenteeFacts(**{**base, **kw})  # type: ignore[arg-type]
 
 
