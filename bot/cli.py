@@ -69,6 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except db.SchemaOutOfDate as exc:
         print(str(exc), file=sys.stderr)
         return 3
+    except ValueError as exc:  # a database URL that cannot be used
+        print(f"Configuration error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 
@@ -100,7 +103,7 @@ async def _interactive(bot: ConsoleBot, config: Config) -> int:
         "Mentorbot console. Start with `as @you --admin`, then `/admin setup …`; `help` lists "
         "commands; Ctrl-D quits."
     )
-    scheduler = start_scheduler(bot.dispatcher, config)
+    scheduler = start_scheduler(bot.dispatcher, config, service=bot.service)
     try:
         while True:
             try:

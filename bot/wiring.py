@@ -22,6 +22,8 @@ from core.service import Mentorbot
 log = logging.getLogger(__name__)
 
 DISPATCHER_JOB_ID = "delivery-dispatcher"
+HOUSEKEEPING_JOB_ID = "request-housekeeping"
+HOUSEKEEPING_MINUTES = 60
 
 
 def delivery_settings(config: DeliveryConfig) -> DeliverySettings:
@@ -90,8 +92,11 @@ def build_dispatcher(
     return Dispatcher(factory, ports, clock, delivery_settings(config.delivery))
 
 
-def start_scheduler(dispatcher: Dispatcher, config: Config) -> AsyncIOScheduler:
-    """APScheduler is the clock, never the store: it only wakes the dispatcher."""
+def start_scheduler(
+    dispatcher: Dispatcher, config: Config, *, service: Mentorbot | None = None
+) -> AsyncIOScheduler:
+    """APScheduler is the clock, never the store: it wakes the dispatcher and runs the
+    recurring jobs, whose state lives in the database."""
     scheduler = AsyncIOScheduler(timezone="UTC")
     scheduler.add_job(
         dispatcher.run_pending,
@@ -102,5 +107,15 @@ def start_scheduler(dispatcher: Dispatcher, config: Config) -> AsyncIOScheduler:
         max_instances=1,
         coalesce=True,
     )
+    if service is not None:
+        scheduler.add_job(
+            service.housekeeping,
+            "interval",
+            minutes=HOUSEKEEPING_MINUTES,
+            id=HOUSEKEEPING_JOB_ID,
+            replace_existing=True,
+            max_instances=1,
+            coalesce=True,
+        )
     scheduler.start()
     return scheduler

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from core.catalog import Access, Autocomplete, Catalog, Command, Option, OptionType
-from core.usecases import community, mentees, mentors
+from core.usecases import community, connections, discovery, mentees, mentors, rounds, threads
 from core.usecases.help import ShowHelp, show_help
 
 _STYLE = ("async", "scheduled", "casual")
@@ -57,6 +57,7 @@ _MENTOR_FIELDS = (
         max_value=mentors.MAX_MENTEES_MAX,
     ),
 )
+_PERSON = Option("person", OptionType.USER, "Your mentor or mentee", required=True)
 _REQUIRED_TO_APPLY = {"bio", "expertise", "availability", "style", "languages", "timezone"}
 
 
@@ -113,6 +114,140 @@ CATALOG = Catalog(
             "Close your mentor profile (or withdraw your application)",
             mentors.retire,
             mentors.NoOptions,
+        ),
+        Command(
+            "mentor",
+            "browse",
+            "Browse mentors who take mentees",
+            discovery.browse,
+            discovery.BrowseMentors,
+            (
+                Option(
+                    "expertise",
+                    OptionType.STRING,
+                    "Only mentors with this expertise",
+                    max_length=32,
+                    autocomplete=Autocomplete.EXPERTISE,
+                ),
+                Option(
+                    "language",
+                    OptionType.STRING,
+                    "Only mentors speaking this language (ISO 639-1, e.g. es)",
+                    max_length=2,
+                    autocomplete=Autocomplete.LANGUAGES,
+                ),
+                Option("style", OptionType.STRING, "Only this mentoring style", choices=_STYLE),
+                Option(
+                    "max_tz_distance",
+                    OptionType.INTEGER,
+                    "At most this many hours from your clock",
+                    min_value=0,
+                    max_value=12,
+                ),
+                Option(
+                    "has_capacity",
+                    OptionType.BOOLEAN,
+                    "Only mentors with free places (default yes)",
+                ),
+                Option("page", OptionType.INTEGER, "Page number", min_value=1, max_value=1000),
+            ),
+        ),
+        Command(
+            "mentor",
+            "suggest",
+            "Your best-matching mentors, with why",
+            discovery.suggest,
+            discovery.SuggestMentors,
+            (Option("count", OptionType.INTEGER, "How many", min_value=1, max_value=10),),
+        ),
+        Command(
+            "mentor",
+            "request",
+            "Ask a mentor to mentor you",
+            connections.request_by_command,
+            connections.RequestMentor,
+            (
+                Option("mentor", OptionType.USER, "The mentor", required=True),
+                Option(
+                    "note",
+                    OptionType.TEXT,
+                    "A note for the mentor",
+                    max_length=connections.NOTE_MAX,
+                ),
+            ),
+        ),
+        Command(
+            "mentorship",
+            "list",
+            "Your mentorships and where they stand",
+            connections.list_mentorships,
+            connections.ListMentorships,
+        ),
+        Command(
+            "mentorship",
+            "message",
+            "Write to your mentor or mentee",
+            threads.message_command,
+            threads.SendToPerson,
+            (
+                _PERSON,
+                Option(
+                    "text",
+                    OptionType.TEXT,
+                    "The message",
+                    required=True,
+                    min_length=1,
+                    max_length=threads.CONTENT_MAX,
+                ),
+            ),
+        ),
+        Command(
+            "mentorship",
+            "history",
+            "Read your messages with someone",
+            threads.history,
+            threads.ShowHistory,
+            (_PERSON, Option("limit", OptionType.INTEGER, "How many", min_value=1, max_value=50)),
+        ),
+        Command(
+            "mentorship",
+            "export",
+            "Download your messages with someone (JSON)",
+            threads.export,
+            threads.ExportHistory,
+            (_PERSON,),
+        ),
+        Command(
+            "mentorship",
+            "pause",
+            "Pause a mentorship",
+            connections.pause_mentorship,
+            connections.WithPerson,
+            (_PERSON,),
+        ),
+        Command(
+            "mentorship",
+            "resume",
+            "Resume a paused mentorship",
+            connections.resume_mentorship,
+            connections.WithPerson,
+            (_PERSON,),
+        ),
+        Command(
+            "mentorship",
+            "end",
+            "End a mentorship, with completion notes",
+            connections.ask_completion_notes,
+            connections.EndMentorship,
+            (
+                _PERSON,
+                Option(
+                    "outcome",
+                    OptionType.STRING,
+                    "completed (goals met, default) or ended (stopped early)",
+                    choices=("completed", "ended"),
+                ),
+            ),
         ),
         Command(
             "mentee",
@@ -194,6 +329,23 @@ CATALOG = Catalog(
             "Review waiting mentor applications",
             mentors.list_applications,
             mentors.NoOptions,
+            access=Access.ADMIN,
+        ),
+        Command(
+            "admin",
+            "match-round",
+            "Match every waiting mentee at once; both sides are asked",
+            rounds.matching_round,
+            rounds.RunMatchingRound,
+            (
+                Option(
+                    "min_score",
+                    OptionType.INTEGER,
+                    "Lowest compatibility to propose (default 40)",
+                    min_value=0,
+                    max_value=100,
+                ),
+            ),
             access=Access.ADMIN,
         ),
         Command(

@@ -48,6 +48,11 @@ def normalise_url(url: str) -> str:
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     url = normalise_url(url)
     if is_sqlite(url):
+        if make_url(url).database in (None, "", ":memory:"):
+            raise ValueError(
+                "an in-memory SQLite database cannot be migrated or shared; give a file path "
+                "such as sqlite:///mentorbot.db"
+            )
         engine = create_async_engine(
             url,
             echo=echo,

@@ -38,7 +38,15 @@ from core.effects import (
     SpaceMembership,
 )
 from core.messages import Message
-from core.models import Community, Delivery, SupportGroup
+from core.models import (
+    Community,
+    Delivery,
+    Member,
+    Mentorship,
+    MentorshipThread,
+    MessageRoute,
+    SupportGroup,
+)
 from core.ports import PermanentFailure, PlatformPort, RetryLater, Sent, Target
 from core.uow import Outbox
 
@@ -70,6 +78,8 @@ class _Outcome:
     sent: Sent = field(default_factory=dict)
     role_ids: dict[str, str] = field(default_factory=dict)  # role key -> platform id
     group_channel: tuple[str, str] | None = None  # (group id, channel id)
+    # A mentorship DM: (mentorship id, recipient user id, platform message id, thread id).
+    route: tuple[str, str, str | None, str | None] | None = None
 
 
 def default_worker_id() -> str:
@@ -143,8 +153,10 @@ class Dispatcher:
         task.add_done_callback(self._tasks.discard)
 
     async def wait_idle(self) -> None:
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        """Wait until every pass started by ``wake`` has finished."""
+        while pending := [t for t in self._tasks if not t.done()]:
+            await asyncio.gather(*pending, return_exceptions=True)
+        self._tasks.clear()
 
     # ----- claiming ------------------------------------------------------------------
 
@@ -213,7 +225,21 @@ class Dispatcher:
         )
         match effect:
             case DirectMessage(user_id=user, message=message, thread=thread):
-                return _Outcome(sent=await port.send_dm(target, user, message, thread))
+                if thread is None:
+                    return _Outcome(sent=await port.send_dm(target, user, message, None))
+                # ``thread`` is a mentorship; the port continues that person's thread of it.
+                platform_thread = await self._thread_of(community.id, thread, user)
+                sent = await port.send_dm(target, user, message, platform_thread)
+                message_id, thread_id = sent.get("message_id"), sent.get("thread_id")
+                return _Outcome(
+                    sent=sent,
+                    route=(
+                        thread,
+                        user,
+                        str(message_id) if message_id else None,
+                        str(thread_id) if thread_id else None,
+                    ),
+                )
             case ChannelPost(channel_id=channel, message=message, pin=pin):
                 return _Outcome(sent=await port.post(target, channel, message, pin))
             case GrantRole(user_id=user, role_key=key) | RevokeRole(user_id=user, role_key=key):
@@ -240,6 +266,71 @@ class Dispatcher:
                 event_id = await port.create_scheduled_event(target, space, title, text, s, e)
                 return _Outcome(sent={"event_id": event_id})
         raise PermanentFailure(f"unknown effect kind {effect.kind}")
+
+    async def _thread_of(self, community_id: str, mentorship_id: str, user_id: str) -> str | None:
+        async with self._factory() as session:
+            found = await session.execute(
+                select(MentorshipThread.platform_thread_id)
+                .join(Member, Member.id == MentorshipThread.member_id)
+                .where(
+                    MentorshipThread.mentorship_id == mentorship_id,
+                    Member.community_id == community_id,
+                    Member.platform_user_id == user_id,
+                )
+            )
+            return found.scalar_one_or_none()
+
+    async def _record_route(
+        self,
+        session: AsyncSession,
+        community_id: str,
+        route: tuple[str, str, str | None, str | None],
+    ) -> None:
+        """Remember where a mentorship DM landed, so replies to it find their way back."""
+        mentorship_id, user_id, message_id, thread_id = route
+        member = (
+            await session.execute(
+                select(Member).where(
+                    Member.community_id == community_id, Member.platform_user_id == user_id
+                )
+            )
+        ).scalar_one_or_none()
+        if member is None or await session.get(Mentorship, mentorship_id) is None:
+            return  # the person or the mentorship was deleted meanwhile (F15)
+        if message_id is not None:
+            known = await session.execute(
+                select(MessageRoute.id).where(
+                    MessageRoute.community_id == community_id,
+                    MessageRoute.platform_message_id == message_id,
+                )
+            )
+            if known.first() is None:
+                session.add(
+                    MessageRoute(
+                        community_id=community_id,
+                        mentorship_id=mentorship_id,
+                        recipient_id=member.id,
+                        platform_message_id=message_id,
+                        created_at=self._clock.now(),
+                    )
+                )
+        if thread_id is not None:
+            existing = await session.execute(
+                select(MentorshipThread.id).where(
+                    MentorshipThread.mentorship_id == mentorship_id,
+                    MentorshipThread.member_id == member.id,
+                )
+            )
+            if existing.first() is None:
+                session.add(
+                    MentorshipThread(
+                        community_id=community_id,
+                        mentorship_id=mentorship_id,
+                        member_id=member.id,
+                        platform_thread_id=thread_id,
+                        created_at=self._clock.now(),
+                    )
+                )
 
     async def _group_space(self, group_id: str) -> str:
         async with self._factory() as session:
@@ -278,6 +369,8 @@ class Dispatcher:
                     for key, role_id in outcome.role_ids.items():
                         roles[key] = {**roles.get(key, {}), "id": role_id}
                     community.roles = roles
+            if outcome.route is not None:
+                await self._record_route(session, row.community_id, outcome.route)
             if outcome.group_channel is not None:
                 group = await session.get(SupportGroup, outcome.group_channel[0])
                 if group is not None:

@@ -8,6 +8,7 @@ channel. They are Discord's own syntax; Slack and the console translate them.
 
 from __future__ import annotations
 
+import base64
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -45,6 +46,15 @@ class Field:
 
 
 @dataclass(frozen=True)
+class File:
+    """A file sent with a message (an export, a calendar entry, a chart)."""
+
+    name: str
+    data: bytes
+    content_type: str = "application/octet-stream"
+
+
+@dataclass(frozen=True)
 class Message:
     text: str = ""
     title: str | None = None
@@ -52,6 +62,7 @@ class Message:
     buttons: tuple[Button, ...] = ()
     footer: str | None = None
     tone: Tone = "info"
+    files: tuple[File, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -61,6 +72,9 @@ class Message:
             "buttons": [[b.label, b.action, b.style] for b in self.buttons],
             "footer": self.footer,
             "tone": self.tone,
+            "files": [
+                [f.name, base64.b64encode(f.data).decode(), f.content_type] for f in self.files
+            ],
         }
 
     @classmethod
@@ -72,6 +86,7 @@ class Message:
             buttons=tuple(Button(lbl, a, s) for lbl, a, s in data.get("buttons", [])),
             footer=data.get("footer"),
             tone=data.get("tone", "info"),
+            files=tuple(File(n, base64.b64decode(d), t) for n, d, t in data.get("files", [])),
         )
 
 

@@ -55,7 +55,13 @@ class PlatformPort(Protocol):
 
     async def send_dm(
         self, target: Target, user_id: str, message: Message, thread: str | None
-    ) -> Sent: ...
+    ) -> Sent:
+        """DM a member; return {"message_id": …} and, where threads exist, {"thread_id": …}.
+
+        ``thread`` is a ``thread_id`` this port returned earlier for the same mentorship
+        and person (continue that thread), or None (a new message or thread).
+        """
+        ...
 
     async def post(self, target: Target, channel_id: str, message: Message, pin: bool) -> Sent: ...
 

@@ -10,12 +10,13 @@ platform's retry of the same event is recognised and does nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core import validation
@@ -27,8 +28,12 @@ from core.context import Actor, Invocation, get_or_create_community, resolve_act
 from core.errors import NotAllowed
 from core.messages import Message, Reply
 from core.models import BotState, Community, ProcessedEvent
+from core.settings import CoreSettings
 from core.uow import UnitOfWork
+from core.usecases import threads
+from core.usecases.connections import nudge_and_expire
 from core.usecases.home import dashboard
+from core.usecases.threads import Attachment
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -44,14 +49,18 @@ class Mentorbot:
         *,
         catalog: Catalog = CATALOG,
         on_effects: Callable[[], None] | None = None,
+        settings: CoreSettings | None = None,
     ) -> None:
         self.factory = factory
         self.clock = clock or SystemClock()
+        self.settings = settings or CoreSettings()
         self.catalog = catalog
         self._on_effects = on_effects
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.factory, self.clock, after_commit=self._after_commit)
+        return UnitOfWork(
+            self.factory, self.clock, after_commit=self._after_commit, settings=self.settings
+        )
 
     def _after_commit(self, _uow: UnitOfWork) -> None:
         if self._on_effects is not None:
@@ -63,14 +72,24 @@ class Mentorbot:
         dedupe_key: str | None,
         body: Callable[[UnitOfWork, Actor], Awaitable[T]],
     ) -> T | None:
-        async with self.uow() as uow:
-            if dedupe_key is not None and not await _first_time(uow, dedupe_key):
-                log.info("ignoring repeated event %s", dedupe_key)
-                return None
-            actor = await resolve_actor(uow, inv)
-            result = await body(uow, actor)
-            await uow.commit()
-            return result
+        for attempt in range(2):
+            try:
+                async with self.uow() as uow:
+                    if dedupe_key is not None and not await _first_time(uow, dedupe_key):
+                        log.info("ignoring repeated event %s", dedupe_key)
+                        return None
+                    actor = await resolve_actor(uow, inv)
+                    result = await body(uow, actor)
+                    await uow.commit()
+                    return result
+            except IntegrityError:
+                # Two first-time actions raced to create the same row (a member, a
+                # mentor-mentee pair). Everything rolled back; the retry sees the winner's
+                # row and answers as usual.
+                if attempt:
+                    raise
+                log.info("retrying after a unique-constraint race")
+        raise AssertionError("unreachable")
 
     async def execute(
         self,
@@ -121,6 +140,40 @@ class Mentorbot:
 
         return await self._run(inv, dedupe_key, body)
 
+    async def relay_dm(
+        self,
+        inv: Invocation,
+        content: str,
+        *,
+        attachments: Sequence[Attachment] = (),
+        reply_to: str | None = None,
+        dedupe_key: str | None = None,
+    ) -> Reply | None:
+        """A DM a member sent to the bot, passed on within the right mentorship (F6).
+
+        ``reply_to`` is the platform id of the relayed message it answers, if any.
+        """
+
+        async def body(uow: UnitOfWork, actor: Actor) -> Reply:
+            return await threads.relay(uow, actor, content, list(attachments), reply_to)
+
+        return await self._run(inv, dedupe_key, body)
+
+    async def mark_read(self, inv: Invocation, platform_message_id: str) -> bool:
+        """The member opened or reacted to a relayed message."""
+
+        async def body(uow: UnitOfWork, actor: Actor) -> bool:
+            return await threads.mark_read(uow, actor, platform_message_id)
+
+        return bool(await self._run(inv, None, body))
+
+    async def housekeeping(self) -> tuple[int, int]:
+        """Recurring job: nudge waiting requests once, expire old ones. (nudged, expired)"""
+        async with self.uow() as uow:
+            counts = await nudge_and_expire(uow)
+            await uow.commit()
+            return counts
+
     async def home(self, inv: Invocation) -> Message:
         """The member's dashboard (Slack App Home; any adapter may show it)."""
 
@@ -130,6 +183,17 @@ class Mentorbot:
         result = await self._run(inv, None, body)
         assert result is not None  # no dedupe key, so the body always ran
         return result
+
+    async def first_time(self, key: str) -> bool:
+        """Record a platform event id; False if it was recorded before (a redelivery).
+
+        For events that are not a command, press or submission (e.g. Slack's App Home
+        being opened), so adapters can ignore a platform's retries as ``dedupe_key`` does.
+        """
+        async with self.uow() as uow:
+            first = await _first_time(uow, key)
+            await uow.commit()
+            return first
 
     async def join_community(self, platform: str, platform_id: str, name: str = "") -> Community:
         """Make sure a guild/workspace has its Community (on join or first event)."""
@@ -143,7 +207,12 @@ class Mentorbot:
             stmt = select(Community).where(
                 Community.platform == platform, Community.platform_id == platform_id
             )
-            return (await uow.session.execute(stmt)).scalar_one_or_none()
+            found = (await uow.session.execute(stmt)).scalar_one_or_none()
+            if found is not None:
+                # Detached before the read-only unit of work rolls back, which would
+                # otherwise expire it and make every attribute access fail.
+                uow.session.expunge(found)
+            return found
 
     async def autocomplete(
         self, platform: str, platform_id: str, source: Autocomplete, typed: str

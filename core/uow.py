@@ -20,6 +20,7 @@ from core.clock import Clock
 from core.effects import Effect
 from core.errors import NotFound
 from core.models import AuditEntry, Base, Delivery
+from core.settings import CoreSettings
 
 M = TypeVar("M", bound=Base)
 
@@ -72,9 +73,11 @@ class UnitOfWork:
         factory: async_sessionmaker[AsyncSession],
         clock: Clock,
         after_commit: Callable[[UnitOfWork], None] | None = None,
+        settings: CoreSettings | None = None,
     ) -> None:
         self._factory = factory
         self.clock = clock
+        self.settings = settings or CoreSettings()
         self._after_commit = after_commit
         self._committed = False
 

@@ -6,7 +6,9 @@ Lines:
   /group sub name:value   a catalog command, typed as on Discord (lists comma-separated)
   click LABEL             press a button on the latest message you saw that has it
   submit name:value ...   submit the form the bot last opened for you
-  advance 2h30m           move the clock (only with a test/demo clock)
+  dm TEXT                 send the bot a DM (passed on to your mentor or mentee)
+  reply TEXT              reply to the latest DM you received (keeps its mentorship)
+  advance 2h30m           move the clock and run what falls due (test/demo clock only)
   help                    the command list; # starts a comment
 
 The same object is the test bot: ``await bot.say(line)`` returns what the bot printed.
@@ -186,8 +188,11 @@ class ConsoleBot:
             await self._guard(
                 lambda: self.service.execute(self._invocation(), "mentor help", {}), None
             )
+        elif head in ("dm", "reply"):
+            await self._dm(head, line.split(None, 1)[1] if len(tokens) > 1 else "")
         elif head == "advance":
             self._advance(tokens[1:])
+            await self._guard_housekeeping()
         else:
             raise ParseError(f"`{head}` is not a console line (try `help`)")
 
@@ -215,6 +220,24 @@ class ConsoleBot:
         days, hours, minutes = (int(g or 0) for g in match.groups())
         clock.advance(days=days, hours=hours, minutes=minutes)
         self._out(f"(time is now {clock.now():%Y-%m-%d %H:%M} UTC)")
+
+    async def _dm(self, kind: str, text: str) -> None:
+        inv = self._invocation()
+        reply_to = None
+        if kind == "reply":
+            received = [s for s in self.shown if s.where == "dm" and s.audience == inv.user_id]
+            if not received:
+                raise ParseError("you have no DM to reply to")
+            reply_to = str(received[-1].id)
+        text = text.strip()
+        if len(text) >= 2 and text[0] == text[-1] == '"':
+            text = text[1:-1]
+        await self._guard(partial(self.service.relay_dm, inv, text, reply_to=reply_to), None)
+
+    async def _guard_housekeeping(self) -> None:
+        nudged, expired = await self.service.housekeeping()
+        if nudged or expired:
+            self._out(f"(housekeeping: {nudged} request(s) nudged, {expired} expired)")
 
     async def _click(self, label: str) -> None:
         if not label:

@@ -27,7 +27,13 @@ def text(value: str, tz: str, now: datetime) -> str:
             minutes = round((when - now).total_seconds() / 60)
             if abs(minutes) < 1:
                 return "now"
-            span = f"{abs(minutes)} min" if abs(minutes) < 120 else f"{abs(minutes) // 60} h"
+            size = abs(minutes)
+            if size < 120:
+                span = f"{size} min"
+            elif size < 48 * 60:
+                span = f"{size // 60} h"
+            else:
+                span = f"{size // (24 * 60)} days"
             return f"in {span}" if minutes > 0 else f"{span} ago"
         local = when.astimezone(zone)
         return f"{local.strftime(_STYLES.get(style, _STYLES['f']))} {local.tzname()}"
@@ -55,6 +61,8 @@ def message_lines(message: Message, tz: str, now: datetime) -> list[str]:
         lines.append(f"  {text(field.name, tz, now)}: {value}")
     if message.footer:
         lines.append(f"  — {text(message.footer, tz, now)}")
+    for file in message.files:
+        lines.append(f"  📎 {file.name} ({len(file.data)} bytes, {file.content_type})")
     if message.buttons:
         lines.append("  " + " ".join(f"[{b.label}]" for b in message.buttons))
     return lines

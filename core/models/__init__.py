@@ -18,6 +18,9 @@ from core.models.mentoring import (
     MentorReview,
     MentorSession,
     Mentorship,
+    MentorshipThread,
+    MessageRoute,
+    PendingRelay,
 )
 from core.models.state import BotState
 
@@ -37,6 +40,9 @@ __all__ = [
     "MentorReview",
     "MentorSession",
     "Mentorship",
+    "MentorshipThread",
+    "MessageRoute",
+    "PendingRelay",
     "ProcessedEvent",
     "SupportGroup",
     "SupportGroupMeeting",

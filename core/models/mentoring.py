@@ -31,7 +31,10 @@ MENTOR_STATUSES = ("pending", "active", "paused", "retired", "rejected")
 MENTOR_STYLES = ("async", "scheduled", "casual")
 MENTEE_STYLES = ("any", *MENTOR_STYLES)
 MENTEE_STATUSES = ("seeking", "matched", "completed")
-MENTORSHIP_STATUSES = ("pending", "active", "paused", "completed", "ended")
+# "pending" is a request (or a round's proposal) waiting for answers; "declined" and
+# "expired" close a request that never became a mentorship.
+MENTORSHIP_STATUSES = ("pending", "active", "paused", "completed", "ended", "declined", "expired")
+MENTORSHIP_ORIGINS = ("request", "round")
 SESSION_TYPES = ("one_on_one", "group", "workshop")
 SESSION_STATUSES = ("scheduled", "completed", "cancelled", "no_show")
 
@@ -98,6 +101,13 @@ class Mentorship(Base):
     mentor_id: Mapped[str] = mapped_column(ForeignKey("mentors.id", ondelete="CASCADE"))
     mentee_id: Mapped[str] = mapped_column(ForeignKey("mentees.id", ondelete="CASCADE"))
     status: Mapped[str] = mapped_column(String(16), default="active")
+    origin: Mapped[str] = mapped_column(String(16), default="request")
+    # Both must say yes: a mentee's own request counts as the mentee's yes.
+    mentee_accepted: Mapped[bool] = mapped_column(Boolean, default=False)
+    mentor_accepted: Mapped[bool] = mapped_column(Boolean, default=False)
+    request_note: Mapped[str | None] = mapped_column(Text)
+    match_score: Mapped[float | None] = mapped_column(Float)
+    nudged_at: Mapped[datetime | None] = mapped_column()
     goals: Mapped[list[str]] = mapped_column(default=list)
     start_date: Mapped[datetime] = created_at()
     end_date: Mapped[datetime | None] = mapped_column()
@@ -161,4 +171,50 @@ class MentorReview(Base):
     rating: Mapped[float] = mapped_column(Float)
     content: Mapped[str | None] = mapped_column(Text)
     is_public: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = created_at()
+
+
+class MessageRoute(Base):
+    """A relayed DM on the platform -> the mentorship it belongs to and who received it.
+
+    A reply to that platform message is routed to this mentorship, never guessed.
+    """
+
+    __tablename__ = "message_routes"
+    __table_args__ = (UniqueConstraint("community_id", "platform_message_id"),)
+
+    id: Mapped[str] = id_column()
+    community_id: Mapped[str] = community_fk()
+    mentorship_id: Mapped[str] = mapped_column(
+        ForeignKey("mentorships.id", ondelete="CASCADE"), index=True
+    )
+    recipient_id: Mapped[str] = member_fk()
+    platform_message_id: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = created_at()
+
+
+class MentorshipThread(Base):
+    """Where one participant's side of a mentorship lives on the platform (Slack thread)."""
+
+    __tablename__ = "mentorship_threads"
+    __table_args__ = (UniqueConstraint("mentorship_id", "member_id"),)
+
+    id: Mapped[str] = id_column()
+    community_id: Mapped[str] = community_fk()
+    mentorship_id: Mapped[str] = mapped_column(ForeignKey("mentorships.id", ondelete="CASCADE"))
+    member_id: Mapped[str] = member_fk()
+    platform_thread_id: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = created_at()
+
+
+class PendingRelay(Base):
+    """A DM the bot could not place (several mentorships): kept until the sender picks one."""
+
+    __tablename__ = "pending_relays"
+
+    id: Mapped[str] = id_column()
+    community_id: Mapped[str] = community_fk()
+    member_id: Mapped[str] = member_fk(index=True)
+    content: Mapped[str] = mapped_column(Text)
+    attachments: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType, default=None)
     created_at: Mapped[datetime] = created_at()
