@@ -20,10 +20,13 @@ exact bipartite matching on capacity-expanded slots, keeping each mentee's best
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
+from multiprocessing import get_context
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -214,40 +217,114 @@ def _vocabulary(*groups: Sequence[Sequence[str]]) -> dict[str, int]:
     }
 
 
+@dataclass
+class MentorIndex:
+    """The mentor side of scoring, as arrays, built once and reused for every mentee.
+
+    Mentors are kept in id order, so a position is also the tie-breaker. ``owners`` are
+    the mentors' member ids, so callers can leave someone out (a mentee who is also a
+    mentor is never their own match).
+    """
+
+    facts: list[MentorFacts]
+    owners: list[str]
+    expertise_vocab: dict[str, int]
+    expertise: FloatArray
+    language_vocab: dict[str, int]
+    languages: FloatArray
+    zones: list[str]
+    zone_cols: npt.NDArray[np.intp]
+    capacity_left: FloatArray
+    capacity: FloatArray
+    style_vocab: dict[str, int]
+    style: npt.NDArray[np.intp]
+
+    by_owner: dict[str, list[int]]
+
+    def positions_of(self, owner: str) -> list[int]:
+        return self.by_owner.get(owner, [])
+
+    @classmethod
+    def build(
+        cls,
+        facts: Sequence[MentorFacts],
+        owners: Sequence[str] | None = None,
+        *,
+        full_availability_hours: int = 20,
+    ) -> MentorIndex:
+        pairs = sorted(
+            zip(facts, owners if owners is not None else [f.id for f in facts], strict=True),
+            key=lambda pair: pair[0].id,
+        )
+        facts = [f for f, _ in pairs]
+        owner_list = [o for _, o in pairs]
+        by_owner: dict[str, list[int]] = {}
+        for k, owner in enumerate(owner_list):
+            by_owner.setdefault(owner, []).append(k)
+        expertise_vocab = _vocabulary([f.expertise for f in facts])
+        language_vocab = _vocabulary([f.languages for f in facts])
+        zones = sorted({f.timezone or "" for f in facts})
+        zone_of = {z: k for k, z in enumerate(zones)}
+        style_vocab = _vocabulary([(f.style,) for f in facts])
+        left = np.array([max(f.capacity_left, 0) for f in facts], dtype=float)
+        most = np.array([max(f.max_mentees, 1) for f in facts], dtype=float)
+        hours = np.array([f.availability for f in facts], dtype=float)
+        capacity = np.where(
+            left > 0,
+            0.5 * (left / most) + 0.5 * np.minimum(hours / full_availability_hours, 1.0),
+            0.0,
+        )
+        return cls(
+            facts=facts,
+            owners=owner_list,
+            expertise_vocab=expertise_vocab,
+            expertise=_incidence([f.expertise for f in facts], expertise_vocab),
+            language_vocab=language_vocab,
+            languages=_incidence([f.languages for f in facts], language_vocab),
+            zones=zones,
+            zone_cols=np.array([zone_of[f.timezone or ""] for f in facts], dtype=np.intp),
+            capacity_left=left,
+            capacity=capacity,
+            style_vocab=style_vocab,
+            style=np.array([style_vocab[f.style] for f in facts], dtype=np.intp),
+            by_owner=by_owner,
+        )
+
+
 def score_table(
     mentees: Sequence[MenteeFacts],
-    mentors: Sequence[MentorFacts],
+    mentors: Sequence[MentorFacts] | MentorIndex,
     settings: MatchingSettings,
     start: date,
 ) -> ScoreTable:
-    n, m = len(mentees), len(mentors)
+    index = (
+        mentors
+        if isinstance(mentors, MentorIndex)
+        else MentorIndex.build(mentors, full_availability_hours=settings.full_availability_hours)
+    )
+    n, m = len(mentees), len(index.facts)
 
     # Expertise: goal shares (mentees x goals, rows sum to 1) @ served (goals x mentors).
     goal_index = _vocabulary([mt.goals for mt in mentees])
     goal_rows = _incidence([mt.goals for mt in mentees], goal_index)
     per_goal = goal_rows.sum(axis=1, keepdims=True)
     goal_share = np.divide(goal_rows, per_goal, out=np.zeros_like(goal_rows), where=per_goal > 0)
-    expertise_index = _vocabulary([mr.expertise for mr in mentors])
-    mentor_expertise = _incidence([mr.expertise for mr in mentors], expertise_index)
-    needs = np.zeros((goal_rows.shape[1], mentor_expertise.shape[1]))
+    needs = np.zeros((goal_rows.shape[1], index.expertise.shape[1]))
     for goal, k in goal_index.items():
         for need in settings.goal_expertise.get(goal, ()):
-            if need in expertise_index:
-                needs[k, expertise_index[need]] = 1.0
-    served = np.minimum(needs @ mentor_expertise.T, 1.0)  # goals x mentors, 0/1
+            if need in index.expertise_vocab:
+                needs[k, index.expertise_vocab[need]] = 1.0
+    served = np.minimum(needs @ index.expertise.T, 1.0)  # goals x mentors, 0/1
     expertise = goal_share @ served
 
     # Language: 1 when they share any language.
-    languages = _vocabulary([p.languages for p in mentees], [p.languages for p in mentors])
     language = np.minimum(
-        _incidence([mt.languages for mt in mentees], languages)
-        @ _incidence([mr.languages for mr in mentors], languages).T,
+        _incidence([mt.languages for mt in mentees], index.language_vocab) @ index.languages.T,
         1.0,
     )
 
     # Timezone: one overlap per pair of distinct zones, gathered per pair when needed.
     mentee_zones = sorted({mt.timezone or "" for mt in mentees})
-    mentor_zones = sorted({mr.timezone or "" for mr in mentors})
     zone_table = np.array(
         [
             [
@@ -259,35 +336,20 @@ def score_table(
                     settings.day_start_hour,
                     settings.day_end_hour,
                 )
-                for b in mentor_zones
+                for b in index.zones
             ]
             for a in mentee_zones
         ]
-    ).reshape(len(mentee_zones), len(mentor_zones))
+    ).reshape(len(mentee_zones), len(index.zones))
     a_index = {z: k for k, z in enumerate(mentee_zones)}
-    b_index = {z: k for k, z in enumerate(mentor_zones)}
     zone_rows = np.array([a_index[mt.timezone or ""] for mt in mentees], dtype=np.intp)
-    zone_cols = np.array([b_index[mr.timezone or ""] for mr in mentors], dtype=np.intp)
-
-    # Capacity: free places and monthly hours; the same for every mentee.
-    left = np.array([max(mr.capacity_left, 0) for mr in mentors], dtype=float)
-    most = np.array([max(mr.max_mentees, 1) for mr in mentors], dtype=float)
-    hours = np.array([mr.availability for mr in mentors], dtype=float)
-    capacity = np.where(
-        left > 0,
-        0.5 * (left / most) + 0.5 * np.minimum(hours / settings.full_availability_hours, 1.0),
-        0.0,
-    )
+    zone_cols = index.zone_cols
+    capacity = index.capacity
 
     # Style: "any" fits everything; otherwise it must be the same (compared as small ints).
-    styles = _vocabulary(
-        [("any",)], [(mt.style,) for mt in mentees], [(mr.style,) for mr in mentors]
-    )
-    fits = np.eye(len(styles), dtype=bool)
-    fits[styles["any"], :] = True
-    mentee_style = np.array([styles[mt.style] for mt in mentees], dtype=np.intp)
-    mentor_style = np.array([styles[mr.style] for mr in mentors], dtype=np.intp)
-    style_fit = fits[mentee_style][:, mentor_style]
+    wants_any = np.array([mt.style == "any" for mt in mentees], dtype=bool)[:, None]
+    wanted = np.array([index.style_vocab.get(mt.style, -1) for mt in mentees], dtype=np.intp)
+    style_fit = wants_any | (wanted[:, None] == index.style[None, :])
 
     w = {name: float(settings.weights.get(name, 0.0)) for name in FACTORS}
     scale = 100.0 / (sum(w.values()) or 1.0)
@@ -305,20 +367,36 @@ def score_table(
 
 def rank(
     mentee: MenteeFacts,
-    mentors: Sequence[MentorFacts],
+    mentors: Sequence[MentorFacts] | MentorIndex,
     settings: MatchingSettings,
     start: date,
     limit: int,
+    *,
+    exclude_owners: frozenset[str] = frozenset(),
 ) -> list[tuple[MentorFacts, Breakdown]]:
-    """The best ``limit`` mentors for one mentee, best first (ties: by mentor id)."""
-    candidates = [mr for mr in mentors if mr.capacity_left > 0]
-    if not candidates:
+    """The best ``limit`` mentors with a free place for one mentee, best first.
+
+    Ties go to the lower mentor id. Mentors whose owner is in ``exclude_owners`` are left
+    out (the mentee themself, a mentor who just declined).
+    """
+    index = (
+        mentors
+        if isinstance(mentors, MentorIndex)
+        else MentorIndex.build(mentors, full_availability_hours=settings.full_availability_hours)
+    )
+    if not index.facts:
         return []
-    table = score_table([mentee], candidates, settings, start)
-    scores = table.total[0]
-    ids = np.array([mr.id for mr in candidates])
-    order = np.lexsort((ids, -scores))[:limit]
-    return [(candidates[j], table.breakdown(0, int(j))) for j in order]
+    table = score_table([mentee], index, settings, start)
+    usable = index.capacity_left > 0
+    for owner in exclude_owners:
+        usable[index.positions_of(owner)] = False
+    candidates = np.nonzero(usable)[0]
+    if candidates.size == 0:
+        return []
+    scores = table.total[0, candidates]
+    # Positions follow mentor ids, so sorting by (-score, position) breaks ties by id.
+    order = candidates[np.lexsort((candidates, -scores))[:limit]]
+    return [(index.facts[j], table.breakdown(0, int(j))) for j in order]
 
 
 def _candidate_pairs(
@@ -415,3 +493,32 @@ def assign(
         if c < slots
     ]
     return sorted(proposals, key=lambda p: p.mentee_id)
+
+
+_WORKER: ProcessPoolExecutor | None = None
+
+
+def _worker() -> ProcessPoolExecutor:
+    global _WORKER
+    if _WORKER is None:
+        # forkserver: never fork the bot's own (threaded) process.
+        _WORKER = ProcessPoolExecutor(max_workers=1, mp_context=get_context("forkserver"))
+    return _WORKER
+
+
+async def assign_off_loop(
+    mentees: Sequence[MenteeFacts],
+    mentors: Sequence[MentorFacts],
+    settings: MatchingSettings,
+    start: date,
+) -> list[Proposal]:
+    """:func:`assign` in a worker process.
+
+    scipy's bipartite matching holds the GIL for up to a second on a large round; in a
+    thread that would freeze every other member's interaction meanwhile. The worker is
+    started on first use and kept for the life of the process.
+    """
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(
+        _worker(), assign, list(mentees), list(mentors), settings, start
+    )

@@ -54,12 +54,17 @@ class Mentorbot:
         self.factory = factory
         self.clock = clock or SystemClock()
         self.settings = settings or CoreSettings()
+        self._cache: dict[object, Any] = {}
         self.catalog = catalog
         self._on_effects = on_effects
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(
-            self.factory, self.clock, after_commit=self._after_commit, settings=self.settings
+            self.factory,
+            self.clock,
+            after_commit=self._after_commit,
+            settings=self.settings,
+            cache=self._cache,
         )
 
     def _after_commit(self, _uow: UnitOfWork) -> None:

@@ -74,10 +74,14 @@ class UnitOfWork:
         clock: Clock,
         after_commit: Callable[[UnitOfWork], None] | None = None,
         settings: CoreSettings | None = None,
+        cache: dict[object, Any] | None = None,
     ) -> None:
         self._factory = factory
         self.clock = clock
         self.settings = settings or CoreSettings()
+        # Process-wide derived data (e.g. the mentor index); always validated against the
+        # database before use, so several processes never disagree for long.
+        self.cache = cache if cache is not None else {}
         self._after_commit = after_commit
         self._committed = False
 
@@ -108,13 +112,19 @@ class UnitOfWork:
     def now(self) -> datetime:
         return self.clock.now()
 
-    async def get_scoped(self, model: type[M], id_: str, community_id: str, what: str) -> M:
+    async def get_scoped(
+        self, model: type[M], id_: str, community_id: str, what: str, *, lock: bool = False
+    ) -> M:
         """Load a row by id only if it belongs to ``community_id``; otherwise NotFound.
 
-        Ids from another community are reported exactly like unknown ids.
+        Ids from another community are reported exactly like unknown ids. ``lock`` takes a
+        row lock (PostgreSQL ``FOR UPDATE``; SQLite transactions are serial already) for a
+        decision that must not race another process's (two admins approving at once).
         """
         column = model.__table__.c
         stmt = select(model).where(column.id == id_, column.community_id == community_id)
+        if lock:
+            stmt = stmt.with_for_update()
         row = (await self.session.execute(stmt)).scalar_one_or_none()
         if row is None:
             raise NotFound(what)

@@ -46,6 +46,8 @@ class Mentor(Base):
         UniqueConstraint("user_id"),
         Index(None, "status", "is_accepting"),
         Index("ix_mentors_expertise", "expertise", postgresql_using="gin"),
+        # The mentor index cache's version check: count and newest change per community.
+        Index(None, "community_id", "updated_at"),
     )
 
     id: Mapped[str] = id_column()

@@ -65,7 +65,6 @@ async def set_up(uow: UnitOfWork, actor: Actor, cmd: SetUpCommunity) -> Reply:
             community.roles = roles
     first_time = not community.is_set_up
     community.is_set_up = True
-    community.updated_at = uow.now()
     uow.audit(
         community.id,
         actor.member.id,

@@ -22,6 +22,7 @@ from core.effects import DirectMessage
 from core.errors import Conflict, InvalidValue, NotConfigured, NotFound
 from core.messages import Button, Field, Form, FormField, Message, Reply, mention, moment, say
 from core.models import Member, Mentee, Mentor, Mentorship
+from core.models.base import utcnow
 from core.uow import UnitOfWork
 from core.usecases.discovery import mentee_facts, mentor_facts, suggestion_message
 from core.usecases.mentees import find_mentee
@@ -53,8 +54,10 @@ class Party:
         return self.mentee_member if member.id == self.mentor_member.id else self.mentor_member
 
 
-async def load_party(uow: UnitOfWork, community_id: str, mentorship_id: str) -> Party:
-    ms = await uow.get_scoped(Mentorship, mentorship_id, community_id, "mentorship")
+async def load_party(
+    uow: UnitOfWork, community_id: str, mentorship_id: str, *, lock: bool = False
+) -> Party:
+    ms = await uow.get_scoped(Mentorship, mentorship_id, community_id, "mentorship", lock=lock)
     mentor = await uow.session.get(Mentor, ms.mentor_id)
     mentee = await uow.session.get(Mentee, ms.mentee_id)
     assert mentor is not None
@@ -67,7 +70,8 @@ async def load_party(uow: UnitOfWork, community_id: str, mentorship_id: str) -> 
 
 
 async def party_for(uow: UnitOfWork, actor: Actor, mentorship_id: str) -> Party:
-    party = await load_party(uow, actor.community.id, mentorship_id)
+    """The mentorship, locked for this decision, if the actor is one of its two people."""
+    party = await load_party(uow, actor.community.id, mentorship_id, lock=True)
     if party.role_of(actor.member) is None:
         # Someone else's mentorship looks exactly like one that does not exist.
         raise NotFound("mentorship")
@@ -428,7 +432,7 @@ async def _activate(uow: UnitOfWork, actor: Actor, party: Party) -> None:
     flipped = await uow.session.execute(
         update(Mentorship)
         .where(Mentorship.id == ms.id, Mentorship.status == "pending")
-        .values(status="active", start_date=now, updated_at=now)
+        .values(status="active", start_date=now, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
     if getattr(flipped, "rowcount", 0) != 1:
@@ -443,7 +447,8 @@ async def _activate(uow: UnitOfWork, actor: Actor, party: Party) -> None:
         .values(
             current_mentees=Mentor.current_mentees + 1,
             total_mentees=Mentor.total_mentees + 1,
-            updated_at=now,
+            # Wall-clock, like every updated_at: the mentor index cache keys on it.
+            updated_at=utcnow(),
         )
         .execution_options(synchronize_session=False)
     )
@@ -733,7 +738,7 @@ async def end_mentorship(
     await uow.session.execute(
         update(Mentor)
         .where(Mentor.id == party.mentor.id, Mentor.current_mentees > 0)
-        .values(current_mentees=Mentor.current_mentees - 1, updated_at=now)
+        .values(current_mentees=Mentor.current_mentees - 1, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
     still_active = (

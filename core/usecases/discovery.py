@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -58,6 +59,69 @@ async def accepting_mentors(uow: UnitOfWork, community_id: str) -> list[MentorRo
         .order_by(Mentor.id)
     )
     return [MentorRow(mentor, member) for mentor, member in rows]
+
+
+# Writers in other processes may commit a slightly older updated_at after a newer one;
+# re-reading this far back, and at least every INDEX_MAX_AGE, bounds how stale it gets.
+INDEX_LOOKBACK = timedelta(seconds=60)
+INDEX_MAX_AGE = 30.0  # seconds
+
+
+@dataclass
+class _CachedIndex:
+    count: int
+    newest: datetime | None
+    checked: float  # time.monotonic() of the last reload
+    facts: dict[str, tuple[matching.MentorFacts, str]]  # mentor id -> (facts, member id)
+    index: matching.MentorIndex
+
+
+async def mentor_index(uow: UnitOfWork, community_id: str) -> matching.MentorIndex:
+    """The community's accepting mentors as a scoring index, cached per process.
+
+    The cache is keyed on the number of mentor rows and their newest ``updated_at``
+    (every change stamps it with wall-clock time), checked with one query per use; when it
+    moved (or every INDEX_MAX_AGE seconds), the rows changed since shortly before are
+    reloaded. Fewer rows than before (a deletion) reloads everything. A suggestion built
+    on a slightly stale index is still safe: capacity is checked again, atomically, when a
+    request is made and when it is accepted.
+    """
+    count, newest = (
+        await uow.session.execute(
+            select(func.count(Mentor.id), func.max(Mentor.updated_at)).where(
+                Mentor.community_id == community_id
+            )
+        )
+    ).one()
+    if isinstance(newest, str):  # SQLite returns max() of a datetime column as text
+        newest = datetime.fromisoformat(newest).replace(tzinfo=UTC)
+    key = ("mentor-index", community_id)
+    cached: _CachedIndex | None = uow.cache.get(key)
+    fresh = cached is not None and time.monotonic() - cached.checked < INDEX_MAX_AGE
+    if cached is not None and fresh and (cached.count, cached.newest) == (count, newest):
+        return cached.index
+    query = (
+        select(Mentor, Member)
+        .join(Member, Member.id == Mentor.user_id)
+        .where(Mentor.community_id == community_id)
+    )
+    incremental = cached is not None and cached.newest is not None and count >= cached.count
+    facts = dict(cached.facts) if cached is not None and incremental else {}
+    if incremental and cached is not None and cached.newest is not None:
+        query = query.where(Mentor.updated_at >= cached.newest - INDEX_LOOKBACK)
+    for mentor, member in await uow.session.execute(query):
+        if mentor.status == "active" and mentor.is_accepting and member.left_at is None:
+            facts[mentor.id] = (mentor_facts(mentor), member.id)
+        else:
+            facts.pop(mentor.id, None)
+    ordered = [facts[k] for k in sorted(facts)]
+    index = matching.MentorIndex.build(
+        [f for f, _ in ordered],
+        [owner for _, owner in ordered],
+        full_availability_hours=uow.settings.matching.full_availability_hours,
+    )
+    uow.cache[key] = _CachedIndex(int(count), newest, time.monotonic(), facts, index)
+    return index
 
 
 def mentee_facts(mentee: Mentee) -> matching.MenteeFacts:
@@ -301,20 +365,19 @@ async def suggestion_message(
     exclude: frozenset[str] = frozenset(),
     title: str = "Your best matches",
 ) -> Message:
-    rows = [
-        r
-        for r in await accepting_mentors(uow, actor.community.id)
-        if r.mentor.user_id != mentee.user_id and r.mentor.id not in exclude
-    ]
-    by_id = {r.mentor.id: r for r in rows}
+    index = await mentor_index(uow, actor.community.id)
     me = mentee_facts(mentee)
     limit = count or uow.settings.matching.suggestions
+    excluded = {mentee.user_id} | {
+        owner for f, owner in zip(index.facts, index.owners, strict=True) if f.id in exclude
+    }
     ranked = matching.rank(
         me,
-        [r.facts() for r in rows],
+        index,
         uow.settings.matching,
         matching.horizon_start(uow.now()),
         limit,
+        exclude_owners=frozenset(excluded),
     )
     if not ranked:
         return Message(
@@ -323,6 +386,14 @@ async def suggestion_message(
             "or check back soon.",
         )
     now = uow.now()
+    by_id = {
+        mentor.id: MentorRow(mentor, member)
+        for mentor, member in await uow.session.execute(
+            select(Mentor, Member)
+            .join(Member, Member.id == Mentor.user_id)
+            .where(Mentor.id.in_([f.id for f, _ in ranked]))
+        )
+    }
     ratings = await public_ratings(uow, [f.id for f, _ in ranked])
     fields = []
     for facts, breakdown in ranked:

@@ -78,7 +78,6 @@ async def set_profile(uow: UnitOfWork, actor: Actor, cmd: SetMenteeProfile) -> R
     # The member's own zone and languages follow their latest profile.
     actor.member.timezone = mentee.timezone
     actor.member.languages = list(mentee.languages)
-    mentee.updated_at = uow.now()
     card = cards.mentee_profile(mentee, actor.member)
     return Reply(
         message=Message(

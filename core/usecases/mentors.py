@@ -136,7 +136,7 @@ async def apply(uow: UnitOfWork, actor: Actor, cmd: ApplyAsMentor) -> Reply:
 async def _pending_application(
     uow: UnitOfWork, actor: Actor, mentor_id: str
 ) -> tuple[Mentor, Member]:
-    mentor = await uow.get_scoped(Mentor, mentor_id, actor.community.id, "application")
+    mentor = await uow.get_scoped(Mentor, mentor_id, actor.community.id, "application", lock=True)
     if mentor.status != "pending":
         decided = {
             "active": "approved",
@@ -293,7 +293,6 @@ async def edit_profile(uow: UnitOfWork, actor: Actor, cmd: EditMentorProfile) ->
         )
     for attr, value in values.items():
         setattr(mentor, attr, value)
-    mentor.updated_at = uow.now()
     return Reply(
         message=Message(
             title="Profile updated",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, replace
 
 from sqlalchemy import select
@@ -47,9 +46,8 @@ async def matching_round(uow: UnitOfWork, actor: Actor, cmd: RunMatchingRound) -
     settings = uow.settings.matching
     if cmd.min_score is not None:
         settings = replace(settings, min_score=float(cmd.min_score))
-    # Scoring thousands of pairs takes seconds: off the event loop.
-    proposals = await asyncio.to_thread(
-        matching.assign,
+    # Scoring thousands of pairs takes seconds: in a worker process, off the event loop.
+    proposals = await matching.assign_off_loop(
         [mentee_facts(m) for m in mentees],
         [r.facts() for r in mentors],
         settings,
