@@ -16,24 +16,30 @@ Covered
       users.info/list, conversations.open/create/info/members/invite/kick/archive/unarchive/
       setTopic/history/replies, chat.postMessage/postEphemeral/update/delete/getPermalink,
       views.open/push/update/publish, usergroups.create/list/update/users.update/users.list/
-      disable/enable, reactions.add, apps.connections.open. Slack's error codes for the usual
-      mistakes (channel name rules, name_taken, not_in_channel, already_in_channel,
-      invalid_blocks, modal title > 24 chars, hash_conflict, invalid/used trigger ids, …).
+      disable/enable, reactions.add, pins.add, files.getUploadURLExternal + upload URL +
+      files.completeUploadExternal (what ``files_upload_v2`` does), apps.connections.open.
+      Slack's error codes for the usual mistakes (channel name rules, name_taken,
+      not_in_channel, already_in_channel, invalid_blocks, modal title > 24 chars,
+      hash_conflict, invalid/used trigger ids, …).
       Unknown methods answer ``unknown_method`` and land in ``fake.unhandled``.
     * Token and scope checks: ``not_authed``, ``not_allowed_token_type`` (xapp vs xoxb),
       ``missing_scope`` with ``needed``/``provided`` after ``revoke_scope``.
-    * Fault injection (``fail_next``): 429 + Retry-After, 5xx, or any ``ok: false`` error.
+    * Fault injection (``fail_next``): 429 + Retry-After, 5xx, or any ``ok: false`` error;
+      ``hold(method)`` keeps that method's answers waiting until ``release(method)`` (to
+      prove an app acknowledged Slack before its slow work).
     * Every API call recorded (``calls``, ``calls_to``) with merged args and the answer.
     * ``response_url``s served by the fake; posts recorded and applied (ephemeral, in_channel,
       replace_original, delete_original).
-    * Signed Slack → app requests (slash commands, block_actions, view_submission,
-      view_closed, Events API callbacks, url_verification) over HTTP (``send_to_app``,
-      ``post_to_app``) or in-process (``dispatch``), with retry headers and bad signatures.
+    * Signed Slack → app requests (slash commands, block_actions, block_suggestion,
+      view_submission, view_closed, Events API callbacks, url_verification) over HTTP
+      (``send_to_app``, ``post_to_app``) or in-process (``dispatch``), with retry headers
+      and bad signatures.
     * Socket Mode: hello, envelopes, acks (with payloads and latency), ping/pong, disconnect
       requests, clean close.
 
 Not covered
-    * OAuth/installation flows, Enterprise Grid, files.*, search.*, calls, workflows, RTM.
+    * OAuth/installation flows, Enterprise Grid, other files.* methods, search.*, calls,
+      workflows, RTM.
     * Real rate limiting (only injected), automatic event delivery when state changes
       (tests push events explicitly), Events API/Socket Mode automatic re-delivery on slow
       acks (use ``retry_num``/``retry_attempt`` to simulate), response_url use limits/expiry.
@@ -86,6 +92,7 @@ _ENVELOPES: dict[str, tuple[str, str | None]] = {
     "block_actions": ("interactive", "block_actions"),
     "view_submission": ("interactive", "view_submission"),
     "view_closed": ("interactive", "view_closed"),
+    "block_suggestion": ("interactive", "block_suggestion"),
     "events_api": ("events_api", "event"),
     "event": ("events_api", "event"),
 }
@@ -122,6 +129,7 @@ class FakeSlack(SlackPayloads):
         self.socket_pings_received = 0
         self.socket_pongs_received = 0
         self._faults: dict[str, deque[Fault]] = {}
+        self._held: dict[str, asyncio.Event] = {}
         self._tickets: set[str] = set()
         self._sockets: list[web.WebSocketResponse] = []
         self._activity = asyncio.Event()
@@ -143,6 +151,7 @@ class FakeSlack(SlackPayloads):
         app.router.add_route("GET", "/api/{method}", self._handle_api)
         app.router.add_route("POST", "/api/{method}", self._handle_api)
         app.router.add_post("/response/{rid}", self._handle_response_url)
+        app.router.add_post("/upload/{file_id}", self._handle_upload)
         app.router.add_get("/socket-mode", self._handle_socket)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
         await self._runner.setup()
@@ -154,6 +163,8 @@ class FakeSlack(SlackPayloads):
 
     async def stop(self) -> None:
         """Close websockets (going away), the outgoing session and the server."""
+        for method in list(self._held):
+            self.release(method)
         for ws in list(self._sockets):
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"fake slack stopping")
         if self._session is not None:
@@ -235,6 +246,15 @@ class FakeSlack(SlackPayloads):
         for _ in range(times):
             queue.append(Fault(status=status, retry_after=retry_after, error=error, body=body))
 
+    def hold(self, method: str) -> None:
+        """Keep calls of ``method`` waiting (recorded, unanswered) until ``release``."""
+        self._held.setdefault(method, asyncio.Event())
+
+    def release(self, method: str) -> None:
+        gate = self._held.pop(method, None)
+        if gate is not None:
+            gate.set()
+
     def revoke_scope(self, *scopes: str) -> None:
         """Remove scopes from the bot (and app) token: calls needing them → missing_scope."""
         self.bot_scopes.difference_update(scopes)
@@ -273,6 +293,10 @@ class FakeSlack(SlackPayloads):
         token: str | None = auth[7:].strip() if auth.startswith("Bearer ") else None
         call = ApiCall(method, {}, request.method, token, request.content_type)
         self.calls.append(call)
+        gate = self._held.get(method)
+        if gate is not None:
+            self._notify()
+            await gate.wait()
         headers: dict[str, str] = {}
         try:
             args = await self._merge_args(request)
@@ -337,6 +361,17 @@ class FakeSlack(SlackPayloads):
             headers["Retry-After"] = str(fault.retry_after)
             return 429, fault.body or {"ok": False, "error": fault.error or "ratelimited"}
         return fault.status, fault.body or {"ok": False, "error": fault.error or "fatal_error"}
+
+    # ------------------------------------------------------------------ file uploads
+
+    async def _handle_upload(self, request: web.Request) -> web.Response:
+        """Step 2 of files_upload_v2: the bytes, posted to the URL getUploadURLExternal gave."""
+        file = self.files.get(request.match_info["file_id"])
+        if file is None or file.data is not None:
+            return web.Response(status=404, text="unknown or used upload URL")
+        file.data = await request.read()
+        self._notify()
+        return web.Response(text=f"OK - {len(file.data)}")
 
     # ------------------------------------------------------------------ response_url
 

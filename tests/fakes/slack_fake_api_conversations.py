@@ -1,4 +1,6 @@
-"""Fake Web API handlers: users.*, conversations.*, chat.*, reactions.* (see slack_fake.py).
+"""Fake Web API handlers: users.*, conversations.*, chat.*, reactions.*, pins.*, files.*.
+
+See slack_fake.py.
 
 Each handler takes the workspace and the merged request arguments and returns the Slack JSON
 body, or raises ``SlackError`` for ``{"ok": false, "error": ...}``.
@@ -7,6 +9,7 @@ body, or raises ``SlackError`` for ``{"ok": false, "error": ...}``.
 from __future__ import annotations
 
 import base64
+import json
 import time
 from collections.abc import Sequence
 from typing import Any, TypeVar
@@ -14,6 +17,7 @@ from typing import Any, TypeVar
 from tests.fakes.slack_fake_models import (
     EphemeralMessage,
     FakeChannel,
+    FakeFile,
     JsonDict,
     SlackError,
     as_bool,
@@ -377,3 +381,61 @@ def reactions_add(ws: Workspace, args: JsonDict) -> JsonDict:
         raise SlackError("already_reacted")
     users.append(ws.bot_user_id)
     return {"ok": True}
+
+
+# ---------------------------------------------------------------------------- pins.*
+
+
+@api_method("pins.add", "pins:write")
+def pins_add(ws: Workspace, args: JsonDict) -> JsonDict:
+    channel = ws.member_channel(args.get("channel"))
+    msg = ws.existing_message(channel.id, args.get("timestamp"))
+    if msg.pinned:
+        raise SlackError("already_pinned")
+    msg.pinned = True
+    return {"ok": True}
+
+
+# ---------------------------------------------------------------------------- files.*
+
+
+@api_method("files.getUploadURLExternal", "files:write")
+def files_get_upload_url_external(ws: Workspace, args: JsonDict) -> JsonDict:
+    name = str(args.get("filename") or "")
+    length = as_int(args.get("length"), -1)
+    if not name or length < 0:
+        raise SlackError("invalid_arguments")
+    file = FakeFile(id=ws.ids.next("F"), name=name, length=length)
+    ws.files[file.id] = file
+    base_url = getattr(ws, "base_url", "")
+    return {"ok": True, "upload_url": f"{base_url}/upload/{file.id}", "file_id": file.id}
+
+
+@api_method("files.completeUploadExternal", "files:write")
+def files_complete_upload_external(ws: Workspace, args: JsonDict) -> JsonDict:
+    listed = args.get("files")
+    if isinstance(listed, str):
+        listed = json.loads(listed)
+    if not isinstance(listed, list) or not listed:
+        raise SlackError("invalid_arguments")
+    files = []
+    for item in listed:
+        file = ws.files.get(str(item.get("id")))
+        if file is None or file.data is None or file.completed:
+            raise SlackError("file_not_found")
+        file.title = str(item.get("title") or file.name)
+        files.append(file)
+    channel_id = args.get("channel_id")
+    if channel_id:
+        channel = ws.post_target(channel_id)
+        for file in files:
+            file.channels.append(channel.id)
+        ws.store_message(
+            channel,
+            text=str(args.get("initial_comment") or ""),
+            user=ws.bot_user_id,
+            thread_ts=str(args["thread_ts"]) if args.get("thread_ts") else None,
+        ).files = [f.to_api() for f in files]
+    for file in files:
+        file.completed = True
+    return {"ok": True, "files": [{"id": f.id, "title": f.title} for f in files]}

@@ -184,6 +184,8 @@ class StoredMessage:
     latest_reply: str | None = None
     reply_broadcast: bool = False
     reactions: dict[str, list[str]] = field(default_factory=dict)
+    files: list[JsonDict] = field(default_factory=list)
+    pinned: bool = False
     deleted: bool = False
 
     @property
@@ -208,6 +210,8 @@ class StoredMessage:
                 reply_users_count=len(self.reply_users),
                 latest_reply=self.latest_reply,
             )
+        if self.files:
+            body["files"] = self.files
         if self.metadata:
             body["metadata"] = self.metadata
         if self.edited:
@@ -273,6 +277,28 @@ class FakeView:
             "app_id": self.app_id,
             "app_installed_team_id": self.team_id,
             "bot_id": self.bot_id,
+        }
+
+
+@dataclass
+class FakeFile:
+    """A file uploaded with files.getUploadURLExternal → upload URL → completeUploadExternal."""
+
+    id: str
+    name: str
+    length: int
+    data: bytes | None = None
+    title: str = ""
+    channels: list[str] = field(default_factory=list)
+    completed: bool = False
+
+    def to_api(self) -> JsonDict:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "title": self.title or self.name,
+            "size": len(self.data or b""),
+            "channels": list(self.channels),
         }
 
 

@@ -23,7 +23,9 @@ from tests.fakes.slack_fake_workspace import Workspace
 
 #: kinds accepted by ``signed_request`` / ``build_payload``
 FORM_KINDS = frozenset({"slash_command"})
-INTERACTIVE_KINDS = frozenset({"block_actions", "view_submission", "view_closed"})
+INTERACTIVE_KINDS = frozenset(
+    {"block_actions", "block_suggestion", "view_submission", "view_closed"}
+)
 JSON_KINDS = frozenset({"event", "url_verification"})
 
 _SINGLE_OPTION = frozenset({"static_select", "external_select", "radio_buttons"})
@@ -275,6 +277,27 @@ class SlackPayloads(Workspace):
             "enterprise": None,
         }
 
+    def block_suggestion_payload(
+        self, user_id: str, action_id: str, value: str = "", *, view_id: str
+    ) -> JsonDict:
+        """The member typed ``value`` into an external select of a stored view."""
+        stored = self.views[view_id]
+        block_id, _ = find_element(stored.view.get("blocks"), action_id)
+        return {
+            "type": "block_suggestion",
+            "user": self._user_ref(user_id),
+            "container": {"type": "view", "view_id": view_id},
+            "api_app_id": self.app_id,
+            "token": self.verification_token,
+            "action_id": action_id,
+            "block_id": block_id or "fake_block",
+            "value": value,
+            "team": self._team_ref(),
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "view": stored.to_api(),
+        }
+
     def view_closed_payload(self, user_id: str, *, view_id: str) -> JsonDict:
         """The user closed a modal opened with ``notify_on_close``."""
         return {
@@ -379,6 +402,7 @@ class SlackPayloads(Workspace):
             "slash_command": self.slash_command_payload,
             "block_actions": self.block_actions_payload,
             "view_submission": self.view_submission_payload,
+            "block_suggestion": self.block_suggestion_payload,
             "view_closed": self.view_closed_payload,
             "event": self.event_payload,
             "url_verification": self.url_verification_payload,

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from tests.fakes.slack_fake_models import (
     EphemeralMessage,
     FakeChannel,
+    FakeFile,
     FakeUser,
     FakeUsergroup,
     FakeView,
@@ -52,6 +53,8 @@ DEFAULT_BOT_SCOPES = frozenset(
         "usergroups:read",
         "usergroups:write",
         "reactions:write",
+        "pins:write",
+        "files:write",
     }
 )
 DEFAULT_APP_SCOPES = frozenset({"connections:write"})
@@ -128,6 +131,7 @@ class Workspace:
         self.home_views: dict[str, FakeView] = {}
         self.modal_stacks: dict[str, list[str]] = {}
         self.usergroups: dict[str, FakeUsergroup] = {}
+        self.files: dict[str, FakeFile] = {}
         self.ephemerals: list[EphemeralMessage] = []
         self._messages: dict[str, list[StoredMessage]] = {}
         self._dm_by_user: dict[str, str] = {}

@@ -1,0 +1,152 @@
+"""The Slack adapter: slack-bolt's AsyncApp in Socket Mode or HTTP mode, wired to the core.
+
+Socket Mode (default) needs no public URL: the app dials out with an app-level token
+(``xapp-…``). HTTP mode serves ``POST /slack/events`` with aiohttp; every request must
+carry a valid v0 signature from the signing secret and a timestamp under 5 minutes old,
+or it gets 401 and nothing happens. The Web API base URL is a setting (``api_base_url``,
+ending in ``/``) so the app can run through a proxy or against a local fake.
+
+Bolt quirk handled here: in HTTP mode Bolt reads any form body containing the text
+"payload" as an interactivity post, so a slash command whose text says "payload" (a
+member's bio, say) would be dropped. Such commands are re-read as the form they are.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Literal
+from urllib.parse import parse_qsl
+
+import aiohttp
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.request.async_internals import build_async_context
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
+
+from adapters.slack.blocks import Renderer
+from adapters.slack.client import web_client
+from adapters.slack.commands import SlashCommands
+from adapters.slack.home import AppHome
+from adapters.slack.identity import Directory
+from adapters.slack.listeners import Listeners
+from adapters.slack.port import SlackPort
+from core.service import Mentorbot
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+
+
+def bolt_request(raw_body: str, query: str, headers: dict[str, str]) -> AsyncBoltRequest:
+    """An HTTP request as Bolt reads it, with slash commands mentioning "payload" intact."""
+    request = AsyncBoltRequest(body=raw_body, query=query, headers=headers)  # type: ignore[arg-type]
+    if not request.body and request.content_type == FORM_CONTENT_TYPE:
+        form = dict(parse_qsl(raw_body, keep_blank_values=True))
+        if "command" in form and "payload" not in form:
+            request.body = form
+            request.context = build_async_context(AsyncBoltContext({}), form)
+    return request
+
+
+class SlackStartError(RuntimeError):
+    """The adapter cannot start (bad token, unreachable API); the message says which."""
+
+
+class SlackAdapter:
+    """Mentorbot on one Slack workspace; ``port`` is what the delivery dispatcher calls."""
+
+    def __init__(
+        self,
+        service: Mentorbot,
+        *,
+        bot_token: str,
+        signing_secret: str | None,
+        app_token: str | None,
+        mode: Literal["socket", "http"],
+        http_host: str,
+        http_port: int,
+        api_base_url: str,
+        command: str = "/mentor",
+        badge_usergroups: bool = False,
+        retry_handlers: Sequence[AsyncRetryHandler] | None = None,
+    ) -> None:
+        if mode == "http" and not signing_secret:
+            raise ValueError("Slack HTTP mode needs the signing secret (SLACK_SIGNING_SECRET)")
+        if mode == "socket" and not app_token:
+            raise ValueError("Slack Socket Mode needs an app-level token (SLACK_APP_TOKEN)")
+        self.service = service
+        self.mode = mode
+        self.http_host = http_host
+        self.http_port = http_port
+        self._app_token = app_token
+        self.client = web_client(bot_token, api_base_url, retry_handlers)
+        # The token reaches Bolt only through the client: given both, Bolt ignores one.
+        self.app = AsyncApp(
+            client=self.client,
+            signing_secret=signing_secret or "",
+            process_before_response=False,
+            request_verification_enabled=mode == "http",
+            logger=logging.getLogger("adapters.slack.bolt"),
+            name="mentorbot",
+        )
+        self.render = Renderer(service.catalog.groups, command)
+        self.commands = SlashCommands(service.catalog, command)
+        self.directory = Directory(self.client, service)
+        home = AppHome(self.client, service, self.directory, self.render)
+        self.port = SlackPort(
+            self.client, service.factory, self.render, badge_usergroups=badge_usergroups
+        )
+        Listeners(service, self.client, self.render, self.commands, self.directory, home).register(
+            self.app
+        )
+        self._socket: AsyncSocketModeHandler | None = None
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def request_url(self) -> str:
+        """Where Slack posts in HTTP mode (the bound port once started)."""
+        return f"http://{self.http_host}:{self.http_port}{EVENTS_PATH}"
+
+    async def start(self) -> None:
+        """Check the token, then connect (Socket Mode) or listen (HTTP); returns when ready."""
+        try:
+            auth = await self.client.auth_test()
+        except SlackApiError as exc:
+            raise SlackStartError(
+                f"Slack refused the bot token ({exc.response.get('error')}); check "
+                "SLACK_BOT_TOKEN (xoxb-…)"
+            ) from exc
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise SlackStartError(f"cannot reach Slack at {self.client.base_url}: {exc}") from exc
+        self.directory.team_name = str(auth.get("team") or "")
+        if self.mode == "socket":
+            self._socket = AsyncSocketModeHandler(self.app, app_token=self._app_token)
+            await self._socket.connect_async()  # type: ignore[no-untyped-call]
+            log.info("Slack: connected to %s in Socket Mode", self.directory.team_name)
+            return
+        server = web.Application()
+        server.router.add_post(EVENTS_PATH, self._handle_http)
+        self._runner = web.AppRunner(server, access_log=None, shutdown_timeout=5.0)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self.http_host, self.http_port).start()
+        self.http_port = int(self._runner.addresses[0][1])
+        log.info("Slack: listening on %s", self.request_url)
+
+    async def stop(self) -> None:
+        if self._socket is not None:
+            await self._socket.close_async()  # type: ignore[no-untyped-call]
+            self._socket = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _handle_http(self, request: web.Request) -> web.Response:
+        bolt = bolt_request(await request.text(), request.query_string, dict(request.headers))
+        return await to_aiohttp_response(await self.app.async_dispatch(bolt))

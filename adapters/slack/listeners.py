@@ -1,0 +1,312 @@
+"""Bolt listeners: a Slack request in, one core call, the answer out. Thin on purpose.
+
+Acknowledge first. The app runs with ``process_before_response=False``: Bolt starts each
+listener as a task and answers Slack the moment ``ack()`` is called, so every listener
+calls it before anything slow (Web API calls, the database) and Slack's 3-second deadline
+holds. Two answers must travel *in* the acknowledgement and are computed before it: a
+modal submission's outcome (``response_action: errors`` puts a core ``InvalidValue`` on
+its field) and select-menu suggestions. Both are local database work; the member's Slack
+profile is usually cached from opening the modal.
+
+No second effects. Each core call carries a dedupe key that a redelivery repeats and a new
+action never does: ``event_id`` for events (Slack's HTTP retries, Socket Mode
+redeliveries), ``trigger_id`` for commands and clicks, the view id for a submission.
+A double-click is two real interactions: they are serialised per button in this process,
+so the second meets the core's state check ("already approved") and changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.blocks import Renderer, plain, truncate
+from adapters.slack.commands import (
+    COMMAND_FORM_PREFIX,
+    SUGGEST_PREFIX,
+    SlashCommands,
+    submitted_values,
+)
+from adapters.slack.home import AppHome
+from adapters.slack.identity import PLATFORM, Directory
+from adapters.slack.replies import Origin, Replies, apology, error_message
+from core.catalog import Autocomplete, Command
+from core.context import Invocation
+from core.errors import InvalidValue, UserError
+from core.messages import Message, Reply
+from core.service import Mentorbot
+
+log = logging.getLogger(__name__)
+
+Ack = Callable[..., Awaitable[Any]]
+Body = Mapping[str, Any]
+MAX_FIELD_ERROR = 150
+
+
+def reference() -> str:
+    return secrets.token_hex(4)
+
+
+def dedupe_key(team_id: str, kind: str, slack_id: str | None) -> str | None:
+    return f"slack:{team_id}:{kind}:{slack_id}" if slack_id else None
+
+
+class Listeners:
+    def __init__(
+        self,
+        service: Mentorbot,
+        client: AsyncWebClient,
+        render: Renderer,
+        commands: SlashCommands,
+        directory: Directory,
+        home: AppHome,
+    ) -> None:
+        self.service = service
+        self.client = client
+        self.render = render
+        self.commands = commands
+        self.directory = directory
+        self.home = home
+        self.replies = Replies(client, render, home)
+        self._button_locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+
+    def register(self, app: AsyncApp) -> None:
+        app.command(self.commands.command)(self.on_command)
+        app.action(re.compile(r"^mb:"))(self.on_button)
+        app.view(re.compile("^" + re.escape(COMMAND_FORM_PREFIX)))(self.on_command_form)
+        app.view(re.compile(r"^mb:"))(self.on_core_form)
+        app.block_suggestion(re.compile("^" + re.escape(SUGGEST_PREFIX)))(self.on_suggestion)
+        app.event("app_home_opened")(self.on_home_opened)
+        app.error(self.on_error)
+
+    # ----- slash command --------------------------------------------------------------------
+
+    async def on_command(self, ack: Ack, body: Body) -> None:
+        await ack()
+        origin = Origin(
+            team_id=body["team_id"],
+            user_id=body["user_id"],
+            channel_id=body.get("channel_id"),
+            response_url=body.get("response_url"),
+            trigger_id=body.get("trigger_id"),
+        )
+
+        async def run() -> Reply | None:
+            parsed = self.commands.parse(body.get("text") or "")
+            options = await self.directory.check_ids(parsed.command, parsed.options)
+            if parsed.opens_form:
+                await self._open_command_form(origin, parsed.command)
+                return None
+            invocation = await self._invocation(origin)
+            return await self.service.execute(
+                invocation,
+                parsed.command.path,
+                options,
+                dedupe_key=dedupe_key(origin.team_id, "command", origin.trigger_id),
+            )
+
+        await self._answer(origin, run)
+
+    async def _open_command_form(self, origin: Origin, command: Command) -> None:
+        community = await self.service.join_community(
+            PLATFORM, origin.team_id, self.directory.team_name
+        )
+        profile = await self.directory.profile(origin.user_id)
+        view = self.commands.form_modal(
+            command,
+            origin.metadata(),
+            choices={
+                Autocomplete.EXPERTISE: community.expertise_options,
+                Autocomplete.GOALS: community.goal_options,
+            },
+            timezone=profile.timezone,
+        )
+        await self.client.views_open(trigger_id=origin.trigger_id, view=view)
+
+    # ----- buttons ----------------------------------------------------------------------------
+
+    async def on_button(self, ack: Ack, body: Body) -> None:
+        await ack()
+        custom_id = str(body["actions"][0]["action_id"])
+        origin = interaction_origin(body)
+        async with self._one_at_a_time(origin.team_id, custom_id):
+
+            async def run() -> Reply | None:
+                invocation = await self._invocation(origin)
+                return await self.service.press(
+                    invocation,
+                    custom_id,
+                    dedupe_key=dedupe_key(origin.team_id, "action", origin.trigger_id),
+                )
+
+            await self._answer(origin, run)
+
+    @asynccontextmanager
+    async def _one_at_a_time(self, team_id: str, custom_id: str) -> AsyncIterator[None]:
+        key = (team_id, custom_id)
+        lock = self._button_locks.get(key)
+        if lock is None:
+            lock = self._button_locks[key] = asyncio.Lock()
+        async with lock:
+            yield
+
+    # ----- modal submissions ---------------------------------------------------------------
+
+    async def on_command_form(self, ack: Ack, body: Body, view: Body) -> None:
+        command = self.commands.form_command(view["callback_id"])
+        values = submitted_values(view["state"]["values"])
+
+        async def run(invocation: Invocation, key: str | None) -> Reply | None:
+            options = await self.directory.check_ids(command, values)
+            return await self.service.execute(invocation, command.path, options, dedupe_key=key)
+
+        await self._submit(ack, body, view, run)
+
+    async def on_core_form(self, ack: Ack, body: Body, view: Body) -> None:
+        values = {
+            k: ",".join(v) if isinstance(v, list) else str(v)
+            for k, v in submitted_values(view["state"]["values"]).items()
+        }
+
+        async def run(invocation: Invocation, key: str | None) -> Reply | None:
+            return await self.service.submit(
+                invocation, view["callback_id"], values, dedupe_key=key
+            )
+
+        await self._submit(ack, body, view, run)
+
+    async def _submit(
+        self,
+        ack: Ack,
+        body: Body,
+        view: Body,
+        run: Callable[[Invocation, str | None], Awaitable[Reply | None]],
+    ) -> None:
+        origin = Origin.from_metadata(
+            body["team"]["id"], body["user"]["id"], view.get("private_metadata"), None
+        )
+        fields = {block.get("block_id") for block in view.get("blocks") or []}
+        try:
+            invocation = await self._invocation(origin)
+            reply = await run(invocation, dedupe_key(origin.team_id, "view", view.get("id")))
+        except InvalidValue as exc:
+            if exc.field in fields:
+                error = truncate(exc.rule[:1].upper() + exc.rule[1:] + ".", MAX_FIELD_ERROR)
+                await ack(response_action="errors", errors={exc.field: error})
+            else:
+                await ack(response_action="push", view=self._notice(error_message(exc)))
+            return
+        except UserError as exc:
+            # Pushed over the form, so closing it returns to the member's input.
+            await ack(response_action="push", view=self._notice(error_message(exc)))
+            return
+        except Exception:
+            ref = reference()
+            log.exception("Slack modal %s failed (ref %s)", view.get("callback_id"), ref)
+            await ack(response_action="push", view=self._notice(apology(ref)))
+            return
+        if reply is not None and reply.form is not None:
+            await ack(
+                response_action="push",
+                view=self.render.form_modal(reply.form, origin.metadata()),
+            )
+            reply = replace(reply, form=None)
+        elif reply is not None and reply.message is not None and origin.home:
+            await ack(response_action="update", view=self.render.notice_modal(reply.message))
+            reply = replace(reply, message=None)
+        else:
+            await ack()
+        await self._show(origin, reply)
+
+    def _notice(self, message: Message) -> dict[str, Any]:
+        view = self.render.notice_modal(message, "Not saved")
+        view["close"] = plain("Back to the form")
+        return view
+
+    # ----- suggestions, App Home, errors ------------------------------------------------------
+
+    async def on_suggestion(self, ack: Ack, body: Body) -> None:
+        try:
+            source = self.commands.suggest_source(str(body["action_id"]))
+            found = await self.service.autocomplete(
+                PLATFORM, body["team"]["id"], source, str(body.get("value") or "")
+            )
+        except Exception:
+            log.exception("suggestions for %s failed", body.get("action_id"))
+            found = []
+        await ack(options=[{"text": plain(truncate(label, 75)), "value": v} for label, v in found])
+
+    async def on_home_opened(self, body: Body, event: Body) -> None:
+        if event.get("tab") != "home":
+            return
+        team_id = str(body.get("team_id") or "")
+        key = dedupe_key(team_id, "event", body.get("event_id"))
+        if key is not None and not await self.service.first_time(key):
+            log.info("ignoring a redelivered app_home_opened (%s)", key)
+            return
+        try:
+            await self.home.publish(team_id, str(event["user"]))
+        except Exception:
+            log.exception("publishing App Home for %s failed", event.get("user"))
+
+    async def on_error(self, error: Exception, body: Body) -> None:
+        log.error("unhandled error in a Slack listener (%s)", body.get("type"), exc_info=error)
+
+    # ----- shared -------------------------------------------------------------------------
+
+    async def _invocation(self, origin: Origin) -> Invocation:
+        return await self.directory.invocation(origin.team_id, origin.user_id, origin.channel_id)
+
+    async def _answer(self, origin: Origin, call: Callable[[], Awaitable[Reply | None]]) -> None:
+        """Run a core call and show its reply; a user error privately, a bug as an apology."""
+        try:
+            reply = await call()
+        except UserError as exc:
+            reply = Reply(message=error_message(exc))
+        except Exception as exc:
+            await self._apologise(origin, exc)
+            return
+        await self._show(origin, reply)
+
+    async def _show(self, origin: Origin, reply: Reply | None) -> None:
+        try:
+            await self.replies.show(origin, reply)
+        except Exception as exc:
+            await self._apologise(origin, exc)
+
+    async def _apologise(self, origin: Origin, error: Exception) -> None:
+        """Log the failure and its traceback with a reference; show the member only that."""
+        ref = reference()
+        log.error("Slack interaction by %s failed (ref %s)", origin.user_id, ref, exc_info=error)
+        try:
+            await self.replies.say(origin, apology(ref))
+        except Exception:
+            log.exception("could not even apologise (ref %s)", ref)
+
+
+def interaction_origin(body: Body) -> Origin:
+    """Where a block action happened: a message (with its response_url) or App Home."""
+    container = body.get("container") or {}
+    view = body.get("view") or {}
+    channel = container.get("channel_id") or (body.get("channel") or {}).get("id")
+    return Origin(
+        team_id=str((body.get("team") or {}).get("id") or body.get("team_id") or ""),
+        user_id=str(body["user"]["id"]),
+        channel_id=channel,
+        response_url=body.get("response_url"),
+        trigger_id=body.get("trigger_id"),
+        message_ts=container.get("message_ts"),
+        home=container.get("type") == "view" and view.get("type") == "home",
+    )

@@ -1,0 +1,102 @@
+"""The Slack app manifest, generated from the catalog: paste it when creating the app.
+
+``mentorbot slack-manifest`` prints it. Slack has one slash command for the app; the
+catalog's commands are its subcommands, listed in its usage hint and in the app's long
+description. ``should_escape`` is on so that users, channels and user groups picked in a
+command arrive as ids (``<#C…|name>``), which the adapter needs for ``/mentor admin setup``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adapters.slack.commands import subcommand
+from core.catalog import Access, Catalog
+
+MAX_NAME = 35
+MAX_LONG_DESCRIPTION = 4000
+
+SCOPES = {
+    "commands": "the /mentor command",
+    "chat:write": "replies, DMs, application cards",
+    "chat:write.public": "posting in public admin/announcement channels without joining",
+    "im:write": "opening DMs with members",
+    "files:write": "sharing files (exports, calendar entries, charts)",
+    "users:read": "names, timezones and workspace-admin status",
+    "usergroups:read": "whether a member is in the community's admin user group",
+    "usergroups:write": "badges as user groups (badge_usergroups = true)",
+    "groups:write": "private channels for support groups (create, invite, archive)",
+    "pins:write": "pinning facilitator posts",
+}
+BOT_EVENTS = ("app_home_opened",)
+
+
+def build_manifest(
+    catalog: Catalog,
+    *,
+    command: str = "/mentor",
+    socket_mode: bool,
+    request_url: str | None,
+    app_name: str = "Mentorbot",
+    badge_usergroups: bool = True,
+) -> dict[str, Any]:
+    """A JSON-serialisable app manifest (Slack accepts it as JSON or YAML).
+
+    ``request_url`` (``https://…/slack/events``) is required in HTTP mode and unused in
+    Socket Mode. Leave ``badge_usergroups`` on unless you never want badges as user groups:
+    the scope can then be granted up front.
+    """
+    if not socket_mode and not request_url:
+        raise ValueError("HTTP mode needs the public request URL (https://…/slack/events)")
+    url = None if socket_mode else request_url
+    slash: dict[str, Any] = {
+        "command": command,
+        "description": "Mentorship: mentors, mentees and admin tools",
+        "usage_hint": " | ".join(subcommand(c) for c in catalog),
+        "should_escape": True,
+    }
+    events: dict[str, Any] = {"bot_events": list(BOT_EVENTS)}
+    interactivity: dict[str, Any] = {"is_enabled": True}
+    if url:
+        slash["url"] = url
+        events["request_url"] = url
+        interactivity.update(request_url=url, message_menu_options_url=url)
+    scopes = [s for s in SCOPES if badge_usergroups or s != "usergroups:write"]
+    return {
+        "_metadata": {"major_version": 1, "minor_version": 1},
+        "display_information": {
+            "name": app_name[:MAX_NAME],
+            "description": "Mentorship and peer support for this workspace",
+            "long_description": _long_description(catalog, command),
+            "background_color": "#2c2d30",
+        },
+        "features": {
+            "app_home": {
+                "home_tab_enabled": True,
+                "messages_tab_enabled": True,
+                "messages_tab_read_only_enabled": True,
+            },
+            "bot_user": {"display_name": app_name[:MAX_NAME], "always_online": True},
+            "slash_commands": [slash],
+        },
+        "oauth_config": {"scopes": {"bot": scopes}},
+        "settings": {
+            "event_subscriptions": events,
+            "interactivity": interactivity,
+            "org_deploy_enabled": False,
+            "socket_mode_enabled": socket_mode,
+            "token_rotation_enabled": False,
+        },
+    }
+
+
+def _long_description(catalog: Catalog, command: str) -> str:
+    lines = [
+        "Mentorbot connects experienced members (mentors) with newcomers (mentees): members "
+        "apply to mentor, admins approve them with a button, mentees describe what they "
+        "need, and the Home tab shows where everyone stands. Commands:",
+    ]
+    for cmd in catalog:
+        who = " (admins)" if cmd.access is Access.ADMIN else ""
+        lines.append(f"• {command} {subcommand(cmd)}{who}: {cmd.description}")
+    return "\n".join(lines)[:MAX_LONG_DESCRIPTION]

@@ -1,0 +1,254 @@
+"""SlackPort: the core's platform port on Slack, called only by the delivery dispatcher.
+
+Failures become ``RetryLater`` (rate limits, 5xx, timeouts: the queue tries again, not
+before Retry-After) or ``PermanentFailure`` (a missing scope, an archived channel: the
+queue gives up, and a missing scope is reported once to the admin channel, named).
+
+Badges and roles: with ``badge_usergroups`` on, each is a Slack user group, created or
+re-enabled when needed (``usergroups.users.update`` takes the whole member list, so a
+grant reads the list first). With it off — the default, as user groups need a paid plan —
+``ensure_role`` answers a stable pseudo id (``mentorbot-<name>``) and grant/revoke change
+nothing on Slack: the core still records and announces badges, and App Home shows them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import unicodedata
+from datetime import datetime
+from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from adapters.slack.blocks import SLACK_USERGROUP_ID, Renderer
+from adapters.slack.client import delivering, upload_files
+from core.messages import Field, Message, moment
+from core.ports import PermanentFailure, RetryLater, Sent, Target
+from core.service import read_state, write_state
+
+log = logging.getLogger(__name__)
+
+PSEUDO_ROLE_PREFIX = "mentorbot-"
+MAX_CHANNEL_NAME = 80
+MAX_TOPIC = 250
+MAX_NAME_ATTEMPTS = 20
+
+
+def channel_name(name: str, attempt: int = 1) -> str:
+    """A valid Slack channel name: lowercase a-z 0-9 - _, at most 80, ``-2`` … if taken."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9_-]+", "-", ascii_name.lower())
+    slug = re.sub(r"-{2,}", "-", slug).strip("-_") or "mentorbot-group"
+    suffix = f"-{attempt}" if attempt > 1 else ""
+    return slug[: MAX_CHANNEL_NAME - len(suffix)].rstrip("-_") + suffix
+
+
+def state_key(kind: str, *parts: str) -> str:
+    """A bot-state key (at most 200 characters) for facts about Slack objects."""
+    digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:40]
+    return f"slack:{kind}:{digest}"
+
+
+def slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "badge"
+
+
+class SlackPort:
+    platform = "slack"
+
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        factory: async_sessionmaker[AsyncSession],
+        render: Renderer,
+        *,
+        badge_usergroups: bool = False,
+    ) -> None:
+        self._client = client
+        self._factory = factory
+        self._render = render
+        self.badge_usergroups = badge_usergroups
+        self._dm_channels: dict[str, str] = {}
+
+    # ----- messages ---------------------------------------------------------------------
+
+    async def send_dm(
+        self, target: Target, user_id: str, message: Message, thread: str | None
+    ) -> Sent:
+        """A DM from the app. Each mentorship is a thread in the person's app DM: a new one
+        starts at a top-level message, whose ts is the ``thread_id`` the core hands back to
+        continue it."""
+        channel = self._dm_channels.get(user_id)
+        if channel is None:
+            async with delivering(f"opening a DM with {user_id}"):
+                opened = await self._client.conversations_open(users=user_id)
+            channel = self._dm_channels[user_id] = str(opened["channel"]["id"])
+        sent = await self._post(channel, message, thread_ts=thread)
+        return {**sent, "thread_id": thread or sent["message_id"]}
+
+    async def post(self, target: Target, channel_id: str, message: Message, pin: bool) -> Sent:
+        sent = await self._post(channel_id, message)
+        if pin:
+            try:
+                async with delivering(f"pinning in {channel_id}", ignore=("already_pinned",)):
+                    await self._client.pins_add(channel=channel_id, timestamp=sent["ts"])
+            except RetryLater as exc:
+                # The message is out; posting it again to get a pin would duplicate it.
+                log.warning("message %s posted but not pinned: %s", sent["ts"], exc)
+        return sent
+
+    async def _post(self, channel: str, message: Message, *, thread_ts: str | None = None) -> Sent:
+        invite = f"the app in <#{channel}> (type /invite there)"
+        async with delivering(f"posting in {channel}", missing={"not_in_channel": invite}):
+            result = await self._client.chat_postMessage(
+                channel=channel,
+                text=self._render.fallback(message),
+                blocks=self._render.blocks(message),
+                thread_ts=thread_ts,
+                unfurl_links=False,
+                unfurl_media=False,
+            )
+        if message.files:
+            async with delivering(f"sharing files in {channel}"):
+                await upload_files(self._client, channel, message.files, thread_ts=thread_ts)
+        ts = str(result["ts"])
+        return {"channel": str(result["channel"]), "ts": ts, "message_id": ts}
+
+    # ----- badges and roles ----------------------------------------------------------------
+
+    async def ensure_role(self, target: Target, name: str, known_id: str | None) -> str:
+        if not self.badge_usergroups:
+            return PSEUDO_ROLE_PREFIX + slug(name)
+        groups = await self._groups()
+        found = next((g for g in groups if known_id and g["id"] == known_id), None) or next(
+            (g for g in groups if str(g["name"]).lower() == name.lower()), None
+        )
+        return str(found["id"]) if found is not None else await self._create_group(name)
+
+    async def _create_group(self, name: str) -> str:
+        handles = [slug(name), f"mentorbot-{slug(name)}"]
+        for handle in handles:
+            async with delivering(
+                f"creating the {name} user group", ignore=("handle_already_exists",)
+            ):
+                created = await self._client.usergroups_create(
+                    name=name, handle=handle, description="Managed by Mentorbot"
+                )
+                return str(created["usergroup"]["id"])
+        raise PermanentFailure(f"no free handle for the {name} user group (tried {handles})")
+
+    async def grant_role(self, target: Target, user_id: str, role_id: str) -> None:
+        if not SLACK_USERGROUP_ID.match(role_id):
+            return  # badges without user groups: nothing to change on Slack
+        members, disabled = await self._group_members(role_id)
+        if disabled:
+            # Disabled when its last member left; the list Slack kept is stale.
+            async with delivering(f"re-enabling user group {role_id}", ignore=("already_enabled",)):
+                await self._client.usergroups_enable(usergroup=role_id)
+            members = []
+        if user_id not in members:
+            await self._set_group_members(role_id, [*members, user_id])
+
+    async def revoke_role(self, target: Target, user_id: str, role_id: str) -> None:
+        if not SLACK_USERGROUP_ID.match(role_id):
+            return
+        members, disabled = await self._group_members(role_id)
+        if disabled or user_id not in members:
+            return
+        remaining = [m for m in members if m != user_id]
+        if remaining:
+            await self._set_group_members(role_id, remaining)
+        else:
+            # Slack refuses an empty member list; a group without members is disabled.
+            async with delivering(f"disabling user group {role_id}", ignore=("already_disabled",)):
+                await self._client.usergroups_disable(usergroup=role_id)
+
+    async def _groups(self) -> list[dict[str, Any]]:
+        async with delivering("listing user groups"):
+            listed = await self._client.usergroups_list(include_disabled=True, include_users=True)
+        return list(listed["usergroups"])
+
+    async def _group_members(self, group_id: str) -> tuple[list[str], bool]:
+        """The group's members and whether it is disabled."""
+        group = next((g for g in await self._groups() if g["id"] == group_id), None)
+        if group is None:
+            raise PermanentFailure(f"user group {group_id} no longer exists")
+        return [str(u) for u in group.get("users") or []], bool(group.get("date_delete"))
+
+    async def _set_group_members(self, group_id: str, users: list[str]) -> None:
+        async with delivering(f"updating user group {group_id}"):
+            await self._client.usergroups_users_update(usergroup=group_id, users=users)
+
+    # ----- private spaces (support groups) -------------------------------------------------
+
+    async def create_private_space(
+        self, target: Target, name: str, topic: str, user_ids: tuple[str, ...]
+    ) -> str:
+        """A private channel named by Slack's rules (a free ``-2`` … suffix when taken).
+
+        A retry after a half-done attempt (created, but the invites failed) reuses the
+        channel it created instead of making a second one.
+        """
+        progress_key = state_key("space", target.platform_id, channel_name(name), *user_ids)
+        progress = await read_state(self._factory, progress_key) or {}
+        channel = progress.get("channel") or await self._create_channel(name)
+        await write_state(self._factory, progress_key, {"channel": channel})
+        if topic:
+            async with delivering(f"setting the topic of {channel}"):
+                await self._client.conversations_setTopic(channel=channel, topic=topic[:MAX_TOPIC])
+        if user_ids:
+            async with delivering(f"inviting members to {channel}", ignore=("already_in_channel",)):
+                await self._client.conversations_invite(
+                    channel=channel, users=",".join(user_ids), force=True
+                )
+        await write_state(self._factory, progress_key, {})
+        return channel
+
+    async def _create_channel(self, name: str) -> str:
+        for attempt in range(1, MAX_NAME_ATTEMPTS + 1):
+            async with delivering(
+                f"creating #{channel_name(name, attempt)}", ignore=("name_taken",)
+            ):
+                created = await self._client.conversations_create(
+                    name=channel_name(name, attempt), is_private=True
+                )
+                return str(created["channel"]["id"])
+        raise PermanentFailure(f"every channel name like #{channel_name(name)} is taken")
+
+    async def set_space_member(
+        self, target: Target, space_id: str, user_id: str, add: bool
+    ) -> None:
+        if add:
+            async with delivering(
+                f"adding {user_id} to {space_id}", ignore=("already_in_channel",)
+            ):
+                await self._client.conversations_invite(channel=space_id, users=user_id)
+        else:
+            async with delivering(
+                f"removing {user_id} from {space_id}", ignore=("not_in_channel",)
+            ):
+                await self._client.conversations_kick(channel=space_id, user=user_id)
+
+    async def archive_space(self, target: Target, space_id: str) -> None:
+        async with delivering(f"archiving {space_id}", ignore=("already_archived",)):
+            await self._client.conversations_archive(channel=space_id)
+
+    async def create_scheduled_event(
+        self,
+        target: Target,
+        space_id: str | None,
+        title: str,
+        description: str,
+        start: datetime,
+        end: datetime,
+    ) -> str:
+        """Slack has no calendar events: the meeting is announced in the group's channel."""
+        if space_id is None:
+            raise PermanentFailure(f"no channel to announce {title!r} in")
+        when = f"{moment(start, 'F')} – {moment(end, 't')}"
+        message = Message(title=title, text=description, fields=(Field("When", when),))
+        sent = await self._post(space_id, message)
+        return str(sent["ts"])
