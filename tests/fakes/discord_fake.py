@@ -46,7 +46,8 @@ What it covers
   permission overwrites, guild channels (50-per-category cap -> 50035), roles (250 cap -> 30005,
   hierarchy), members and member roles, scheduled events, ``/gateway(/bot)``.  Every request is
   recorded in :attr:`FakeDiscord.calls`; unknown routes answer 404/405 and are recorded in
-  :attr:`FakeDiscord.unhandled`.
+  :attr:`FakeDiscord.unhandled`.  :meth:`FakeDiscord.wait_for_call` waits for a call the bot
+  makes on its own (e.g. a message it posts after a gateway event), without sleeping.
 * Interactions: builders for slash commands (subcommands/groups, typed options with resolved
   users/roles/channels), user context menus, autocomplete, buttons, selects and modal submits, in
   guilds and DMs; callback, follow-ups and ``@original`` edits are tracked per interaction
@@ -191,6 +192,7 @@ class FakeDiscord(InteractionBuilders):
             for method, tpl, handler in group.routes()
         ]
         self._runner: web.AppRunner | None = None
+        self._calls_changed = asyncio.Condition()
         self._patches: list[tuple[Any, str, Any]] = []
 
     # ------------------------------------------------------------ lifecycle
@@ -331,6 +333,13 @@ class FakeDiscord(InteractionBuilders):
         return self.token is None or header == f"Bot {self.token}"
 
     async def _handle_rest(self, request: web.Request) -> web.StreamResponse:
+        try:
+            return await self._answer_rest(request)
+        finally:
+            async with self._calls_changed:
+                self._calls_changed.notify_all()
+
+    async def _answer_rest(self, request: web.Request) -> web.StreamResponse:
         path = "/" + request.match_info["tail"]
         method = request.method
         call = Call(method, path, None, dict(request.query), [], dict(request.headers))
@@ -397,6 +406,30 @@ class FakeDiscord(InteractionBuilders):
             and (status is None or c.status == status)
             and (ok is None or c.ok == ok)
         ]
+
+    async def wait_for_call(
+        self,
+        method: str,
+        pattern: str,
+        *,
+        count: int = 1,
+        timeout: float = 5.0,  # noqa: ASYNC109
+        ok: bool | None = None,
+    ) -> Call:
+        """Wait until ``count`` calls match (as :meth:`calls_to`) and were answered; return
+        the ``count``-th. For what the bot does on its own, e.g. after a gateway event."""
+
+        def arrived() -> bool:
+            return len(self.calls_to(method, pattern, ok=ok)) >= count
+
+        async with self._calls_changed:
+            try:
+                await asyncio.wait_for(self._calls_changed.wait_for(arrived), timeout)
+            except TimeoutError:
+                raise AssertionError(
+                    f"the bot did not call {method} {pattern} {count} time(s) within {timeout}s"
+                ) from None
+        return self.calls_to(method, pattern, ok=ok)[count - 1]
 
     def clear_calls(self) -> None:
         self.calls.clear()

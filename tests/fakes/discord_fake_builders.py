@@ -104,8 +104,12 @@ class InteractionBuilders:
     ) -> int:
         if channel_id is not None:
             return channel_id
-        if message_id is not None and message_id in self.state.messages:
-            return int(self.state.messages[message_id]["channel_id"])
+        if message_id is not None:
+            stored = self.state.messages.get(message_id) or self.state.ephemeral_messages.get(
+                message_id
+            )
+            if stored is not None:
+                return int(stored["channel_id"])
         if guild_id is None:
             return int(self.state.open_dm(user_id)["id"])
         return self._default_channel(guild_id)
@@ -399,8 +403,11 @@ class InteractionBuilders:
         self, channel_id: int, message_id: int | None, guild_id: int | None
     ) -> JSON:
         st = self.state
-        if message_id is not None and message_id in st.messages:
-            return dict(st.messages[message_id])
+        if message_id is not None:
+            # Discord includes the message in the payload, ephemeral ones too.
+            stored = st.messages.get(message_id) or st.ephemeral_messages.get(message_id)
+            if stored is not None:
+                return dict(stored)
         msg: JSON = {
             "id": str(message_id or st.next_id()),
             "channel_id": str(channel_id),

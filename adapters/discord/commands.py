@@ -1,0 +1,195 @@
+"""The command catalog as Discord app commands, generated, never written out again.
+
+Each catalog group (``mentor``, ``mentee``, ``admin``, …) becomes a server-only command
+group; each command a subcommand whose options carry the catalog's types, descriptions,
+choices, numeric ranges, length limits and autocomplete. discord.py reads a command's
+options from its callback's signature, so the callback is one generic coroutine given a
+generated ``__signature__`` (real annotation objects such as ``Range[int, 1, 10]``) plus
+the same ``describe`` / ``choices`` / ``autocomplete`` data its decorators would set.
+
+A command with a ``form_title`` (``/mentor apply``) collects its TEXT options (the bio)
+in a modal instead of as slash options: Discord's slash options are single-line and
+modals are how Discord users expect to write long text. Discord modals hold at most five
+inputs, which the builder checks.
+
+``/admin`` commands do *not* get ``default_member_permissions``: that would hide them
+from members of the community's Mentorbot admin role (chosen with ``/admin setup``)
+unless a server admin also edited the integration's permissions; the core checks every
+admin command anyway.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol
+
+import discord
+from discord import app_commands
+
+from adapters.discord.render import MODAL_INPUTS_MAX, Input, clip
+from core.catalog import Autocomplete, Catalog, Command, Option, OptionType
+
+GROUP_DESCRIPTION_MAX = 100
+
+
+class CommandRunner(Protocol):
+    """What the generated callbacks call (the interaction router implements it)."""
+
+    async def run_command(
+        self, interaction: discord.Interaction, command: Command, options: dict[str, object]
+    ) -> None: ...
+
+    async def suggest(
+        self, interaction: discord.Interaction, source: Autocomplete, current: str
+    ) -> list[app_commands.Choice[str]]: ...
+
+
+def modal_options(command: Command) -> tuple[Option, ...]:
+    """The options a form command collects in a modal rather than as slash options."""
+    if command.form_title is None:
+        return ()
+    return tuple(o for o in command.options if o.type is OptionType.TEXT)
+
+
+def slash_options(command: Command) -> tuple[Option, ...]:
+    in_modal = set(modal_options(command))
+    return tuple(o for o in command.options if o not in in_modal)
+
+
+def modal_inputs(command: Command) -> list[Input]:
+    return [
+        Input(
+            name=o.name,
+            label=o.name.replace("_", " ").capitalize(),
+            long=True,
+            required=o.required,
+            min_length=o.min_length,
+            max_length=o.max_length,
+            placeholder=o.description,
+        )
+        for o in modal_options(command)
+    ]
+
+
+def annotation(option: Option) -> Any:
+    """The discord.py annotation that makes the option's Discord type and limits."""
+    match option.type:
+        case OptionType.STRING | OptionType.TEXT | OptionType.LIST:
+            # LIST options are typed comma-separated; the core splits them.
+            if option.choices or (option.min_length is None and option.max_length is None):
+                return str
+            return app_commands.Range[str, option.min_length, option.max_length]
+        case OptionType.INTEGER:
+            if option.min_value is None and option.max_value is None:
+                return int
+            return app_commands.Range[int, option.min_value, option.max_value]
+        case OptionType.BOOLEAN:
+            return bool
+        case OptionType.CHANNEL:
+            # The raw resolved channel: any guild channel kind (categories included), by id,
+            # without depending on the channel cache.
+            return app_commands.AppCommandChannel
+        case OptionType.ROLE:
+            return discord.Role
+        case OptionType.USER:
+            return discord.User
+    raise AssertionError(f"unhandled option type {option.type}")
+
+
+Callback = Callable[..., Coroutine[Any, Any, None]]
+Completer = Callable[[discord.Interaction, str], Coroutine[Any, Any, list[Any]]]
+
+
+def _completer(runner: CommandRunner, source: Autocomplete) -> Completer:
+    async def complete(
+        interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await runner.suggest(interaction, source, current)
+
+    return complete
+
+
+def _callback(command: Command, runner: CommandRunner) -> Callback:
+    async def callback(interaction: discord.Interaction, **options: object) -> None:
+        await runner.run_command(interaction, command, options)
+
+    options = slash_options(command)
+    callback.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter(
+                "interaction",
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                annotation=discord.Interaction,
+            ),
+            *(
+                inspect.Parameter(
+                    o.name,
+                    inspect.Parameter.KEYWORD_ONLY,
+                    annotation=annotation(o),
+                    default=inspect.Parameter.empty if o.required else None,
+                )
+                for o in options
+            ),
+        ]
+    )
+    if options:
+        app_commands.describe(**{o.name: o.description for o in options})(callback)
+    choices = {
+        o.name: [app_commands.Choice(name=c, value=c) for c in o.choices]
+        for o in options
+        if o.choices
+    }
+    if choices:
+        app_commands.choices(**choices)(callback)
+    completers = {
+        o.name: _completer(runner, o.autocomplete)
+        for o in options
+        if o.autocomplete is not None and not o.choices
+    }
+    if completers:
+        app_commands.autocomplete(**completers)(callback)
+    return callback
+
+
+def app_command(command: Command, runner: CommandRunner) -> app_commands.Command[Any, ..., None]:
+    if len(modal_options(command)) > MODAL_INPUTS_MAX:
+        raise ValueError(
+            f"/{command.path}: a Discord modal holds at most {MODAL_INPUTS_MAX} inputs"
+        )
+    return app_commands.Command(
+        name=command.name,
+        description=command.description,
+        callback=_callback(command, runner),
+    )
+
+
+def group_description(group: str, commands: list[Command]) -> str:
+    return clip(
+        f"{group.capitalize()}: " + ", ".join(c.name for c in commands), GROUP_DESCRIPTION_MAX
+    )
+
+
+def catalog_groups(catalog: Catalog, runner: CommandRunner) -> list[app_commands.Group]:
+    """One guild-only app-command group per catalog group, with every command in it."""
+    groups = []
+    for name in catalog.groups:
+        commands = catalog.in_group(name)
+        group = app_commands.Group(
+            name=name,
+            description=group_description(name, commands),
+            # Used in servers only (a community is a server), by a bot installed to servers.
+            allowed_contexts=app_commands.AppCommandContext(guild=True),
+            allowed_installs=app_commands.AppInstallationType(guild=True),
+        )
+        for command in commands:
+            group.add_command(app_command(command, runner))
+        groups.append(group)
+    return groups
+
+
+def option_value(value: object) -> object:
+    """A slash-option value as the core takes it: ids for users, roles and channels."""
+    if isinstance(value, str | int | bool):
+        return value
+    return str(value.id)  # type: ignore[attr-defined]  # User, Member, Role, AppCommandChannel

@@ -1,0 +1,142 @@
+"""Support-group spaces on Discord: private text channels under a category, and events.
+
+A group's channel is a text channel in the community's group category, hidden from
+@everyone and visible to its members and the bot (permission overwrites). Discord allows
+50 channels per category, so past that the channel goes to an overflow category named
+after the first ("Support groups 2", "… 3"), created with the same overwrites when none
+has room. With no group category configured, a "Mentorbot groups" category is used.
+
+Discord cannot archive a text channel; archiving makes it read-only for its members and
+prefixes its name with "archived-", keeping the history readable.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, Literal
+
+import discord
+from discord.http import HTTPClient
+
+from adapters.discord.render import clip
+
+CATEGORY_CAP = 50
+DEFAULT_CATEGORY = "Mentorbot groups"
+ARCHIVED_PREFIX = "archived-"
+REASON = "Mentorbot support group"
+MEMBER_OVERWRITE = discord.PermissionOverwrite(view_channel=True)
+MEMBER: Literal[1] = 1  # overwrite type: a member (0 is a role)
+Overwrites = dict[discord.Role | discord.Member | discord.Object, discord.PermissionOverwrite]
+
+
+def channel_name(name: str) -> str:
+    """Discord's text-channel style: lower case, dashes, at most 100 characters."""
+    slug = re.sub(r"[^\w-]+", "-", name.lower(), flags=re.UNICODE).strip("-")
+    return slug[:100] or "group"
+
+
+def _bot_overwrite() -> discord.PermissionOverwrite:
+    return discord.PermissionOverwrite(view_channel=True, send_messages=True, embed_links=True)
+
+
+async def category_with_room(
+    guild: discord.Guild, category_id: str | None
+) -> discord.CategoryChannel:
+    """The group category, or its first overflow category with room (created if needed)."""
+    base = guild.get_channel(int(category_id)) if category_id and category_id.isdigit() else None
+    if not isinstance(base, discord.CategoryChannel):
+        base = discord.utils.get(guild.categories, name=DEFAULT_CATEGORY)
+    base_name = base.name if base is not None else DEFAULT_CATEGORY
+    overflow = re.compile(rf"{re.escape(base_name)} (\d+)")
+    family = [base] if base is not None else []
+    family += sorted(
+        (c for c in guild.categories if overflow.fullmatch(c.name) and c != base),
+        key=lambda c: int(overflow.fullmatch(c.name).group(1)),  # type: ignore[union-attr]
+    )
+    for category in family:
+        if len(category.channels) < CATEGORY_CAP:
+            return category
+    if base is None:
+        overwrites: Overwrites = {
+            guild.default_role: discord.PermissionOverwrite(view_channel=False),
+            guild.me: _bot_overwrite(),
+        }
+        return await guild.create_category(DEFAULT_CATEGORY, overwrites=overwrites, reason=REASON)
+    return await guild.create_category(
+        f"{base_name} {len(family) + 1}", overwrites=base.overwrites, reason=REASON
+    )
+
+
+async def create_private_channel(
+    guild: discord.Guild,
+    category_id: str | None,
+    name: str,
+    topic: str,
+    user_ids: tuple[str, ...],
+) -> discord.TextChannel:
+    category = await category_with_room(guild, category_id)
+    overwrites: dict[
+        discord.Role | discord.Member | discord.Object, discord.PermissionOverwrite
+    ] = {
+        guild.default_role: discord.PermissionOverwrite(view_channel=False),
+        guild.me: _bot_overwrite(),
+    }
+    for user_id in user_ids:
+        overwrites[discord.Object(int(user_id))] = MEMBER_OVERWRITE  # Object → member overwrite
+    extra: dict[str, Any] = {"topic": clip(topic, 1024)} if topic else {}
+    return await guild.create_text_channel(
+        channel_name(name), category=category, overwrites=overwrites, reason=REASON, **extra
+    )
+
+
+async def set_channel_member(http: HTTPClient, channel_id: str, user_id: str, add: bool) -> None:
+    # By id: discord.py's set_permissions wants a cached Member, which needs the
+    # privileged members intent.
+    if add:
+        allow, deny = MEMBER_OVERWRITE.pair()
+        await http.edit_channel_permissions(
+            int(channel_id), int(user_id), str(allow.value), str(deny.value), MEMBER, reason=REASON
+        )
+    else:
+        await http.delete_channel_permissions(int(channel_id), int(user_id), reason=REASON)
+
+
+async def archive_channel(guild: discord.Guild, channel_id: str) -> None:
+    channel = guild.get_channel(int(channel_id)) or await guild.fetch_channel(int(channel_id))
+    if not isinstance(channel, discord.TextChannel):
+        return
+    overwrites = dict(channel.overwrites)
+    for target, overwrite in overwrites.items():
+        if isinstance(target, discord.Role) or target.id == guild.me.id:
+            continue
+        read_only = discord.PermissionOverwrite.from_pair(*overwrite.pair())
+        read_only.update(send_messages=False, add_reactions=False, create_public_threads=False)
+        overwrites[target] = read_only
+    name = channel.name
+    if not name.startswith(ARCHIVED_PREFIX):
+        name = (ARCHIVED_PREFIX + name)[:100]
+    await channel.edit(name=name, overwrites=overwrites, reason=f"{REASON} archived")
+
+
+async def create_event(
+    guild: discord.Guild,
+    space_id: str | None,
+    title: str,
+    description: str,
+    start: datetime,
+    end: datetime,
+) -> discord.ScheduledEvent:
+    # An "external" event: Discord events can only be *in* voice or stage channels, so the
+    # group's text channel is given as the location (a link that opens it).
+    location = f"https://discord.com/channels/{guild.id}/{space_id}" if space_id else guild.name
+    return await guild.create_scheduled_event(
+        name=clip(title, 100),
+        description=clip(description, 1000),
+        start_time=start,
+        end_time=end,
+        entity_type=discord.EntityType.external,
+        location=clip(location, 100),
+        privacy_level=discord.PrivacyLevel.guild_only,
+        reason=REASON,
+    )

@@ -1,0 +1,133 @@
+"""F5/F6 on Discord: a request answered with a button in a DM, then mentor and mentee
+writing to each other by DMing the bot (a Discord reply keeps the conversation)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import discord
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.messages import Message
+from core.models import MentorMessage
+from core.ports import Target
+from tests.adapters.discord.conftest import (
+    ADA,
+    ALICE,
+    BOB,
+    Bot,
+    BotFactory,
+    World,
+    button_ids,
+    embed_of,
+    embed_text,
+)
+
+JSON = dict[str, Any]
+
+
+async def _bot_dms(bot: Bot, user: int) -> list[JSON]:
+    return [m for m in bot.fake.dm_messages(user) if int(m["author"]["id"]) == bot.fake.bot_user_id]
+
+
+async def _dm_the_bot(bot: Bot, user: int, text: str, reply_to: JSON | None = None) -> JSON:
+    """``user`` DMs the bot; returns the bot's answer in that DM."""
+    answered = len(await _bot_dms(bot, user)) + 1
+    extra: JSON = {}
+    if reply_to is not None:
+        extra["message_reference"] = {
+            "message_id": reply_to["id"],
+            "channel_id": reply_to["channel_id"],
+        }
+    await bot.fake.user_sends_message(user, text, **extra)
+    channel = bot.fake.dm_channel_id(user)
+    await bot.fake.wait_for_call("POST", f"/channels/{channel}/messages", ok=True, count=answered)
+    return (await _bot_dms(bot, user))[answered - 1]
+
+
+async def _connect(bot: Bot) -> None:
+    """Alice becomes a mentor; Bob requests her; she accepts with the button in her DM."""
+    await bot.set_up()
+    await bot.apply()
+    await bot.deliver()
+    (card,) = bot.admin_messages()
+    await bot.click(ADA, button_ids(card)["Approve"], card)
+    await bot.command(BOB, "mentee profile", {"goals": "learn_giving", "timezone": "Europe/Paris"})
+    requested = await bot.command(BOB, "mentor request", {"mentor": ALICE, "note": "Hi!"})
+    assert requested.ephemeral, requested
+    await bot.deliver()
+    request = (await _bot_dms(bot, ALICE))[-1]
+    assert embed_of(request)["author"]["name"] == "Givers"  # the DM names its server
+    accept = button_ids(request)["Accept"]
+    assert accept.endswith(f"@{bot.world.id}")
+    fake = bot.fake
+    accepted = await fake.interact(fake.button_click(None, ALICE, accept, int(request["id"])))
+    assert accepted.type == 7, accepted
+    await bot.deliver()
+
+
+async def test_mentor_and_mentee_write_to_each_other_through_the_bot(
+    discord_bot: BotFactory, factory: async_sessionmaker[AsyncSession]
+) -> None:
+    async with discord_bot() as bot:
+        await _connect(bot)
+        started = (await _bot_dms(bot, BOB))[-1]
+        assert "started" in embed_of(started)["title"]
+
+        sent = await _dm_the_bot(bot, BOB, "Hello Alice, where do I start?")
+        assert "Sent to" in embed_text(sent)
+        await bot.deliver()
+        relayed = (await _bot_dms(bot, ALICE))[-1]
+        assert embed_of(relayed)["title"] == "💬 bob (your mentee)"
+        assert "where do I start?" in embed_text(relayed)
+
+        answer = await _dm_the_bot(bot, ALICE, "With a budget!", reply_to=relayed)
+        assert "Sent to" in embed_text(answer)
+        await bot.deliver()
+        back = (await _bot_dms(bot, BOB))[-1]
+        assert embed_of(back)["title"] == "💬 alice (your mentor)"
+        assert "With a budget!" in embed_text(back)
+
+        await bot.adapter.client.dms.on_reaction(
+            discord.RawReactionActionEvent(
+                {
+                    "message_id": back["id"],
+                    "channel_id": back["channel_id"],
+                    "user_id": str(BOB),
+                    "type": 0,
+                },  # type: ignore[typeddict-item]
+                discord.PartialEmoji(name="👍"),
+                "REACTION_ADD",
+            )
+        )
+
+    async with factory() as session:
+        stored = (await session.execute(select(MentorMessage))).scalars().all()
+    read = {m.content: m.read_at is not None for m in stored}
+    # Alice replied to Bob's message, Bob reacted to Alice's: both were read.
+    assert read == {"Hello Alice, where do I start?": True, "With a budget!": True}
+
+
+async def test_a_dm_without_a_conversation_gets_pointed_to_the_commands(
+    discord_bot: BotFactory,
+) -> None:
+    async with discord_bot() as bot:
+        answer = await _dm_the_bot(bot, BOB, "Hello?")
+    assert "/mentor browse" in embed_text(answer)
+
+
+async def test_a_dm_to_someone_with_several_servers_asks_which_conversation(
+    discord_bot: BotFactory, world: World
+) -> None:
+    other = world.fake.add_guild("Lenders")
+    world.fake.add_member(other.id, ALICE, "alice")
+    async with discord_bot() as bot:
+        for guild in (world.id, other.id):
+            target = Target("c", "discord", str(guild))
+            await bot.adapter.port.send_dm(target, str(ALICE), Message(text="Hello"), None)
+        answer = await _dm_the_bot(bot, ALICE, "Hi, it's me")
+    text = embed_text(answer)
+    assert "**Givers**" in text
+    assert "**Lenders**" in text
+    assert "Reply" in text
