@@ -7,6 +7,7 @@ handler, against the database, every time, so a forged or replayed id achieves n
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
@@ -17,6 +18,9 @@ from core.uow import UnitOfWork
 
 PREFIX = "mb"
 MAX_ID_LENGTH = 100
+# An argument is an id, a number, a tag such as "learn_giving" or "-" (browse's "no
+# filter"): never a path, a separator or anything else a forger might try.
+ARG_RE = re.compile(r"[A-Za-z0-9_-]+")
 
 ButtonHandler = Callable[[UnitOfWork, Actor, list[str]], Awaitable[Reply]]
 FormHandler = Callable[[UnitOfWork, Actor, list[str], Mapping[str, str]], Awaitable[Reply]]
@@ -50,7 +54,7 @@ def parse_action_id(
         raise StaleAction()
     entry = registry[parts[1]]
     args = parts[2:]
-    if len(args) != entry.arity or not all(a and a.isalnum() for a in args):
+    if len(args) != entry.arity or not all(ARG_RE.fullmatch(a) for a in args):
         raise StaleAction()
     return entry, args
 

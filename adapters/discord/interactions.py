@@ -94,8 +94,16 @@ def invocation(interaction: discord.Interaction, guild_hint: str | None = None) 
         )
     if guild_hint is None:
         raise OutsideServer()
-    # A button in a DM: no member data, so no roles or admin rights; keep the member's
-    # server nickname rather than overwriting it with their global name.
+    # A button in a DM names its server in its id, which the presser's client sends. The
+    # message it is on comes from Discord and was written by the bot for this member about
+    # one server: an id naming any other server is forged (or from a mix-up) and refused.
+    message, me = interaction.message, interaction.client.user
+    if message is None or me is None or message.author.id != me.id:
+        raise StaleAction()
+    if render.server_of(message) != guild_hint:
+        raise StaleAction()
+    # No member data in a DM, so no roles or admin rights; keep the member's server
+    # nickname rather than overwriting it with their global name.
     return Invocation(platform=PLATFORM, community_platform_id=guild_hint, user_id=str(user.id))
 
 

@@ -9,7 +9,8 @@ last, small (``-#``) line of the description instead.
 Buttons carry the core's action id as their ``custom_id``. A DM belongs to no server, so
 a DM names the server it is about: its embed's author is the server, linking to it, and
 each button's id gets the server id appended (``mb:accept:abc@123…``). The router finds
-the community of a press again from the id, and the DM relay from the author link.
+the community of a press again from the id (refusing one that differs from the author
+link of the message pressed), and the DM relay from the author link.
 
 Views and modals are handed to discord.py *finished* (stopped): it then keeps no
 per-message state, and every press or form submission is routed by custom id alone
@@ -145,16 +146,48 @@ def embed(message: Message, *, server: Server | None = None) -> discord.Embed | 
     result.set_footer(text=BRAND)
     if server is not None:
         result.set_author(name=clip(server.name or "Your server", 256), url=server.link)
-    budget = EMBED_TOTAL_MAX - len(result)
-    for field in message.fields[:FIELDS_MAX]:
-        name = clip(field.name.strip() or "\u200b", FIELD_NAME_MAX)
-        value = clip(field.value.strip() or "—", FIELD_VALUE_MAX)
-        if len(name) + len(value) > budget:
-            log.warning("embed %r truncated: over Discord's 6000-character total", message.title)
-            break
-        budget -= len(name) + len(value)
-        result.add_field(name=name, value=value, inline=field.inline)
+    fields = [
+        (
+            clip(field.name.strip() or "\u200b", FIELD_NAME_MAX),
+            clip(field.value.strip() or "—", FIELD_VALUE_MAX),
+            field.inline,
+        )
+        for field in message.fields[:FIELDS_MAX]
+    ]
+    fitted = fit_fields(fields, EMBED_TOTAL_MAX - len(result))
+    if fitted != fields:
+        log.warning("embed %r shortened: over Discord's 6000-character total", message.title)
+    for name, value, inline in fitted:
+        result.add_field(name=name, value=value, inline=inline)
     return result
+
+
+def fit_fields(fields: list[tuple[str, str, bool]], budget: int) -> list[tuple[str, str, bool]]:
+    """Fields whose names and values fit in ``budget`` characters, shortened fairly.
+
+    Every field keeps its name and a share of its value (short values stay whole; what
+    they leave goes to the long ones), so ten mentor cards that are too long together
+    show ten shorter cards, not the first seven: each has a button below. Fields are
+    dropped from the end only if even their names do not fit.
+    """
+    kept: list[tuple[str, str, bool]] = []
+    room = budget
+    for field in fields:
+        if len(field[0]) + 1 > room:
+            break
+        kept.append(field)
+        room -= len(field[0]) + 1  # a value needs one character at least ("…")
+    room += len(kept)
+    limits = [0] * len(kept)
+    waiting = len(kept)
+    for i in sorted(range(len(kept)), key=lambda i: len(kept[i][1])):
+        limits[i] = min(len(kept[i][1]), room // waiting)
+        room -= limits[i]
+        waiting -= 1
+    return [
+        (name, clip(value, limit), inline)
+        for (name, value, inline), limit in zip(kept, limits, strict=True)
+    ]
 
 
 def view(message: Message, *, guild_id: str | None = None) -> discord.ui.View | None:

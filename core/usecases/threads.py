@@ -18,7 +18,7 @@ from core.actions import action_id, button
 from core.context import Actor
 from core.effects import DirectMessage
 from core.errors import Conflict, InvalidValue, NotFound
-from core.messages import Button, Field, File, Message, Reply, mention, moment, say
+from core.messages import Button, Field, File, Message, Reply, mention, moment
 from core.models import MentorMessage, Mentorship, MessageRoute, PendingRelay
 from core.uow import UnitOfWork
 from core.usecases.connections import Party, load_party, party_for, party_with
@@ -148,10 +148,10 @@ async def relay(
     content = _check_content(content, attachments)
     active = await _active_mentorships(uow, actor)
     if not active:
-        return say(
+        # Refused like any bad input, so a stranger's DM writes nothing (not even a member).
+        raise Conflict(
             "You have no active mentorship to pass this on to. `/mentor browse` finds a mentor; "
-            "`/mentorship list` shows where your mentorships stand.",
-            tone="warning",
+            "`/mentorship list` shows where your mentorships stand."
         )
     if len(active) == 1:
         party = await load_party(uow, actor.community.id, active[0].id)

@@ -87,6 +87,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import mimetypes
 import re
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
@@ -104,7 +105,11 @@ from tests.fakes.discord_fake_http import (
     ratelimit_headers,
     read_body,
 )
-from tests.fakes.discord_fake_interactions import InteractionCallback, PendingInteraction
+from tests.fakes.discord_fake_interactions import (
+    InteractionCallback,
+    PendingInteraction,
+    UploadedFile,
+)
 from tests.fakes.discord_fake_rest import CoreApi, Handler, Req, RestBase
 from tests.fakes.discord_fake_rest_channels import ChannelApi
 from tests.fakes.discord_fake_rest_guilds import GuildApi
@@ -622,17 +627,28 @@ class FakeDiscord(InteractionBuilders):
         *,
         channel_id: int | None = None,
         mentions_bot: bool = False,
+        files: dict[str, bytes] | None = None,
         **body: Any,
     ) -> JSON:
-        """A user posts a message (DM with the bot if ``channel_id`` is None) -> MESSAGE_CREATE."""
+        """A user posts a message (DM with the bot if ``channel_id`` is None) -> MESSAGE_CREATE.
+
+        ``files`` (name -> bytes) become attachments served by the fake at their ``url``."""
         self.state.user(author_id)
         cid = channel_id if channel_id is not None else int(self.state.open_dm(author_id)["id"])
         extra: JSON = {}
         if mentions_bot:
             extra["mentions"] = [self.state.user(self.bot_user_id)]
             content = f"<@{self.bot_user_id}> {content}"
+        uploads = [
+            UploadedFile(f"files[{n}]", name, mimetypes.guess_type(name)[0], data)
+            for n, (name, data) in enumerate((files or {}).items())
+        ]
         message = self.state.create_message(
-            cid, author_id, body={"content": content, **body}, extra=extra
+            cid,
+            author_id,
+            body={"content": content, **body},
+            attachments=self._channel_api.attachments_from(uploads),
+            extra=extra,
         )
         await self._channel_api.emit_message_create(message, explicit=True)
         return message

@@ -88,6 +88,14 @@ class Bot:
     ) -> InteractionCallback:
         return await self.fake.interact(self.fake.slash_command(self.world.id, user, path, options))
 
+    async def autocomplete(self, user: int, path: str, option: str, typed: str) -> list[JSON]:
+        """The choices the bot offers ``user`` typing ``typed`` into ``option`` of ``path``."""
+        payload = self.fake.autocomplete(self.world.id, user, path, {option: typed}, option)
+        answer = await self.fake.interact(payload)
+        assert answer.type == 8, answer
+        assert answer.data is not None
+        return list(answer.data["choices"])
+
     async def click(self, user: int, custom_id: str, message: JSON) -> InteractionCallback:
         payload = self.fake.button_click(
             self.world.id, user, custom_id, int(message["id"]), int(message["channel_id"])

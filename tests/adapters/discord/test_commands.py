@@ -117,19 +117,13 @@ async def test_required_options_come_first_as_discord_demands(
 
 
 async def test_autocomplete_suggests_timezones_languages_and_the_communitys_expertise(
-    discord_bot: BotFactory, world: World
+    discord_bot: BotFactory,
 ) -> None:
-    fake = world.fake
-
-    async def suggest(option: str, typed: str) -> list[dict[str, str]]:
-        answer = await fake.interact(
-            fake.autocomplete(world.id, ALICE, "mentor apply", {option: typed}, focused=option)
-        )
-        assert answer.type == 8
-        assert answer.data is not None
-        return list(answer.data["choices"])
-
     async with discord_bot() as bot:
+
+        async def suggest(option: str, typed: str) -> list[dict[str, str]]:
+            return await bot.autocomplete(ALICE, "mentor apply", option, typed)
+
         await bot.set_up()
         assert {"name": "Europe/Madrid", "value": "Europe/Madrid"} in await suggest(
             "timezone", "europe/mad"

@@ -3,8 +3,6 @@ writing to each other by DMing the bot (a Discord reply keeps the conversation).
 
 from __future__ import annotations
 
-from typing import Any
-
 import discord
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -12,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.messages import Message
 from core.models import MentorMessage
 from core.ports import Target
+from tests.adapters.discord.community import bot_dms, dm_the_bot
 from tests.adapters.discord.conftest import (
     ADA,
     ALICE,
@@ -23,27 +22,6 @@ from tests.adapters.discord.conftest import (
     embed_of,
     embed_text,
 )
-
-JSON = dict[str, Any]
-
-
-async def _bot_dms(bot: Bot, user: int) -> list[JSON]:
-    return [m for m in bot.fake.dm_messages(user) if int(m["author"]["id"]) == bot.fake.bot_user_id]
-
-
-async def _dm_the_bot(bot: Bot, user: int, text: str, reply_to: JSON | None = None) -> JSON:
-    """``user`` DMs the bot; returns the bot's answer in that DM."""
-    answered = len(await _bot_dms(bot, user)) + 1
-    extra: JSON = {}
-    if reply_to is not None:
-        extra["message_reference"] = {
-            "message_id": reply_to["id"],
-            "channel_id": reply_to["channel_id"],
-        }
-    await bot.fake.user_sends_message(user, text, **extra)
-    channel = bot.fake.dm_channel_id(user)
-    await bot.fake.wait_for_call("POST", f"/channels/{channel}/messages", ok=True, count=answered)
-    return (await _bot_dms(bot, user))[answered - 1]
 
 
 async def _connect(bot: Bot) -> None:
@@ -57,7 +35,7 @@ async def _connect(bot: Bot) -> None:
     requested = await bot.command(BOB, "mentor request", {"mentor": ALICE, "note": "Hi!"})
     assert requested.ephemeral, requested
     await bot.deliver()
-    request = (await _bot_dms(bot, ALICE))[-1]
+    request = bot_dms(bot, ALICE)[-1]
     assert embed_of(request)["author"]["name"] == "Givers"  # the DM names its server
     accept = button_ids(request)["Accept"]
     assert accept.endswith(f"@{bot.world.id}")
@@ -72,31 +50,31 @@ async def test_mentor_and_mentee_write_to_each_other_through_the_bot(
 ) -> None:
     async with discord_bot() as bot:
         await _connect(bot)
-        started = (await _bot_dms(bot, BOB))[-1]
+        started = bot_dms(bot, BOB)[-1]
         assert "started" in embed_of(started)["title"]
 
-        sent = await _dm_the_bot(bot, BOB, "Hello Alice, where do I start?")
+        sent = await dm_the_bot(bot, BOB, "Hello Alice, where do I start?")
         assert "Sent to" in embed_text(sent)
         await bot.deliver()
-        relayed = (await _bot_dms(bot, ALICE))[-1]
+        relayed = bot_dms(bot, ALICE)[-1]
         assert embed_of(relayed)["title"] == "💬 bob (your mentee)"
         assert "where do I start?" in embed_text(relayed)
 
-        answer = await _dm_the_bot(bot, ALICE, "With a budget!", reply_to=relayed)
+        answer = await dm_the_bot(bot, ALICE, "With a budget!", reply_to=relayed)
         assert "Sent to" in embed_text(answer)
         await bot.deliver()
-        back = (await _bot_dms(bot, BOB))[-1]
+        back = bot_dms(bot, BOB)[-1]
         assert embed_of(back)["title"] == "💬 alice (your mentor)"
         assert "With a budget!" in embed_text(back)
 
         await bot.adapter.client.dms.on_reaction(
             discord.RawReactionActionEvent(
-                {
+                {  # type: ignore[arg-type]  # the gateway's payload, partly
                     "message_id": back["id"],
                     "channel_id": back["channel_id"],
                     "user_id": str(BOB),
                     "type": 0,
-                },  # type: ignore[typeddict-item]
+                },
                 discord.PartialEmoji(name="👍"),
                 "REACTION_ADD",
             )
@@ -113,7 +91,7 @@ async def test_a_dm_without_a_conversation_gets_pointed_to_the_commands(
     discord_bot: BotFactory,
 ) -> None:
     async with discord_bot() as bot:
-        answer = await _dm_the_bot(bot, BOB, "Hello?")
+        answer = await dm_the_bot(bot, BOB, "Hello?")
     assert "/mentor browse" in embed_text(answer)
 
 
@@ -126,8 +104,33 @@ async def test_a_dm_to_someone_with_several_servers_asks_which_conversation(
         for guild in (world.id, other.id):
             target = Target("c", "discord", str(guild))
             await bot.adapter.port.send_dm(target, str(ALICE), Message(text="Hello"), None)
-        answer = await _dm_the_bot(bot, ALICE, "Hi, it's me")
+        answer = await dm_the_bot(bot, ALICE, "Hi, it's me")
     text = embed_text(answer)
     assert "**Givers**" in text
     assert "**Lenders**" in text
     assert "Reply" in text
+
+
+async def test_an_attachment_is_relayed_as_a_link_and_stored(
+    discord_bot: BotFactory, factory: async_sessionmaker[AsyncSession]
+) -> None:
+    async with discord_bot() as bot:
+        await _connect(bot)
+        await bot.fake.user_sends_message(
+            BOB, "My budget so far", files={"budget.csv": b"rent,500"}
+        )
+        await bot.fake.wait_for_call(
+            "POST", f"/channels/{bot.fake.dm_channel_id(BOB)}/messages", ok=True, count=2
+        )
+        await bot.deliver()
+        relayed = bot_dms(bot, ALICE)[-1]
+    async with factory() as session:
+        (stored,) = (await session.execute(select(MentorMessage))).scalars().all()
+    assert stored.attachments is not None
+    ((url, filename, content_type),) = [
+        (a["url"], a["filename"], a["content_type"]) for a in stored.attachments
+    ]
+    assert (filename, content_type) == ("budget.csv", "text/csv")
+    assert embed_text(relayed).startswith(
+        f"💬 bob (your mentee)\nMy budget so far\n\n📎 [budget.csv]({url})"
+    )

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import FakeClock
 from core.context import Invocation
-from core.messages import Reply
+from core.messages import File, Message, Reply
 from core.ports import Target
 from core.service import Mentorbot
 from tests.adapters.discord.conftest import (
@@ -45,6 +45,15 @@ class GatedMentorbot(Mentorbot):
         return await super().press(*args, **kwargs)
 
 
+class SlowExportMentorbot(GatedMentorbot):
+    """Answers every command, once the gate opens, with a file (as /mentorship export)."""
+
+    async def execute(self, *args: Any, **kwargs: Any) -> Reply | None:
+        await self.gate.wait()
+        export = File("mentorship-abc.json", b'{"messages": []}', "application/json")
+        return Reply(message=Message(text="Your conversation, as JSON.", files=(export,)))
+
+
 class BrokenMentorbot(Mentorbot):
     async def execute(
         self, inv: Invocation, path: str, options: Mapping[str, object], **kw: Any
@@ -70,6 +79,27 @@ async def test_a_slow_command_is_deferred_and_answered_when_done(
         answer = await pending.wait_followup()
     assert embed_of(answer)["title"] == "Mentorbot commands"
     assert answer["id"] == str(pending.original_message_id)  # it replaced "thinking…"
+
+
+async def test_a_slow_reply_with_a_file_still_carries_it_as_an_attachment(
+    discord_bot: BotFactory,
+    world: World,
+    factory: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+) -> None:
+    core = SlowExportMentorbot(factory, clock)
+    async with discord_bot(core=core) as bot:
+        bot.adapter.router.defer_after = 0.01
+        pending = await world.fake.send_interaction(
+            world.fake.slash_command(world.id, ALICE, "mentor help")
+        )
+        assert (await pending.wait_response()).type == 5
+        core.gate.set()
+        answer = await pending.wait_followup()
+    assert answer["flags"] & 64
+    (attachment,) = answer["attachments"]
+    assert (attachment["filename"], attachment["size"]) == ("mentorship-abc.json", 16)
+    assert world.fake.attachment_data[int(attachment["id"])] == b'{"messages": []}'
 
 
 async def test_a_slow_button_defers_then_updates_its_message(

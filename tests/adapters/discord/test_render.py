@@ -49,6 +49,29 @@ async def test_an_embed_stays_within_discords_limits() -> None:
     assert render.embed(Message()) is None
 
 
+async def test_fields_too_long_together_are_all_shortened_fairly_not_dropped() -> None:
+    cards = tuple(Field(f"{90 - n}/100 · mentor{n}", "Why this match: " * 60) for n in range(9))
+    message = Message(title="Your best matches", fields=(Field("Note", "stays whole"), *cards))
+    embed = render.embed(message)
+    assert embed is not None
+    assert len(embed) <= 6000
+    assert [f.name for f in embed.fields] == ["Note", *(c.name for c in cards)]
+    assert embed.fields[0].value == "stays whole"
+    lengths = {len(f.value or "") for f in embed.fields[1:]}
+    assert max(lengths) - min(lengths) <= 1  # the same share each
+    assert all((f.value or "").endswith("…") for f in embed.fields[1:])
+
+
+async def test_fields_whose_names_alone_overflow_are_dropped_from_the_end() -> None:
+    names = tuple(Field(f"{n:02}" + "n" * 254, "value " * 10) for n in range(25))
+    embed = render.embed(Message(title="Long names", fields=names))
+    assert embed is not None
+    assert len(embed) <= 6000
+    assert 20 <= len(embed.fields) < 25
+    assert [f.name for f in embed.fields] == [f.name for f in names[: len(embed.fields)]]
+    assert all(f.value for f in embed.fields)
+
+
 async def test_buttons_keep_the_core_ids_and_in_dms_name_the_server() -> None:
     message = Message(text="?", buttons=(Button("Accept", "mb:accept:abc", "success"),))
     in_server = render.view(message)
