@@ -6,14 +6,30 @@ import argparse
 import asyncio
 import json
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from adapters.console.bot import ConsoleBot
 from bot.config import Config, ConfigError, load_config, masked
-from bot.wiring import build_console, open_database, start_scheduler
+from bot.wiring import (
+    Platform,
+    StartError,
+    build_console,
+    build_discord,
+    build_dispatcher,
+    build_slack,
+    core_settings,
+    open_database,
+    start_platform,
+    start_scheduler,
+)
 from core import db
+from core.clock import SystemClock
+from core.commands import CATALOG
+from core.delivery import Dispatcher
+from core.service import Mentorbot
 
 log = logging.getLogger("mentorbot")
 
@@ -33,6 +49,13 @@ def _parser() -> argparse.ArgumentParser:
     migrate = sub.add_parser("migrate", help="upgrade the database schema to the newest version")
     migrate.add_argument("--revision", default="head")
     sub.add_parser("check-config", help="print the effective configuration, secrets masked")
+    sub.add_parser("discord-invite", help="print the OAuth2 URL that adds the bot to a server")
+    sync = sub.add_parser("discord-sync", help="register the slash commands with Discord now")
+    sync.add_argument("--guild", help="only this server (instant); default: global")
+    manifest = sub.add_parser("slack-manifest", help="print the Slack app manifest (JSON)")
+    manifest.add_argument(
+        "--request-url", help="https://your.host/slack/events (required in HTTP mode)"
+    )
     return parser
 
 
@@ -59,6 +82,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             revision = db.head_revision() if args.revision == "head" else args.revision
             print(f"Database is at {revision}.")
             return 0
+        if command == "discord-invite":
+            return _discord_invite(config)
+        if command == "discord-sync":
+            return asyncio.run(_discord_sync(config, args.guild))
+        if command == "slack-manifest":
+            return _slack_manifest(config, args.request_url)
         if command == "console":
             url = args.database or config.database.url
             script = args.script.read_text(encoding="utf-8").splitlines() if args.script else None
@@ -114,15 +143,106 @@ async def _interactive(bot: ConsoleBot, config: Config) -> int:
             await bot.handle(line)
     finally:
         scheduler.shutdown(wait=False)
+        await bot.dispatcher.stop()
+
+
+def _discord_invite(config: Config) -> int:
+    from adapters.discord.invite import invite_url
+
+    if not config.discord.application_id:
+        print(
+            "Configuration error:\ndiscord.application_id: required for the invite URL "
+            "(Developer Portal → General Information → Application ID)",
+            file=sys.stderr,
+        )
+        return 2
+    print(invite_url(config.discord.application_id))
+    return 0
+
+
+async def _discord_sync(config: Config, guild: str | None) -> int:
+    if not config.discord.enabled:
+        print("Configuration error:\ndiscord.token: set DISCORD_TOKEN", file=sys.stderr)
+        return 2
+    engine, factory = await open_database(config.database.url)
+    adapter = build_discord(Mentorbot(factory, SystemClock()), config)
+    try:
+        synced = await adapter.sync_commands(guild, force=True)
+    finally:
+        await adapter.stop()
+        await engine.dispose()
+    where = f"server {guild}" if guild else "every server (global; may take a while to show)"
+    print(f"Slash commands {'registered' if synced else 'already up to date'} for {where}.")
+    return 0
+
+
+def _slack_manifest(config: Config, request_url: str | None) -> int:
+    from adapters.slack.manifest import build_manifest
+
+    socket_mode = config.slack.mode == "socket"
+    if not socket_mode and not request_url:
+        print("HTTP mode needs --request-url https://your.host/slack/events", file=sys.stderr)
+        return 2
+    manifest = build_manifest(
+        CATALOG,
+        command=config.slack.command,
+        socket_mode=socket_mode,
+        request_url=request_url,
+        badge_usergroups=config.slack.badge_usergroups,
+    )
+    print(json.dumps(manifest, indent=2))
+    return 0
 
 
 async def _run_platforms(config: Config) -> int:
-    print(
-        "Discord and Slack adapters are not part of this build yet; unset the tokens to use "
-        "the console.",
-        file=sys.stderr,
+    """Run the configured adapters with one dispatcher and the scheduler until stopped."""
+    engine, factory = await open_database(config.database.url)
+    clock = SystemClock()
+    holder: list[Dispatcher] = []
+    service = Mentorbot(
+        factory,
+        clock,
+        settings=core_settings(config),
+        on_effects=lambda: holder[0].wake() if holder else None,
     )
-    return 2
+    adapters: list[Platform] = []
+    if config.discord.enabled:
+        adapters.append(build_discord(service, config))
+    if config.slack.enabled:
+        adapters.append(build_slack(service, config))
+    dispatcher = build_dispatcher(
+        factory, {a.port.platform: a.port for a in adapters}, config, clock
+    )
+    holder.append(dispatcher)
+    started: list[Platform] = []
+    scheduler = None
+    try:
+        for adapter in adapters:
+            await start_platform(adapter)
+            started.append(adapter)
+        scheduler = start_scheduler(dispatcher, config, service=service)
+        dispatcher.wake()  # whatever was left queued before a restart
+        log.info("Mentorbot is running (%s)", ", ".join(a.port.platform for a in adapters))
+        await _until_signalled()
+        return 0
+    except StartError as exc:
+        print(f"Could not start: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
+        await dispatcher.stop()
+        for adapter in reversed(started):
+            await adapter.stop()
+        await engine.dispose()
+
+
+async def _until_signalled() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
 
 
 if __name__ == "__main__":

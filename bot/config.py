@@ -14,7 +14,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 DEFAULT_CONFIG_FILE = "mentorbot.toml"
 
@@ -119,6 +127,35 @@ class SlackConfig(_Section):
         return self.bot_token is not None and bool(self.bot_token.get_secret_value())
 
 
+class MatchingConfig(_Section):
+    # Relative weights of the five factors of a compatibility score.
+    weight_expertise: float = Field(0.35, ge=0, le=10)
+    weight_timezone: float = Field(0.20, ge=0, le=10)
+    weight_language: float = Field(0.20, ge=0, le=10)
+    weight_capacity: float = Field(0.15, ge=0, le=10)
+    weight_style: float = Field(0.10, ge=0, le=10)
+    day_start_hour: int = Field(8, ge=0, le=23)
+    day_end_hour: int = Field(21, ge=1, le=24)
+    horizon_days: int = Field(28, ge=1, le=120)
+    min_score: float = Field(40.0, ge=0, le=100)
+    suggestions: int = Field(5, ge=1, le=10)
+    # Goal -> expertise that serves it; unlisted goals keep the defaults.
+    goal_expertise: dict[str, list[str]] = {}
+
+    @field_validator("day_end_hour")
+    @classmethod
+    def _after_start(cls, value: int, info: ValidationInfo) -> int:
+        if value <= info.data.get("day_start_hour", 0):
+            raise ValueError("must be later than day_start_hour")
+        return value
+
+
+class RequestsConfig(_Section):
+    nudge_days: int = Field(3, ge=1, le=60)
+    expiry_days: int = Field(7, ge=1, le=90)
+    max_open: int = Field(3, ge=1, le=20)
+
+
 class ConsoleConfig(_Section):
     community_name: str = "Console community"
 
@@ -132,6 +169,8 @@ class Config(_Section):
     delivery: DeliveryConfig = DeliveryConfig()
     discord: DiscordConfig = DiscordConfig()
     slack: SlackConfig = SlackConfig()
+    matching: MatchingConfig = MatchingConfig()
+    requests: RequestsConfig = RequestsConfig()
     console: ConsoleConfig = ConsoleConfig()
     logging: LoggingConfig = LoggingConfig()
 
@@ -142,6 +181,8 @@ class Config(_Section):
             found.append("slack.signing_secret: required in HTTP mode (SLACK_SIGNING_SECRET)")
         if self.slack.enabled and self.slack.mode == "socket" and self.slack.app_token is None:
             found.append("slack.app_token: required in Socket Mode (SLACK_APP_TOKEN, xapp-…)")
+        if self.requests.nudge_days >= self.requests.expiry_days:
+            found.append("requests.nudge_days: must be fewer than requests.expiry_days")
         return found
 
 

@@ -5,25 +5,60 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
+import discord
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from adapters.console.bot import ConsoleBot
 from adapters.console.port import ConsolePort
+from adapters.discord.bot import DiscordAdapter
+from adapters.slack.app import SlackAdapter, SlackStartError
 from bot.config import Config, DeliveryConfig
 from core import db
 from core.clock import Clock, SystemClock
+from core.defaults import GOAL_EXPERTISE
 from core.delivery import DeliverySettings, Dispatcher
+from core.matching import MatchingSettings
 from core.ports import PlatformPort
 from core.service import Mentorbot
+from core.settings import CoreSettings
 
 log = logging.getLogger(__name__)
 
 DISPATCHER_JOB_ID = "delivery-dispatcher"
 HOUSEKEEPING_JOB_ID = "request-housekeeping"
 HOUSEKEEPING_MINUTES = 60
+
+
+def core_settings(config: Config) -> CoreSettings:
+    m, r = config.matching, config.requests
+    return CoreSettings(
+        matching=MatchingSettings(
+            weights={
+                "expertise": m.weight_expertise,
+                "timezone": m.weight_timezone,
+                "language": m.weight_language,
+                "capacity": m.weight_capacity,
+                "style": m.weight_style,
+            },
+            day_start_hour=m.day_start_hour,
+            day_end_hour=m.day_end_hour,
+            horizon_days=m.horizon_days,
+            min_score=m.min_score,
+            suggestions=m.suggestions,
+            goal_expertise={
+                **GOAL_EXPERTISE,
+                **{goal: tuple(needs) for goal, needs in m.goal_expertise.items()},
+            },
+        ),
+        request_nudge_days=r.nudge_days,
+        request_expiry_days=r.expiry_days,
+        max_open_requests=r.max_open,
+    )
 
 
 def delivery_settings(config: DeliveryConfig) -> DeliverySettings:
@@ -73,7 +108,7 @@ def build_console(
     sink: Callable[[str], None] | None = None,
 ) -> ConsoleBot:
     clock = clock or SystemClock()
-    service = Mentorbot(factory, clock)
+    service = Mentorbot(factory, clock, settings=core_settings(config))
 
     def make_dispatcher(port: ConsolePort) -> Dispatcher:
         return Dispatcher(factory, {"console": port}, clock, delivery_settings(config.delivery))
@@ -119,3 +154,67 @@ def start_scheduler(
         )
     scheduler.start()
     return scheduler
+
+
+class Platform(Protocol):
+    """What the composition root needs of an adapter."""
+
+    @property
+    def port(self) -> PlatformPort: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class StartError(Exception):
+    """An adapter could not start (refused token, unreachable API); the message says why."""
+
+
+async def start_platform(adapter: Platform) -> None:
+    """Start an adapter, turning its known start-up failures into one StartError."""
+    name = adapter.port.platform
+    try:
+        await adapter.start()
+    except SlackStartError as exc:
+        raise StartError(f"Slack: {exc}") from exc
+    except discord.LoginFailure as exc:
+        raise StartError("Discord refused the token (check DISCORD_TOKEN)") from exc
+    except discord.PrivilegedIntentsRequired as exc:
+        raise StartError(f"Discord: {exc}") from exc
+    except TimeoutError as exc:
+        raise StartError(f"{name}: {exc}") from exc
+
+
+def build_discord(service: Mentorbot, config: Config) -> DiscordAdapter:
+    d = config.discord
+    assert d.token is not None
+    return DiscordAdapter(
+        service,
+        token=d.token.get_secret_value(),
+        application_id=d.application_id,
+        api_base_url=d.api_base_url,
+        gateway_url=d.gateway_url,
+        dev_guild_id=d.dev_guild_id,
+    )
+
+
+def build_slack(service: Mentorbot, config: Config) -> SlackAdapter:
+    s = config.slack
+    assert s.bot_token is not None
+
+    def secret(value: SecretStr | None) -> str | None:
+        return value.get_secret_value() if value is not None else None
+
+    return SlackAdapter(
+        service,
+        bot_token=s.bot_token.get_secret_value(),
+        signing_secret=secret(s.signing_secret),
+        app_token=secret(s.app_token),
+        mode=s.mode,
+        http_host=s.http_host,
+        http_port=s.http_port,
+        api_base_url=s.api_base_url,
+        command=s.command,
+        badge_usergroups=s.badge_usergroups,
+    )

@@ -105,6 +105,7 @@ class Dispatcher:
         self._rng = rng or random.Random()
         self._lock = asyncio.Lock()
         self._again = False
+        self._stopped = False
         self._tasks: set[asyncio.Task[int]] = set()
 
     # ----- driving -------------------------------------------------------------------
@@ -131,6 +132,8 @@ class Dispatcher:
 
     async def run_pending(self) -> int:
         """One dispatcher pass per process at a time; a wake-up during a pass runs another."""
+        if self._stopped:
+            return 0
         if self._lock.locked():
             self._again = True
             return 0
@@ -144,6 +147,8 @@ class Dispatcher:
 
     def wake(self) -> None:
         """Ask for a pass soon (after a commit queued effects); safe from any coroutine."""
+        if self._stopped:
+            return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -151,6 +156,17 @@ class Dispatcher:
         task = loop.create_task(self.run_pending())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def stop(self) -> None:
+        """Graceful shutdown: start no new pass and let the one under way finish.
+
+        Call it after stopping the scheduler and before disposing of the engine; a pass
+        cut off mid-way would leave its claimed rows to wait out their lease.
+        """
+        self._stopped = True
+        await self.wait_idle()
+        async with self._lock:
+            pass
 
     async def wait_idle(self) -> None:
         """Wait until every pass started by ``wake`` has finished."""

@@ -51,6 +51,7 @@ async def test_the_scheduler_wakes_the_dispatcher_which_delivers_due_effects(
         await asyncio.wait_for(delivered.wait(), timeout=10)
     finally:
         scheduler.shutdown(wait=False)
+        await dispatcher.stop()
     assert [s.message.text for s in shown] == ["hi"]
 
 
@@ -68,3 +69,5 @@ async def test_a_commit_that_queues_effects_wakes_the_dispatcher(
         await uow.commit()
     await dispatcher.wait_idle()
     assert [s.message.text for s in shown] == ["now"]
+    await dispatcher.stop()
+    assert await dispatcher.run_pending() == 0  # stopped: no new passes
