@@ -194,8 +194,11 @@ def _slack_manifest(config: Config, request_url: str | None) -> int:
     return 0
 
 
-async def _run_platforms(config: Config) -> int:
-    """Run the configured adapters with one dispatcher and the scheduler until stopped."""
+async def _run_platforms(config: Config, stop: asyncio.Event | None = None) -> int:
+    """Run the configured adapters with one dispatcher and the scheduler until stopped.
+
+    ``stop`` ends it (tests); otherwise SIGINT or SIGTERM does.
+    """
     engine, factory = await open_database(config.database.url)
     clock = SystemClock()
     holder: list[Dispatcher] = []
@@ -223,7 +226,7 @@ async def _run_platforms(config: Config) -> int:
         scheduler = start_scheduler(dispatcher, config, service=service)
         dispatcher.wake()  # whatever was left queued before a restart
         log.info("Mentorbot is running (%s)", ", ".join(a.port.platform for a in adapters))
-        await _until_signalled()
+        await _until_signalled(stop or asyncio.Event())
         return 0
     except StartError as exc:
         print(f"Could not start: {exc}", file=sys.stderr)
@@ -237,8 +240,7 @@ async def _run_platforms(config: Config) -> int:
         await engine.dispose()
 
 
-async def _until_signalled() -> None:
-    stop = asyncio.Event()
+async def _until_signalled(stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)

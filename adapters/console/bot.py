@@ -247,7 +247,7 @@ class ConsoleBot:
             if shown.audience not in (None, user):
                 continue
             for b in shown.message.buttons:
-                if b.label.lower() == label.lower():
+                if _plain(b.label) == _plain(label):
                     press = partial(self.service.press, self._invocation(), b.action)
                     await self._guard(press, shown)
                     return
@@ -328,3 +328,8 @@ def _split_command(tokens: list[str]) -> tuple[str, dict[str, str]]:
             raise ParseError(f"option without a name: {token!r}")
         options[name] = value
     return " ".join(path), options
+
+
+def _plain(label: str) -> str:
+    """A label as typed: case and symbols ignored, so `click Next` presses "Next ▶"."""
+    return " ".join(re.sub(r"[^\w\s]", " ", label).lower().split())

@@ -1,0 +1,47 @@
+"""`mentorbot run`: both adapters in one process, against the local fakes."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.cli import _run_platforms
+from bot.config import load_config
+from core.models import Community
+from tests.fakes.discord_fake import FakeDiscord
+from tests.fakes.slack_fake import FakeSlack
+
+
+async def test_run_starts_discord_and_slack_then_stops_cleanly(
+    database_url: str, factory: async_sessionmaker[AsyncSession]
+) -> None:
+    async with FakeDiscord() as discord_fake, FakeSlack() as slack_fake:
+        guild = discord_fake.add_guild("Givers Guild")
+        config = load_config(
+            None,
+            env={
+                "MENTORBOT_CONFIG": "",
+                "DATABASE_URL": database_url,
+                "DISCORD_TOKEN": "discord-token",
+                "DISCORD_API_BASE_URL": discord_fake.api_base_url,
+                "DISCORD_GATEWAY_URL": discord_fake.gateway_url,
+                "SLACK_BOT_TOKEN": slack_fake.bot_token,
+                "SLACK_APP_TOKEN": slack_fake.app_token,
+                "SLACK_API_BASE_URL": slack_fake.api_base_url,
+            },
+        )
+        stop = asyncio.Event()
+        running = asyncio.create_task(_run_platforms(config, stop))
+        await discord_fake.wait_until_ready(timeout=15)
+        await slack_fake.wait_until(lambda: slack_fake.socket_connected > 0, within=15)
+        # Joining the guild created its community and greeted it once.
+        await discord_fake.wait_for_call("POST", "/channels/{c}/messages", timeout=15)
+        stop.set()
+        assert await asyncio.wait_for(running, timeout=30) == 0
+    async with factory() as session:
+        communities = (await session.execute(select(Community))).scalars().all()
+    assert [(c.platform, c.platform_id, c.name) for c in communities] == [
+        ("discord", str(guild.id), "Givers Guild")
+    ]
