@@ -76,14 +76,18 @@ async def get_or_create_community(
     return community
 
 
+async def find_member(uow: UnitOfWork, community_id: str, platform_user_id: str) -> Member | None:
+    stmt = select(Member).where(
+        Member.community_id == community_id, Member.platform_user_id == platform_user_id
+    )
+    return (await uow.session.execute(stmt)).scalar_one_or_none()
+
+
 async def resolve_actor(uow: UnitOfWork, inv: Invocation) -> Actor:
     community = await get_or_create_community(
         uow, inv.platform, inv.community_platform_id, inv.community_name
     )
-    stmt = select(Member).where(
-        Member.community_id == community.id, Member.platform_user_id == inv.user_id
-    )
-    member = (await uow.session.execute(stmt)).scalar_one_or_none()
+    member = await find_member(uow, community.id, inv.user_id)
     if member is None:
         member = Member(
             community_id=community.id,

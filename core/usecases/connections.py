@@ -17,7 +17,7 @@ from sqlalchemy import or_, select, update
 
 from core import cards, matching, validation
 from core.actions import action_id, button, form
-from core.context import Actor
+from core.context import Actor, find_member
 from core.effects import DirectMessage
 from core.errors import Conflict, InvalidValue, NotConfigured, NotFound
 from core.messages import Button, Field, Form, FormField, Message, Reply, mention, moment, say
@@ -82,14 +82,7 @@ async def party_with(
     uow: UnitOfWork, actor: Actor, other_user_id: str, statuses: tuple[str, ...]
 ) -> Party:
     """The actor's mentorship with the member whose platform id is ``other_user_id``."""
-    other = (
-        await uow.session.execute(
-            select(Member).where(
-                Member.community_id == actor.community.id,
-                Member.platform_user_id == other_user_id,
-            )
-        )
-    ).scalar_one_or_none()
+    other = await find_member(uow, actor.community.id, other_user_id)
     if other is None:
         raise InvalidValue(
             "person", f"{mention(other_user_id)} is not someone you mentor or learn from"
@@ -130,14 +123,7 @@ class RequestMentor:
 
 
 async def request_by_command(uow: UnitOfWork, actor: Actor, cmd: RequestMentor) -> Reply:
-    member = (
-        await uow.session.execute(
-            select(Member).where(
-                Member.community_id == actor.community.id,
-                Member.platform_user_id == cmd.mentor,
-            )
-        )
-    ).scalar_one_or_none()
+    member = await find_member(uow, actor.community.id, cmd.mentor)
     mentor = await find_mentor(uow, member) if member is not None else None
     if mentor is None or mentor.status != "active":
         raise InvalidValue("mentor", f"{mention(cmd.mentor)} is not an active mentor here")
