@@ -32,6 +32,7 @@ from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from adapters.slack.blocks import Renderer
 from adapters.slack.client import web_client
 from adapters.slack.commands import SlashCommands
+from adapters.slack.dms import DirectMessages
 from adapters.slack.home import AppHome
 from adapters.slack.identity import Directory
 from adapters.slack.listeners import Listeners
@@ -106,6 +107,7 @@ class SlackAdapter:
         Listeners(service, self.client, self.render, self.commands, self.directory, home).register(
             self.app
         )
+        DirectMessages(service, self.client, self.render, self.directory).register(self.app)
         self._socket: AsyncSocketModeHandler | None = None
         self._runner: web.AppRunner | None = None
 

@@ -4,7 +4,8 @@ Text from the core is Discord-flavoured markdown with portable tokens (see
 ``core.messages``). Here it becomes Slack mrkdwn: ``**bold**`` → ``*bold*``; moments →
 ``<!date^unix^{date_short_pretty} {time}|fallback>`` so every reader sees their own
 zone; ``<@U…>``, ``<#C…>`` and ``<@&S…>`` → Slack mentions; ``&``, ``<`` and ``>`` in
-member-written text are escaped so nobody can smuggle an ``<!channel>`` ping into a card.
+member-written text are escaped so nobody can smuggle an ``<!channel>`` ping into a card;
+``[name](https://…)`` links (attachments in relayed messages) → ``<https://…|name>``.
 Command references such as ``/admin setup`` become ``/mentor admin setup`` (Slack has
 one slash command; the catalog's groups are its first word).
 """
@@ -61,6 +62,8 @@ _TOKEN_RE = re.compile(
     "|".join(f"(?:{r.pattern})" for r in (MOMENT_RE, ROLE_RE, MENTION_RE, CHANNEL_RE))
 )
 _BOLD_RE = re.compile(r"\*\*(.+?)\*\*", re.DOTALL)
+# A Markdown link, as the core writes attachments: [name](https://…) → <https://…|name>.
+_LINK_RE = re.compile(r"\[([^\]\n]{1,300})\]\((https?://[^\s()<>|]+)\)")
 _QUOTE_RE = re.compile(r"(^|\n)&gt;")
 SLACK_USERGROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
 
@@ -111,8 +114,20 @@ class Renderer:
         return self._command_ref.sub(swap, text)
 
     def text(self, value: str) -> str:
-        """Core text as Slack mrkdwn (tokens rendered, member text escaped)."""
+        """Core text as Slack mrkdwn (tokens and links rendered, member text escaped)."""
         value = _BOLD_RE.sub(r"*\1*", value)
+        out: list[str] = []
+        last = 0
+        for match in _LINK_RE.finditer(value):
+            out.append(self._tokens(value[last : match.start()]))
+            label = match.group(1).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            out.append(f"<{match.group(2)}|{label}>")
+            last = match.end()
+        out.append(self._tokens(value[last:]))
+        # A leading ">" is a quote in both dialects; keep it working after escaping.
+        return _QUOTE_RE.sub(r"\1>", "".join(out))
+
+    def _tokens(self, value: str) -> str:
         out: list[str] = []
         last = 0
         for match in _TOKEN_RE.finditer(value):
@@ -128,8 +143,7 @@ class Renderer:
             )
             last = match.end()
         out.append(self._literal(value[last:]))
-        # A leading ">" is a quote in both dialects; keep it working after escaping.
-        return _QUOTE_RE.sub(r"\1>", "".join(out))
+        return "".join(out)
 
     def _literal(self, text: str) -> str:
         escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

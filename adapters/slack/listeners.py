@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import secrets
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -39,7 +38,14 @@ from adapters.slack.commands import (
 )
 from adapters.slack.home import AppHome
 from adapters.slack.identity import PLATFORM, Directory
-from adapters.slack.replies import Origin, Replies, apology, error_message
+from adapters.slack.replies import (
+    Origin,
+    Replies,
+    apology,
+    dedupe_key,
+    error_message,
+    reference,
+)
 from core.catalog import Autocomplete, Command
 from core.context import Invocation
 from core.errors import InvalidValue, UserError
@@ -51,14 +57,6 @@ log = logging.getLogger(__name__)
 Ack = Callable[..., Awaitable[Any]]
 Body = Mapping[str, Any]
 MAX_FIELD_ERROR = 150
-
-
-def reference() -> str:
-    return secrets.token_hex(4)
-
-
-def dedupe_key(team_id: str, kind: str, slack_id: str | None) -> str | None:
-    return f"slack:{team_id}:{kind}:{slack_id}" if slack_id else None
 
 
 class Listeners:
@@ -309,4 +307,5 @@ def interaction_origin(body: Body) -> Origin:
         trigger_id=body.get("trigger_id"),
         message_ts=container.get("message_ts"),
         home=container.get("type") == "view" and view.get("type") == "home",
+        ephemeral=bool(container.get("is_ephemeral")),
     )

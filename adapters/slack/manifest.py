@@ -21,6 +21,8 @@ SCOPES = {
     "chat:write": "replies, DMs, application cards",
     "chat:write.public": "posting in public admin/announcement channels without joining",
     "im:write": "opening DMs with members",
+    "im:history": "messages members write to the app (relayed to their mentor or mentee)",
+    "reactions:read": "reactions on relayed messages (read receipts)",
     "files:write": "sharing files (exports, calendar entries, charts)",
     "users:read": "names, timezones and workspace-admin status",
     "usergroups:read": "whether a member is in the community's admin user group",
@@ -28,7 +30,8 @@ SCOPES = {
     "groups:write": "private channels for support groups (create, invite, archive)",
     "pins:write": "pinning facilitator posts",
 }
-BOT_EVENTS = ("app_home_opened",)
+# message.im: members talk to their mentor or mentee by writing in the app's DM.
+BOT_EVENTS = ("app_home_opened", "message.im", "reaction_added")
 
 
 def build_manifest(
@@ -74,7 +77,8 @@ def build_manifest(
             "app_home": {
                 "home_tab_enabled": True,
                 "messages_tab_enabled": True,
-                "messages_tab_read_only_enabled": True,
+                # Members write in the Messages tab: that is the mentorship conversation.
+                "messages_tab_read_only_enabled": False,
             },
             "bot_user": {"display_name": app_name[:MAX_NAME], "always_online": True},
             "slash_commands": [slash],
@@ -93,8 +97,9 @@ def build_manifest(
 def _long_description(catalog: Catalog, command: str) -> str:
     lines = [
         "Mentorbot connects experienced members (mentors) with newcomers (mentees): members "
-        "apply to mentor, admins approve them with a button, mentees describe what they "
-        "need, and the Home tab shows where everyone stands. Commands:",
+        "apply to mentor, admins approve them with a button, mentees find a mentor, and "
+        "the two write to each other in their DM with the app (one thread per mentorship, "
+        "relayed and kept). The Home tab shows where everyone stands. Commands:",
     ]
     for cmd in catalog:
         who = " (admins)" if cmd.access is Access.ADMIN else ""

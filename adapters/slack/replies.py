@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -33,7 +34,8 @@ class Origin:
 
     It travels through a modal in ``private_metadata`` (which Slack keeps server-side, so
     members cannot alter it): the channel, the message whose button opened the modal, the
-    response_url to answer through, and whether it came from App Home.
+    response_url to answer through, and whether it came from App Home or an ephemeral
+    message (which only its response_url can replace: ``chat.update`` cannot see it).
     """
 
     team_id: str
@@ -43,12 +45,15 @@ class Origin:
     trigger_id: str | None = None
     message_ts: str | None = None
     home: bool = False
+    ephemeral: bool = False
 
     def metadata(self) -> str:
         data: dict[str, Any] = {"c": self.channel_id, "r": self.response_url, "m": self.message_ts}
         data = {k: v for k, v in data.items() if v}
         if self.home:
             data["h"] = 1
+        if self.ephemeral:
+            data["e"] = 1
         return json.dumps(data, separators=(",", ":"))
 
     @classmethod
@@ -69,7 +74,18 @@ class Origin:
             trigger_id=trigger_id,
             message_ts=data.get("m"),
             home=bool(data.get("h")),
+            ephemeral=bool(data.get("e")),
         )
+
+
+def reference() -> str:
+    """A short id that ties what a member was shown to the logged traceback."""
+    return secrets.token_hex(4)
+
+
+def dedupe_key(team_id: str, kind: str, slack_id: str | None) -> str | None:
+    """The core's dedupe key for a Slack event or interaction: a redelivery repeats it."""
+    return f"slack:{team_id}:{kind}:{slack_id}" if slack_id else None
 
 
 def error_message(exc: UserError) -> Message:
@@ -109,11 +125,15 @@ class Replies:
             await self._home.publish(origin.team_id, origin.user_id)
 
     async def replace_origin(self, origin: Origin, message: Message) -> None:
+        """Replace the message whose button was pressed (a page of mentors, a decided card)."""
         if origin.response_url and await self._respond(
             origin.response_url, message, replace_original=True
         ):
             return
-        if origin.channel_id and origin.message_ts:
+        if origin.ephemeral:
+            # Only a live response_url reaches an ephemeral message: say it anew instead.
+            await self.say(replace(origin, response_url=None), message)
+        elif origin.channel_id and origin.message_ts:
             await self._client.chat_update(
                 channel=origin.channel_id,
                 ts=origin.message_ts,

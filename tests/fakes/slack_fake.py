@@ -29,9 +29,10 @@ Covered
       prove an app acknowledged Slack before its slow work).
     * Every API call recorded (``calls``, ``calls_to``) with merged args and the answer.
     * ``response_url``s served by the fake; posts recorded and applied (ephemeral, in_channel,
-      replace_original, delete_original).
-    * Signed Slack → app requests (slash commands, block_actions, block_suggestion,
-      view_submission, view_closed, Events API callbacks, url_verification) over HTTP
+      replace_original, delete_original — of a stored or of an ephemeral message).
+    * Signed Slack → app requests (slash commands, block_actions on stored or ephemeral
+      messages, block_suggestion, view_submission, view_closed, Events API callbacks such as
+      DMs with files and reaction_added, url_verification) over HTTP
       (``send_to_app``, ``post_to_app``) or in-process (``dispatch``), with retry headers
       and bad signatures.
     * Socket Mode: hello, envelopes, acks (with payloads and latency), ping/pong, disconnect
@@ -401,13 +402,18 @@ class FakeSlack(SlackPayloads):
         return web.json_response({"ok": True})
 
     def _apply_response(self, target: ResponseUrlTarget, body: JsonDict) -> None:
-        original = (
-            self.message(target.channel_id, target.message_ts)
-            if target.channel_id and target.message_ts
-            else None
-        )
+        channel, ts = target.channel_id, target.message_ts
+        original = self.message(channel, ts) if channel and ts else None
+        ephemeral = self.ephemeral(channel, ts) if channel and ts else None
         blocks = body.get("blocks") if isinstance(body.get("blocks"), list) else None
-        if body.get("delete_original") and original is not None:
+        if ephemeral is not None and (body.get("replace_original") or body.get("delete_original")):
+            # An ephemeral message is changed only through its response_url.
+            if body.get("delete_original"):
+                self.ephemerals.remove(ephemeral)
+            else:
+                ephemeral.text = str(body.get("text") or "")
+                ephemeral.blocks = list(blocks or [])
+        elif body.get("delete_original") and original is not None:
             original.deleted = True
         elif body.get("replace_original") and original is not None:
             original.text = str(body.get("text") or "")

@@ -179,11 +179,17 @@ class SlackPayloads(Workspace):
         else:
             channel = channel_id or self.dm_channel_id(user_id)
             stored = self.message(channel, message_ts) if message_ts else None
-            if stored is None and message_ts is None:
+            ephemeral = self.ephemeral(channel, message_ts) if message_ts else None
+            if stored is None and ephemeral is None and message_ts is None:
                 bot_msgs = [m for m in self.messages(channel) if m.user == self.bot_user_id]
                 stored = bot_msgs[-1] if bot_msgs else None
             ts = stored.ts if stored else (message_ts or self.clock.next())
-            message = stored.to_api() if stored else {"type": "message", "ts": ts, "text": ""}
+            if ephemeral is not None:
+                # Slack sends no ``message`` for an ephemeral one; blocks only to find the
+                # element clicked.
+                message = {"type": "message", "ts": ts, "blocks": ephemeral.blocks}
+            else:
+                message = stored.to_api() if stored else {"type": "message", "ts": ts, "text": ""}
             blocks = message.get("blocks")
             found = self.channels.get(channel)
             payload.update(
@@ -191,12 +197,13 @@ class SlackPayloads(Workspace):
                     "type": "message",
                     "message_ts": ts,
                     "channel_id": channel,
-                    "is_ephemeral": False,
+                    "is_ephemeral": ephemeral is not None,
                 },
                 channel={"id": channel, "name": found.name if found else channel},
-                message=message,
                 response_url=self.new_response_url(user_id, channel, ts),
             )
+            if ephemeral is None:
+                payload["message"] = message
         found_block, element = find_element(blocks, action_id)
         etype = str((element or {}).get("type") or "button")
         act: JsonDict
@@ -357,11 +364,22 @@ class SlackPayloads(Workspace):
         return event
 
     def im_message_event(
-        self, user_id: str, text: str, *, thread_ts: str | None = None
+        self,
+        user_id: str,
+        text: str,
+        *,
+        thread_ts: str | None = None,
+        files: list[JsonDict] | None = None,
     ) -> JsonDict:
-        """A DM from ``user_id`` to the bot; also stored so conversations.history sees it."""
+        """A DM from ``user_id`` to the bot; also stored so conversations.history sees it.
+
+        ``files`` ({"name", "mimetype"} each, anything else overrides) makes it a
+        ``file_share`` message carrying Slack file objects with private URLs and permalinks.
+        """
         channel = self.channels[self.dm_channel_id(user_id)]
         msg = self.store_message(channel, text=text, user=user_id, thread_ts=thread_ts)
+        shared = [self._file_object(user_id, spec) for spec in files or []]
+        msg.files = shared
         event: JsonDict = {
             "type": "message",
             "channel": channel.id,
@@ -375,7 +393,50 @@ class SlackPayloads(Workspace):
         }
         if thread_ts:
             event["thread_ts"] = thread_ts
+            parent = self.message(channel.id, thread_ts)
+            if parent is not None:
+                event["parent_user_id"] = parent.user
+        if shared:
+            event.update(subtype="file_share", files=shared, upload=False)
         return event
+
+    def _file_object(self, user_id: str, spec: JsonDict) -> JsonDict:
+        file_id = self.ids.next("F")
+        name = str(spec.get("name") or "file")
+        base = f"https://files.slack.com/files-pri/{self.team_id}-{file_id}"
+        return {
+            "id": file_id,
+            "created": int(time.time()),
+            "name": name,
+            "title": name,
+            "mimetype": spec.get("mimetype") or "application/octet-stream",
+            "filetype": name.rsplit(".", 1)[-1] if "." in name else "binary",
+            "user": user_id,
+            "mode": "hosted",
+            "size": 1024,
+            "url_private": f"{base}/{name}",
+            "url_private_download": f"{base}/download/{name}",
+            "permalink": f"https://{self.team_domain}.slack.com/files/{user_id}/{file_id}/{name}",
+            **spec,
+        }
+
+    def reaction_added_event(
+        self, user_id: str, channel_id: str, ts: str, reaction: str = "thumbsup"
+    ) -> JsonDict:
+        """``user_id`` reacted to the message ``ts``; also recorded on the stored message."""
+        msg = self.message(channel_id, ts)
+        if msg is not None:
+            users = msg.reactions.setdefault(reaction, [])
+            if user_id not in users:
+                users.append(user_id)
+        return {
+            "type": "reaction_added",
+            "user": user_id,
+            "reaction": reaction,
+            "item": {"type": "message", "channel": channel_id, "ts": ts},
+            "item_user": msg.user if msg is not None else None,
+            "event_ts": self.clock.next(),
+        }
 
     def member_joined_channel_event(
         self, user_id: str, channel_id: str, *, inviter: str | None = None

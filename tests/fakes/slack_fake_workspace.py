@@ -230,6 +230,10 @@ class Workspace:
     def message(self, channel: str, ts: str) -> StoredMessage | None:
         return next((m for m in self._messages.get(channel, []) if m.ts == ts), None)
 
+    def ephemeral(self, channel: str, ts: str) -> EphemeralMessage | None:
+        """The ephemeral message ``ts`` in ``channel`` (still shown), if any."""
+        return next((e for e in self.ephemerals if (e.channel, e.ts) == (channel, ts)), None)
+
     def issue_trigger_id(self, user_id: str) -> str:
         """A trigger id as carried by interactions; views.open/push accept it once."""
         trigger = f"{int(time.time())}.{secrets.randbelow(10**10)}.{secrets.token_hex(16)}"

@@ -7,6 +7,7 @@ reads what the app answered, and delivers queued effects through the real dispat
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Literal
@@ -21,7 +22,12 @@ from core.clock import FakeClock
 from core.delivery import Dispatcher
 from core.service import Mentorbot
 from tests.fakes.slack_fake import FakeSlack
-from tests.fakes.slack_fake_models import FakeUsergroup, JsonDict
+from tests.fakes.slack_fake_models import (
+    EphemeralMessage,
+    FakeUsergroup,
+    JsonDict,
+    StoredMessage,
+)
 
 OWNER, ANA, BOB, CAROL = "U0OWNER", "U0ANA", "U0BOB", "U0CAROL"
 ADMIN_CHANNEL, GENERAL = "C0ADMIN", "C0GENERAL"
@@ -170,7 +176,10 @@ class SlackHarness:
         assert "Application sent" in texts((await self.reply())["blocks"])
 
     async def click(self, user: str, label: str, channel: str = ADMIN_CHANNEL) -> JsonDict:
-        """Click ``label`` on the newest message in ``channel`` that has such a button."""
+        """Click ``label`` on the newest message in ``channel`` (a user id: their DM with
+        the app) that has such a button."""
+        if channel in self.fake.users:
+            channel = self.fake.dm_channel_id(channel)
         message = next(
             m for m in reversed(self.fake.messages(channel)) if label in buttons(m.blocks)
         )
@@ -182,6 +191,51 @@ class SlackHarness:
             channel_id=channel,
             message_ts=message.ts,
         )
+
+    async def click_ephemeral(self, user: str, label: str) -> JsonDict:
+        """Click ``label`` on the newest ephemeral message ``user`` sees with that button."""
+        message = next(
+            e for e in reversed(self.fake.ephemerals_for(user)) if label in buttons(e.blocks)
+        )
+        return await self.send(
+            "block_actions",
+            user_id=user,
+            action_id=buttons(message.blocks)[label],
+            channel_id=message.channel,
+            message_ts=message.ts,
+        )
+
+    async def dm(
+        self,
+        user: str,
+        text: str,
+        *,
+        thread_ts: str | None = None,
+        files: list[JsonDict] | None = None,
+    ) -> EphemeralMessage:
+        """``user`` writes in their DM with the app (in the thread ``thread_ts`` if given);
+        returns the app's answer, which only they see."""
+        answered = len(self.fake.calls_to("chat.postEphemeral")) + 1
+        event = self.fake.im_message_event(user, text, thread_ts=thread_ts, files=files)
+        await self.send("event", self.fake.event_payload(event))
+        [*_, call] = await self.fake.wait_for_calls("chat.postEphemeral", answered)
+        assert call.ok, call.response
+        return self.fake.ephemerals_for(user)[-1]
+
+    async def react(self, user: str, message: StoredMessage, reaction: str = "eyes") -> None:
+        event = self.fake.reaction_added_event(user, message.channel, message.ts, reaction)
+        await self.send("event", self.fake.event_payload(event))
+
+    @staticmethod
+    async def until(check: Callable[[], Awaitable[bool]], within: float = 5.0) -> None:
+        """Poll a database condition that no Slack call signals (a read receipt) until it
+        holds; fails after ``within`` seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while not await check():
+            if loop.time() > deadline:
+                raise TimeoutError(f"not true within {within}s: {check.__name__}")
+            await asyncio.sleep(0.01)
 
 
 def _populate(fake: FakeSlack) -> None:

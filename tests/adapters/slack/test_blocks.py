@@ -31,6 +31,12 @@ def test_member_text_cannot_ping_or_inject_markup() -> None:
     assert RENDER.text("**Bold** move\n> a quote, 1 > 0") == "*Bold* move\n> a quote, 1 &gt; 0"
 
 
+def test_attachment_links_become_slack_links_and_only_web_links_do() -> None:
+    url = "https://fake-team.slack.com/files/U1/F1/plan.pdf"
+    assert RENDER.text(f"📎 [plan <v2>.pdf]({url})") == f"📎 <{url}|plan &lt;v2&gt;.pdf>"
+    assert RENDER.text("[click](javascript:alert(1))") == "[click](javascript:alert(1))"
+
+
 def test_command_references_use_the_slack_command() -> None:
     assert RENDER.text("run `/admin setup`, then `/mentor apply`") == (
         "run `/mentor admin setup`, then `/mentor apply`"

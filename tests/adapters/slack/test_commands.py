@@ -111,8 +111,19 @@ def test_manifest_in_socket_mode_and_http_mode() -> None:
     assert "request_url" not in socket["settings"]["interactivity"]
     assert "usergroups:write" not in socket["oauth_config"]["scopes"]["bot"]
     assert socket["features"]["slash_commands"][0]["should_escape"] is True
-    assert socket["features"]["app_home"]["home_tab_enabled"] is True
-    assert socket["settings"]["event_subscriptions"]["bot_events"] == ["app_home_opened"]
+    app_home = socket["features"]["app_home"]
+    assert app_home["home_tab_enabled"] is True
+    # Members write to their mentor or mentee in the app's Messages tab.
+    assert (app_home["messages_tab_enabled"], app_home["messages_tab_read_only_enabled"]) == (
+        True,
+        False,
+    )
+    assert socket["settings"]["event_subscriptions"]["bot_events"] == [
+        "app_home_opened",
+        "message.im",
+        "reaction_added",
+    ]
+    assert {"im:history", "reactions:read"} <= set(socket["oauth_config"]["scopes"]["bot"])
 
     url = "https://mentorbot.example.org/slack/events"
     http = build_manifest(CATALOG, command="/mentoring", socket_mode=False, request_url=url)
