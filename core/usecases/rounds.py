@@ -46,10 +46,16 @@ async def matching_round(uow: UnitOfWork, actor: Actor, cmd: RunMatchingRound) -
     settings = uow.settings.matching
     if cmd.min_score is not None:
         settings = replace(settings, min_score=float(cmd.min_score))
+    mentee_facts_list = [mentee_facts(m) for m in mentees]
+    mentor_facts_list = [r.facts() for r in mentors]
+    # Nothing is written yet: end the read transaction so the database (one connection on
+    # SQLite) serves everyone else while the worker computes. The proposals are written in
+    # a fresh transaction; each re-checks its pair, and accepting re-checks capacity.
+    await uow.session.commit()
     # Scoring thousands of pairs takes seconds: in a worker process, off the event loop.
     proposals = await matching.assign_off_loop(
-        [mentee_facts(m) for m in mentees],
-        [r.facts() for r in mentors],
+        mentee_facts_list,
+        mentor_facts_list,
         settings,
         matching.horizon_start(uow.now()),
     )
