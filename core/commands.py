@@ -8,7 +8,16 @@ from __future__ import annotations
 from dataclasses import replace
 
 from core.catalog import Access, Autocomplete, Catalog, Command, Option, OptionType
-from core.usecases import community, connections, discovery, mentees, mentors, rounds, threads
+from core.usecases import (
+    community,
+    connections,
+    discovery,
+    mentees,
+    mentors,
+    mentorships,
+    rounds,
+    threads,
+)
 from core.usecases.help import ShowHelp, show_help
 
 _STYLE = ("async", "scheduled", "casual")
@@ -180,8 +189,8 @@ CATALOG = Catalog(
             "mentorship",
             "list",
             "Your mentorships and where they stand",
-            connections.list_mentorships,
-            connections.ListMentorships,
+            mentorships.list_mentorships,
+            mentorships.ListMentorships,
         ),
         Command(
             "mentorship",
@@ -221,24 +230,24 @@ CATALOG = Catalog(
             "mentorship",
             "pause",
             "Pause a mentorship",
-            connections.pause_mentorship,
-            connections.WithPerson,
+            mentorships.pause_mentorship,
+            mentorships.WithPerson,
             (_PERSON,),
         ),
         Command(
             "mentorship",
             "resume",
             "Resume a paused mentorship",
-            connections.resume_mentorship,
-            connections.WithPerson,
+            mentorships.resume_mentorship,
+            mentorships.WithPerson,
             (_PERSON,),
         ),
         Command(
             "mentorship",
             "end",
             "End a mentorship, with completion notes",
-            connections.ask_completion_notes,
-            connections.EndMentorship,
+            mentorships.ask_completion_notes,
+            mentorships.EndMentorship,
             (
                 _PERSON,
                 Option(
