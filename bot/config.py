@@ -42,6 +42,16 @@ class ConfigError(Exception):
     """The configuration cannot be used; the message names each bad key."""
 
 
+def _with_scheme(value: str, *schemes: str) -> str:
+    if not value.startswith(tuple(f"{scheme}://" for scheme in schemes)):
+        raise ValueError("must start with " + " or ".join(f"{x}://" for x in schemes))
+    return value
+
+
+def _is_set(secret: SecretStr | None) -> bool:
+    return secret is not None and bool(secret.get_secret_value())
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -79,20 +89,16 @@ class DiscordConfig(_Section):
     @field_validator("api_base_url")
     @classmethod
     def _http(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
+        return _with_scheme(value, "http", "https").rstrip("/")
 
     @field_validator("gateway_url")
     @classmethod
     def _ws(cls, value: str) -> str:
-        if not value.startswith(("ws://", "wss://")):
-            raise ValueError("must start with ws:// or wss://")
-        return value
+        return _with_scheme(value, "ws", "wss")
 
     @property
     def enabled(self) -> bool:
-        return self.token is not None and bool(self.token.get_secret_value())
+        return _is_set(self.token)
 
 
 class SlackConfig(_Section):
@@ -109,8 +115,7 @@ class SlackConfig(_Section):
     @field_validator("api_base_url")
     @classmethod
     def _trailing_slash(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
+        _with_scheme(value, "http", "https")
         if not value.endswith("/"):
             raise ValueError("must end with '/' (slack_sdk appends method names to it)")
         return value
@@ -124,7 +129,7 @@ class SlackConfig(_Section):
 
     @property
     def enabled(self) -> bool:
-        return self.bot_token is not None and bool(self.bot_token.get_secret_value())
+        return _is_set(self.bot_token)
 
 
 class MatchingConfig(_Section):
