@@ -67,6 +67,9 @@ class Mentor(Base):
     approved_by: Mapped[str | None] = member_fk(nullable=True, ondelete="SET NULL")
     status: Mapped[str] = mapped_column(String(16), default="pending")
     rejection_reason: Mapped[str | None] = mapped_column(Text)
+    # Raised on every (re-)application; Approve / Reject buttons carry it, so a card left
+    # over from an earlier application can never decide a newer one.
+    application_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     total_mentees: Mapped[int] = mapped_column(Integer, default=0)
     avg_rating: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = created_at()
@@ -96,6 +99,7 @@ class Mentorship(Base):
         UniqueConstraint("mentor_id", "mentee_id"),
         Index(None, "mentor_id", "status"),
         Index(None, "mentee_id", "status"),
+        Index(None, "status", "requested_at"),
     )
 
     id: Mapped[str] = id_column()
@@ -110,6 +114,11 @@ class Mentorship(Base):
     request_note: Mapped[str | None] = mapped_column(Text)
     match_score: Mapped[float | None] = mapped_column(Float)
     nudged_at: Mapped[datetime | None] = mapped_column()
+    # When the current request or proposal was made (a declined pair may ask again; the
+    # row is reused and ``created_at`` keeps the first time). Nudges and expiry read it.
+    requested_at: Mapped[datetime] = mapped_column()
+    # Raised each time the row is reopened as a new request; Accept / Decline carry it.
+    request_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     goals: Mapped[list[str]] = mapped_column(default=list)
     start_date: Mapped[datetime] = created_at()
     end_date: Mapped[datetime | None] = mapped_column()

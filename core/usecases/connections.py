@@ -230,8 +230,16 @@ async def _open_request(
     ms = await _pair(uow, mentor.id, mentee.id)
     now = uow.now()
     if ms is None:
-        ms = Mentorship(community_id=actor.community.id, mentor_id=mentor.id, mentee_id=mentee.id)
+        ms = Mentorship(
+            community_id=actor.community.id,
+            mentor_id=mentor.id,
+            mentee_id=mentee.id,
+            created_at=now,
+            request_version=0,
+        )
         uow.session.add(ms)
+    ms.request_version += 1
+    ms.requested_at = now
     ms.status = "pending"
     ms.origin = origin
     ms.mentee_accepted = origin == "request"
@@ -241,14 +249,13 @@ async def _open_request(
     ms.goals = list(mentee.goals)
     ms.nudged_at = None
     ms.start_date = now
-    ms.created_at = now
     ms.end_date = None
     await uow.session.flush()
     return ms
 
 
 def _expiry(uow: UnitOfWork, ms: Mentorship) -> datetime:
-    return ms.created_at + timedelta(days=uow.settings.request_expiry_days)
+    return ms.requested_at + timedelta(days=uow.settings.request_expiry_days)
 
 
 def _decision_buttons(ms: Mentorship) -> tuple[Button, ...]:
@@ -305,7 +312,7 @@ async def _request(uow: UnitOfWork, actor: Actor, mentor: Mentor, note: str | No
     await uow.outbox.add(
         actor.community.id,
         DirectMessage(mentor_member.platform_user_id, card),
-        key=f"request:{ms.id}:{ms.created_at.timestamp()}:mentor",
+        key=f"request:{ms.id}:{ms.request_version}:mentor",
     )
     days = uow.settings.request_expiry_days
     return say(
@@ -329,7 +336,7 @@ async def propose(
     assert mentor_member is not None
     assert mentee_member is not None
     breakdown = _score(uow, mentee, mentor)
-    stamp = ms.created_at.timestamp()
+    stamp = ms.request_version
     await uow.outbox.add(
         actor.community.id,
         DirectMessage(
@@ -546,8 +553,8 @@ async def nudge_and_expire(uow: UnitOfWork) -> tuple[int, int]:
             select(Mentorship).where(
                 Mentorship.status == "pending",
                 or_(
-                    Mentorship.created_at <= now - timedelta(days=s.request_expiry_days),
-                    (Mentorship.created_at <= now - timedelta(days=s.request_nudge_days))
+                    Mentorship.requested_at <= now - timedelta(days=s.request_expiry_days),
+                    (Mentorship.requested_at <= now - timedelta(days=s.request_nudge_days))
                     & Mentorship.nudged_at.is_(None),
                 ),
             )
@@ -558,7 +565,7 @@ async def nudge_and_expire(uow: UnitOfWork) -> tuple[int, int]:
         party = await load_party(uow, ms.community_id, ms.id)
         mentor_user = party.mentor_member.platform_user_id
         mentee_user = party.mentee_member.platform_user_id
-        if ms.created_at <= now - timedelta(days=s.request_expiry_days):
+        if ms.requested_at <= now - timedelta(days=s.request_expiry_days):
             ms.status = "expired"
             ms.end_date = now
             expired += 1
@@ -575,7 +582,7 @@ async def nudge_and_expire(uow: UnitOfWork) -> tuple[int, int]:
                         ),
                     ),
                 ),
-                key=f"expired:{ms.id}:{ms.created_at.timestamp()}:mentee",
+                key=f"expired:{ms.id}:{ms.request_version}:mentee",
             )
             continue
         ms.nudged_at = now
@@ -593,11 +600,11 @@ async def nudge_and_expire(uow: UnitOfWork) -> tuple[int, int]:
                         title="Reminder: a mentorship request is waiting",
                         text=(
                             f"{mention(other)} is waiting for your answer. It expires "
-                            f"{moment(ms.created_at + timedelta(days=s.request_expiry_days), 'R')}."
+                            f"{moment(ms.requested_at + timedelta(days=s.request_expiry_days), 'R')}."
                         ),
                         buttons=_decision_buttons(ms),
                     ),
                 ),
-                key=f"nudge:{ms.id}:{ms.created_at.timestamp()}:{user}",
+                key=f"nudge:{ms.id}:{ms.request_version}:{user}",
             )
     return nudged, expired
