@@ -600,7 +600,7 @@ async def nudge_and_expire(uow: UnitOfWork) -> tuple[int, int]:
                         title="Reminder: a mentorship request is waiting",
                         text=(
                             f"{mention(other)} is waiting for your answer. It expires "
-                            f"{moment(ms.requested_at + timedelta(days=s.request_expiry_days), 'R')}."
+                            f"{moment(_expiry(uow, ms), 'R')}."
                         ),
                         buttons=_decision_buttons(ms),
                     ),
