@@ -47,7 +47,7 @@ from core.models import (
     MessageRoute,
     SupportGroup,
 )
-from core.ports import PermanentFailure, PlatformPort, RetryLater, Sent, Target
+from core.ports import Attempt, PermanentFailure, PlatformPort, RetryLater, Sent, Target
 from core.uow import Outbox
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,7 @@ class _Claimed:
     payload: dict[str, Any]
     community_id: str
     attempts: int
+    idempotency_key: str
 
 
 @dataclass
@@ -80,6 +81,11 @@ class _Outcome:
     group_channel: tuple[str, str] | None = None  # (group id, channel id)
     # A mentorship DM: (mentorship id, recipient user id, platform message id, thread id).
     route: tuple[str, str, str | None, str | None] | None = None
+
+
+def _attempt(row: _Claimed) -> Attempt:
+    # Any earlier attempt may have reached the platform before its outcome was recorded.
+    return Attempt(row.idempotency_key, uncertain=row.attempts > 0)
 
 
 def default_worker_id() -> str:
@@ -204,6 +210,7 @@ class Dispatcher:
                     Delivery.payload,
                     Delivery.community_id,
                     Delivery.attempts,
+                    Delivery.idempotency_key,
                 )
                 .execution_options(synchronize_session=False)
             )
@@ -224,7 +231,7 @@ class Dispatcher:
             return
         try:
             effect = Effect.from_row(row.kind, row.payload)
-            outcome = await self._perform(port, community, effect)
+            outcome = await self._perform(port, community, effect, _attempt(row))
         except RetryLater as exc:
             await self._retry(row, str(exc), exc.retry_after)
         except PermanentFailure as exc:
@@ -235,17 +242,19 @@ class Dispatcher:
         else:
             await self._mark_sent(row, outcome)
 
-    async def _perform(self, port: PlatformPort, community: Community, effect: Effect) -> _Outcome:
+    async def _perform(
+        self, port: PlatformPort, community: Community, effect: Effect, attempt: Attempt
+    ) -> _Outcome:
         target = Target(
             community.id, community.platform, community.platform_id, community.group_category_id
         )
         match effect:
             case DirectMessage(user_id=user, message=message, thread=thread):
                 if thread is None:
-                    return _Outcome(sent=await port.send_dm(target, user, message, None))
+                    return _Outcome(sent=await port.send_dm(target, user, message, None, attempt))
                 # ``thread`` is a mentorship; the port continues that person's thread of it.
                 platform_thread = await self._thread_of(community.id, thread, user)
-                sent = await port.send_dm(target, user, message, platform_thread)
+                sent = await port.send_dm(target, user, message, platform_thread, attempt)
                 message_id, thread_id = sent.get("message_id"), sent.get("thread_id")
                 return _Outcome(
                     sent=sent,
@@ -257,7 +266,7 @@ class Dispatcher:
                     ),
                 )
             case ChannelPost(channel_id=channel, message=message, pin=pin):
-                return _Outcome(sent=await port.post(target, channel, message, pin))
+                return _Outcome(sent=await port.post(target, channel, message, pin, attempt))
             case GrantRole(user_id=user, role_key=key) | RevokeRole(user_id=user, role_key=key):
                 info = community.roles.get(key) or {}
                 name = info.get("name") or ROLE_NAMES.get(key, key.replace("_", " ").title())
@@ -268,7 +277,7 @@ class Dispatcher:
                     await port.revoke_role(target, user, role_id)
                 return _Outcome(sent={"role_id": role_id}, role_ids={key: role_id})
             case CreatePrivateSpace(group_id=group_id, name=name, topic=topic, member_user_ids=ids):
-                space = await port.create_private_space(target, name, topic, ids)
+                space = await port.create_private_space(target, name, topic, ids, attempt)
                 return _Outcome(sent={"space_id": space}, group_channel=(group_id, space))
             case SpaceMembership(group_id=group_id, user_id=user, add=add):
                 space = await self._group_space(group_id)

@@ -23,6 +23,21 @@ class Target:
     group_category_id: str | None = None
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """Which queued effect a port call carries out.
+
+    ``key`` is the effect's idempotency key: ports hand it to the platform's own
+    de-duplication where there is one (Discord's message nonce, Slack message metadata).
+    ``uncertain`` is True when an earlier attempt may have reached the platform without
+    its outcome being recorded (a crash, a timeout, a lapsed claim): the port then checks
+    what the platform already has before creating anything again.
+    """
+
+    key: str
+    uncertain: bool = False
+
+
 class DeliveryError(Exception):
     """Base of what a port raises when the platform refused or failed."""
 
@@ -54,7 +69,7 @@ class PlatformPort(Protocol):
     platform: str
 
     async def send_dm(
-        self, target: Target, user_id: str, message: Message, thread: str | None
+        self, target: Target, user_id: str, message: Message, thread: str | None, attempt: Attempt
     ) -> Sent:
         """DM a member; return {"message_id": …} and, where threads exist, {"thread_id": …}.
 
@@ -63,7 +78,9 @@ class PlatformPort(Protocol):
         """
         ...
 
-    async def post(self, target: Target, channel_id: str, message: Message, pin: bool) -> Sent: ...
+    async def post(
+        self, target: Target, channel_id: str, message: Message, pin: bool, attempt: Attempt
+    ) -> Sent: ...
 
     async def ensure_role(self, target: Target, name: str, known_id: str | None) -> str:
         """Return the id of the role/user group named ``name``, creating it if missing."""
@@ -74,7 +91,7 @@ class PlatformPort(Protocol):
     async def revoke_role(self, target: Target, user_id: str, role_id: str) -> None: ...
 
     async def create_private_space(
-        self, target: Target, name: str, topic: str, user_ids: tuple[str, ...]
+        self, target: Target, name: str, topic: str, user_ids: tuple[str, ...], attempt: Attempt
     ) -> str: ...
 
     async def set_space_member(

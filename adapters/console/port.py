@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from core.messages import Message
-from core.ports import PermanentFailure, RetryLater, Sent, Target
+from core.ports import Attempt, PermanentFailure, RetryLater, Sent, Target
 
 
 @dataclass
@@ -53,14 +53,16 @@ class ConsolePort:
             raise self.failures.pop(0)
 
     async def send_dm(
-        self, target: Target, user_id: str, message: Message, thread: str | None
+        self, target: Target, user_id: str, message: Message, thread: str | None, attempt: Attempt
     ) -> Sent:
         self._call("send_dm", user_id, message)
         shown = Shown(next(self._ids), "dm", user_id, None, message)
         self.emit(shown)
         return {"message_id": str(shown.id)}
 
-    async def post(self, target: Target, channel_id: str, message: Message, pin: bool) -> Sent:
+    async def post(
+        self, target: Target, channel_id: str, message: Message, pin: bool, attempt: Attempt
+    ) -> Sent:
         self._call("post", channel_id, message)
         if channel_id in self.archived:
             raise PermanentFailure(f"#{channel_id} is archived")
@@ -87,7 +89,7 @@ class ConsolePort:
         self.emit_line(f"[role] @{user_id} -{role_id}")
 
     async def create_private_space(
-        self, target: Target, name: str, topic: str, user_ids: tuple[str, ...]
+        self, target: Target, name: str, topic: str, user_ids: tuple[str, ...], attempt: Attempt
     ) -> str:
         self._call("create_private_space", name)
         self.spaces[name] = set(user_ids)

@@ -18,7 +18,7 @@ import discord
 from adapters.discord import render, spaces
 from adapters.discord.failures import UNKNOWN_MEMBER, UNKNOWN_ROLE, platform_call
 from core.messages import Message
-from core.ports import PermanentFailure, RetryLater, Sent, Target
+from core.ports import Attempt, PermanentFailure, RetryLater, Sent, Target
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class DiscordPort:
     # ----- messages -----------------------------------------------------------------
 
     async def send_dm(
-        self, target: Target, user_id: str, message: Message, thread: str | None
+        self, target: Target, user_id: str, message: Message, thread: str | None, attempt: Attempt
     ) -> Sent:
         # Discord DMs have no threads: replies find their mentorship through the message
         # they answer (Discord's reply), so ``thread`` is not needed and none is returned.
@@ -64,7 +64,9 @@ class DiscordPort:
             sent = await channel.send(**render.render(message, server=server).send_kwargs())
         return {"message_id": str(sent.id), "channel_id": str(channel.id)}
 
-    async def post(self, target: Target, channel_id: str, message: Message, pin: bool) -> Sent:
+    async def post(
+        self, target: Target, channel_id: str, message: Message, pin: bool, attempt: Attempt
+    ) -> Sent:
         self._connected()
         needs = "View Channel, Send Messages, Embed Links and Attach Files"
         with platform_call(f"post in <#{channel_id}>", f"{needs} in <#{channel_id}>"):
@@ -156,7 +158,7 @@ class DiscordPort:
     # ----- support-group spaces -----------------------------------------------------
 
     async def create_private_space(
-        self, target: Target, name: str, topic: str, user_ids: tuple[str, ...]
+        self, target: Target, name: str, topic: str, user_ids: tuple[str, ...], attempt: Attempt
     ) -> str:
         guild = self._guild(target)
         with platform_call(f"create the channel #{name}", "Manage Channels and Manage Roles"):

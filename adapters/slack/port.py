@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from adapters.slack.blocks import SLACK_USERGROUP_ID, Renderer
 from adapters.slack.client import delivering, upload_files
 from core.messages import Field, Message, moment
-from core.ports import PermanentFailure, RetryLater, Sent, Target
+from core.ports import Attempt, PermanentFailure, RetryLater, Sent, Target
 from core.service import read_state, write_state
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ class SlackPort:
     # ----- messages ---------------------------------------------------------------------
 
     async def send_dm(
-        self, target: Target, user_id: str, message: Message, thread: str | None
+        self, target: Target, user_id: str, message: Message, thread: str | None, attempt: Attempt
     ) -> Sent:
         """A DM from the app. Each mentorship is a thread in the person's app DM: a new one
         starts at a top-level message, whose ts is the ``thread_id`` the core hands back to
@@ -89,7 +89,9 @@ class SlackPort:
         sent = await self._post(channel, message, thread_ts=thread)
         return {**sent, "thread_id": thread or sent["message_id"]}
 
-    async def post(self, target: Target, channel_id: str, message: Message, pin: bool) -> Sent:
+    async def post(
+        self, target: Target, channel_id: str, message: Message, pin: bool, attempt: Attempt
+    ) -> Sent:
         sent = await self._post(channel_id, message)
         if pin:
             try:
@@ -185,7 +187,7 @@ class SlackPort:
     # ----- private spaces (support groups) -------------------------------------------------
 
     async def create_private_space(
-        self, target: Target, name: str, topic: str, user_ids: tuple[str, ...]
+        self, target: Target, name: str, topic: str, user_ids: tuple[str, ...], attempt: Attempt
     ) -> str:
         """A private channel named by Slack's rules (a free ``-2`` … suffix when taken).
 

@@ -224,7 +224,7 @@ async def test_two_dispatchers_deliver_1000_effects_with_no_duplicate_and_none_m
     delivered: list[str] = []
 
     class SlowPort(ConsolePort):
-        async def send_dm(self, target, user_id, message, thread):  # type: ignore[no-untyped-def]
+        async def send_dm(self, target, user_id, message, thread, attempt):  # type: ignore[no-untyped-def]
             await asyncio.sleep(0)  # let the other dispatcher run between sends
             delivered.append(message.text)
             return {"message_id": message.text}

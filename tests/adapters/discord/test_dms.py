@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.messages import Message
 from core.models import MentorMessage
-from core.ports import Target
+from core.ports import Attempt, Target
 from tests.adapters.discord.community import bot_dms, dm_the_bot
 from tests.adapters.discord.conftest import (
     ADA,
@@ -103,7 +103,9 @@ async def test_a_dm_to_someone_with_several_servers_asks_which_conversation(
     async with discord_bot() as bot:
         for guild in (world.id, other.id):
             target = Target("c", "discord", str(guild))
-            await bot.adapter.port.send_dm(target, str(ALICE), Message(text="Hello"), None)
+            await bot.adapter.port.send_dm(
+                target, str(ALICE), Message(text="Hello"), None, Attempt("test-8")
+            )
         answer = await dm_the_bot(bot, ALICE, "Hi, it's me")
     text = embed_text(answer)
     assert "**Givers**" in text

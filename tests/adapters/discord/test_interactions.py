@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.clock import FakeClock
 from core.context import Invocation
 from core.messages import File, Message, Reply
-from core.ports import Target
+from core.ports import Attempt, Target
 from core.service import Mentorbot
 from tests.adapters.discord.conftest import (
     ADA,
@@ -186,7 +186,7 @@ async def test_a_button_in_a_dm_acts_in_the_server_it_came_from(
             Invocation("discord", str(world.id), str(ALICE), display_name="alice")
         )
         target = Target("c", "discord", str(world.id))
-        await bot.adapter.port.send_dm(target, str(ALICE), home, None)
+        await bot.adapter.port.send_dm(target, str(ALICE), home, None, Attempt("test-1"))
         dm = fake.dm_messages(ALICE)[-1]
         pause = button_ids(dm)["Pause mentoring"]
         assert pause == f"mb:pause@{world.id}"

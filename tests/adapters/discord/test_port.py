@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from core.messages import Button, File, Message
-from core.ports import PermanentFailure, RetryLater, Target
+from core.ports import Attempt, PermanentFailure, RetryLater, Target
 from tests.adapters.discord.conftest import ALICE, BOB, BotFactory, World, button_ids
 from tests.fakes.discord_fake import ChannelType, Perm
 
@@ -66,7 +66,11 @@ async def test_a_private_space_is_a_hidden_channel_in_the_group_category(
     async with discord_bot() as bot:
         port = bot.adapter.port
         space = await port.create_private_space(
-            _target(world, category), "New Givers #1", "Weekly, Wednesdays", (str(ALICE),)
+            _target(world, category),
+            "New Givers #1",
+            "Weekly, Wednesdays",
+            (str(ALICE),),
+            Attempt("test-2"),
         )
         channel = fake.state.channel(int(space))
         assert (channel["name"], channel["parent_id"]) == ("new-givers-1", str(category))
@@ -96,8 +100,12 @@ async def test_a_full_category_overflows_into_a_new_one(
         fake.add_text_channel(world.id, f"group-{n}", parent_id=category)
     async with discord_bot() as bot:
         port = bot.adapter.port
-        first = await port.create_private_space(_target(world, category), "Overflow", "", ())
-        second = await port.create_private_space(_target(world, category), "Overflow 2", "", ())
+        first = await port.create_private_space(
+            _target(world, category), "Overflow", "", (), Attempt("test-3")
+        )
+        second = await port.create_private_space(
+            _target(world, category), "Overflow 2", "", (), Attempt("test-4")
+        )
     overflow = int(fake.state.channel(int(first))["parent_id"])
     assert fake.state.channel(overflow)["name"] == "Support groups 2"
     assert fake.state.channel(overflow)["type"] == ChannelType.GUILD_CATEGORY
@@ -130,8 +138,12 @@ async def test_posts_carry_buttons_files_and_pins(discord_bot: BotFactory, world
         files=(File("agenda.txt", b"1. hello"),),
     )
     async with discord_bot() as bot:
-        sent = await bot.adapter.port.post(_target(world), str(world.general), message, pin=True)
-        dm = await bot.adapter.port.send_dm(_target(world), str(ALICE), message, None)
+        sent = await bot.adapter.port.post(
+            _target(world), str(world.general), message, True, Attempt("test-5")
+        )
+        dm = await bot.adapter.port.send_dm(
+            _target(world), str(ALICE), message, None, Attempt("test-6")
+        )
     posted = world.fake.state.messages[int(sent["message_id"])]
     assert posted["pinned"]
     assert button_ids(posted) == {"Join": "mb:join:abc"}
@@ -153,7 +165,9 @@ async def test_posting_where_the_bot_cannot_names_the_permissions(
     world.fake.set_bot_permissions(world.id, Perm.VIEW_CHANNEL | Perm.SEND_MESSAGES)
     async with discord_bot() as bot:
         with pytest.raises(PermanentFailure) as refused:
-            await bot.adapter.port.post(_target(world), hidden["id"], Message(text="hi"), pin=False)
+            await bot.adapter.port.post(
+                _target(world), hidden["id"], Message(text="hi"), False, Attempt("test-7")
+            )
     assert refused.value.missing_permission == (
         f"View Channel, Send Messages, Embed Links and Attach Files in <#{hidden['id']}>"
     )

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.messages import Message
-from core.ports import Target
+from core.ports import Attempt, Target
 from core.service import Mentorbot
 from tests.adapters.discord.community import (
     CAROL,
@@ -79,7 +79,11 @@ async def test_outsiders_other_servers_and_forged_ids_are_refused_and_write_noth
         ms = await _mentorship_and_an_outsider(bot, service, world)
         about_lenders = Message(title="News from Lenders")
         await bot.adapter.port.send_dm(
-            Target("c", "discord", str(lenders.id)), str(ALICE), about_lenders, None
+            Target("c", "discord", str(lenders.id)),
+            str(ALICE),
+            about_lenders,
+            None,
+            Attempt("test-9"),
         )
         alices_givers_dm, alices_lenders_dm = bot_dms(bot, ALICE)[-2:]
         assert embed_of(alices_givers_dm)["title"] == "💬 bob (your mentee)"

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from adapters.slack.port import channel_name
 from core.messages import File, Message
 from core.models import Delivery
-from core.ports import PermanentFailure, Target
+from core.ports import Attempt, PermanentFailure, Target
 from tests.adapters.slack.conftest import (
     ADMIN_CHANNEL,
     ANA,
@@ -149,8 +149,12 @@ def test_channel_names_follow_slack_rules(name: str, expected: str) -> None:
 async def test_private_spaces_get_unique_names_members_and_archiving(slack: Slack) -> None:
     bot = await slack()
     port, fake = bot.app.port, bot.fake
-    first = await port.create_private_space(TARGET, "New Givers", "Weekly on Wednesdays", (ANA,))
-    second = await port.create_private_space(TARGET, "New Givers", "", (ANA, BOB))
+    first = await port.create_private_space(
+        TARGET, "New Givers", "Weekly on Wednesdays", (ANA,), Attempt("test-10")
+    )
+    second = await port.create_private_space(
+        TARGET, "New Givers", "", (ANA, BOB), Attempt("test-11")
+    )
     assert (fake.channels[first].name, fake.channels[second].name) == ("new-givers", "new-givers-2")
     assert fake.channels[first].is_private
     assert fake.channels[first].topic == "Weekly on Wednesdays"
@@ -170,8 +174,10 @@ async def test_a_half_created_space_is_finished_on_retry_not_duplicated(slack: S
     port, fake = bot.app.port, bot.fake
     fake.fail_next("conversations.invite", 503, times=4)
     with pytest.raises(Exception, match="inviting"):
-        await port.create_private_space(TARGET, "Loan funders", "", (ANA,))
-    channel = await port.create_private_space(TARGET, "Loan funders", "", (ANA,))
+        await port.create_private_space(TARGET, "Loan funders", "", (ANA,), Attempt("test-12"))
+    channel = await port.create_private_space(
+        TARGET, "Loan funders", "", (ANA,), Attempt("test-13")
+    )
     assert [c.name for c in fake.channels.values() if c.name.startswith("loan")] == ["loan-funders"]
     assert ANA in fake.channels[channel].members
 
@@ -179,8 +185,12 @@ async def test_a_half_created_space_is_finished_on_retry_not_duplicated(slack: S
 async def test_dms_of_one_mentorship_share_a_thread(slack: Slack) -> None:
     bot = await slack()
     port, fake = bot.app.port, bot.fake
-    first = await port.send_dm(TARGET, ANA, Message(text="Bo accepted your request"), None)
-    again = await port.send_dm(TARGET, ANA, Message(text="Hi Ana!"), first["thread_id"])
+    first = await port.send_dm(
+        TARGET, ANA, Message(text="Bo accepted your request"), None, Attempt("test-14")
+    )
+    again = await port.send_dm(
+        TARGET, ANA, Message(text="Hi Ana!"), first["thread_id"], Attempt("test-15")
+    )
     assert again["thread_id"] == first["thread_id"] == first["message_id"]
     reply = fake.message(fake.dm_channel_id(ANA), again["message_id"])
     assert reply is not None
@@ -197,7 +207,7 @@ async def test_meetings_and_pinned_posts_land_in_the_channel(slack: Slack) -> No
     posted = fake.message(GENERAL, ts)
     assert posted is not None
     assert f"<!date^{int(start.timestamp())}^{{date_long_pretty}} {{time}}|" in texts(posted.blocks)
-    sent = await port.post(TARGET, GENERAL, Message(text="Read me first"), True)
+    sent = await port.post(TARGET, GENERAL, Message(text="Read me first"), True, Attempt("test-16"))
     pinned = fake.message(GENERAL, sent["ts"])
     assert pinned is not None
     assert pinned.pinned
@@ -207,11 +217,15 @@ async def test_a_channel_the_app_is_not_in_asks_an_admin_to_invite_it(slack: Sla
     bot = await slack()
     private = bot.fake.add_channel("secret", is_private=True, bot_is_member=False)
     with pytest.raises(PermanentFailure) as failure:
-        await bot.app.port.post(TARGET, private.id, Message(text="hello"), False)
+        await bot.app.port.post(
+            TARGET, private.id, Message(text="hello"), False, Attempt("test-17")
+        )
     assert failure.value.missing_permission is None  # unknown to the app: channel_not_found
     bot.fake.channels[private.id].is_private = False
     with pytest.raises(PermanentFailure) as failure:
-        await bot.app.port.post(TARGET, private.id, Message(text="hello"), False)
+        await bot.app.port.post(
+            TARGET, private.id, Message(text="hello"), False, Attempt("test-18")
+        )
     assert failure.value.missing_permission == f"the app in <#{private.id}> (type /invite there)"
 
 
@@ -219,14 +233,20 @@ async def test_files_travel_with_dms_and_posts(slack: Slack) -> None:
     bot = await slack()
     port, fake = bot.app.port, bot.fake
     export = File("mentorship.json", b'{"messages": []}', "application/json")
-    first = await port.send_dm(TARGET, ANA, Message(text="Hi"), None)
+    first = await port.send_dm(TARGET, ANA, Message(text="Hi"), None, Attempt("test-19"))
     await port.send_dm(
-        TARGET, ANA, Message(text="Your export", files=(export,)), first["thread_id"]
+        TARGET,
+        ANA,
+        Message(text="Your export", files=(export,)),
+        first["thread_id"],
+        Attempt("test-20"),
     )
     shared = [m for m in fake.messages(ANA) if m.files]
     assert [(m.files[0]["name"], m.thread_ts) for m in shared] == [
         ("mentorship.json", first["message_id"])
     ]
     assert fake.files[shared[0].files[0]["id"]].data == export.data
-    await port.post(TARGET, GENERAL, Message(text="Chart", files=(export,)), False)
+    await port.post(
+        TARGET, GENERAL, Message(text="Chart", files=(export,)), False, Attempt("test-21")
+    )
     assert [m.files[0]["name"] for m in fake.messages(GENERAL) if m.files] == ["mentorship.json"]
