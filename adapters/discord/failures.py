@@ -1,7 +1,8 @@
 """Discord's failures in the delivery queue's terms: retry later, or give up and say why.
 
-discord.py already retries a 429 (sleeping its ``retry_after``) and a 500/502/504 (up to
-five times). What still reaches us is sorted here:
+discord.py itself waits out a 429 whose ``retry_after`` is at most the client's
+``max_ratelimit_timeout`` (30 s, the least discord.py accepts; see ``adapters.discord.bot``)
+and retries a 500/502/504 (up to five times). What still reaches us is sorted here:
 
 * 403 Missing Permissions (50013) / Missing Access (50001) → ``PermanentFailure`` naming
   the permission an admin must grant (chosen per call); the dispatcher reports it once to
@@ -9,9 +10,11 @@ five times). What still reaches us is sorted here:
 * 403 "Cannot send messages to this user" (50007) → ``PermanentFailure`` (the member's
   privacy settings; nothing an admin can grant).
 * 404 → ``PermanentFailure`` (the member, role or channel is gone).
-* 429 that discord.py gave up on (``RateLimited`` beyond ``max_ratelimit_timeout``, or a
-  Cloudflare ban), any 5xx (503 is not retried by discord.py), connection errors and
-  timeouts → ``RetryLater``, never sooner than Discord's ``retry_after``.
+* 429 that discord.py gave up on (``RateLimited``: a ``retry_after`` or an exhausted
+  bucket beyond ``max_ratelimit_timeout``; or a Cloudflare ban without discord.py's
+  headers), any 5xx (503 is not retried by discord.py), connection errors and timeouts →
+  ``RetryLater``, never sooner than Discord's ``retry_after``: the delivery queue
+  reschedules that effect while others go on.
 * Any other 4xx is a request Discord will never accept → ``PermanentFailure``.
 """
 
@@ -50,7 +53,9 @@ def platform_call(action: str, permission: str | None) -> Iterator[None]:
     except (RetryLater, PermanentFailure):
         raise
     except discord.RateLimited as exc:
-        raise RetryLater(f"{action}: rate limited by Discord", exc.retry_after) from exc
+        raise RetryLater(
+            f"{action}: rate limited by Discord", exc.retry_after, rate_limited=True
+        ) from exc
     except discord.Forbidden as exc:
         if exc.code == CANNOT_DM:
             raise PermanentFailure(
@@ -66,7 +71,9 @@ def platform_call(action: str, permission: str | None) -> Iterator[None]:
         raise RetryLater(f"{action}: Discord server error {exc.status}") from exc
     except discord.HTTPException as exc:
         if exc.status == 429:
-            raise RetryLater(f"{action}: rate limited by Discord", _retry_after(exc)) from exc
+            raise RetryLater(
+                f"{action}: rate limited by Discord", _retry_after(exc), rate_limited=True
+            ) from exc
         if exc.status >= 500:
             raise RetryLater(f"{action}: Discord server error {exc.status}") from exc
         if exc.code == MAX_ROLES:

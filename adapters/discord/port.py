@@ -2,14 +2,22 @@
 
 DMs open (or reuse) the member's DM channel; posts go to a channel by id without needing
 it cached; roles are looked up in the guild cache (kept current by the ``guilds``
-intent) and created when missing; role grants and channel-permission changes are single
-REST calls by id, so no member needs fetching. Support-group channels and scheduled events
-live in :mod:`adapters.discord.spaces`. Failures are sorted into retry / give up by
+intent) and created when missing; channel-permission changes are single REST calls by id,
+so no member needs caching. Support-group channels and scheduled events live in
+:mod:`adapters.discord.spaces`. Failures are sorted into retry / give up by
 :func:`adapters.discord.failures.platform_call`.
+
+Repeats are harmless. Every message carries a nonce derived from its effect's
+idempotency key, sent with ``enforce_nonce``: Discord answers a second create with the
+same nonce (same author, a few minutes) with the first message instead of a new one. A
+role grant or removal reads the member's roles first and changes nothing already so. A
+support-group channel whose creation may have happened (``attempt.uncertain``) is looked
+for before another is made.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from datetime import datetime
 
@@ -24,6 +32,12 @@ log = logging.getLogger(__name__)
 
 ROLE_CAP = 250
 AUDIT_REASON = "Mentorbot"
+MAX_NONCE = 25  # Discord: a nonce is an integer or a string of at most 25 characters
+
+
+def message_nonce(key: str) -> str:
+    """A stable Discord nonce for an idempotency key (keys can be longer than 25)."""
+    return hashlib.sha256(key.encode()).hexdigest()[:MAX_NONCE]
 
 
 class DiscordPort:
@@ -61,7 +75,11 @@ class DiscordPort:
         server = render.Server(target.platform_id, guild.name if guild else "")
         with platform_call(f"DM <@{user_id}>", None):
             channel = await self.client.create_dm(discord.Object(int(user_id)))
-            sent = await channel.send(**render.render(message, server=server).send_kwargs())
+            # discord.py sends ``enforce_nonce`` with every nonce.
+            sent = await channel.send(
+                **render.render(message, server=server).send_kwargs(),
+                nonce=message_nonce(attempt.key),
+            )
         return {"message_id": str(sent.id), "channel_id": str(channel.id)}
 
     async def post(
@@ -73,7 +91,9 @@ class DiscordPort:
             channel = self.client.get_partial_messageable(
                 int(channel_id), guild_id=int(target.platform_id)
             )
-            sent = await channel.send(**render.render(message).send_kwargs())
+            sent = await channel.send(
+                **render.render(message).send_kwargs(), nonce=message_nonce(attempt.key)
+            )
         result: Sent = {"message_id": str(sent.id), "channel_id": channel_id}
         if pin:
             result["pinned"] = await self._pin(sent, channel_id)
@@ -149,9 +169,12 @@ class DiscordPort:
     async def _change_role(
         self, guild: discord.Guild, user_id: str, role_id: str, add: bool
     ) -> None:
-        # By id, in one call: without the privileged members intent the member is not
-        # cached, and fetching it first would double the requests.
+        # By id: without the privileged members intent no member is cached, so their
+        # roles are read over REST; nothing is changed that is already as wanted.
         http = self.client.http
+        member = await http.get_member(guild.id, int(user_id))
+        if (role_id in member["roles"]) == add:
+            return
         change = http.add_role if add else http.remove_role
         await change(guild.id, int(user_id), int(role_id), reason=AUDIT_REASON)
 
@@ -162,6 +185,11 @@ class DiscordPort:
     ) -> str:
         guild = self._guild(target)
         with platform_call(f"create the channel #{name}", "Manage Channels and Manage Roles"):
+            if attempt.uncertain:
+                made = await spaces.find_private_channel(guild, name, user_ids)
+                if made is not None:
+                    log.info("reusing #%s (%s) from an earlier attempt", made.name, made.id)
+                    return str(made.id)
             channel = await spaces.create_private_channel(
                 guild, target.group_category_id, name, topic, user_ids
             )

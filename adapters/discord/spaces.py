@@ -6,6 +6,11 @@ A group's channel is a text channel in the community's group category, hidden fr
 after the first ("Support groups 2", "… 3"), created with the same overwrites when none
 has room. With no group category configured, a "Mentorbot groups" category is used.
 
+Channel creation is not idempotent on Discord. When an earlier attempt may have created the
+channel (its answer was lost), :func:`find_private_channel` reads the server's channels and
+recognises it by what creation set: its name, hidden from @everyone, and exactly the
+requested members' overwrites.
+
 Discord cannot archive a text channel; archiving makes it read-only for its members and
 prefixes its name with "archived-", keeping the history readable.
 """
@@ -88,6 +93,35 @@ async def create_private_channel(
     return await guild.create_text_channel(
         channel_name(name), category=category, overwrites=overwrites, reason=REASON, **extra
     )
+
+
+def _member_ids(guild: discord.Guild, channel: discord.TextChannel) -> set[int]:
+    bot_id = guild.me.id if guild.me else None
+    return {
+        target.id
+        for target in channel.overwrites
+        if not isinstance(target, discord.Role) and target.id != bot_id
+    }
+
+
+async def find_private_channel(
+    guild: discord.Guild, name: str, user_ids: tuple[str, ...]
+) -> discord.TextChannel | None:
+    """The newest channel :func:`create_private_channel` would have made, if any.
+
+    Read over REST, not from the cache: the gateway event of a channel created moments ago
+    may not have arrived.
+    """
+    wanted_name, wanted_members = channel_name(name), {int(u) for u in user_ids}
+    found = [
+        channel
+        for channel in await guild.fetch_channels()
+        if isinstance(channel, discord.TextChannel)
+        and channel.name == wanted_name
+        and channel.overwrites_for(guild.default_role).view_channel is False
+        and _member_ids(guild, channel) == wanted_members
+    ]
+    return max(found, key=lambda c: c.id, default=None)
 
 
 async def set_channel_member(http: HTTPClient, channel_id: str, user_id: str, add: bool) -> None:

@@ -42,7 +42,9 @@ What it covers
   as MESSAGE_CREATE, and guild message content is blanked for clients without the
   MESSAGE_CONTENT intent unless the bot is mentioned.
 * REST: users, DMs, application commands (stored, validated, ids kept across re-syncs),
-  channels, messages (JSON and multipart with files), pins (old and new routes), threads,
+  channels, messages (JSON and multipart with files; ``nonce`` + ``enforce_nonce``: a repeat
+  from the same author in the same channel within ``state.nonce_window_seconds`` returns the
+  first message and creates nothing), pins (old and new routes), threads,
   permission overwrites, guild channels (50-per-category cap -> 50035), roles (250 cap -> 30005,
   hierarchy), members and member roles, scheduled events, ``/gateway(/bot)``.  Every request is
   recorded in :attr:`FakeDiscord.calls`; unknown routes answer 404/405 and are recorded in
@@ -57,7 +59,7 @@ What it covers
 * Permissions: the bot's guild/channel permissions (roles + overwrites) and role hierarchy are
   enforced with Discord's 403/50013 (turn off with ``enforce_permissions=False``).
 * Fault injection: :meth:`FakeDiscord.fail_next` for 429 (with the headers discord.py needs to
-  retry), 5xx, 403, 404, ...
+  retry; per route, so per channel; or as a Cloudflare ban), 5xx, 403, 404, ...
 
 What it does not cover
 ----------------------
@@ -457,8 +459,14 @@ class FakeDiscord(InteractionBuilders):
         message: str | None = None,
         is_global: bool = False,
         body: JSON | None = None,
+        cloudflare: bool = False,
     ) -> FaultRule:
-        """Answer the next ``times`` matching requests with an error instead of handling them."""
+        """Answer the next ``times`` matching requests with an error instead of handling them.
+
+        A path naming one channel (``/channels/123/messages``) limits a 429 to that channel,
+        as Discord's per-channel buckets do. ``cloudflare=True`` answers a 429 the way a
+        Cloudflare ban does (HTML, ``Retry-After`` only), which discord.py does not retry.
+        """
         rule = FaultRule(
             method=method.upper(),
             pattern=path_pattern,
@@ -469,6 +477,7 @@ class FakeDiscord(InteractionBuilders):
             message=message,
             is_global=is_global,
             body=body,
+            cloudflare=cloudflare,
         )
         self.faults.append(rule)
         return rule

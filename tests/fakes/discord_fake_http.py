@@ -75,6 +75,7 @@ class FaultRule:
     message: str | None = None
     is_global: bool = False
     body: JSON | None = None
+    cloudflare: bool = False
     hits: list[Call] = field(default_factory=list)
     regex: re.Pattern[str] = field(init=False)
 
@@ -90,6 +91,14 @@ class FaultRule:
 
     def response(self) -> web.Response:
         headers: dict[str, str] = {}
+        if self.status == 429 and self.cloudflare:
+            # Cloudflare's own ban: an HTML page, Retry-After, none of Discord's headers.
+            return web.Response(
+                status=429,
+                text="<html><body>Error 1015: You are being rate limited</body></html>",
+                content_type="text/html",
+                headers={"Retry-After": str(max(1, round(self.retry_after)))},
+            )
         if self.status == 429:
             body = self.body or {
                 "message": "You are being rate limited.",

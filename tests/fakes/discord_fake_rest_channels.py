@@ -146,6 +146,16 @@ class ChannelApi(RestBase):
                 raise ApiError(403, 50007, "Cannot send messages to this user")
         body = req.json
         self.validate_message_body(body, req.files)
+        nonce = body.get("nonce")
+        if isinstance(nonce, str) and len(nonce) > self.st.MAX_NONCE:
+            raise ApiError.invalid_form(
+                "nonce", "BASE_TYPE_MAX_LENGTH", f"Must be {self.st.MAX_NONCE} or fewer in length."
+            )
+        if nonce is not None and body.get("enforce_nonce"):
+            # Discord: the earlier message is returned and nothing new is created or sent.
+            earlier = self.st.message_with_nonce(self.st.bot_user_id, cid, str(nonce))
+            if earlier is not None:
+                return json_response(copy.deepcopy(earlier))
         message = self.st.create_message(
             cid, self.st.bot_user_id, body=body, attachments=self.attachments_from(req.files)
         )

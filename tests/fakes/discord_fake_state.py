@@ -8,6 +8,7 @@ ids.  See the module docstring of :mod:`tests.fakes.discord_fake` for the overal
 from __future__ import annotations
 
 import copy
+import time
 from dataclasses import dataclass, field
 
 from tests.fakes.discord_fake_types import (
@@ -43,6 +44,7 @@ class FakeState:
     MAX_ROLES = 250
     MAX_CHANNELS_PER_CATEGORY = 50
     MAX_GUILD_CHANNELS = 500
+    MAX_NONCE = 25
 
     def __init__(
         self, *, bot_user_id: int, application_id: int, bot_name: str = DEFAULT_BOT_NAME
@@ -61,6 +63,10 @@ class FakeState:
         self.pinned_at: dict[int, str] = {}
         self.global_commands: dict[int, JSON] = {}
         self.guild_commands: dict[int, dict[int, JSON]] = {}
+        # enforce_nonce: (author, channel, nonce) -> (message id, monotonic time sent)
+        self.nonces: dict[tuple[int, int, str], tuple[int, float]] = {}
+        #: how long Discord remembers a nonce ("the past few minutes")
+        self.nonce_window_seconds = 300.0
         self.add_user(bot_user_id, bot_name, bot=True)
 
     # ------------------------------------------------------------------ users
@@ -510,6 +516,10 @@ class FakeState:
             message["guild_id"] = channel["guild_id"]
         if body.get("message_reference"):
             message["message_reference"] = body["message_reference"]
+        if body.get("nonce") is not None:
+            message["nonce"] = body["nonce"]
+            key = (author_id, channel_id, str(body["nonce"]))
+            self.nonces[key] = (mid, time.monotonic())
         if extra:
             message.update(extra)
         if ephemeral:
@@ -520,6 +530,14 @@ class FakeState:
         if channel["type"] in ChannelType.THREADS:
             channel["message_count"] += 1
         return message
+
+    def message_with_nonce(self, author_id: int, channel_id: int, nonce: str) -> JSON | None:
+        """The live message ``author_id`` sent with ``nonce`` in the channel within the
+        nonce window, as Discord's ``enforce_nonce`` finds it."""
+        seen = self.nonces.get((author_id, channel_id, nonce))
+        if seen is None or time.monotonic() - seen[1] > self.nonce_window_seconds:
+            return None
+        return self.messages.get(seen[0])
 
     def message(self, channel_id: int | None, message_id: int) -> JSON:
         msg = self.messages.get(message_id)

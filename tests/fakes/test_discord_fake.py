@@ -515,6 +515,57 @@ async def test_category_and_role_caps(fake: FakeDiscord, guild: FakeGuild) -> No
         assert (role_err.value.status, role_err.value.code) == (400, 30005)
 
 
+async def test_enforced_nonce_returns_the_first_message_within_the_window(
+    fake: FakeDiscord, guild: FakeGuild
+) -> None:
+    client = make_client()
+    async with fake.running(client):
+        g = client.get_guild(guild.id)
+        assert g is not None
+        general = discord.utils.get(g.text_channels, name="general")
+        assert general is not None
+        first = await general.send("hello", nonce="effect-1")
+        again = await general.send("hello again", nonce="effect-1")
+        other = await general.send("hello", nonce="effect-2")
+        # The window is Discord's "few minutes": past it the nonce is new again.
+        fake.state.nonce_window_seconds = 0.0
+        later = await general.send("hello", nonce="effect-1")
+        with pytest.raises(discord.HTTPException) as too_long:
+            await general.send("hello", nonce="x" * 26)
+    assert again.id == first.id != other.id != later.id
+    assert again.content == "hello"
+    posts = fake.calls_to("POST", f"/channels/{general.id}/messages", ok=True)
+    assert [(c.json["nonce"], c.json["enforce_nonce"]) for c in posts[:2]] == [
+        ("effect-1", True),
+        ("effect-1", True),
+    ]
+    assert [m["content"] for m in fake.channel_messages(general.id)] == ["hello"] * 3
+    assert (too_long.value.status, too_long.value.code) == (400, 50035)
+
+
+async def test_a_nonce_without_enforce_nonce_or_in_another_channel_creates_a_message(
+    fake: FakeDiscord, guild: FakeGuild
+) -> None:
+    general = next(c for c in fake.state.guild_channels(guild.id) if c["name"] == "general")
+    other = fake.add_text_channel(guild.id, "other")
+    client = make_client()
+    async with fake.running(client):
+        http = client.http
+        body = {"content": "hi", "nonce": "same"}
+        first = await http.request(
+            discord.http.Route("POST", "/channels/{c}/messages", c=general["id"]), json=body
+        )
+        plain = await http.request(
+            discord.http.Route("POST", "/channels/{c}/messages", c=general["id"]), json=body
+        )
+        elsewhere = await http.request(
+            discord.http.Route("POST", "/channels/{c}/messages", c=other["id"]),
+            json={**body, "enforce_nonce": True},
+        )
+    assert len({first["id"], plain["id"], elsewhere["id"]}) == 3
+    assert plain["nonce"] == "same"
+
+
 # --------------------------------------------------------------------- 6. fault injection
 async def test_429_is_retried_transparently(fake: FakeDiscord, guild: FakeGuild) -> None:
     role = fake.add_role(guild.id, "Mentee")
@@ -555,6 +606,39 @@ async def test_500_is_retried_after_one_second(fake: FakeDiscord, guild: FakeGui
         assert 0.9 < time.monotonic() - started < 3.0
     assert [c.status for c in fake.calls_to("PUT", pattern)] == [500, 204]
     assert int(role["id"]) in fake.member_role_ids(guild.id, ALICE)
+
+
+async def test_a_429_longer_than_max_ratelimit_timeout_raises_rate_limited_per_channel(
+    fake: FakeDiscord, guild: FakeGuild
+) -> None:
+    busy = int(fake.add_text_channel(guild.id, "busy")["id"])
+    fake.fail_next("POST", f"/channels/{busy}/messages", status=429, retry_after=60.0)
+    client = discord.Client(intents=discord.Intents.default(), max_ratelimit_timeout=30.0)
+    async with fake.running(client):
+        with pytest.raises(discord.RateLimited) as limited:
+            await client.get_partial_messageable(busy).send("hello")
+        g = client.get_guild(guild.id)
+        assert g is not None
+        other = discord.utils.get(g.text_channels, name="general")
+        assert other is not None
+        await other.send("still fine")
+    assert limited.value.retry_after == 60.0
+    assert [c.status for c in fake.calls_to("POST", f"/channels/{busy}/messages")] == [429]
+    assert fake.channel_messages(busy) == []
+    assert [m["content"] for m in fake.channel_messages(other.id)] == ["still fine"]
+
+
+async def test_a_cloudflare_429_is_not_retried_by_discord_py(
+    fake: FakeDiscord, guild: FakeGuild
+) -> None:
+    fake.fail_next("GET", f"/users/{ALICE}", status=429, retry_after=7, cloudflare=True)
+    client = make_client()
+    async with fake.running(client):
+        with pytest.raises(discord.HTTPException) as banned:
+            await client.fetch_user(ALICE)
+    assert banned.value.status == 429
+    assert banned.value.response.headers["Retry-After"] == "7"
+    assert "Via" not in banned.value.response.headers
 
 
 async def test_503_403_404_raise_without_retry(fake: FakeDiscord, guild: FakeGuild) -> None:
