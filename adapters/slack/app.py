@@ -30,7 +30,12 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 
 from adapters.slack.blocks import Renderer
-from adapters.slack.client import web_client
+from adapters.slack.client import (
+    configure,
+    default_retry_handlers,
+    delivery_retry_handlers,
+    web_client,
+)
 from adapters.slack.commands import SlashCommands
 from adapters.slack.dms import DirectMessages
 from adapters.slack.home import AppHome
@@ -87,22 +92,29 @@ class SlackAdapter:
         self.http_host = http_host
         self.http_port = http_port
         self._app_token = app_token
-        self.client = web_client(bot_token, api_base_url, retry_handlers)
-        # The token reaches Bolt only through the client: given both, Bolt ignores one.
+        handlers = list(retry_handlers) if retry_handlers is not None else default_retry_handlers()
+        # Bolt makes its client from the token: handed a client of ours while
+        # SLACK_BOT_TOKEN is set (Bolt reads the variable itself), it warns at every start
+        # that the token will be unused. Ours differs only in settings read per call.
         self.app = AsyncApp(
-            client=self.client,
+            token=bot_token,
             signing_secret=signing_secret or "",
             process_before_response=False,
             request_verification_enabled=mode == "http",
             logger=logging.getLogger("adapters.slack.bolt"),
             name="mentorbot",
         )
+        self.client = configure(self.app.client, api_base_url, handlers)
         self.render = Renderer(service.catalog.groups, command)
         self.commands = SlashCommands(service.catalog, command)
         self.directory = Directory(self.client, service)
         home = AppHome(self.client, service, self.directory, self.render)
+        # The dispatcher's own client: it never sleeps through a rate limit.
         self.port = SlackPort(
-            self.client, service.factory, self.render, badge_usergroups=badge_usergroups
+            web_client(bot_token, api_base_url, delivery_retry_handlers(handlers)),
+            service.factory,
+            self.render,
+            badge_usergroups=badge_usergroups,
         )
         Listeners(service, self.client, self.render, self.commands, self.directory, home).register(
             self.app

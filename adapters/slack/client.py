@@ -1,12 +1,15 @@
-"""The Slack Web API client: base URL, retries, and what a failure means for delivery.
+"""The Slack Web API clients: base URL, retries, and what a failure means for delivery.
 
 slack_sdk's built-in retry handlers absorb short trouble in place: connection resets,
-HTTP 500/503, and rate limits whose Retry-After is short. They share one attempt counter
+HTTP 500/503 and, for the app's interactive calls (a member is waiting for the answer),
+rate limits whose Retry-After is short. They share one attempt counter
 (``RetryState.current_attempt``), so each handler's ``max_retry_count`` is a ceiling on
 *all* retries of a call, not its own budget; the counts below leave room for a 429
-followed by 500s. A rate limit with a long Retry-After is not slept through here: the
-call fails, and the delivery queue reschedules it no sooner than Retry-After, so one
-throttled method never holds every other delivery back.
+followed by 500s.
+
+The delivery port's client never waits out a rate limit (:func:`delivery_retry_handlers`):
+the call fails at once with ``RetryLater(retry_after=…, rate_limited=True)`` and the
+queue reschedules that one effect, so a throttled channel holds back nothing else.
 """
 
 from __future__ import annotations
@@ -88,19 +91,31 @@ def default_retry_handlers(
     ]
 
 
+def delivery_retry_handlers(handlers: Sequence[AsyncRetryHandler]) -> list[AsyncRetryHandler]:
+    """``handlers`` without any that sleeps through a rate limit."""
+    return [h for h in handlers if not isinstance(h, AsyncRateLimitErrorRetryHandler)]
+
+
+def configure(
+    client: AsyncWebClient,
+    base_url: str,
+    retry_handlers: Sequence[AsyncRetryHandler] | None = None,
+) -> AsyncWebClient:
+    """Point ``client`` at ``base_url`` with our timeout and retries (all read per call)."""
+    if not base_url.endswith("/"):
+        raise ValueError("the Slack api_base_url must end with '/'")
+    client.base_url = base_url
+    client.timeout = REQUEST_TIMEOUT_SECONDS
+    client.retry_handlers = list(
+        retry_handlers if retry_handlers is not None else default_retry_handlers()
+    )
+    return client
+
+
 def web_client(
     token: str, base_url: str, retry_handlers: Sequence[AsyncRetryHandler] | None = None
 ) -> AsyncWebClient:
-    if not base_url.endswith("/"):
-        raise ValueError("the Slack api_base_url must end with '/'")
-    return AsyncWebClient(
-        token=token,
-        base_url=base_url,
-        timeout=REQUEST_TIMEOUT_SECONDS,
-        retry_handlers=list(
-            retry_handlers if retry_handlers is not None else default_retry_handlers()
-        ),
-    )
+    return configure(AsyncWebClient(token=token), base_url, retry_handlers)
 
 
 async def upload_files(
@@ -124,7 +139,7 @@ def delivery_error(exc: SlackApiError, what: str) -> DeliveryError:
     status = int(getattr(response, "status_code", 200) or 200)
     error = str(response.get("error") or f"HTTP {status}")
     if status == 429 or error == "ratelimited":
-        return RetryLater(f"{what}: rate limited", retry_after(response.headers))
+        return RetryLater(f"{what}: rate limited", retry_after(response.headers), rate_limited=True)
     if status >= 500 or error in TRANSIENT_ERRORS:
         return RetryLater(f"{what}: {error}")
     if error == "missing_scope":

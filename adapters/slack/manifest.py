@@ -21,7 +21,10 @@ SCOPES = {
     "chat:write": "replies, DMs, application cards",
     "chat:write.public": "posting in public admin/announcement channels without joining",
     "im:write": "opening DMs with members",
-    "im:history": "messages members write to the app (relayed to their mentor or mentee)",
+    "im:history": "messages members write to the app (relayed to their mentor or mentee), "
+    "and whether a DM was already sent before sending it again",
+    "channels:history": "whether a post in a public channel was already made before a retry",
+    "groups:history": "whether a post in a private channel was already made before a retry",
     "reactions:read": "reactions on relayed messages (read receipts)",
     "files:write": "sharing files (exports, calendar entries, charts)",
     "users:read": "names, timezones and workspace-admin status",

@@ -4,6 +4,13 @@ Failures become ``RetryLater`` (rate limits, 5xx, timeouts: the queue tries agai
 before Retry-After) or ``PermanentFailure`` (a missing scope, an archived channel: the
 queue gives up, and a missing scope is reported once to the admin channel, named).
 
+Messages carry their effect's idempotency key in Slack message metadata
+(``mentorbot_effect``). When an earlier attempt may have posted already
+(``attempt.uncertain``), the conversation's recent messages are read first (the newest
+:data:`LOOKBACK_MESSAGES`; in a thread, its replies of the last :data:`LOOKBACK_SECONDS`):
+a message carrying the key is answered as if just sent, and only files not yet shared
+after it are shared.
+
 Badges and roles: with ``badge_usergroups`` on, each is a Slack user group, created or
 re-enabled when needed (``usergroups.users.update`` takes the whole member list, so a
 grant reads the list first). With it off — the default, as user groups need a paid plan —
@@ -16,7 +23,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import time
 import unicodedata
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -35,6 +44,9 @@ PSEUDO_ROLE_PREFIX = "mentorbot-"
 MAX_CHANNEL_NAME = 80
 MAX_TOPIC = 250
 MAX_NAME_ATTEMPTS = 20
+EFFECT_EVENT = "mentorbot_effect"
+LOOKBACK_MESSAGES = 100
+LOOKBACK_SECONDS = 86_400.0
 
 
 def channel_name(name: str, attempt: int = 1) -> str:
@@ -54,6 +66,25 @@ def state_key(kind: str, *parts: str) -> str:
 
 def slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "badge"
+
+
+def effect_metadata(key: str) -> dict[str, Any]:
+    """Slack message metadata naming the effect a message delivers."""
+    return {"event_type": EFFECT_EVENT, "event_payload": {"key": key}}
+
+
+def _carries(message: dict[str, Any], key: str) -> bool:
+    metadata = message.get("metadata") or {}
+    payload = metadata.get("event_payload") or {}
+    return metadata.get("event_type") == EFFECT_EVENT and payload.get("key") == key
+
+
+@dataclass(frozen=True)
+class _Earlier:
+    """A message an earlier attempt posted, and the files shared after it."""
+
+    ts: str
+    shared: frozenset[str]
 
 
 class SlackPort:
@@ -86,13 +117,13 @@ class SlackPort:
             async with delivering(f"opening a DM with {user_id}"):
                 opened = await self._client.conversations_open(users=user_id)
             channel = self._dm_channels[user_id] = str(opened["channel"]["id"])
-        sent = await self._post(channel, message, thread_ts=thread)
+        sent = await self._post(channel, message, attempt, thread_ts=thread)
         return {**sent, "thread_id": thread or sent["message_id"]}
 
     async def post(
         self, target: Target, channel_id: str, message: Message, pin: bool, attempt: Attempt
     ) -> Sent:
-        sent = await self._post(channel_id, message)
+        sent = await self._post(channel_id, message, attempt)
         if pin:
             try:
                 async with delivering(f"pinning in {channel_id}", ignore=("already_pinned",)):
@@ -102,7 +133,31 @@ class SlackPort:
                 log.warning("message %s posted but not pinned: %s", sent["ts"], exc)
         return sent
 
-    async def _post(self, channel: str, message: Message, *, thread_ts: str | None = None) -> Sent:
+    async def _post(
+        self,
+        channel: str,
+        message: Message,
+        attempt: Attempt | None,
+        *,
+        thread_ts: str | None = None,
+    ) -> Sent:
+        earlier = None
+        if attempt is not None and attempt.uncertain:
+            earlier = await self._earlier(channel, attempt.key, thread_ts)
+        if earlier is None:
+            ts = await self._post_message(channel, message, attempt, thread_ts)
+            files = message.files
+        else:
+            ts = earlier.ts
+            files = tuple(f for f in message.files if f.name not in earlier.shared)
+        if files:
+            async with delivering(f"sharing files in {channel}"):
+                await upload_files(self._client, channel, files, thread_ts=thread_ts)
+        return {"channel": channel, "ts": ts, "message_id": ts}
+
+    async def _post_message(
+        self, channel: str, message: Message, attempt: Attempt | None, thread_ts: str | None
+    ) -> str:
         invite = f"the app in <#{channel}> (type /invite there)"
         async with delivering(f"posting in {channel}", missing={"not_in_channel": invite}):
             result = await self._client.chat_postMessage(
@@ -112,12 +167,41 @@ class SlackPort:
                 thread_ts=thread_ts,
                 unfurl_links=False,
                 unfurl_media=False,
+                metadata=effect_metadata(attempt.key) if attempt is not None else None,
             )
-        if message.files:
-            async with delivering(f"sharing files in {channel}"):
-                await upload_files(self._client, channel, message.files, thread_ts=thread_ts)
-        ts = str(result["ts"])
-        return {"channel": str(result["channel"]), "ts": ts, "message_id": ts}
+        return str(result["ts"])
+
+    async def _earlier(self, channel: str, key: str, thread_ts: str | None) -> _Earlier | None:
+        """The message carrying ``key`` among the conversation's recent ones, if any."""
+        try:
+            async with delivering(f"reading recent messages in {channel}"):
+                if thread_ts is None:
+                    listed = await self._client.conversations_history(
+                        channel=channel, limit=LOOKBACK_MESSAGES, include_all_metadata=True
+                    )
+                else:
+                    listed = await self._client.conversations_replies(
+                        channel=channel,
+                        ts=thread_ts,
+                        oldest=f"{time.time() - LOOKBACK_SECONDS:.6f}",
+                        limit=LOOKBACK_MESSAGES,
+                        include_all_metadata=True,
+                    )
+        except PermanentFailure as exc:
+            # Unreadable (a scope not granted yet, a public channel the app is not in):
+            # posting again risks a duplicate, which beats never delivering.
+            log.warning("cannot check %s for an earlier post of %s: %s", channel, key, exc)
+            return None
+        messages: list[dict[str, Any]] = list(listed.get("messages") or [])
+        found = next((m for m in messages if _carries(m, key)), None)
+        if found is None:
+            return None
+        log.info(
+            "%s was posted in %s already (%s): not posting it again", key, channel, found["ts"]
+        )
+        after = [m for m in messages if float(m["ts"]) > float(found["ts"])]
+        shared = frozenset(str(f.get("name")) for m in after for f in m.get("files") or [])
+        return _Earlier(str(found["ts"]), shared)
 
     # ----- badges and roles ----------------------------------------------------------------
 
@@ -252,5 +336,5 @@ class SlackPort:
             raise PermanentFailure(f"no channel to announce {title!r} in")
         when = f"{moment(start, 'F')} – {moment(end, 't')}"
         message = Message(title=title, text=description, fields=(Field("When", when),))
-        sent = await self._post(space_id, message)
+        sent = await self._post(space_id, message, None)
         return str(sent["ts"])

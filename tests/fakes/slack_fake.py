@@ -14,7 +14,8 @@ Covered
     * Web API (GET or POST ``/api/{method}``; arguments merged from query string, form,
       multipart and JSON bodies; JSON-string ``blocks``/``view``… decoded): auth.test,
       users.info/list, conversations.open/create/info/members/invite/kick/archive/unarchive/
-      setTopic/history/replies, chat.postMessage/postEphemeral/update/delete/getPermalink,
+      setTopic/history/replies (``metadata`` only with ``include_all_metadata``),
+      chat.postMessage (with message ``metadata``)/postEphemeral/update/delete/getPermalink,
       views.open/push/update/publish, usergroups.create/list/update/users.update/users.list/
       disable/enable, reactions.add, pins.add, files.getUploadURLExternal + upload URL +
       files.completeUploadExternal (what ``files_upload_v2`` does), apps.connections.open.
@@ -24,7 +25,8 @@ Covered
       Unknown methods answer ``unknown_method`` and land in ``fake.unhandled``.
     * Token and scope checks: ``not_authed``, ``not_allowed_token_type`` (xapp vs xoxb),
       ``missing_scope`` with ``needed``/``provided`` after ``revoke_scope``.
-    * Fault injection (``fail_next``): 429 + Retry-After, 5xx, or any ``ok: false`` error;
+    * Fault injection (``fail_next``): 429 + Retry-After (``ratelimited``), 5xx, or any
+      ``ok: false`` error, for every call of a method or only those naming one channel;
       ``hold(method)`` keeps that method's answers waiting until ``release(method)`` (to
       prove an app acknowledged Slack before its slow work).
     * Every API call recorded (``calls``, ``calls_to``) with merged args and the answer.
@@ -235,6 +237,7 @@ class FakeSlack(SlackPayloads):
         times: int = 1,
         error: str | None = None,
         body: JsonDict | None = None,
+        channel: str | None = None,
     ) -> None:
         """Make the next ``times`` calls of ``method`` ("*" = any) fail.
 
@@ -242,10 +245,16 @@ class FakeSlack(SlackPayloads):
         ``status=200, error="x"`` → ``{"ok": false, "error": "x"}``. slack_sdk's
         AsyncRateLimitErrorRetryHandler sleeps ``int(Retry-After) + random()`` seconds and
         raises ValueError on a fractional value, so use ``retry_after=0`` to keep tests fast.
+        ``channel`` limits the failure to calls naming that channel (Slack rate-limits
+        chat.postMessage per channel); other calls of the method go through.
         """
         queue = self._faults.setdefault(method, deque())
         for _ in range(times):
-            queue.append(Fault(status=status, retry_after=retry_after, error=error, body=body))
+            queue.append(
+                Fault(
+                    status=status, retry_after=retry_after, error=error, body=body, channel=channel
+                )
+            )
 
     def hold(self, method: str) -> None:
         """Keep calls of ``method`` waiting (recorded, unanswered) until ``release``."""
@@ -316,7 +325,7 @@ class FakeSlack(SlackPayloads):
         return web.json_response(body, status=status, headers=headers)
 
     def _answer(self, call: ApiCall, headers: dict[str, str]) -> tuple[int, JsonDict]:
-        fault = self._pop_fault(call.method)
+        fault = self._pop_fault(call.method, call.args)
         if fault is not None:
             return self._fault_response(fault, headers)
         handler = HANDLERS.get(call.method)
@@ -349,11 +358,13 @@ class FakeSlack(SlackPayloads):
         except SlackError as err:
             return 200, err.to_body()
 
-    def _pop_fault(self, method: str) -> Fault | None:
+    def _pop_fault(self, method: str, args: JsonDict) -> Fault | None:
         for key in (method, "*"):
-            queue = self._faults.get(key)
-            if queue:
-                return queue.popleft()
+            queue = self._faults.get(key) or deque()
+            for fault in queue:
+                if fault.channel is None or fault.channel == args.get("channel"):
+                    queue.remove(fault)
+                    return fault
         return None
 
     @staticmethod

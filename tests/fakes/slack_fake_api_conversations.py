@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 from collections.abc import Sequence
 from typing import Any, TypeVar
@@ -20,6 +21,7 @@ from tests.fakes.slack_fake_models import (
     FakeFile,
     JsonDict,
     SlackError,
+    StoredMessage,
     as_bool,
     as_int,
     blocks_error,
@@ -228,25 +230,35 @@ def conversations_set_topic(ws: Workspace, args: JsonDict) -> JsonDict:
     return {"ok": True, "channel": channel.to_api(ws.bot_user_id)}
 
 
-@api_method("conversations.history", _HISTORY)
-def conversations_history(ws: Workspace, args: JsonDict) -> JsonDict:
-    channel = ws.member_channel(args.get("channel"))
+def _in_range(messages: Sequence[StoredMessage], args: JsonDict) -> list[StoredMessage]:
+    """``oldest`` / ``latest`` / ``inclusive`` of history and replies."""
     oldest = float(args.get("oldest") or 0)
     latest = float(args.get("latest") or "inf")
     inclusive = as_bool(args.get("inclusive", False))
-    msgs = [
+    return [
         m
-        for m in reversed(ws.messages(channel.id, include_replies=False))
+        for m in messages
         if (oldest <= float(m.ts) <= latest)
         if inclusive or (float(m.ts) != oldest and float(m.ts) != latest)
     ]
-    page, cursor = paginate(msgs, args, default_limit=100)
+
+
+def _listed(page: Sequence[StoredMessage], args: JsonDict, cursor: str) -> JsonDict:
+    metadata = as_bool(args.get("include_all_metadata", False))
     return {
         "ok": True,
-        "messages": [m.to_api() for m in page],
+        "messages": [m.to_api(include_metadata=metadata) for m in page],
         "has_more": bool(cursor),
         **_meta(cursor),
     }
+
+
+@api_method("conversations.history", _HISTORY)
+def conversations_history(ws: Workspace, args: JsonDict) -> JsonDict:
+    channel = ws.member_channel(args.get("channel"))
+    msgs = _in_range(list(reversed(ws.messages(channel.id, include_replies=False))), args)
+    page, cursor = paginate(msgs, args, default_limit=100)
+    return _listed(page, args, cursor)
 
 
 @api_method("conversations.replies", _HISTORY)
@@ -256,14 +268,11 @@ def conversations_replies(ws: Workspace, args: JsonDict) -> JsonDict:
     if parent is None or parent.deleted:
         raise SlackError("thread_not_found")
     root = parent.thread_ts or parent.ts
-    thread = [m for m in ws.messages(channel.id) if m.ts == root or m.thread_ts == root]
+    replies = [m for m in ws.messages(channel.id) if m.thread_ts == root and m.ts != root]
+    # The parent comes first whatever the range, as on Slack.
+    thread = [ws.message(channel.id, root) or parent, *_in_range(replies, args)]
     page, cursor = paginate(thread, args, default_limit=1000)
-    return {
-        "ok": True,
-        "messages": [m.to_api() for m in page],
-        "has_more": bool(cursor),
-        **_meta(cursor),
-    }
+    return _listed(page, args, cursor)
 
 
 # ---------------------------------------------------------------------------- chat.*
@@ -283,6 +292,22 @@ def _message_content(args: JsonDict) -> tuple[str, list[JsonDict] | None, list[J
     return text, blocks, attachments
 
 
+def _metadata(value: Any) -> JsonDict | None:
+    """Message metadata as Slack checks it: an ``event_type`` (letters, digits and
+    underscores) and an ``event_payload`` object of strings, numbers, booleans and flat
+    objects."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise SlackError("invalid_metadata_format")
+    event_type, payload = value.get("event_type"), value.get("event_payload")
+    if not isinstance(event_type, str) or not re.fullmatch(r"\w{1,255}", event_type):
+        raise SlackError("invalid_metadata_schema")
+    if not isinstance(payload, dict) or len(json.dumps(value)) > 8_000:
+        raise SlackError("invalid_metadata_schema")
+    return {"event_type": event_type, "event_payload": payload}
+
+
 @api_method("chat.postMessage", "chat:write")
 def chat_post_message(ws: Workspace, args: JsonDict) -> JsonDict:
     channel = ws.post_target(args.get("channel"))
@@ -297,7 +322,7 @@ def chat_post_message(ws: Workspace, args: JsonDict) -> JsonDict:
         attachments=attachments,
         thread_ts=str(args["thread_ts"]) if args.get("thread_ts") else None,
         reply_broadcast=as_bool(args.get("reply_broadcast", False)),
-        metadata=args.get("metadata") if isinstance(args.get("metadata"), dict) else None,
+        metadata=_metadata(args.get("metadata")),
     )
     return {"ok": True, "channel": channel.id, "ts": msg.ts, "message": msg.to_api()}
 

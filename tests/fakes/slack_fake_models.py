@@ -68,6 +68,7 @@ class Fault:
     retry_after: int | str | None = None
     error: str | None = None
     body: JsonDict | None = None
+    channel: str | None = None  # only calls naming this channel (None: any call)
 
 
 @dataclass
@@ -192,7 +193,9 @@ class StoredMessage:
     def is_reply(self) -> bool:
         return self.thread_ts is not None and self.thread_ts != self.ts
 
-    def to_api(self) -> JsonDict:
+    def to_api(self, *, include_metadata: bool = True) -> JsonDict:
+        """The message as the Web API shows it; reads of history show ``metadata`` only
+        when asked (``include_all_metadata``)."""
         body: JsonDict = {"type": "message", "ts": self.ts, "user": self.user, "text": self.text}
         if self.bot_id:
             body["bot_id"] = self.bot_id
@@ -212,7 +215,7 @@ class StoredMessage:
             )
         if self.files:
             body["files"] = self.files
-        if self.metadata:
+        if self.metadata and include_metadata:
             body["metadata"] = self.metadata
         if self.edited:
             body["edited"] = self.edited

@@ -279,6 +279,46 @@ async def test_unknown_method_and_token_checks(fake: FakeSlack) -> None:
 # ------------------------------------------------------------------------ 2. retries, scopes
 
 
+async def test_message_metadata_is_kept_and_read_back_only_when_asked(fake: FakeSlack) -> None:
+    client = web_client(fake)
+    metadata = {"event_type": "task_created", "event_payload": {"id": "TK-1", "n": 2}}
+    top = await client.chat_postMessage(channel="U1", text="top", metadata=metadata)
+    dm = top["channel"]
+    reply = await client.chat_postMessage(
+        channel=dm, text="reply", thread_ts=top["ts"], metadata=metadata
+    )
+    assert [m.metadata for m in fake.messages(dm)] == [metadata, metadata]
+    plain = await client.conversations_history(channel=dm)
+    assert "metadata" not in plain["messages"][0]
+    full = await client.conversations_history(channel=dm, include_all_metadata=True)
+    assert full["messages"][0]["metadata"] == metadata
+    thread = await client.conversations_replies(channel=dm, ts=top["ts"], include_all_metadata=True)
+    assert [m["metadata"] for m in thread["messages"]] == [metadata, metadata]
+    # A reply range still starts with the thread's parent, as on Slack.
+    later = await client.conversations_replies(channel=dm, ts=top["ts"], oldest=reply["ts"])
+    assert [m["ts"] for m in later["messages"]] == [top["ts"]]
+    for bad in ({"event_type": "has space", "event_payload": {}}, {"event_type": "x"}, "text"):
+        with pytest.raises(SlackApiError) as err:
+            await client.chat_postMessage(channel=dm, text="bad", metadata=bad)
+        assert err.value.response["error"] in ("invalid_metadata_schema", "invalid_metadata_format")
+    assert len(fake.messages(dm)) == 2
+
+
+async def test_a_fault_can_be_limited_to_one_channel(fake: FakeSlack) -> None:
+    fake.add_channel("general", channel_id="C1", members=["U1"])
+    fake.add_channel("random", channel_id="C2", members=["U1"])
+    client = web_client(fake, retry_handlers=[])
+    fake.fail_next("chat.postMessage", 429, retry_after=30, channel="C1")
+    await client.chat_postMessage(channel="C2", text="goes through")
+    with pytest.raises(SlackApiError) as err:
+        await client.chat_postMessage(channel="C1", text="throttled")
+    assert (err.value.response.status_code, err.value.response["error"]) == (429, "ratelimited")
+    assert err.value.response.headers["Retry-After"] in ("30", ["30"])
+    await client.chat_postMessage(channel="C1", text="later")
+    assert [m.text for m in fake.messages("C1")] == ["later"]
+    assert [m.text for m in fake.messages("C2")] == ["goes through"]
+
+
 async def test_retry_handlers_survive_429_then_500(fake: FakeSlack) -> None:
     # slack_sdk's RetryState.current_attempt is shared by all handlers: after the 429 retry it
     # is 1, so a 500 needs max_retry_count >= 2 on the server-error handler.

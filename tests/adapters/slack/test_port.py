@@ -39,16 +39,23 @@ async def _approved(bot: SlackHarness, *applicants: str) -> None:
         await bot.reply()
 
 
-async def test_429_then_500_is_delivered_once(slack: Slack) -> None:
+async def test_a_429_goes_back_to_the_queue_a_500_is_retried_in_place_one_dm_arrives(
+    slack: Slack, factory: async_sessionmaker[AsyncSession]
+) -> None:
     bot = await slack()
     await _approved(bot, ANA)
     fake = bot.fake
+    dm_channel = fake.dm_channel_id(ANA)
     fake.fail_next("conversations.open", 429, retry_after=0)
     fake.fail_next("conversations.open", 500)
-    fake.fail_next("chat.postMessage", 429, retry_after=0)
-    fake.fail_next("chat.postMessage", 500)
+    fake.fail_next("chat.postMessage", 429, retry_after=0, channel=dm_channel)
+    fake.fail_next("chat.postMessage", 500, channel=dm_channel)
     await bot.deliver()
-    dm_channel = fake.dm_channel_id(ANA)
+    # Refused and handed back to the queue, not waited out in place.
+    assert [c.status for c in fake.calls_to("conversations.open")] == [429]
+    while await count(factory, Delivery, status="pending"):
+        bot.clock.advance(hours=1)
+        await bot.deliver()
     assert [c.status for c in fake.calls_to("conversations.open")] == [429, 500, 200]
     posts = [c for c in fake.calls_to("chat.postMessage") if c.args["channel"] == dm_channel]
     assert [c.status for c in posts] == [429, 500, 200]
