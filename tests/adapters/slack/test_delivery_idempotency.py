@@ -8,7 +8,7 @@ import pytest
 from adapters.slack.port import effect_metadata
 from core.messages import File, Message
 from core.ports import Attempt, RetryLater, Target
-from tests.adapters.slack.conftest import ANA, GENERAL, Slack
+from tests.adapters.slack.conftest import ANA, BOB, GENERAL, Slack
 
 TARGET = Target("community-id", "slack", "T0FAKETEAM")
 
@@ -119,3 +119,16 @@ async def test_a_conversation_it_cannot_read_is_posted_to_anyway(slack: Slack) -
     [looked] = fake.calls_to("conversations.history")
     assert looked.error == "missing_scope"
     assert [m.text for m in fake.messages(GENERAL)] == ["Welcome"]
+
+
+async def test_a_badge_already_held_or_already_gone_changes_no_user_group(slack: Slack) -> None:
+    bot = await slack(badge_usergroups=True)
+    port, fake = bot.app.port, bot.fake
+    group = await port.ensure_role(TARGET, "Mentor", None)
+    await port.grant_role(TARGET, ANA, group)
+    updates = len(fake.calls_to("usergroups.users.update"))
+    await port.grant_role(TARGET, ANA, group)  # held: read, not written
+    await port.revoke_role(TARGET, BOB, group)  # never held: read, not written
+    assert len(fake.calls_to("usergroups.users.update")) == updates == 1
+    assert not fake.calls_to("usergroups.disable")
+    assert fake.usergroups[group].users == [ANA]
