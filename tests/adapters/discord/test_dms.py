@@ -104,7 +104,7 @@ async def test_a_dm_to_someone_with_several_servers_asks_which_conversation(
         for guild in (world.id, other.id):
             target = Target("c", "discord", str(guild))
             await bot.adapter.port.send_dm(
-                target, str(ALICE), Message(text="Hello"), None, Attempt("test-8")
+                target, str(ALICE), Message(text="Hello"), None, Attempt(f"test-8-{guild}")
             )
         answer = await dm_the_bot(bot, ALICE, "Hi, it's me")
     text = embed_text(answer)
