@@ -127,8 +127,10 @@ async def test_one_pending_application_per_member(
 ) -> None:
     for line in ("as @owner --admin", SETUP, "as @alice", APPLY):
         await console.handle(line)
+    before = await snapshot(factory)
     out = await console.say(APPLY)
     assert any("already have an application waiting" in line for line in out)
+    assert await snapshot(factory) == before
     assert await count(factory, Mentor) == 1
     admin_posts = [s for s in console.shown if s.channel == "mentor-admin"]
     assert len(admin_posts) == 1
@@ -156,15 +158,19 @@ async def test_rejection_asks_for_a_reason_and_dms_it(
     assert mentor.rejection_reason is None
 
 
-async def test_retire_removes_the_role(console: ConsoleBot) -> None:
+async def test_retire_removes_the_role(
+    console: ConsoleBot, factory: async_sessionmaker[AsyncSession]
+) -> None:
     for line in ("as @owner --admin", SETUP, "as @alice", APPLY, "as @owner", "click Approve"):
         await console.handle(line)
     await console.handle("as @alice")
     out = await console.say("/mentor retire")
     assert "[role] @alice -Mentor" in out
     assert console.port.roles["alice"] == set()
+    before = await snapshot(factory)
     out = await console.say("/mentor pause")
     assert any("Only an active mentor can pause" in line for line in out)
+    assert await snapshot(factory) == before
 
 
 async def test_mentee_profile_create_then_edit(
@@ -213,10 +219,14 @@ async def test_apply_before_setup_is_refused(
     assert not [s for s in console.shown if s.where == "channel"]
 
 
-async def test_unparseable_lines_are_counted(console: ConsoleBot) -> None:
+async def test_unparseable_lines_are_counted(
+    console: ConsoleBot, factory: async_sessionmaker[AsyncSession]
+) -> None:
+    before = await snapshot(factory)
     out = await console.say('/mentor apply bio:"unbalanced')
     out += await console.say("as @alice")
     out += await console.say("dance")
     out += await console.say("click Approve")
     assert console.parse_errors == 3
     assert sum("could not parse" in line for line in out) == 3
+    assert await snapshot(factory) == before
