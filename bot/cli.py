@@ -148,6 +148,8 @@ async def _interactive(bot: ConsoleBot, config: Config) -> int:
         "Mentorbot console. Start with `as @you --admin`, then `/admin setup …`; `help` lists "
         "commands; Ctrl-D quits."
     )
+    if isinstance(bot.service.clock, FakeClock):
+        print("Demo clock: time stands still; `advance 1d` (or 2h, 15m) moves it.")
     scheduler = start_scheduler(bot.dispatcher, config, service=bot.service)
     try:
         while True:

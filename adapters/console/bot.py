@@ -104,7 +104,8 @@ class ConsoleBot:
         elif shown.where == "channel":
             header = f"[#{shown.channel}]"
         elif shown.where == "private":
-            header = f"[private → @{shown.audience}]"
+            # Before `as`, only `help` answers, to whoever is at the keyboard.
+            header = f"[private → @{shown.audience}]" if shown.audience else "[private]"
         else:
             header = f"[reply in #{shown.channel or 'console'}]"
         self._show(header, shown.message, shown.audience)
@@ -133,7 +134,7 @@ class ConsoleBot:
             shown = Shown(
                 len(self.shown) + 1,
                 "private" if reply.private else "reply",
-                user if reply.private else None,
+                user if reply.private and user else None,
                 None,
                 reply.message,
             )

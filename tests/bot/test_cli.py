@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -178,3 +179,16 @@ def test_a_failed_migration_of_a_new_file_removes_the_file(
     assert "migration 0003 failed" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == listing
     assert not path.exists()
+
+
+def test_the_interactive_console_on_the_demo_clock_moves_only_with_advance(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO("advance 1d2h\nadvance 30m\n"))
+    assert main(["console", "--demo-clock"]) == 0
+    out = capsys.readouterr().out
+    assert "Demo clock" in out
+    moments = [line.split("(time is now ")[1] for line in out.splitlines() if "time is now" in line]
+    assert len(moments) == 2
+    first, second = (datetime.strptime(m[:16], "%Y-%m-%d %H:%M") for m in moments)
+    assert second - first == timedelta(minutes=30)  # nothing moved it in between

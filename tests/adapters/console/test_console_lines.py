@@ -35,6 +35,7 @@ async def test_help_works_before_anyone_acts_and_writes_nothing(
     before = await snapshot(factory)
     out = await console.say("help")
     assert console.parse_errors == 0, out
+    assert "[private]" in out
     assert any("Mentorbot commands" in line for line in out)
     assert any("/mentor apply" in line for line in out)
     assert not any("/admin setup" in line for line in out)  # nobody is an admin yet
