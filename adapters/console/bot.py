@@ -19,10 +19,8 @@ The same object is the test bot: ``await bot.say(line)`` returns what the bot pr
 from __future__ import annotations
 
 import logging
-import re
 import secrets
 import shlex
-import unicodedata
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -31,6 +29,7 @@ from sqlalchemy import select
 
 from adapters.console.port import ConsolePort, Shown
 from adapters.console.render import message_lines
+from adapters.console.syntax import ParseError, duration, find_button, member_name, split_command
 from core.clock import FakeClock
 from core.context import Invocation
 from core.delivery import Dispatcher
@@ -44,13 +43,6 @@ log = logging.getLogger(__name__)
 
 PLATFORM = "console"
 COMMUNITY_ID = "console"
-_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$")
-NAME_MAX = 32  # Discord's limit for a user name; Slack's display names are longer
-_NAME_PUNCTUATION = frozenset("_-.")
-
-
-class ParseError(Exception):
-    """A console line that is not console syntax (distinct from a bot-level mistake)."""
 
 
 @dataclass
@@ -200,7 +192,7 @@ class ConsoleBot:
         if head == "as":
             self._as(tokens[1:])
         elif head.startswith("/"):
-            path, options = _split_command(tokens)
+            path, options = split_command(tokens)
             await self._guard(lambda: self.service.execute(self._invocation(), path, options), None)
         elif head == "click":
             await self._click(" ".join(tokens[1:]))
@@ -225,12 +217,7 @@ class ConsoleBot:
             raise ParseError(
                 f"unknown flag {' '.join(args[1:])} (only --admin; nobody is acting now)"
             )
-        name = unicodedata.normalize("NFC", args[0][1:])
-        if not _valid_name(name):
-            raise ParseError(
-                f"member names are 1–{NAME_MAX} letters, digits, '.', '_' or '-' "
-                "(nobody is acting now)"
-            )
+        name = member_name(args[0][1:])
         self.current = name
         if "--admin" in args:
             self.admins.add(name)
@@ -244,10 +231,7 @@ class ConsoleBot:
                 "`advance` needs the demo clock: start with `mentorbot console --demo-clock` "
                 "(real time can't be moved)"
             )
-        match = _DURATION.match("".join(args))
-        if not args or match is None or not any(match.groups()):
-            raise ParseError("use `advance 1d`, `advance 2h30m`, `advance 15m`")
-        days, hours, minutes = (int(g or 0) for g in match.groups())
+        days, hours, minutes = duration(args)
         clock.advance(days=days, hours=hours, minutes=minutes)
         self._out(f"(time is now {clock.now():%Y-%m-%d %H:%M} UTC)")
 
@@ -298,25 +282,9 @@ class ConsoleBot:
         await self._guard(partial(self.service.press, self._invocation(), button.action), shown)
 
     def _find_button(self, label: str, user: str) -> tuple[Shown, Button]:
-        """The button to press: an exact label on the latest message that has one, else the
-        latest message whose labels contain ``label`` once (several: the user must say which).
-        """
-        wanted = _plain(label)
         seen = [s for s in reversed(self.shown) if s.audience in (None, user) and s.message.buttons]
-        for shown in seen:
-            for b in shown.message.buttons:
-                if _plain(b.label) == wanted:
-                    return shown, b
-        for shown in seen if wanted else ():
-            matches = [b for b in shown.message.buttons if wanted in _plain(b.label)]
-            labels = list(dict.fromkeys(b.label for b in matches))
-            if len(labels) == 1:
-                return shown, matches[0]
-            if labels:
-                raise ParseError(
-                    f"{label!r} matches several buttons: {', '.join(labels)} (type more of one)"
-                )
-        raise ParseError(f"no message you saw has a button labelled {label!r}")
+        index, button = find_button([s.message.buttons for s in seen], label)
+        return seen[index], button
 
     async def _submit(self, args: list[str]) -> None:
         user = self._invocation().user_id
@@ -376,35 +344,6 @@ class ConsoleBot:
                 self._default_zone = default or "UTC"
                 if zone:
                     self._zones[user] = zone
-
-
-def _split_command(tokens: list[str]) -> tuple[str, dict[str, str]]:
-    path: list[str] = [tokens[0][1:]]
-    options: dict[str, str] = {}
-    for token in tokens[1:]:
-        name, sep, value = token.partition(":")
-        if not sep:
-            if options:
-                raise ParseError(f"expected name:value after the options started, got {token!r}")
-            path.append(token)
-            continue
-        if not name:
-            raise ParseError(f"option without a name: {token!r}")
-        options[name] = value
-    return " ".join(path), options
-
-
-def _plain(label: str) -> str:
-    """A label as typed: case and symbols ignored, so `click Next` presses "Next ▶"."""
-    return " ".join(re.sub(r"[^\w\s]", " ", label).casefold().split())
-
-
-def _valid_name(name: str) -> bool:
-    """Letters, combining marks and digits of any script, plus '_', '-', '.': names as on
-    Discord or Slack, without whitespace, control or invisible format characters."""
-    return 1 <= len(name) <= NAME_MAX and all(
-        unicodedata.category(c)[0] in "LMN" or c in _NAME_PUNCTUATION for c in name
-    )
 
 
 def _log_failure(what: str, exc: Exception) -> str:
