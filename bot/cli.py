@@ -9,6 +9,7 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from adapters.console.bot import ConsoleBot
@@ -26,7 +27,7 @@ from bot.wiring import (
     start_scheduler,
 )
 from core import db
-from core.clock import SystemClock
+from core.clock import FakeClock, SystemClock
 from core.commands import CATALOG
 from core.delivery import Dispatcher
 from core.service import Mentorbot
@@ -46,6 +47,11 @@ def _parser() -> argparse.ArgumentParser:
     console = sub.add_parser("console", help="the local console bot on SQLite")
     console.add_argument("--script", type=Path, help="run these lines and print the transcript")
     console.add_argument("--database", help="database URL (overrides the config)")
+    console.add_argument(
+        "--demo-clock",
+        action="store_true",
+        help="a clock that starts now and moves only with `advance` (see nudges, expiry)",
+    )
     migrate = sub.add_parser("migrate", help="upgrade the database schema to the newest version")
     migrate.add_argument("--revision", default="head")
     sub.add_parser("check-config", help="print the effective configuration, secrets masked")
@@ -91,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "console":
             url = args.database or config.database.url
             script = args.script.read_text(encoding="utf-8").splitlines() if args.script else None
-            return asyncio.run(_console(config, url, script))
+            return asyncio.run(_console(config, url, script, demo_clock=args.demo_clock))
         if _console_only(config):
             return asyncio.run(_console(config, config.database.url, None))
         return asyncio.run(_run_platforms(config))
@@ -109,21 +115,31 @@ def _console_only(config: Config) -> bool:
     return not config.discord.enabled and not config.slack.enabled
 
 
-async def _console(config: Config, url: str, script: list[str] | None) -> int:
-    lines = script
-    engine, factory = await open_database(url, create_if_new=True)
-    bot = build_console(factory, config, sink=print)
+async def _console(
+    config: Config, url: str, script: list[str] | None, *, demo_clock: bool = False
+) -> int:
+    engine, factory = await open_database(url)
+    clock = FakeClock(datetime.now(UTC)) if demo_clock else None
+    bot = build_console(factory, config, clock=clock, sink=print)
     try:
-        if lines is not None:
-            for line in lines:
-                await bot.handle(line)
-            if bot.parse_errors:  # only for scripts
-                print(f"{bot.parse_errors} line(s) could not be parsed", file=sys.stderr)
-                return 1
-            return 0
+        if script is not None:
+            return await _run_script(bot, script)
         return await _interactive(bot, config)
     finally:
         await engine.dispose()
+
+
+async def _run_script(bot: ConsoleBot, script: list[str]) -> int:
+    """Run the lines in order; stop at the first one that is not console syntax, since the
+    lines after it would run in a state the script did not mean (e.g. as the wrong member)."""
+    for number, line in enumerate(script, start=1):
+        if not await bot.handle(line):
+            print(
+                f"Stopped at line {number}: {line.strip()}\n  {bot.last_parse_error}",
+                file=sys.stderr,
+            )
+            return 1
+    return 0
 
 
 async def _interactive(bot: ConsoleBot, config: Config) -> int:
@@ -132,6 +148,8 @@ async def _interactive(bot: ConsoleBot, config: Config) -> int:
         "Mentorbot console. Start with `as @you --admin`, then `/admin setup …`; `help` lists "
         "commands; Ctrl-D quits."
     )
+    if isinstance(bot.service.clock, FakeClock):
+        print("Demo clock: time stands still; `advance 1d` (or 2h, 15m) moves it.")
     scheduler = start_scheduler(bot.dispatcher, config, service=bot.service)
     try:
         while True:

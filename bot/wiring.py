@@ -80,22 +80,40 @@ def _new_sqlite_file(url: str) -> Path | None:
     return None if path.exists() else path
 
 
-async def open_database(
-    url: str, *, create_if_new: bool = False
-) -> tuple[AsyncEngine, async_sessionmaker[AsyncSession]]:
-    """Open the database, refusing a schema that is not at the newest migration.
+def _remove_sqlite_files(path: Path) -> None:
+    for leftover in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm", "-journal"))):
+        leftover.unlink(missing_ok=True)
 
-    With ``create_if_new``, a SQLite file that does not exist yet is created and migrated
-    (a brand-new local database holds nothing to upgrade, so nothing can be lost).
+
+async def open_database(url: str) -> tuple[AsyncEngine, async_sessionmaker[AsyncSession]]:
+    """Open the database for `run`, `console` and the other commands alike.
+
+    A SQLite file that does not exist yet is created at the newest schema (a brand-new
+    local database holds nothing to upgrade, so nothing can be lost); an existing database
+    that is not at the newest migration is refused (SchemaOutOfDate). A refusal or a file
+    that cannot be created leaves no file behind.
     """
-    if create_if_new and (new_file := _new_sqlite_file(url)) is not None:
-        print(f"(creating a new database at {new_file})")
-        await db.upgrade_async(url)
+    new_file = _new_sqlite_file(url)
+    if new_file is not None:
+        if not new_file.parent.is_dir():
+            raise ValueError(
+                f"cannot create the SQLite database {new_file}: the folder "
+                f"{new_file.parent} does not exist"
+            )
+        try:
+            await db.upgrade_async(url)
+        except Exception as exc:
+            _remove_sqlite_files(new_file)
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ValueError(f"cannot create the SQLite database {new_file}: {reason}") from exc
+        print(f"(created a new database at {new_file})")
     engine = db.create_engine(url)
     try:
         await db.ensure_schema_current(engine)
     except BaseException:
         await engine.dispose()
+        if new_file is not None:
+            _remove_sqlite_files(new_file)
         raise
     return engine, db.session_factory(engine)
 

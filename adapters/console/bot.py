@@ -4,12 +4,14 @@ Lines:
   as @name [--admin]      act as that member (created on first use); --admin gives the
                           member the community's admin rights for the rest of the session
   /group sub name:value   a catalog command, typed as on Discord (lists comma-separated)
-  click LABEL             press a button on the latest message you saw that has it
+  click LABEL             press a button on the latest message you saw that has it; a
+                          unique part of the label will do ("click dave" → "To dave")
   submit name:value ...   submit the form the bot last opened for you
   dm TEXT                 send the bot a DM (passed on to your mentor or mentee)
   reply TEXT              reply to the latest DM you received (keeps its mentorship)
-  advance 2h30m           move the clock and run what falls due (test/demo clock only)
-  help                    the command list; # starts a comment
+  advance 2h30m           move the clock and run what falls due (demo/test clock only)
+  help [COMMAND]          the command list, or one command's options (no `as` needed);
+                          # starts a comment
 
 The same object is the test bot: ``await bot.say(line)`` returns what the bot printed.
 """
@@ -17,7 +19,6 @@ The same object is the test bot: ``await bot.say(line)`` returns what the bot pr
 from __future__ import annotations
 
 import logging
-import re
 import secrets
 import shlex
 from collections.abc import Awaitable, Callable
@@ -28,23 +29,20 @@ from sqlalchemy import select
 
 from adapters.console.port import ConsolePort, Shown
 from adapters.console.render import message_lines
+from adapters.console.syntax import ParseError, duration, find_button, member_name, split_command
 from core.clock import FakeClock
 from core.context import Invocation
 from core.delivery import Dispatcher
 from core.errors import UserError
-from core.messages import Form, Message, Reply
+from core.messages import Button, Form, Message, Reply
 from core.models import Community, Member
 from core.service import Mentorbot
+from core.usecases.help import help_message
 
 log = logging.getLogger(__name__)
 
 PLATFORM = "console"
 COMMUNITY_ID = "console"
-_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$")
-
-
-class ParseError(Exception):
-    """A console line that is not console syntax (distinct from a bot-level mistake)."""
 
 
 @dataclass
@@ -64,6 +62,8 @@ class ConsoleBot:
     lines: list[str] = field(default_factory=list)
     shown: list[Shown] = field(default_factory=list)
     parse_errors: int = 0
+    # Why the latest line could not be parsed (a script stops there and says so).
+    last_parse_error: str | None = None
 
     def __post_init__(self) -> None:
         self.port = ConsolePort(emit=self._on_shown, emit_line=self._out)
@@ -96,7 +96,8 @@ class ConsoleBot:
         elif shown.where == "channel":
             header = f"[#{shown.channel}]"
         elif shown.where == "private":
-            header = f"[private → @{shown.audience}]"
+            # Before `as`, only `help` answers, to whoever is at the keyboard.
+            header = f"[private → @{shown.audience}]" if shown.audience else "[private]"
         else:
             header = f"[reply in #{shown.channel or 'console'}]"
         self._show(header, shown.message, shown.audience)
@@ -105,6 +106,7 @@ class ConsoleBot:
         user = self.current or ""
         if reply is None:
             return
+        edited = reply.update_origin is not None and origin is not None
         if reply.update_origin is not None and origin is not None:
             origin.message = reply.update_origin
             where = f"#{origin.channel}" if origin.channel else f"DM of @{origin.audience}"
@@ -119,11 +121,12 @@ class ConsoleBot:
                 need = "required" if f.required else "optional"
                 self._out(f"    {f.name}: {f.label} ({need}{limits})")
             self._out('    (answer with: submit name:"value" …)')
-        if reply.message is not None:
+        if reply.message is not None and not (edited and reply.message == reply.update_origin):
+            # A reply that only repeats the edited message (a relay's receipt) is shown once.
             shown = Shown(
                 len(self.shown) + 1,
                 "private" if reply.private else "reply",
-                user if reply.private else None,
+                user if reply.private and user else None,
                 None,
                 reply.message,
             )
@@ -150,24 +153,35 @@ class ConsoleBot:
         await self.handle(line)
         return self.lines[start:]
 
-    async def handle(self, line: str) -> None:
+    async def handle(self, line: str) -> bool:
+        """Handle one line; False when it is not console syntax (nothing was run)."""
+        self.last_parse_error = None
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
-            return
+            return True
         prompt = f"@{self.current}> " if self.current else "> "
         self._out(prompt + stripped, echo=self.echo_input)
         try:
             await self._dispatch_line(stripped)
         except ParseError as exc:
             self.parse_errors += 1
+            self.last_parse_error = str(exc)
             self._out(f"! could not parse: {exc}")
-            return
+            return False
         await self.deliver()
+        return True
 
     async def deliver(self) -> None:
-        """Deliver every effect that is due, as the dispatcher would in production."""
-        await self._refresh_zones()
-        await self.dispatcher.drain()
+        """Deliver every effect that is due, as the dispatcher would in production.
+
+        A failure here (the database went away) is reported and the console goes on:
+        whatever was queued stays queued for the next line, as on the other platforms.
+        """
+        try:
+            await self._refresh_zones()
+            await self.dispatcher.drain()
+        except Exception as exc:
+            self._out(f"✗ Delivering failed: {_short(exc)} (ref {_log_failure('delivery', exc)})")
 
     async def _dispatch_line(self, line: str) -> None:
         try:
@@ -178,16 +192,14 @@ class ConsoleBot:
         if head == "as":
             self._as(tokens[1:])
         elif head.startswith("/"):
-            path, options = _split_command(tokens)
+            path, options = split_command(tokens)
             await self._guard(lambda: self.service.execute(self._invocation(), path, options), None)
         elif head == "click":
             await self._click(" ".join(tokens[1:]))
         elif head == "submit":
             await self._submit(tokens[1:])
         elif head == "help":
-            await self._guard(
-                lambda: self.service.execute(self._invocation(), "mentor help", {}), None
-            )
+            await self._help(" ".join(tokens[1:]).strip() or None)
         elif head in ("dm", "reply"):
             await self._dm(head, line.split(None, 1)[1] if len(tokens) > 1 else "")
         elif head == "advance":
@@ -197,13 +209,15 @@ class ConsoleBot:
             raise ParseError(f"`{head}` is not a console line (try `help`)")
 
     def _as(self, args: list[str]) -> None:
+        # A refused `as` leaves nobody acting, so later lines can't run as the wrong person.
+        self.current = None
         if not args or not args[0].startswith("@") or len(args[0]) < 2:
-            raise ParseError("use `as @name` or `as @name --admin`")
+            raise ParseError("use `as @name` or `as @name --admin` (nobody is acting now)")
         if any(a != "--admin" for a in args[1:]):
-            raise ParseError(f"unknown flag {' '.join(args[1:])} (only --admin)")
-        name = args[0][1:]
-        if not re.fullmatch(r"[A-Za-z0-9_.\-]{1,32}", name):
-            raise ParseError("member names are 1–32 letters, digits, '.', '_' or '-'")
+            raise ParseError(
+                f"unknown flag {' '.join(args[1:])} (only --admin; nobody is acting now)"
+            )
+        name = member_name(args[0][1:])
         self.current = name
         if "--admin" in args:
             self.admins.add(name)
@@ -212,12 +226,12 @@ class ConsoleBot:
 
     def _advance(self, args: list[str]) -> None:
         clock = self.service.clock
-        match = _DURATION.match("".join(args))
-        if not args or match is None or not any(match.groups()):
-            raise ParseError("use `advance 1d`, `advance 2h30m`, `advance 15m`")
         if not isinstance(clock, FakeClock):
-            raise ParseError("`advance` needs the demo clock (it can't move real time)")
-        days, hours, minutes = (int(g or 0) for g in match.groups())
+            raise ParseError(
+                "`advance` needs the demo clock: start with `mentorbot console --demo-clock` "
+                "(real time can't be moved)"
+            )
+        days, hours, minutes = duration(args)
         clock.advance(days=days, hours=hours, minutes=minutes)
         self._out(f"(time is now {clock.now():%Y-%m-%d %H:%M} UTC)")
 
@@ -234,8 +248,29 @@ class ConsoleBot:
             text = text[1:-1]
         await self._guard(partial(self.service.relay_dm, inv, text, reply_to=reply_to), None)
 
+    async def _help(self, topic: str | None) -> None:
+        if self.current is not None:
+            options = {"command": topic} if topic else {}
+            await self._guard(
+                lambda: self.service.execute(self._invocation(), "mentor help", options), None
+            )
+            return
+
+        # Nobody is acting yet: the command list as any member would see it, read from the
+        # catalog alone so that asking for help writes nothing.
+        async def everyone() -> Reply:
+            return Reply(message=help_message(self.service.catalog, is_admin=False, topic=topic))
+
+        await self._guard(everyone, None)
+
     async def _guard_housekeeping(self) -> None:
-        nudged, expired = await self.service.housekeeping()
+        try:
+            nudged, expired = await self.service.housekeeping()
+        except Exception as exc:
+            self._out(
+                f"✗ Housekeeping failed: {_short(exc)} (ref {_log_failure('housekeeping', exc)})"
+            )
+            return
         if nudged or expired:
             self._out(f"(housekeeping: {nudged} request(s) nudged, {expired} expired)")
 
@@ -243,15 +278,13 @@ class ConsoleBot:
         if not label:
             raise ParseError("use `click LABEL`, e.g. `click Approve`")
         user = self._invocation().user_id
-        for shown in reversed(self.shown):
-            if shown.audience not in (None, user):
-                continue
-            for b in shown.message.buttons:
-                if _plain(b.label) == _plain(label):
-                    press = partial(self.service.press, self._invocation(), b.action)
-                    await self._guard(press, shown)
-                    return
-        raise ParseError(f"no message you saw has a button labelled {label!r}")
+        shown, button = self._find_button(label, user)
+        await self._guard(partial(self.service.press, self._invocation(), button.action), shown)
+
+    def _find_button(self, label: str, user: str) -> tuple[Shown, Button]:
+        seen = [s for s in reversed(self.shown) if s.audience in (None, user) and s.message.buttons]
+        index, button = find_button([s.message.buttons for s in seen], label)
+        return seen[index], button
 
     async def _submit(self, args: list[str]) -> None:
         user = self._invocation().user_id
@@ -286,9 +319,8 @@ class ConsoleBot:
             return False
         except ParseError:
             raise
-        except Exception:
-            ref = secrets.token_hex(4)
-            log.exception("console action failed (ref %s)", ref)
+        except Exception as exc:
+            ref = _log_failure("action", exc)
             self._reply(
                 Reply(
                     message=Message(
@@ -314,22 +346,14 @@ class ConsoleBot:
                     self._zones[user] = zone
 
 
-def _split_command(tokens: list[str]) -> tuple[str, dict[str, str]]:
-    path: list[str] = [tokens[0][1:]]
-    options: dict[str, str] = {}
-    for token in tokens[1:]:
-        name, sep, value = token.partition(":")
-        if not sep:
-            if options:
-                raise ParseError(f"expected name:value after the options started, got {token!r}")
-            path.append(token)
-            continue
-        if not name:
-            raise ParseError(f"option without a name: {token!r}")
-        options[name] = value
-    return " ".join(path), options
+def _log_failure(what: str, exc: Exception) -> str:
+    """Log the error with its traceback and a reference the user can quote; return it."""
+    ref = secrets.token_hex(4)
+    log.error("console %s failed (ref %s)", what, ref, exc_info=exc)
+    return ref
 
 
-def _plain(label: str) -> str:
-    """A label as typed: case and symbols ignored, so `click Next` presses "Next ▶"."""
-    return " ".join(re.sub(r"[^\w\s]", " ", label).lower().split())
+def _short(exc: Exception) -> str:
+    """The first line of an error, bounded: enough to recognise it, never a traceback."""
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first[:120]}" if first else type(exc).__name__

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -16,6 +17,9 @@ _STYLES = {
     "T": "%H:%M:%S",
 }
 _TONE_MARK = {"success": "✓ ", "warning": "! ", "error": "✗ ", "info": ""}
+# Console ids are member, role and channel names, which may be in any script; the core's
+# token patterns cover Discord's and Slack's ASCII ids, so the rest is rendered here.
+_NAMED_TOKEN = re.compile(r"<(@&|@!?|#)([^\s<>@&#!][^\s<>]*)>")
 
 
 def text(value: str, tz: str, now: datetime) -> str:
@@ -38,13 +42,14 @@ def text(value: str, tz: str, now: datetime) -> str:
         local = when.astimezone(zone)
         return f"{local.strftime(_STYLES.get(style, _STYLES['f']))} {local.tzname()}"
 
-    return render_tokens(
+    rendered = render_tokens(
         value,
         moment_fn=moment,
         mention_fn=lambda user: f"@{user}",
         channel_fn=lambda channel: f"#{channel}",
         role_fn=lambda role: f"@{role}",
     )
+    return _NAMED_TOKEN.sub(lambda m: m.group(1)[0] + m.group(2), rendered)
 
 
 def message_lines(message: Message, tz: str, now: datetime) -> list[str]:

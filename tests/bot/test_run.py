@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.cli import _run_platforms
 from bot.config import load_config
+from core import db
 from core.models import Community
 from tests.fakes.discord_fake import FakeDiscord
 from tests.fakes.slack_fake import FakeSlack
@@ -45,3 +47,33 @@ async def test_run_starts_discord_and_slack_then_stops_cleanly(
     assert [(c.platform, c.platform_id, c.name) for c in communities] == [
         ("discord", str(guild.id), "Givers Guild")
     ]
+
+
+async def test_run_creates_the_schema_of_a_new_sqlite_file(tmp_path: Path) -> None:
+    path = tmp_path / "fresh.db"
+    async with FakeDiscord() as discord_fake:
+        guild = discord_fake.add_guild("Givers Guild")
+        config = load_config(
+            None,
+            env={
+                "MENTORBOT_CONFIG": "",
+                "DATABASE_URL": f"sqlite:///{path}",
+                "DISCORD_TOKEN": "discord-token",
+                "DISCORD_API_BASE_URL": discord_fake.api_base_url,
+                "DISCORD_GATEWAY_URL": discord_fake.gateway_url,
+            },
+        )
+        stop = asyncio.Event()
+        running = asyncio.create_task(_run_platforms(config, stop))
+        await discord_fake.wait_until_ready(timeout=15)
+        await discord_fake.wait_for_call("POST", "/channels/{c}/messages", timeout=15)
+        stop.set()
+        assert await asyncio.wait_for(running, timeout=30) == 0
+    engine = db.create_engine(f"sqlite:///{path}")
+    try:
+        assert await db.current_revision(engine) == db.head_revision()
+        async with db.session_factory(engine)() as session:
+            names = (await session.execute(select(Community.name))).scalars().all()
+    finally:
+        await engine.dispose()
+    assert names == [guild.name]

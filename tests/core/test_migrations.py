@@ -36,12 +36,12 @@ async def test_an_out_of_date_schema_is_refused_with_a_hint(tmp_path: Path) -> N
     url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
     (tmp_path / "old.db").touch()  # exists, so it is not treated as a new database
     with pytest.raises(db.SchemaOutOfDate, match="mentorbot migrate"):
-        await open_database(url, create_if_new=True)
+        await open_database(url)
 
 
 async def test_a_new_sqlite_file_is_created_at_the_newest_schema(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'new.db'}"
-    engine, _factory = await open_database(url, create_if_new=True)
+    engine, _factory = await open_database(url)
     try:
         assert await db.current_revision(engine) == db.head_revision()
     finally:

@@ -567,7 +567,32 @@ async def test_a_nonce_without_enforce_nonce_or_in_another_channel_creates_a_mes
 
 
 # --------------------------------------------------------------------- 6. fault injection
-async def test_429_is_retried_transparently(fake: FakeDiscord, guild: FakeGuild) -> None:
+class _HttpSleeps:
+    """Stands in for the ``asyncio`` module inside ``discord.http``: records each sleep the
+    HTTP client asks for (its retry waits) and yields without waiting."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(asyncio, name)
+
+    async def sleep(self, delay: float, result: Any = None) -> Any:
+        self.delays.append(delay)
+        await asyncio.sleep(0)
+        return result
+
+
+@pytest.fixture
+def http_sleeps(monkeypatch: pytest.MonkeyPatch) -> _HttpSleeps:
+    sleeps = _HttpSleeps()
+    monkeypatch.setattr(discord.http, "asyncio", sleeps)
+    return sleeps
+
+
+async def test_429_is_retried_transparently(
+    fake: FakeDiscord, guild: FakeGuild, http_sleeps: _HttpSleeps
+) -> None:
     role = fake.add_role(guild.id, "Mentee")
     pattern = "/guilds/{g}/members/{u}/roles/{r}"
     rule = fake.fail_next("PUT", pattern, status=429, retry_after=0.05)
@@ -576,9 +601,10 @@ async def test_429_is_retried_transparently(fake: FakeDiscord, guild: FakeGuild)
         g = client.get_guild(guild.id)
         assert g is not None
         member = await g.fetch_member(ALICE)
-        started = time.monotonic()
+        http_sleeps.delays.clear()
         await member.add_roles(discord.Object(int(role["id"])))
-        assert time.monotonic() - started < 1.0
+    # The client waited exactly the fake's Retry-After once, then retried.
+    assert http_sleeps.delays == [0.05]
     assert [c.status for c in fake.calls_to("PUT", pattern)] == [429, 204]
     assert len(rule.hits) == 1
     assert fake.member_role_ids(guild.id, ALICE).count(int(role["id"])) == 1
@@ -593,7 +619,9 @@ async def test_global_429_is_retried(fake: FakeDiscord, guild: FakeGuild) -> Non
     assert [c.status for c in fake.calls_to("GET", f"/users/{ALICE}")] == [429, 429, 200]
 
 
-async def test_500_is_retried_after_one_second(fake: FakeDiscord, guild: FakeGuild) -> None:
+async def test_500_is_retried_after_one_second(
+    fake: FakeDiscord, guild: FakeGuild, http_sleeps: _HttpSleeps
+) -> None:
     """discord.py's HTTPClient retries 500/502/504/524 after sleeping 1 + 2*attempt seconds."""
     role = fake.add_role(guild.id, "Mentee")
     pattern = "/guilds/{g}/members/{u}/roles/{r}"
@@ -601,9 +629,9 @@ async def test_500_is_retried_after_one_second(fake: FakeDiscord, guild: FakeGui
     client = make_client()
     async with fake.running(client):
         member = await client.get_guild(guild.id).fetch_member(ALICE)  # type: ignore[union-attr]
-        started = time.monotonic()
+        http_sleeps.delays.clear()
         await member.add_roles(discord.Object(int(role["id"])))
-        assert 0.9 < time.monotonic() - started < 3.0
+    assert http_sleeps.delays == [1]  # one wait of 1 + 2*0 seconds before the one retry
     assert [c.status for c in fake.calls_to("PUT", pattern)] == [500, 204]
     assert int(role["id"]) in fake.member_role_ids(guild.id, ALICE)
 

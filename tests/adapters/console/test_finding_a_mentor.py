@@ -192,3 +192,43 @@ async def test_strangers_cannot_read_or_write_a_mentorship(
     out += await community.say('/mentorship message person:@dave text:"hi"')
     assert sum("✗" in line for line in out) == 3
     assert await snapshot(factory) == before
+
+
+async def test_click_takes_a_unique_part_of_a_label_and_the_receipt_is_shown_once(
+    community: ConsoleBot, factory: async_sessionmaker[AsyncSession]
+) -> None:
+    await community.handle("/mentor request mentor:@alice")
+    await community.handle("as @zoe")
+    await community.handle("/mentee profile goals:learn_giving languages:en")
+    await community.handle("/mentor request mentor:@alice")
+    await community.handle("as @alice")
+    await community.handle("click Accept")  # zoe's, the latest
+    await community.handle("click Accept")  # then dave's
+    out = await community.say('dm "Shall we meet on Friday?"')
+    # Both mentorships started at the same (fake) moment, so their order is not fixed.
+    assert any("[To dave]" in line and "[To zoe]" in line for line in out), out
+    before = await snapshot(factory)
+    out = await community.say("click to")
+    ambiguous = [line for line in out if "matches several buttons" in line]
+    assert len(ambiguous) == 1, out
+    assert "To dave" in ambiguous[0]
+    assert "To zoe" in ambiguous[0]
+    assert community.parse_errors == 1
+    assert await snapshot(factory) == before
+    out = await community.say("click DAVE")
+    assert community.parse_errors == 1
+    assert sum("Sent to @dave." in line for line in out) == 1, out
+    assert "[DM → @dave]" in out
+    async with factory() as session:
+        messages = (await session.execute(select(MentorMessage.content))).scalars().all()
+    assert messages == ["Shall we meet on Friday?"]
+
+
+async def test_click_a_suggestion_by_the_mentors_name(community: ConsoleBot) -> None:
+    out = await community.say("/mentor suggest count:3")
+    assert any("[Request alice]" in line for line in out)
+    out = await community.say("click alice")
+    assert any("[form → @dave]" in line for line in out), out
+    out = await community.say("click request")
+    assert community.parse_errors == 1
+    assert any("matches several buttons: Request alice" in line for line in out), out

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -29,12 +31,33 @@ def _masked(lines: list[str]) -> str:
     return re.sub(r"\bid [0-9a-z]{16}\b", "id <id>", "\n".join(lines)) + "\n"
 
 
+def _updating_golden(env: Mapping[str, str]) -> bool:
+    """MENTORBOT_UPDATE_GOLDEN rewrites the expected transcript instead of checking it, so
+    under CI it would pass whatever the bot printed: there it is an error."""
+    if not env.get("MENTORBOT_UPDATE_GOLDEN"):
+        return False
+    if env.get("CI"):
+        pytest.fail(
+            "MENTORBOT_UPDATE_GOLDEN is set under CI: it would overwrite the expected "
+            "transcript and compare it with itself. Unset it; regenerate locally.",
+            pytrace=False,
+        )
+    return True
+
+
+def test_updating_the_golden_transcript_is_refused_under_ci() -> None:
+    assert not _updating_golden({"CI": "true"})
+    assert _updating_golden({"MENTORBOT_UPDATE_GOLDEN": "1"})
+    with pytest.raises(pytest.fail.Exception, match="under CI"):
+        _updating_golden({"MENTORBOT_UPDATE_GOLDEN": "1", "CI": "true"})
+
+
 async def test_full_flow_matches_the_expected_transcript(console: ConsoleBot) -> None:
     for line in (HERE / "scripts" / "f1_f2_flow.txt").read_text().splitlines():
         await console.handle(line)
     expected_file = HERE / "scripts" / "f1_f2_flow.expected"
     actual = _masked(console.lines)
-    if os.environ.get("MENTORBOT_UPDATE_GOLDEN"):
+    if _updating_golden(os.environ):
         expected_file.write_text(actual)
     assert console.parse_errors == 0
     assert actual == expected_file.read_text()
@@ -104,8 +127,10 @@ async def test_one_pending_application_per_member(
 ) -> None:
     for line in ("as @owner --admin", SETUP, "as @alice", APPLY):
         await console.handle(line)
+    before = await snapshot(factory)
     out = await console.say(APPLY)
     assert any("already have an application waiting" in line for line in out)
+    assert await snapshot(factory) == before
     assert await count(factory, Mentor) == 1
     admin_posts = [s for s in console.shown if s.channel == "mentor-admin"]
     assert len(admin_posts) == 1
@@ -133,15 +158,19 @@ async def test_rejection_asks_for_a_reason_and_dms_it(
     assert mentor.rejection_reason is None
 
 
-async def test_retire_removes_the_role(console: ConsoleBot) -> None:
+async def test_retire_removes_the_role(
+    console: ConsoleBot, factory: async_sessionmaker[AsyncSession]
+) -> None:
     for line in ("as @owner --admin", SETUP, "as @alice", APPLY, "as @owner", "click Approve"):
         await console.handle(line)
     await console.handle("as @alice")
     out = await console.say("/mentor retire")
     assert "[role] @alice -Mentor" in out
     assert console.port.roles["alice"] == set()
+    before = await snapshot(factory)
     out = await console.say("/mentor pause")
     assert any("Only an active mentor can pause" in line for line in out)
+    assert await snapshot(factory) == before
 
 
 async def test_mentee_profile_create_then_edit(
@@ -174,16 +203,30 @@ async def test_admin_actions_are_audited(
     assert sorted(actions) == ["community.setup", "mentor.approve"]
 
 
-async def test_apply_before_setup_is_refused(console: ConsoleBot) -> None:
+async def test_apply_before_setup_is_refused(
+    console: ConsoleBot, factory: async_sessionmaker[AsyncSession]
+) -> None:
     await console.handle("as @alice")
+    before = await snapshot(factory)
     out = await console.say(APPLY)
-    assert any("/admin setup" in line for line in out)
+    errors = [line for line in out if "✗" in line]
+    assert len(errors) == 1, out
+    assert "/admin setup" in errors[0]
+    assert "[private → @alice]" in out
+    assert await snapshot(factory) == before
+    assert await count(factory, Mentor) == 0
+    assert await count(factory, Delivery) == 0
+    assert not [s for s in console.shown if s.where == "channel"]
 
 
-async def test_unparseable_lines_are_counted(console: ConsoleBot) -> None:
+async def test_unparseable_lines_are_counted(
+    console: ConsoleBot, factory: async_sessionmaker[AsyncSession]
+) -> None:
+    before = await snapshot(factory)
     out = await console.say('/mentor apply bio:"unbalanced')
     out += await console.say("as @alice")
     out += await console.say("dance")
     out += await console.say("click Approve")
     assert console.parse_errors == 3
     assert sum("could not parse" in line for line in out) == 3
+    assert await snapshot(factory) == before

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.messages import Message
-from core.models import MentorMessage
+from core.models import Delivery, Member, MentorMessage
 from core.ports import Attempt, Target
 from tests.adapters.discord.community import bot_dms, dm_the_bot
 from tests.adapters.discord.conftest import (
@@ -22,6 +22,7 @@ from tests.adapters.discord.conftest import (
     embed_of,
     embed_text,
 )
+from tests.helpers import count, snapshot
 
 
 async def _connect(bot: Bot) -> None:
@@ -88,11 +89,18 @@ async def test_mentor_and_mentee_write_to_each_other_through_the_bot(
 
 
 async def test_a_dm_without_a_conversation_gets_pointed_to_the_commands(
-    discord_bot: BotFactory,
+    discord_bot: BotFactory, factory: async_sessionmaker[AsyncSession]
 ) -> None:
     async with discord_bot() as bot:
+        before = await snapshot(factory)
         answer = await dm_the_bot(bot, BOB, "Hello?")
-    assert "/mentor browse" in embed_text(answer)
+        assert "/mentor browse" in embed_text(answer)
+        await bot.deliver()
+        # A stranger's DM is refused like bad input: not even a member row is written.
+        assert await snapshot(factory) == before
+        assert await count(factory, Member) == 0
+        assert await count(factory, MentorMessage) == 0
+        assert await count(factory, Delivery) == 0
 
 
 async def test_a_dm_to_someone_with_several_servers_asks_which_conversation(

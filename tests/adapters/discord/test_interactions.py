@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.clock import FakeClock
 from core.context import Invocation
 from core.messages import File, Message, Reply
+from core.models import Mentor
 from core.ports import Attempt, Target
 from core.service import Mentorbot
 from tests.adapters.discord.conftest import (
@@ -27,6 +28,7 @@ from tests.adapters.discord.conftest import (
     embed_of,
     embed_text,
 )
+from tests.helpers import count, snapshot
 
 
 class GatedMentorbot(Mentorbot):
@@ -161,19 +163,24 @@ async def test_a_form_left_open_across_a_restart_asks_to_run_the_command_again(
     assert "run the command again" in embed_text(answer)
 
 
-async def test_someone_elses_form_cannot_be_submitted(discord_bot: BotFactory) -> None:
+async def test_someone_elses_form_cannot_be_submitted(
+    discord_bot: BotFactory, factory: async_sessionmaker[AsyncSession]
+) -> None:
     async with discord_bot() as bot:
         await bot.set_up()
         modal = await bot.command(ALICE, "mentor apply", APPLY_OPTIONS)
         assert modal.data is not None
+        before = await snapshot(factory)
         stolen = await bot.submit(ADA, modal.data["custom_id"], {"bio": BIO})
         assert "not valid" in embed_text(stolen)
+        assert await snapshot(factory) == before
+        assert await count(factory, Mentor) == 0
         own = await bot.submit(ALICE, modal.data["custom_id"], {"bio": BIO})
         assert embed_of(own)["title"] == "Application sent"
 
 
 async def test_a_button_in_a_dm_acts_in_the_server_it_came_from(
-    discord_bot: BotFactory, world: World
+    discord_bot: BotFactory, world: World, factory: async_sessionmaker[AsyncSession]
 ) -> None:
     fake = world.fake
     async with discord_bot() as bot:
@@ -193,5 +200,8 @@ async def test_a_button_in_a_dm_acts_in_the_server_it_came_from(
 
         paused = await fake.interact(fake.button_click(None, ALICE, pause, int(dm["id"])))
         assert "Paused" in embed_text(paused)
+        before = await snapshot(factory)
         stray = await fake.interact(fake.button_click(None, ALICE, "mb:resume", int(dm["id"])))
         assert "only works inside a server" in embed_text(stray)
+        assert await snapshot(factory) == before
+        assert await count(factory, Mentor, status="paused") == 1

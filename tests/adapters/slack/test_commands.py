@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.slack.commands import SlashCommands, from_slack
 from adapters.slack.manifest import build_manifest
@@ -12,6 +13,7 @@ from core.catalog import Command
 from core.commands import CATALOG
 from core.errors import UserError
 from tests.adapters.slack.conftest import ANA, OWNER, Slack, texts
+from tests.helpers import snapshot
 
 COMMANDS = SlashCommands(CATALOG)
 
@@ -159,11 +161,15 @@ async def test_an_unknown_subcommand_is_answered_privately(slack: Slack) -> None
     assert "Unknown command `/mentor teleport`" in texts(answer["blocks"])
 
 
-async def test_a_channel_typed_as_text_is_refused_naming_the_option(slack: Slack) -> None:
+async def test_a_channel_typed_as_text_is_refused_naming_the_option(
+    slack: Slack, factory: async_sessionmaker[AsyncSession]
+) -> None:
     bot = await slack()
+    before = await snapshot(factory)
     await bot.command(OWNER, "admin setup admin_role:@mentor-admins admin_channel:#admins")
     answer = texts((await bot.reply())["blocks"])
     assert "`admin_channel`: pick the channel from Slack's list" in answer
+    assert await snapshot(factory) == before  # no settings saved, no audit entry
 
 
 async def test_a_user_group_typed_as_a_handle_is_looked_up(slack: Slack) -> None:

@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.models import Community, Mentor
 from tests.adapters.slack.conftest import ANA, BOB, CAROL, Slack, SlackHarness, buttons, texts
-from tests.helpers import count
+from tests.helpers import count, snapshot
 
 
 async def open_home(bot: SlackHarness, user: str) -> dict[str, str]:
@@ -87,13 +87,16 @@ async def test_a_mentor_pauses_from_home(slack: Slack) -> None:
     assert "paused" in texts(bot.fake.home_views[ANA].view["blocks"])
 
 
-async def test_a_refused_home_button_explains_privately(slack: Slack) -> None:
+async def test_a_refused_home_button_explains_privately(
+    slack: Slack, factory: async_sessionmaker[AsyncSession]
+) -> None:
     bot = await slack()
     await bot.set_up_community()
     await bot.apply()
     actions = await open_home(bot, CAROL)
     await open_home(bot, BOB)
     opened = len(bot.fake.calls_to("views.open"))
+    before = await snapshot(factory)
     # Bob presses an admin's button (a forged or replayed id): refused, in a modal.
     await bot.send(
         "block_actions",
@@ -104,3 +107,6 @@ async def test_a_refused_home_button_explains_privately(slack: Slack) -> None:
     )
     [notice] = (await bot.fake.wait_for_calls("views.open", opened + 1))[opened:]
     assert "only community admins can do that" in texts(notice.args["view"]["blocks"])
+    assert await snapshot(factory) == before  # nothing decided, no effect queued
+    assert await count(factory, Mentor, status="pending") == 1
+    assert await count(factory, Mentor, status="active") == 0

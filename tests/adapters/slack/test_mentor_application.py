@@ -68,11 +68,16 @@ async def test_apply_in_a_modal_then_approve_after_a_restart(
 
     await bot.restart()  # nothing in memory survives; the button carries what it acts on
 
+    before = await snapshot(factory)
     await bot.click(BOB, "Approve")
     refusal = await bot.reply()
     assert refusal["response_type"] == "ephemeral"
     assert "only community admins can do that" in texts(refusal["blocks"])
+    await bot.deliver()
+    assert await snapshot(factory) == before  # still pending, no role, no DM queued, no audit
     assert await count(factory, Mentor, status="pending") == 1
+    assert set(buttons(fake.messages(ADMIN_CHANNEL)[-1].blocks)) == {"Approve", "Reject"}
+    assert fake.messages(ANA) == []
 
     await bot.click(CAROL, "Approve")  # an admin through the admin user group
     replaced = await bot.reply()
