@@ -165,12 +165,16 @@ class SlackAdapter:
         self,
         context: AsyncBoltContext,
         body: Mapping[str, Any],
-        next: Callable[[], Awaitable[None]],  # Bolt passes it by this name
+        next_: Callable[[], Awaitable[None]],
     ) -> BoltResponse | None:
         """Refuse, before any listener, a request from a workspace other than ours."""
-        team = context.team_id
-        if self.team_id is None or team is None or team == self.team_id:
-            await next()
+        team = None
+        if self.team_id is not None:
+            # Bolt's team (an event's installation) and the one listeners read from the body.
+            named = (context.team_id, body.get("team_id"), (body.get("team") or {}).get("id"))
+            team = next((t for t in named if t and t != self.team_id), None)
+        if team is None:
+            await next_()
             return None
         if team not in self._refused_teams:
             self._refused_teams.add(team)
