@@ -150,8 +150,8 @@ class Catalog:
 
 
 KIND_RULES = {
-    ChannelKind.POSTS: "must be a channel that holds messages (a text or announcement "
-    "channel), not a category, voice channel, forum or direct message",
+    ChannelKind.POSTS: "must be a channel that holds messages, not a category, voice "
+    "channel, forum, direct message or archived channel",
     ChannelKind.CATEGORY: "must be a category (a group of channels), not a channel",
 }
 

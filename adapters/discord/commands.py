@@ -236,14 +236,17 @@ async def picked(
 
     discord.py gives resolved channels and roles the interaction's server whatever the
     payload said, so they are looked up in the server's own lists (the gateway keeps them
-    current: the bot has the guilds intent); a channel that is not there is asked of
-    Discord, which names its real server, or refuses to show it (another server's).
+    current: the bot has the guilds intent); a channel that is not there is looked up in
+    the bot's other servers, then asked of Discord, which names its real server or refuses
+    to show it (another server's).
     """
     guild = interaction.guild
     if isinstance(value, discord.Role):
         known = guild is not None and guild.get_role(value.id) is not None
         return Picked(str(value.id), str(guild.id) if known and guild else None)
     channel: object = guild.get_channel_or_thread(value.id) if guild is not None else None
+    if channel is None:
+        channel = interaction.client.get_channel(value.id)  # another server the bot is in
     if channel is None:
         try:
             channel = await interaction.client.fetch_channel(value.id)
