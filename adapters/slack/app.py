@@ -171,7 +171,12 @@ class SlackAdapter:
         team = None
         if self.team_id is not None:
             # Bolt's team (an event's installation) and the one listeners read from the body.
-            named = (context.team_id, body.get("team_id"), (body.get("team") or {}).get("id"))
+            team_ref = body.get("team")
+            named = (
+                context.team_id,
+                body.get("team_id"),
+                team_ref.get("id") if isinstance(team_ref, Mapping) else team_ref,
+            )
             team = next((t for t in named if t and t != self.team_id), None)
         if team is None:
             await next_()
