@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from core.context import Actor
+from core.context import Actor, ChannelKind, Picked
 from core.errors import InvalidValue, UnknownCommand, UnknownOption
 from core.messages import Reply
 from core.uow import UnitOfWork
@@ -56,6 +56,8 @@ class Option:
     min_length: int | None = None
     max_length: int | None = None
     autocomplete: Autocomplete | None = None
+    # CHANNEL options only: the kind of channel the option takes.
+    channel_kind: ChannelKind = ChannelKind.POSTS
 
 
 Handler = Callable[[UnitOfWork, Actor, Any], Awaitable[Reply]]
@@ -126,19 +128,46 @@ class Catalog:
             )
             raise UnknownCommand("/" + path, hint) from None
 
-    def build(self, command: Command, raw: Mapping[str, object]) -> Any:
-        """Check and convert raw option values, then build the command's params object."""
+    def build(
+        self, command: Command, raw: Mapping[str, object], *, community: str | None = None
+    ) -> Any:
+        """Check and convert raw option values, then build the command's params object.
+
+        ``community`` is the platform id of the community the command runs in: a channel
+        or role picked elsewhere (see ``Picked``) is refused.
+        """
         allowed = [o.name for o in command.options]
         for key in raw:
             if key not in allowed:
                 raise UnknownOption("/" + command.path, key, allowed)
         values: dict[str, Any] = {}
         for opt in command.options:
-            value = _convert(opt, raw.get(opt.name))
+            value = _convert(opt, _checked_pick(opt, raw.get(opt.name), community))
             if value is None and opt.required:
                 raise InvalidValue(opt.name, "is required")
             values[opt.name] = value
         return command.params(**values)
+
+
+KIND_RULES = {
+    ChannelKind.POSTS: "must be a channel that holds messages, not a category, voice "
+    "channel, forum, direct message or archived channel",
+    ChannelKind.CATEGORY: "must be a category (a group of channels), not a channel",
+}
+
+
+def _checked_pick(opt: Option, raw: object, community: str | None) -> object:
+    """The id of a picked channel or role, once it is known to be usable here."""
+    if not isinstance(raw, Picked):
+        return raw
+    if community is not None and raw.community_platform_id != community:
+        noun = "channel" if opt.type is OptionType.CHANNEL else opt.type.value
+        raise InvalidValue(
+            opt.name, f"must be a {noun} of this community that the bot can see", raw.id
+        )
+    if opt.type is OptionType.CHANNEL and raw.kind is not opt.channel_kind:
+        raise InvalidValue(opt.name, KIND_RULES[opt.channel_kind], raw.id)
+    return raw.id
 
 
 _ID_WRAPPERS = re.compile(r"^<[#@]&?!?([^>]+)>$")

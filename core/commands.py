@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from core.catalog import Access, Autocomplete, Catalog, Command, Option, OptionType
+from core.context import ChannelKind
 from core.usecases import (
     community,
     connections,
@@ -312,7 +313,12 @@ CATALOG = Catalog(
                 Option("admin_role", OptionType.ROLE, "Role whose members administer Mentorbot"),
                 Option("admin_channel", OptionType.CHANNEL, "Where mentor applications arrive"),
                 Option("announcement_channel", OptionType.CHANNEL, "Where news is announced"),
-                Option("group_category", OptionType.CHANNEL, "Category for support-group channels"),
+                Option(
+                    "group_category",
+                    OptionType.CHANNEL,
+                    "Category for support-group channels",
+                    channel_kind=ChannelKind.CATEGORY,
+                ),
                 Option(
                     "default_timezone",
                     OptionType.STRING,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from sqlalchemy import select
 
@@ -28,6 +29,29 @@ class Invocation:
     role_ids: frozenset[str] = field(default_factory=frozenset)
     is_platform_admin: bool = False
     channel_id: str | None = None
+
+
+class ChannelKind(StrEnum):
+    """What a channel can hold, in platform-free terms (adapters map their channel types)."""
+
+    POSTS = "posts"  # messages: the bot's posts can go there (a text or announcement channel)
+    CATEGORY = "category"  # a group of channels, holding no messages itself
+    OTHER = "other"  # anything else: voice, forum, a direct message, an archived channel …
+
+
+@dataclass(frozen=True)
+class Picked:
+    """A channel or role picked in a command, with what the platform says about it.
+
+    ``community_platform_id`` is the server or workspace it belongs to (None when the
+    platform does not know it there, e.g. an id from elsewhere); ``kind`` is set for
+    channels. Adapters that can look ids up pass option values as ``Picked`` so the core
+    can refuse what belongs elsewhere or cannot be used; a bare id is taken as typed.
+    """
+
+    id: str
+    community_platform_id: str | None
+    kind: ChannelKind | None = None
 
 
 @dataclass

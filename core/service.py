@@ -10,6 +10,7 @@ platform's retry of the same event is recognised and does nothing.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -25,7 +26,7 @@ from core.catalog import Access, Autocomplete, Catalog
 from core.clock import Clock, SystemClock
 from core.commands import CATALOG
 from core.context import Actor, Invocation, get_or_create_community, resolve_actor
-from core.errors import NotAllowed
+from core.errors import NotAllowed, UserError
 from core.messages import Message, Reply
 from core.models import BotState, Community, ProcessedEvent
 from core.settings import CoreSettings
@@ -113,7 +114,7 @@ class Mentorbot:
         async def body(uow: UnitOfWork, actor: Actor) -> Reply:
             if command.access is Access.ADMIN and not actor.is_admin:
                 raise NotAllowed(f"use /{command.path}", "only community admins can do that")
-            params = self.catalog.build(command, options)
+            params = self.catalog.build(command, options, community=actor.community.platform_id)
             return await command.handler(uow, actor, params)
 
         return await self._run(inv, dedupe_key, body)
@@ -145,7 +146,7 @@ class Mentorbot:
 
         return await self._run(inv, dedupe_key, body)
 
-    async def relay_dm(
+    async def incoming_dm(
         self,
         inv: Invocation,
         content: str,
@@ -154,18 +155,22 @@ class Mentorbot:
         reply_to: str | None = None,
         dedupe_key: str | None = None,
     ) -> Reply | None:
-        """A DM a member sent to the bot, passed on within the right mentorship (F6).
-
-        ``reply_to`` is the platform id of the relayed message it answers, if any.
+        """A DM a member sent to the bot (F6): passed on within the right mentorship, and,
+        when it answers a relayed message (``reply_to``, that message's platform id), the
+        answered side's messages marked read, all in one transaction. A refused DM writes
+        nothing, not even the read receipt. Returns None only for a repeated ``dedupe_key``.
         """
 
         async def body(uow: UnitOfWork, actor: Actor) -> Reply:
-            return await threads.relay(uow, actor, content, list(attachments), reply_to)
+            return await threads.receive(uow, actor, content, list(attachments), reply_to)
 
         return await self._run(inv, dedupe_key, body)
 
+    # The console adapter's name for it.
+    relay_dm = incoming_dm
+
     async def mark_read(self, inv: Invocation, platform_message_id: str) -> bool:
-        """The member opened or reacted to a relayed message."""
+        """The member reacted to a relayed message (no DM sent, so nothing relayed)."""
 
         async def body(uow: UnitOfWork, actor: Actor) -> bool:
             return await threads.mark_read(uow, actor, platform_message_id)
@@ -247,6 +252,25 @@ class Mentorbot:
         else:
             options = list(community.goal_options) if community else []
         return [(o, prefix + o) for o in options if needle in o][:AUTOCOMPLETE_LIMIT]
+
+
+def new_reference() -> str:
+    """A short id that ties what a member was shown to the logged traceback."""
+    return secrets.token_hex(4)
+
+
+def apology(ref: str) -> Message:
+    """What a member sees when something failed on the bot's side: no details, a reference."""
+    return Message(
+        text="Sorry, something went wrong on our side. If it keeps happening, give an admin "
+        f"this reference: `{ref}`.",
+        tone="error",
+    )
+
+
+def refusal(exc: UserError) -> Message:
+    """A ``UserError`` as shown to the member who made it (privately; it names the field)."""
+    return Message(text=exc.message, tone="error")
 
 
 async def _first_time(uow: UnitOfWork, key: str) -> bool:

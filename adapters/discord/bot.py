@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 
 import discord
 import discord.gateway
@@ -32,11 +31,11 @@ from discord import app_commands
 from adapters.discord import render
 from adapters.discord.commands import catalog_groups
 from adapters.discord.dms import DirectMessages
-from adapters.discord.interactions import PLATFORM, Router, apology
+from adapters.discord.interactions import PLATFORM, Router
 from adapters.discord.port import DiscordPort
 from adapters.discord.sync import sync_if_changed
 from core.messages import Message
-from core.service import Mentorbot
+from core.service import Mentorbot, apology, new_reference
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +74,17 @@ def point_discord_py_at(api_base_url: str, gateway_url: str) -> None:
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
 
 
+class CommandTree(app_commands.CommandTree["MentorbotClient"]):
+    """The app-command tree; a repeated delivery of a command or autocomplete is dropped."""
+
+    def __init__(self, client: MentorbotClient, router: Router) -> None:
+        super().__init__(client)
+        self.router = router
+
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        return self.router.first_delivery(interaction)
+
+
 class MentorbotClient(discord.Client):
     def __init__(
         self, service: Mentorbot, router: Router, *, application_id: int | None, **options: object
@@ -89,7 +99,7 @@ class MentorbotClient(discord.Client):
         self.service = service
         self.router = router
         self.dms = DirectMessages(service, self)
-        self.tree: app_commands.CommandTree[MentorbotClient] = app_commands.CommandTree(self)
+        self.tree = CommandTree(self, router)
         for group in catalog_groups(service.catalog, router):
             self.tree.add_command(group)
         self.tree.on_error = self._on_tree_error  # type: ignore[method-assign]
@@ -148,7 +158,7 @@ class MentorbotClient(discord.Client):
     ) -> None:
         # Reached only when discord.py itself fails before our callback runs (an option it
         # cannot resolve, a stale command signature); the router answers everything else.
-        ref = secrets.token_hex(4)
+        ref = new_reference()
         log.error("app command failed (ref %s)", ref, exc_info=error)
         embed = render.embed(apology(ref))
         assert embed is not None

@@ -29,8 +29,16 @@ from discord import app_commands
 
 from adapters.discord.render import MODAL_INPUTS_MAX, Input, clip
 from core.catalog import Autocomplete, Catalog, Command, Option, OptionType
+from core.context import ChannelKind, Picked
 
 GROUP_DESCRIPTION_MAX = 100
+# What Discord offers for each kind of channel option, and what each Discord channel type
+# is to the core (threads, voice, stage, forum, media, directory: neither kind).
+CHANNEL_TYPES = {
+    ChannelKind.POSTS: (discord.ChannelType.text, discord.ChannelType.news),
+    ChannelKind.CATEGORY: (discord.ChannelType.category,),
+}
+KIND_OF_TYPE = {t: kind for kind, types in CHANNEL_TYPES.items() for t in types}
 
 
 class CommandRunner(Protocol):
@@ -87,14 +95,34 @@ def annotation(option: Option) -> Any:
         case OptionType.BOOLEAN:
             return bool
         case OptionType.CHANNEL:
-            # The raw resolved channel: any guild channel kind (categories included), by id,
-            # without depending on the channel cache.
-            return app_commands.AppCommandChannel
+            return ChannelOption(option.channel_kind)
         case OptionType.ROLE:
             return discord.Role
         case OptionType.USER:
             return discord.User
     raise AssertionError(f"unhandled option type {option.type}")
+
+
+class ChannelOption(app_commands.Transformer):
+    """A channel option offering only the channel types of its kind, passed on raw (the
+    resolved ``AppCommandChannel``, by id, whatever its type): a hand-made payload can
+    carry any channel, so what it is gets checked from the server's own channel list
+    (:func:`picked`) and refused by the core, with a message naming the option."""
+
+    def __init__(self, kind: ChannelKind) -> None:
+        super().__init__()
+        self._types = list(CHANNEL_TYPES[kind])
+
+    @property
+    def type(self) -> discord.AppCommandOptionType:
+        return discord.AppCommandOptionType.channel
+
+    @property
+    def channel_types(self) -> list[discord.ChannelType]:
+        return self._types
+
+    async def transform(self, interaction: discord.Interaction, value: Any, /) -> Any:
+        return value
 
 
 Callback = Callable[..., Coroutine[Any, Any, None]]
@@ -188,8 +216,42 @@ def catalog_groups(catalog: Catalog, runner: CommandRunner) -> list[app_commands
     return groups
 
 
-def option_value(value: object) -> object:
-    """A slash-option value as the core takes it: ids for users, roles and channels."""
+async def option_value(interaction: discord.Interaction, value: object) -> object:
+    """A slash-option value as the core takes it: ids for users; channels and roles as
+    ``Picked``, with their server and kind (see :func:`picked`)."""
     if isinstance(value, str | int | bool):
         return value
-    return str(value.id)  # type: ignore[attr-defined]  # User, Member, Role, AppCommandChannel
+    if isinstance(
+        value, discord.Role | app_commands.AppCommandChannel | app_commands.AppCommandThread
+    ):
+        return await picked(interaction, value)
+    return str(value.id)  # type: ignore[attr-defined]  # User, Member
+
+
+async def picked(
+    interaction: discord.Interaction,
+    value: discord.Role | app_commands.AppCommandChannel | app_commands.AppCommandThread,
+) -> Picked:
+    """What the server says a picked channel or role is.
+
+    discord.py gives resolved channels and roles the interaction's server whatever the
+    payload said, so they are looked up in the server's own lists (the gateway keeps them
+    current: the bot has the guilds intent); a channel that is not there is looked up in
+    the bot's other servers, then asked of Discord, which names its real server or refuses
+    to show it (another server's).
+    """
+    guild = interaction.guild
+    if isinstance(value, discord.Role):
+        known = guild is not None and guild.get_role(value.id) is not None
+        return Picked(str(value.id), str(guild.id) if known and guild else None)
+    channel: object = guild.get_channel_or_thread(value.id) if guild is not None else None
+    if channel is None:
+        channel = interaction.client.get_channel(value.id)  # another server the bot is in
+    if channel is None:
+        try:
+            channel = await interaction.client.fetch_channel(value.id)
+        except (discord.NotFound, discord.Forbidden):
+            return Picked(str(value.id), None, ChannelKind.OTHER)
+    owner = getattr(channel, "guild", None)
+    kind = KIND_OF_TYPE.get(getattr(channel, "type", None), ChannelKind.OTHER)  # type: ignore[arg-type]
+    return Picked(str(value.id), str(owner.id) if owner is not None else None, kind)

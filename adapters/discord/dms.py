@@ -9,23 +9,24 @@ servers that share the bot. Every DM the bot sends names its server (see
 2. otherwise the servers the bot's recent DMs to this person name: exactly one → that one;
    several → the member is asked to reply to a message from the right conversation.
 
-Replying to or reacting to a relayed message also marks it read (the core's read receipts;
-Discord tells bots nothing about messages merely opened).
+Replying to a relayed message marks it read when the reply is passed on (one core call,
+``incoming_dm``, does both in one transaction; a refused reply marks nothing); reacting to
+one marks it read too (the core's read receipts; Discord tells bots nothing about messages
+merely opened).
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
 
 import discord
 
 from adapters.discord import render
-from adapters.discord.interactions import PLATFORM, apology
+from adapters.discord.interactions import PLATFORM
 from core.context import Invocation
 from core.errors import UserError
 from core.messages import Message, Reply
-from core.service import Mentorbot
+from core.service import Mentorbot, apology, new_reference, refusal
 from core.usecases.threads import Attachment
 
 log = logging.getLogger(__name__)
@@ -81,9 +82,7 @@ class DirectMessages:
     ) -> Reply | None:
         attachments = [Attachment(a.url, a.filename, a.content_type) for a in message.attachments]
         try:
-            if reply_to is not None:
-                await self.service.mark_read(inv, reply_to)
-            return await self.service.relay_dm(
+            return await self.service.incoming_dm(
                 inv,
                 message.content,
                 attachments=attachments,
@@ -91,9 +90,9 @@ class DirectMessages:
                 dedupe_key=f"discord:message:{message.id}",
             )
         except UserError as exc:
-            return Reply(message=Message(text=exc.message, tone="error"))
+            return Reply(message=refusal(exc))
         except Exception:
-            ref = secrets.token_hex(4)
+            ref = new_reference()
             log.exception("relaying DM %s failed (ref %s)", message.id, ref)
             return Reply(message=apology(ref))
 

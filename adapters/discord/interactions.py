@@ -17,14 +17,21 @@ undeferred, which the fast path gives.
 
 Errors. A ``UserError`` is shown only to the member, as it is (it names the field and
 the rule); anything else is logged with its traceback under a short reference id, and
-the member sees an apology with that id.
+the member sees an apology with that id (both messages are the core's).
+
+Duplicates. Discord may deliver one interaction twice (a resumed gateway session
+replays it). Only the first delivery is answered: a second answer attempt would fail
+("already acknowledged") and be logged as an error. The router remembers recent
+interaction ids and drops a repeat quietly, for commands and autocomplete (through the
+command tree's check) and for buttons and forms alike; the core's dedupe key still
+covers a repeat this process never saw.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, TypeVar
 
@@ -38,7 +45,7 @@ from core.catalog import Autocomplete, Command
 from core.context import Invocation
 from core.errors import StaleAction, UserError
 from core.messages import Message, Reply
-from core.service import Mentorbot
+from core.service import Mentorbot, apology, new_reference, refusal
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +56,8 @@ UNKNOWN_INTERACTION = 10062  # answered too late: Discord's 3 s window has passe
 DEFER_AFTER_SECONDS = 2.0
 AUTOCOMPLETE_TIMEOUT_SECONDS = 2.5
 AUTOCOMPLETE_MAX = 25
+# Interaction ids remembered to drop a repeated delivery; a replay comes within seconds.
+SEEN_INTERACTIONS_MAX = 10_000
 FORM_TOO_LATE = (
     "This needs a form, but Discord only lets a form open right after the click and this "
     "took too long. Please click again."
@@ -62,14 +71,6 @@ T = TypeVar("T")
 class OutsideServer(UserError):
     def __init__(self) -> None:
         super().__init__("That only works inside a server, not in DMs.")
-
-
-def apology(ref: str) -> Message:
-    return Message(
-        text=f"Sorry, something went wrong on our side. If it keeps happening, give an admin "
-        f"this reference: `{ref}`.",
-        tone="error",
-    )
 
 
 def dedupe_key(interaction: discord.Interaction) -> str:
@@ -118,6 +119,17 @@ class Router:
         self.service = service
         self.drafts = drafts or FormDrafts()
         self.defer_after = defer_after
+        self._seen: OrderedDict[int, None] = OrderedDict()
+
+    def first_delivery(self, interaction: discord.Interaction) -> bool:
+        """False for an interaction this router has seen (and answered) before."""
+        if interaction.id in self._seen:
+            log.debug("dropping a repeated delivery of interaction %s", interaction.id)
+            return False
+        self._seen[interaction.id] = None
+        if len(self._seen) > SEEN_INTERACTIONS_MAX:
+            self._seen.popitem(last=False)
+        return True
 
     # ----- entry points ---------------------------------------------------------------
 
@@ -125,20 +137,34 @@ class Router:
         self, interaction: discord.Interaction, command: Command, options: dict[str, object]
     ) -> None:
         """A catalog slash command (called by the generated app-command callbacks)."""
-        raw = {name: option_value(v) for name, v in options.items() if v is not None}
+
+        async def raw_options() -> dict[str, object]:
+            given = {name: v for name, v in options.items() if v is not None}
+            return {name: await option_value(interaction, v) for name, v in given.items()}
+
         if modal_inputs(command):
-            await self._guard_send(interaction, lambda: self._open_draft(interaction, command, raw))
+
+            async def open_draft() -> None:
+                await self._open_draft(interaction, command, await raw_options())
+
+            await self._guard_send(interaction, open_draft)
             return
-        await self._answer(
-            interaction,
-            None,
-            lambda inv: self.service.execute(
+
+        async def call(inv: Invocation) -> Reply | None:
+            raw = await raw_options()
+            return await self.service.execute(
                 inv, command.path, raw, dedupe_key=dedupe_key(interaction)
-            ),
-        )
+            )
+
+        await self._answer(interaction, None, call)
 
     async def route(self, interaction: discord.Interaction) -> None:
         """Buttons and modal submissions in the core's namespace (from ``on_interaction``)."""
+        if interaction.type not in (
+            discord.InteractionType.component,
+            discord.InteractionType.modal_submit,
+        ) or not self.first_delivery(interaction):
+            return  # commands and autocomplete come through the command tree
         data: dict[str, Any] = dict(interaction.data or {})
         custom_id = str(data.get("custom_id") or "")
         if interaction.type is discord.InteractionType.component:
@@ -191,7 +217,7 @@ class Router:
         try:
             inv = invocation(interaction)
         except UserError as exc:
-            await interaction.response.send_message(embed=_error(exc.message), ephemeral=True)
+            await interaction.response.send_message(embed=_error(refusal(exc)), ephemeral=True)
             return
         nonce = self.drafts.put(Draft(command.path, inv.user_id, inv.community_platform_id, raw))
         assert command.form_title is not None
@@ -242,9 +268,9 @@ class Router:
         try:
             return await call(invocation(interaction, guild_hint))
         except UserError as exc:
-            return Reply(message=Message(text=exc.message, tone="error"))
+            return Reply(message=refusal(exc))
         except Exception:
-            ref = secrets.token_hex(4)
+            ref = new_reference()
             log.exception("interaction %s failed (ref %s)", interaction.id, ref)
             return Reply(message=apology(ref))
 
@@ -328,9 +354,9 @@ class Router:
             if isinstance(exc, discord.NotFound) and exc.code == UNKNOWN_INTERACTION:
                 log.warning("interaction %s expired before it was answered", interaction.id)
                 return None
-            ref = secrets.token_hex(4)
+            ref = new_reference()
             log.exception("answering interaction %s failed (ref %s)", interaction.id, ref)
-        sorry = _error(apology(ref).text)
+        sorry = _error(apology(ref))
         try:
             if interaction.response.is_done():
                 await interaction.followup.send(embed=sorry, ephemeral=True)
@@ -341,7 +367,7 @@ class Router:
         return None
 
 
-def _error(text: str) -> discord.Embed:
-    embed = render.embed(Message(text=text, tone="error"))
+def _error(message: Message) -> discord.Embed:
+    embed = render.embed(message)
     assert embed is not None  # the message has text
     return embed

@@ -6,6 +6,12 @@ carry a valid v0 signature from the signing secret and a timestamp under 5 minut
 or it gets 401 and nothing happens. The Web API base URL is a setting (``api_base_url``,
 ending in ``/``) so the app can run through a proxy or against a local fake.
 
+One workspace. The bot token belongs to one workspace, learnt from ``auth.test`` at start.
+Until installation in several workspaces exists, a request from any other team (correctly
+signed: the app's signing secret is the same everywhere) is refused before any listener
+runs: no community, no reply beyond a short note acknowledging a slash command, one log
+line per such team.
+
 Bolt quirk handled here: in HTTP mode Bolt reads any form body containing the text
 "payload" as an interactivity post, so a slash command whose text says "payload" (a
 member's bio, say) would be dropped. Such commands are re-read as the form they are.
@@ -14,8 +20,8 @@ member's bio, say) would be dropped. Such commands are re-read as the form they 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Literal
 from urllib.parse import parse_qsl
 
 import aiohttp
@@ -26,6 +32,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.request.async_internals import build_async_context
 from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 
@@ -48,6 +55,7 @@ log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+OTHER_WORKSPACE = "Mentorbot is not installed for this workspace."
 
 
 def bolt_request(raw_body: str, query: str, headers: dict[str, str]) -> AsyncBoltRequest:
@@ -105,6 +113,9 @@ class SlackAdapter:
             name="mentorbot",
         )
         self.client = configure(self.app.client, api_base_url, handlers)
+        self.team_id: str | None = None  # the installed workspace, from auth.test
+        self._refused_teams: set[str] = set()
+        self.app.middleware(self._only_installed_workspace)
         self.render = Renderer(service.catalog.groups, command)
         self.commands = SlashCommands(service.catalog, command)
         self.directory = Directory(self.client, service)
@@ -140,6 +151,7 @@ class SlackAdapter:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise SlackStartError(f"cannot reach Slack at {self.client.base_url}: {exc}") from exc
         self.directory.team_name = str(auth.get("team") or "")
+        self.team_id = str(auth.get("team_id") or "") or None
         if self.mode == "socket":
             self._socket = AsyncSocketModeHandler(self.app, app_token=self._app_token)
             await self._socket.connect_async()  # type: ignore[no-untyped-call]
@@ -160,6 +172,37 @@ class SlackAdapter:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    async def _only_installed_workspace(
+        self,
+        context: AsyncBoltContext,
+        body: Mapping[str, Any],
+        next_: Callable[[], Awaitable[None]],
+    ) -> BoltResponse | None:
+        """Refuse, before any listener, a request from a workspace other than ours."""
+        team = None
+        if self.team_id is not None:
+            # Bolt's team (an event's installation) and the one listeners read from the body.
+            team_ref = body.get("team")
+            named = (
+                context.team_id,
+                body.get("team_id"),
+                team_ref.get("id") if isinstance(team_ref, Mapping) else team_ref,
+            )
+            team = next((t for t in named if t and t != self.team_id), None)
+        if team is None:
+            await next_()
+            return None
+        if team not in self._refused_teams:
+            self._refused_teams.add(team)
+            log.warning(
+                "Slack: refusing requests from workspace %s; the app is installed in %s "
+                "(logged once per workspace)",
+                team,
+                self.team_id,
+            )
+        # A slash command's acknowledgement is shown to whoever typed it; nothing else is.
+        return BoltResponse(status=200, body=OTHER_WORKSPACE if "command" in body else "")
 
     async def _handle_http(self, request: web.Request) -> web.Response:
         bolt = bolt_request(await request.text(), request.query_string, dict(request.headers))

@@ -14,7 +14,8 @@ form and becomes the core's portable text (mentions kept, ``<!channel>`` pings d
 files travel as links (their permalinks).
 
 Read receipts: Slack tells an app nothing about messages merely opened, so replying in
-the thread or reacting to a relayed message marks the other side's messages read (so
+the thread (when the reply is passed on: the core's ``incoming_dm`` does both in one
+transaction) or reacting to a relayed message marks the other side's messages read (so
 does ``/mentor mentorship history``).
 """
 
@@ -32,11 +33,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack.blocks import Renderer
 from adapters.slack.commands import from_slack
 from adapters.slack.identity import Directory
-from adapters.slack.replies import apology, dedupe_key, error_message, reference
+from adapters.slack.replies import dedupe_key
 from core.context import Invocation
 from core.errors import UserError
 from core.messages import Message, Reply
-from core.service import Mentorbot
+from core.service import Mentorbot, apology, new_reference, refusal
 from core.usecases.threads import Attachment
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,9 @@ class DirectMessages:
         key = dedupe_key(team_id, "event", event_id)
         try:
             invocation = await self.directory.invocation(team_id, origin.user_id, origin.channel_id)
-            reply = await self.service.relay_dm(
+            # Answering in the thread means having read it: the core records that with the
+            # relay, and only if the relay went through.
+            reply = await self.service.incoming_dm(
                 invocation,
                 from_slack(str(event.get("text") or "")),
                 attachments=attachments_of(event),
@@ -107,16 +110,11 @@ class DirectMessages:
                 dedupe_key=key,
             )
         except UserError as exc:
-            reply = Reply(message=error_message(exc))
+            reply = Reply(message=refusal(exc))
         except Exception:
-            ref = reference()
+            ref = new_reference()
             log.exception("relaying Slack DM %s failed (ref %s)", event.get("ts"), ref)
             reply = Reply(message=apology(ref))
-        else:
-            if reply is not None and thread_ts is not None:
-                # Answering in the thread means having read it. Only after a relay that
-                # went through: a refused message writes nothing at all.
-                await self._mark_read(invocation, thread_ts)
         if reply is not None and reply.message is not None:
             await self._answer(origin, reply.message)
 

@@ -38,19 +38,12 @@ from adapters.slack.commands import (
 )
 from adapters.slack.home import AppHome
 from adapters.slack.identity import PLATFORM, Directory
-from adapters.slack.replies import (
-    Origin,
-    Replies,
-    apology,
-    dedupe_key,
-    error_message,
-    reference,
-)
+from adapters.slack.replies import Origin, Replies, dedupe_key
 from core.catalog import Autocomplete, Command
 from core.context import Invocation
 from core.errors import InvalidValue, UserError
 from core.messages import Message, Reply
-from core.service import Mentorbot
+from core.service import Mentorbot, apology, new_reference, refusal
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +80,9 @@ class Listeners:
         app.view(re.compile(r"^mb:"))(self.on_core_form)
         app.block_suggestion(re.compile("^" + re.escape(SUGGEST_PREFIX)))(self.on_suggestion)
         app.event("app_home_opened")(self.on_home_opened)
+        app.event("user_change")(self.on_user_change)
+        app.event("subteam_members_changed")(self.on_group_change)
+        app.event("subteam_updated")(self.on_group_change)
         app.error(self.on_error)
 
     # ----- slash command --------------------------------------------------------------------
@@ -103,7 +99,7 @@ class Listeners:
 
         async def run() -> Reply | None:
             parsed = self.commands.parse(body.get("text") or "")
-            options = await self.directory.check_ids(parsed.command, parsed.options)
+            options = await self.directory.check_ids(parsed.command, parsed.options, origin.team_id)
             if parsed.opens_form:
                 await self._open_command_form(origin, parsed.command)
                 return None
@@ -167,7 +163,9 @@ class Listeners:
         values = submitted_values(view["state"]["values"])
 
         async def run(invocation: Invocation, key: str | None) -> Reply | None:
-            options = await self.directory.check_ids(command, values)
+            options = await self.directory.check_ids(
+                command, values, invocation.community_platform_id
+            )
             return await self.service.execute(invocation, command.path, options, dedupe_key=key)
 
         await self._submit(ack, body, view, run)
@@ -204,14 +202,14 @@ class Listeners:
                 error = truncate(exc.rule[:1].upper() + exc.rule[1:] + ".", MAX_FIELD_ERROR)
                 await ack(response_action="errors", errors={exc.field: error})
             else:
-                await ack(response_action="push", view=self._notice(error_message(exc)))
+                await ack(response_action="push", view=self._notice(refusal(exc)))
             return
         except UserError as exc:
             # Pushed over the form, so closing it returns to the member's input.
-            await ack(response_action="push", view=self._notice(error_message(exc)))
+            await ack(response_action="push", view=self._notice(refusal(exc)))
             return
         except Exception:
-            ref = reference()
+            ref = new_reference()
             log.exception("Slack modal %s failed (ref %s)", view.get("callback_id"), ref)
             await ack(response_action="push", view=self._notice(apology(ref)))
             return
@@ -259,6 +257,18 @@ class Listeners:
         except Exception:
             log.exception("publishing App Home for %s failed", event.get("user"))
 
+    async def on_user_change(self, event: Body) -> None:
+        """A member's profile or role changed (an admin demoted, say): forget what we knew."""
+        user = event.get("user") or {}
+        if user.get("id"):
+            self.directory.forget_user(str(user["id"]))
+
+    async def on_group_change(self, event: Body) -> None:
+        """A user group changed (members added or removed): forget its cached members."""
+        group = event.get("subteam_id") or (event.get("subteam") or {}).get("id")
+        if group:
+            self.directory.forget_group(str(group))
+
     async def on_error(self, error: Exception, body: Body) -> None:
         log.error("unhandled error in a Slack listener (%s)", body.get("type"), exc_info=error)
 
@@ -272,7 +282,7 @@ class Listeners:
         try:
             reply = await call()
         except UserError as exc:
-            reply = Reply(message=error_message(exc))
+            reply = Reply(message=refusal(exc))
         except Exception as exc:
             await self._apologise(origin, exc)
             return
@@ -286,7 +296,7 @@ class Listeners:
 
     async def _apologise(self, origin: Origin, error: Exception) -> None:
         """Log the failure and its traceback with a reference; show the member only that."""
-        ref = reference()
+        ref = new_reference()
         log.error("Slack interaction by %s failed (ref %s)", origin.user_id, ref, exc_info=error)
         try:
             await self.replies.say(origin, apology(ref))

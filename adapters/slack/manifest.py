@@ -27,6 +27,8 @@ SCOPES = {
     "groups:history": "whether a post in a private channel was already made before a retry",
     "reactions:read": "reactions on relayed messages (read receipts)",
     "files:write": "sharing files (exports, calendar entries, charts)",
+    "channels:read": "checking that channels picked in /mentor admin setup are this workspace's",
+    "groups:read": "the same for private channels",
     "users:read": "names, timezones and workspace-admin status",
     "usergroups:read": "whether a member is in the community's admin user group",
     "usergroups:write": "badges as user groups (badge_usergroups = true)",
@@ -34,7 +36,16 @@ SCOPES = {
     "pins:write": "pinning facilitator posts",
 }
 # message.im: members talk to their mentor or mentee by writing in the app's DM.
-BOT_EVENTS = ("app_home_opened", "message.im", "reaction_added")
+# user_change, subteam_*: a member's admin status or user groups changed, so the cached
+# rights are dropped at once.
+BOT_EVENTS = (
+    "app_home_opened",
+    "message.im",
+    "reaction_added",
+    "user_change",
+    "subteam_members_changed",
+    "subteam_updated",
+)
 
 
 def build_manifest(

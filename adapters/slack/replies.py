@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -22,7 +21,6 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from adapters.slack.blocks import Renderer
 from adapters.slack.client import upload_files
 from adapters.slack.home import AppHome
-from core.errors import UserError
 from core.messages import Message, Reply
 
 log = logging.getLogger(__name__)
@@ -78,26 +76,9 @@ class Origin:
         )
 
 
-def reference() -> str:
-    """A short id that ties what a member was shown to the logged traceback."""
-    return secrets.token_hex(4)
-
-
 def dedupe_key(team_id: str, kind: str, slack_id: str | None) -> str | None:
     """The core's dedupe key for a Slack event or interaction: a redelivery repeats it."""
     return f"slack:{team_id}:{kind}:{slack_id}" if slack_id else None
-
-
-def error_message(exc: UserError) -> Message:
-    return Message(text=exc.message, tone="error")
-
-
-def apology(ref: str) -> Message:
-    return Message(
-        text=f"Sorry, something went wrong on our side. If it keeps happening, tell an admin "
-        f"the reference *{ref}*.",
-        tone="error",
-    )
 
 
 class Replies:

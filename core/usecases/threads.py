@@ -178,6 +178,22 @@ async def relay(
     )
 
 
+async def receive(
+    uow: UnitOfWork,
+    actor: Actor,
+    content: str,
+    attachments: list[Attachment],
+    reply_to: str | None,
+) -> Reply:
+    """An incoming DM: relayed (or the member asked where to), and answering a relayed
+    message means having read it. Only once the relay went through: a refusal raises and
+    the unit of work writes nothing."""
+    reply = await relay(uow, actor, content, attachments, reply_to)
+    if reply_to is not None:
+        await mark_read(uow, actor, reply_to)
+    return reply
+
+
 @button("relay", arity=2)
 async def relay_chosen(uow: UnitOfWork, actor: Actor, args: list[str]) -> Reply:
     pending = await uow.get_scoped(PendingRelay, args[0], actor.community.id, "message")

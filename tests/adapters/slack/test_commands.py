@@ -124,6 +124,9 @@ def test_manifest_in_socket_mode_and_http_mode() -> None:
         "app_home_opened",
         "message.im",
         "reaction_added",
+        "user_change",
+        "subteam_members_changed",
+        "subteam_updated",
     ]
     assert {"im:history", "reactions:read"} <= set(socket["oauth_config"]["scopes"]["bot"])
 
