@@ -31,8 +31,8 @@ from core.models import BotState, Community, ProcessedEvent
 from core.settings import CoreSettings
 from core.uow import UnitOfWork
 from core.usecases import threads
-from core.usecases.connections import nudge_and_expire
 from core.usecases.home import dashboard
+from core.usecases.housekeeping import nudge_and_expire
 from core.usecases.threads import Attachment
 
 log = logging.getLogger(__name__)

@@ -16,9 +16,9 @@ from core.messages import Field, Form, FormField, Message, Reply, mention, momen
 from core.models import Mentor, Mentorship
 from core.models.base import utcnow
 from core.uow import UnitOfWork
-from core.usecases.connections import Party, load_party, party_for, party_with
 from core.usecases.mentees import find_mentee
 from core.usecases.mentors import find_mentor
+from core.usecases.parties import Party, load_party, party_for, party_with
 
 COMPLETION_MIN, COMPLETION_MAX = 5, 2000
 

@@ -11,8 +11,8 @@ from core.context import Actor
 from core.messages import Field, Message, Reply
 from core.models import Member, Mentee, Mentorship
 from core.uow import UnitOfWork
-from core.usecases.connections import propose
 from core.usecases.discovery import accepting_mentors, mentee_facts
+from core.usecases.proposals import propose
 
 
 @dataclass(frozen=True)

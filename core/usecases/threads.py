@@ -21,9 +21,9 @@ from core.errors import Conflict, InvalidValue, NotFound
 from core.messages import Button, Field, File, Message, Reply, mention, moment
 from core.models import MentorMessage, Mentorship, MessageRoute, PendingRelay
 from core.uow import UnitOfWork
-from core.usecases.connections import Party, load_party, party_for, party_with
 from core.usecases.mentees import find_mentee
 from core.usecases.mentors import find_mentor
+from core.usecases.parties import Party, load_party, party_for, party_with
 
 CONTENT_MAX = 4000
 MAX_ATTACHMENTS = 10
