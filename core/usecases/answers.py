@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import update
 
-from core.actions import action_id, button
+from core.actions import action_id, button, require_current
 from core.context import Actor
 from core.effects import DirectMessage
 from core.errors import Conflict
@@ -22,18 +22,28 @@ from core.usecases.parties import Party, party_for
 
 
 def decision_buttons(ms: Mentorship) -> tuple[Button, ...]:
+    """Accept and Decline for this request as it is now (its id and request version)."""
+    ref = (ms.id, str(ms.request_version))
     return (
-        Button("Accept", action_id("accept", ms.id), "success"),
-        Button("Decline", action_id("decline", ms.id), "danger"),
+        Button("Accept", action_id("accept", *ref), "success"),
+        Button("Decline", action_id("decline", *ref), "danger"),
     )
 
 
-@button("accept")
-async def accept(uow: UnitOfWork, actor: Actor, args: list[str]) -> Reply:
+async def _pending_party(uow: UnitOfWork, actor: Actor, args: list[str]) -> Party:
+    """The request a card's ``<mentorship id>:<request version>`` names, still pending."""
     party = await party_for(uow, actor, args[0])
-    ms, role = party.mentorship, party.role_of(actor.member)
+    ms = party.mentorship
+    require_current(args[1], ms.request_version)
     if ms.status != "pending":
         raise Conflict(f"This request is already {ms.status}; nothing changed.")
+    return party
+
+
+@button("accept", arity=2, versioned=True)
+async def accept(uow: UnitOfWork, actor: Actor, args: list[str]) -> Reply:
+    party = await _pending_party(uow, actor, args)
+    ms, role = party.mentorship, party.role_of(actor.member)
     if role == "mentor":
         if ms.mentor_accepted:
             raise Conflict("You already accepted; waiting for the mentee.")
@@ -108,7 +118,7 @@ async def _activate(uow: UnitOfWork, actor: Actor, party: Party) -> None:
         party.mentor_member.platform_user_id,
         party.mentee_member.platform_user_id,
     )
-    key = f"mentorship-started:{ms.id}:{now.timestamp()}"
+    key = f"mentorship-started:{ms.id}:{ms.request_version}"
     await uow.outbox.add(
         actor.community.id,
         DirectMessage(
@@ -143,16 +153,14 @@ async def _activate(uow: UnitOfWork, actor: Actor, party: Party) -> None:
     )
 
 
-@button("decline")
+@button("decline", arity=2, versioned=True)
 async def decline(uow: UnitOfWork, actor: Actor, args: list[str]) -> Reply:
-    party = await party_for(uow, actor, args[0])
+    party = await _pending_party(uow, actor, args)
     ms = party.mentorship
-    if ms.status != "pending":
-        raise Conflict(f"This request is already {ms.status}; nothing changed.")
     ms.status = "declined"
     ms.end_date = uow.now()
     mentee_user = party.mentee_member.platform_user_id
-    key = f"declined:{ms.id}:{uow.now().timestamp()}"
+    key = f"declined:{ms.id}:{ms.request_version}"
     if party.role_of(actor.member) == "mentor":
         suggestions = await suggestion_message(
             uow,

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from sqlalchemy import select
 
 from core import cards, validation
-from core.actions import action_id, button, form
+from core.actions import action_id, button, form, require_current
 from core.context import Actor
 from core.effects import ChannelPost, DirectMessage, GrantRole, RevokeRole
 from core.errors import Conflict, InvalidValue, NotConfigured, NotFound
@@ -103,8 +103,16 @@ async def apply(uow: UnitOfWork, actor: Actor, cmd: ApplyAsMentor) -> Reply:
         raise Conflict("You are already a mentor. Use `/mentor edit` to change your profile.")
     now = uow.now()
     if mentor is None:
-        mentor = Mentor(community_id=community.id, user_id=actor.member.id, created_at=now)
+        mentor = Mentor(
+            community_id=community.id,
+            user_id=actor.member.id,
+            created_at=now,
+            application_version=1,
+        )
         uow.session.add(mentor)
+    else:
+        # The same row holds the new application: cards for the old one must not decide it.
+        mentor.application_version += 1
     for attr, value in values.items():
         setattr(mentor, attr, value)
     mentor.max_mentees = cmd.max_mentees or MAX_MENTEES_DEFAULT
@@ -123,7 +131,7 @@ async def apply(uow: UnitOfWork, actor: Actor, cmd: ApplyAsMentor) -> Reply:
     await uow.outbox.add(
         community.id,
         ChannelPost(community.admin_channel_id, cards.application_card(mentor, actor.member, now)),
-        key=f"mentor-application:{mentor.id}:{now.timestamp()}",
+        key=f"mentor-application:{mentor.id}:{mentor.application_version}",
     )
     return say(
         "Thanks for applying to mentor! The admins have your application and you'll get a DM "
@@ -134,9 +142,12 @@ async def apply(uow: UnitOfWork, actor: Actor, cmd: ApplyAsMentor) -> Reply:
 
 
 async def _pending_application(
-    uow: UnitOfWork, actor: Actor, mentor_id: str
+    uow: UnitOfWork, actor: Actor, args: list[str]
 ) -> tuple[Mentor, Member]:
+    """The application a card's ``<mentor id>:<application version>`` names, still pending."""
+    mentor_id, version = args
     mentor = await uow.get_scoped(Mentor, mentor_id, actor.community.id, "application", lock=True)
+    require_current(version, mentor.application_version)
     if mentor.status != "pending":
         decided = {
             "active": "approved",
@@ -150,17 +161,17 @@ async def _pending_application(
     return mentor, applicant
 
 
-@button("approve")
+@button("approve", arity=2, versioned=True)
 async def approve_application(uow: UnitOfWork, actor: Actor, args: list[str]) -> Reply:
     actor.require_admin("approve mentor applications")
-    mentor, applicant = await _pending_application(uow, actor, args[0])
+    mentor, applicant = await _pending_application(uow, actor, args)
     now = uow.now()
     mentor.status = "active"
     mentor.is_accepting = True
     mentor.approved_date = now
     mentor.approved_by = actor.member.id
     community = actor.community
-    key = f"mentor-approved:{mentor.id}:{now.timestamp()}"
+    key = f"mentor-approved:{mentor.id}:{mentor.application_version}"
     await uow.outbox.add(
         community.id,
         DirectMessage(
@@ -208,13 +219,13 @@ async def approve_application(uow: UnitOfWork, actor: Actor, args: list[str]) ->
     )
 
 
-@button("reject")
+@button("reject", arity=2, versioned=True)
 async def ask_rejection_reason(uow: UnitOfWork, actor: Actor, args: list[str]) -> Reply:
     actor.require_admin("reject mentor applications")
-    mentor, applicant = await _pending_application(uow, actor, args[0])
+    mentor, applicant = await _pending_application(uow, actor, args)
     return Reply(
         form=Form(
-            action=action_id("reject", mentor.id),
+            action=action_id("reject", *cards.application_ref(mentor)),
             title=f"Reject {applicant.display_name[:30]}'s application",
             fields=(
                 FormField(
@@ -230,7 +241,7 @@ async def ask_rejection_reason(uow: UnitOfWork, actor: Actor, args: list[str]) -
     )
 
 
-@form("reject")
+@form("reject", arity=2, versioned=True)
 async def reject_application(
     uow: UnitOfWork, actor: Actor, args: list[str], values: Mapping[str, str]
 ) -> Reply:
@@ -238,7 +249,7 @@ async def reject_application(
     reason = validation.text(
         "reason", values.get("reason", ""), min_length=REASON_MIN, max_length=REASON_MAX
     )
-    mentor, applicant = await _pending_application(uow, actor, args[0])
+    mentor, applicant = await _pending_application(uow, actor, args)
     now = uow.now()
     mentor.status = "rejected"
     mentor.is_accepting = False
@@ -256,7 +267,7 @@ async def reject_application(
                 ),
             ),
         ),
-        key=f"mentor-rejected:{mentor.id}:{now.timestamp()}:dm",
+        key=f"mentor-rejected:{mentor.id}:{mentor.application_version}:dm",
     )
     uow.audit(
         actor.community.id,
