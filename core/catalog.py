@@ -62,11 +62,26 @@ Handler = Callable[[UnitOfWork, Actor, Any], Awaitable[Reply]]
 
 
 @dataclass(frozen=True)
+class Planned:
+    """A command that reads and computes at length before it writes (a matching round).
+
+    ``read`` runs in a unit of work that is rolled back, so it may not write; ``compute``
+    runs after that with no transaction open, however long it takes; ``write`` gets the
+    options, the computed plan and a unit of work of its own (the one that records the
+    event's dedupe key) and must re-check whatever may have changed in between.
+    """
+
+    read: Callable[[UnitOfWork, Actor, Any], Awaitable[Any]]
+    compute: Callable[[Any], Awaitable[Any]]
+    write: Callable[[UnitOfWork, Actor, Any, Any], Awaitable[Reply]]
+
+
+@dataclass(frozen=True)
 class Command:
     group: str  # "mentor", "mentee", "admin"
     name: str  # "apply"
     description: str
-    handler: Handler
+    handler: Handler | Planned
     params: type  # a dataclass whose fields are the options
     options: tuple[Option, ...] = ()
     access: Access = Access.EVERYONE

@@ -6,25 +6,32 @@ from core import cards
 from core.context import Actor
 from core.effects import DirectMessage
 from core.messages import Message, mention
-from core.models import Member, Mentee, Mentor
+from core.models import Member, Mentee, Mentor, Mentorship
 from core.uow import UnitOfWork
 from core.usecases.answers import decision_buttons
-from core.usecases.requests import expires_at, find_pair, open_request, request_card, score_pair
+from core.usecases.requests import expires_at, open_request, request_card, score_pair
+
+# An earlier mentorship of the pair in one of these states may be proposed again.
+REOPENABLE = ("declined", "expired")
 
 
 async def propose(
-    uow: UnitOfWork, actor: Actor, mentee: Mentee, mentor: Mentor, score: float
+    uow: UnitOfWork,
+    actor: Actor,
+    mentee: tuple[Mentee, Member],
+    mentor: tuple[Mentor, Member],
+    existing: Mentorship | None,
+    score: float,
 ) -> bool:
-    """A matching round's proposal: both sides are asked. False if the pair can't be proposed."""
-    existing = await find_pair(uow, mentor.id, mentee.id)
-    if existing is not None and existing.status not in ("declined", "expired"):
+    """Propose the pair (rows loaded by the caller, with their earlier mentorship if any);
+    both sides are asked. False if that earlier mentorship rules the proposal out."""
+    if existing is not None and existing.status not in REOPENABLE:
         return False
-    ms = await open_request(uow, actor, mentee, mentor, origin="round", score=score, note=None)
-    mentor_member = await uow.session.get(Member, mentor.user_id)
-    mentee_member = await uow.session.get(Member, mentee.user_id)
-    assert mentor_member is not None
-    assert mentee_member is not None
-    breakdown = score_pair(uow, mentee, mentor)
+    (mentee_row, mentee_member), (mentor_row, mentor_member) = mentee, mentor
+    ms = await open_request(
+        uow, actor, mentee_row, mentor_row, existing, origin="round", score=score, note=None
+    )
+    breakdown = score_pair(uow, mentee_row, mentor_row)
     stamp = ms.request_version
     await uow.outbox.add(
         actor.community.id,
@@ -32,10 +39,10 @@ async def propose(
             mentor_member.platform_user_id,
             request_card(
                 ms,
-                mentee,
+                mentee_row,
                 mentee_member,
                 breakdown,
-                mentor,
+                mentor_row,
                 title=f"Proposed mentee: {mentee_member.display_name}",
                 expires_at=expires_at(uow, ms),
             ),
@@ -50,10 +57,10 @@ async def propose(
                 title=f"We found you a mentor: {mentor_member.display_name}",
                 text=(
                     f"The matching round proposes {mention(mentor_member.platform_user_id)} "
-                    f"({', '.join(mentor.expertise)}), compatibility {score:.0f}/100. "
+                    f"({', '.join(mentor_row.expertise)}), compatibility {score:.0f}/100. "
                     "If you both accept, your mentorship starts."
                 ),
-                fields=cards.mentor_fields(mentor, uow.now()),
+                fields=cards.mentor_fields(mentor_row, uow.now()),
                 buttons=decision_buttons(ms),
             ),
         ),

@@ -23,7 +23,6 @@ from core.models import Member, Mentee, Mentor, Mentorship
 from core.uow import UnitOfWork
 from core.usecases.answers import decision_buttons
 from core.usecases.discovery import mentee_facts, mentor_facts
-from core.usecases.mentees import find_mentee
 from core.usecases.mentors import find_mentor
 
 NOTE_MAX = 500
@@ -76,8 +75,17 @@ async def request_with_note(
     return await _request(uow, actor, mentor, values.get("note"))
 
 
-async def _check_can_request(uow: UnitOfWork, actor: Actor, mentor: Mentor) -> Mentee:
-    mentee = await find_mentee(uow, actor.member)
+async def _check_can_request(
+    uow: UnitOfWork, actor: Actor, mentor: Mentor
+) -> tuple[Mentee, Mentorship | None]:
+    """The actor's mentee profile and their earlier mentorship with ``mentor``, if any."""
+    # Locked (PostgreSQL) so that a matching round writing its proposals, which locks the
+    # waiting mentees before it checks who is still free, is never interleaved with this.
+    mentee = (
+        await uow.session.execute(
+            select(Mentee).where(Mentee.user_id == actor.member.id).with_for_update()
+        )
+    ).scalar_one_or_none()
     if mentee is None:
         raise NotConfigured("Create your mentee profile first: `/mentee profile goals:…`.")
     if mentor.user_id == actor.member.id:
@@ -108,7 +116,7 @@ async def _check_can_request(uow: UnitOfWork, actor: Actor, mentor: Mentor) -> M
         raise Conflict(
             f"You have {len(waiting)} requests waiting already; wait for an answer first."
         )
-    return mentee
+    return mentee, existing
 
 
 async def find_pair(uow: UnitOfWork, mentor_id: str, mentee_id: str) -> Mentorship | None:
@@ -136,14 +144,14 @@ async def open_request(
     actor: Actor,
     mentee: Mentee,
     mentor: Mentor,
+    existing: Mentorship | None,
     *,
     origin: str,
     score: float,
     note: str | None,
 ) -> Mentorship:
-    """Create (or reopen a declined/expired) pending mentorship for the pair."""
-    ms = await find_pair(uow, mentor.id, mentee.id)
-    now = uow.now()
+    """Create a pending mentorship for the pair, or reopen their declined/expired one."""
+    ms, now = existing, uow.now()
     if ms is None:
         ms = Mentorship(
             community_id=actor.community.id,
@@ -200,11 +208,18 @@ def request_card(
 
 
 async def _request(uow: UnitOfWork, actor: Actor, mentor: Mentor, note: str | None) -> Reply:
-    mentee = await _check_can_request(uow, actor, mentor)
+    mentee, existing = await _check_can_request(uow, actor, mentor)
     note = validation.text("note", note, max_length=NOTE_MAX) if note else None
     breakdown = score_pair(uow, mentee, mentor)
     ms = await open_request(
-        uow, actor, mentee, mentor, origin="request", score=breakdown.score, note=note or None
+        uow,
+        actor,
+        mentee,
+        mentor,
+        existing,
+        origin="request",
+        score=breakdown.score,
+        note=note or None,
     )
     mentor_member = await uow.session.get(Member, mentor.user_id)
     assert mentor_member is not None
