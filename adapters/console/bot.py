@@ -28,6 +28,7 @@ from sqlalchemy import select
 
 from adapters.console.port import ConsolePort, Shown
 from adapters.console.render import message_lines
+from core.catalog import put_option
 from core.clock import FakeClock
 from core.context import Invocation
 from core.delivery import Dispatcher
@@ -178,8 +179,12 @@ class ConsoleBot:
         if head == "as":
             self._as(tokens[1:])
         elif head.startswith("/"):
-            path, options = _split_command(tokens)
-            await self._guard(lambda: self.service.execute(self._invocation(), path, options), None)
+
+            async def command() -> Reply | None:
+                path, options = _split_command(tokens)  # a repeated option: a UserError
+                return await self.service.execute(self._invocation(), path, options)
+
+            await self._guard(command, None)
         elif head == "click":
             await self._click(" ".join(tokens[1:]))
         elif head == "submit":
@@ -326,7 +331,7 @@ def _split_command(tokens: list[str]) -> tuple[str, dict[str, str]]:
             continue
         if not name:
             raise ParseError(f"option without a name: {token!r}")
-        options[name] = value
+        put_option(options, name, value)
     return " ".join(path), options
 
 

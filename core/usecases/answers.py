@@ -170,6 +170,13 @@ async def decline(uow: UnitOfWork, actor: Actor, args: list[str]) -> Reply:
             exclude=frozenset({party.mentor.id}),
             title="Other mentors you might like",
         )
+        # Promise other mentors only when some follow.
+        onward = (
+            "here are other mentors who fit your goals."
+            if suggestions.fields
+            else "no other mentor has a free place right now. `/mentor browse` shows who "
+            "mentors here; places free up often, so look again soon."
+        )
         await uow.outbox.add(
             actor.community.id,
             DirectMessage(
@@ -178,8 +185,7 @@ async def decline(uow: UnitOfWork, actor: Actor, args: list[str]) -> Reply:
                     title="About your mentorship request",
                     text=(
                         f"{party.mentor_member.display_name} can't take you on right now. That "
-                        "is about their time, not about you; here are other mentors who fit "
-                        "your goals."
+                        f"is about their time, not about you; {onward}"
                     ),
                     fields=suggestions.fields,
                     buttons=suggestions.buttons,

@@ -43,9 +43,10 @@ class Attachment:
 def _check_content(content: str, attachments: list[Attachment]) -> str:
     if len(attachments) > MAX_ATTACHMENTS:
         raise InvalidValue("attachments", f"send at most {MAX_ATTACHMENTS} at once")
-    if not content.strip() and not attachments:
+    content = validation.clean(content)  # invisible-only text is empty
+    if not content and not attachments:
         raise InvalidValue("text", "write something (or attach a file)")
-    return validation.text("text", content, max_length=CONTENT_MAX) if content.strip() else ""
+    return validation.text("text", content, max_length=CONTENT_MAX)
 
 
 async def send_message(

@@ -40,3 +40,165 @@ async def test_a_reject_form_left_open_does_not_reject_the_new_application(
     mentor = await _mentor(factory)
     assert (mentor.status, mentor.application_version) == ("pending", 2)
     assert console.parse_errors == 0
+
+
+# ----- item 8: text hygiene -------------------------------------------------------------
+
+BIO = "I have funded 40 microloans and love explaining how it works."
+REST_OF_APPLY = (
+    "expertise:giving,loans availability:6 style:async languages:en,es timezone:Europe/Madrid"
+)
+
+
+async def _connected(console: ConsoleBot) -> None:
+    """alice mentors dave."""
+    for line in (
+        "as @owner --admin",
+        SETUP,
+        "as @alice",
+        APPLY,
+        "as @owner",
+        "click Approve",
+        "as @dave",
+        "/mentee profile goals:learn_giving languages:en",
+        "/mentor request mentor:@alice",
+        "as @alice",
+        "click Accept",
+        "as @dave",
+    ):
+        await console.handle(line)
+
+
+async def test_a_dm_of_zero_width_characters_is_refused_like_an_empty_one(
+    console: ConsoleBot, factory: async_sessionmaker[AsyncSession]
+) -> None:
+    await _connected(console)
+    before = await snapshot(factory)
+
+    out = await console.say("dm \u200b\u200c\u200d\u2060\ufeff")
+
+    assert any("`text`: write something" in line for line in out)
+    assert not any("[DM → @alice]" in line for line in out)
+    assert await snapshot(factory) == before
+
+
+async def test_terminal_escapes_and_controls_in_a_bio_are_neither_stored_nor_shown(
+    console: ConsoleBot, factory: async_sessionmaker[AsyncSession]
+) -> None:
+    await console.handle("as @owner --admin")
+    await console.handle(SETUP)
+    await console.handle("as @alice")
+    dirty = "\x1b[2J\x1b[41mI have funded 40 microloans\x1b[0m\x07 and love explaining\x08 it."
+
+    out = await console.say(f'/mentor apply bio:"{dirty}" {REST_OF_APPLY}')
+
+    shown = out[1:]  # after the echo of the typed line
+    assert not any(ch in line for line in shown for ch in "\x1b\x07\x08")
+    assert any("I have funded 40 microloans and love explaining it." in line for line in shown)
+    bio = (await _mentor(factory)).bio
+    assert bio == "I have funded 40 microloans and love explaining it."
+
+
+async def test_a_repeated_option_is_refused_naming_it_and_nothing_is_written(
+    console: ConsoleBot, factory: async_sessionmaker[AsyncSession]
+) -> None:
+    await console.handle("as @owner --admin")
+    await console.handle(SETUP)
+    await console.handle("as @alice")
+    before = await snapshot(factory)
+
+    out = await console.say(
+        f'/mentor apply bio:"{BIO}" bio:"Something else entirely." {REST_OF_APPLY}'
+    )
+
+    assert any("`bio`: is given more than once" in line for line in out)
+    assert await snapshot(factory) == before
+    assert console.parse_errors == 0  # a refusal by the bot, not a console syntax error
+
+
+async def test_an_empty_language_list_is_refused_naming_it_and_nothing_is_written(
+    console: ConsoleBot, factory: async_sessionmaker[AsyncSession]
+) -> None:
+    await console.handle("as @owner --admin")
+    await console.handle(SETUP)
+    await console.handle("as @alice")
+    before = await snapshot(factory)
+
+    applying = await console.say(
+        f'/mentor apply bio:"{BIO}" expertise:giving availability:6 style:async '
+        'languages:"" timezone:Europe/Madrid'
+    )
+    profile = await console.say('/mentee profile goals:learn_giving languages:""')
+
+    for out in (applying, profile):
+        assert any("`languages`: is empty" in line for line in out)
+    assert await snapshot(factory) == before
+
+
+# ----- item 9: what a declined mentee reads ---------------------------------------------
+
+
+def _dm_to(console: ConsoleBot, user: str, since: int) -> list[str]:
+    lines = console.lines[since:]
+    start = lines.index(f"[DM → @{user}]")
+    body = []
+    for line in lines[start + 1 :]:
+        if not line.startswith("    "):
+            break
+        body.append(line)
+    return body
+
+
+async def test_a_decline_with_no_other_mentor_points_to_browse_instead_of_promising(
+    console: ConsoleBot,
+) -> None:
+    for line in (
+        "as @owner --admin",
+        SETUP,
+        "as @alice",
+        APPLY,
+        "as @owner",
+        "click Approve",
+        "as @dave",
+        "/mentee profile goals:learn_giving languages:en",
+        "/mentor request mentor:@alice",
+        "as @alice",
+    ):
+        await console.handle(line)
+    since = len(console.lines)
+
+    await console.handle("click Decline")
+
+    told = "\n".join(_dm_to(console, "dave", since))
+    assert "can't take you on right now" in told
+    assert "here are other mentors" not in told
+    assert "`/mentor browse`" in told
+    assert "[Request" not in told
+
+
+async def test_a_decline_with_other_mentors_lists_them_after_saying_so(
+    console: ConsoleBot,
+) -> None:
+    for line in (
+        "as @owner --admin",
+        SETUP,
+        "as @alice",
+        APPLY,
+        "as @bruno",
+        APPLY,
+        "as @owner",
+        "click Approve",
+        "click Approve",
+        "as @dave",
+        "/mentee profile goals:learn_giving languages:en",
+        "/mentor request mentor:@alice",
+        "as @alice",
+    ):
+        await console.handle(line)
+    since = len(console.lines)
+
+    await console.handle("click Decline")
+
+    told = "\n".join(_dm_to(console, "dave", since))
+    assert "here are other mentors who fit your goals." in told
+    assert "[Request bruno]" in told
