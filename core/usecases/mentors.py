@@ -127,18 +127,24 @@ async def apply(uow: UnitOfWork, actor: Actor, cmd: ApplyAsMentor) -> Reply:
     actor.member.timezone = actor.member.timezone or mentor.timezone
     actor.member.languages = actor.member.languages or list(mentor.languages)
     await uow.session.flush()
-
-    await uow.outbox.add(
-        community.id,
-        ChannelPost(community.admin_channel_id, cards.application_card(mentor, actor.member, now)),
-        key=f"mentor-application:{mentor.id}:{mentor.application_version}",
-    )
+    await _post_application(uow, actor, mentor)
     return say(
         "Thanks for applying to mentor! The admins have your application and you'll get a DM "
         "when they decide.",
         tone="success",
         title="Application sent",
     )
+
+
+async def _post_application(uow: UnitOfWork, actor: Actor, mentor: Mentor) -> None:
+    """The actor's application, as it is now, on a card in the admin channel."""
+    channel = actor.community.admin_channel_id
+    if channel:
+        await uow.outbox.add(
+            actor.community.id,
+            ChannelPost(channel, cards.application_card(mentor, actor.member, uow.now())),
+            key=f"mentor-application:{mentor.id}:{mentor.application_version}",
+        )
 
 
 async def _pending_application(
@@ -304,10 +310,17 @@ async def edit_profile(uow: UnitOfWork, actor: Actor, cmd: EditMentorProfile) ->
         )
     for attr, value in values.items():
         setattr(mentor, attr, value)
+    resent = ""
+    if mentor.status == "pending":
+        # The admins decide on what they see: cards showing the application before this
+        # edit are outdated, and a card with the edited one replaces them.
+        mentor.application_version += 1
+        await _post_application(uow, actor, mentor)
+        resent = " The admins get your updated application."
     return Reply(
         message=Message(
             title="Profile updated",
-            text=f"Changed: {', '.join(sorted(values))}.",
+            text=f"Changed: {', '.join(sorted(values))}.{resent}",
             fields=cards.mentor_profile(mentor, actor.member, uow.now()).fields,
             tone="success",
         )

@@ -172,18 +172,11 @@ async def _still_free(
     )
     waiting = _waiting_mentees(community_id)
     mentees = {m.id: (m, member) for m, member in await uow.session.execute(waiting)}
-    rows = await uow.session.execute(
-        select(Mentor, Member)
-        .join(Member, Member.id == Mentor.user_id)
-        .where(
-            Mentor.community_id == community_id,
-            Mentor.status == "active",
-            Mentor.is_accepting.is_(True),
-            Mentor.current_mentees < Mentor.max_mentees,
-            Member.left_at.is_(None),
-        )
-    )
-    mentors = {r.id: (r, member) for r, member in rows}
+    mentors = {
+        r.mentor.id: (r.mentor, r.member)
+        for r in await accepting_mentors(uow, community_id)
+        if r.mentor.current_mentees < r.mentor.max_mentees
+    }
     places = {r.id: r.max_mentees - r.current_mentees for r, _ in mentors.values()}
     earlier = await uow.session.execute(
         select(Mentorship).where(

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.actions import action_id
 from core.clock import FakeClock
 from core.errors import OutdatedCard
-from core.models import Mentor, Mentorship
+from core.models import Delivery, Mentor, Mentorship
 from core.service import Mentorbot
 from tests.core.test_bad_input import APPLICATION
 from tests.core.test_connections import approved_mentor, inv, mentee, request
@@ -172,3 +172,35 @@ async def test_an_end_form_for_another_instance_or_in_the_old_format_is_outdated
     assert await snapshot(factory) == before
     await bot.submit(inv("dave"), ask.form.action, notes)
     assert (await _mentorship(factory, ms_id)).status == "completed"
+
+
+async def test_editing_a_waiting_application_outdates_its_cards_and_posts_a_new_one(
+    bot: Mentorbot, factory: async_sessionmaker[AsyncSession]
+) -> None:
+    await bot.execute(OWNER, "admin setup", {"admin_role": "A", "admin_channel": "adm"})
+    await bot.execute(inv("alice"), "mentor apply", APPLICATION)
+    mentor_id = (await _application(factory)).id
+    new_bio = "I have funded 400 microloans and teach budgeting at the library."
+    edited = await bot.execute(inv("alice"), "mentor edit", {"bio": new_bio})
+    assert edited is not None
+    assert edited.message is not None
+    assert "The admins get your updated application." in edited.message.text
+    async with factory() as session:
+        cards = (
+            (
+                await session.execute(
+                    select(Delivery.payload)
+                    .where(Delivery.kind == "post")
+                    .order_by(Delivery.idempotency_key)
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert [new_bio in card["message"]["text"] for card in cards] == [False, True]
+    before = await snapshot(factory)
+    with pytest.raises(OutdatedCard):
+        await bot.press(OWNER, action_id("approve", mentor_id, "1"))
+    assert await snapshot(factory) == before
+    await bot.press(OWNER, action_id("approve", mentor_id, "2"))
+    assert (await _application(factory)).status == "active"

@@ -149,22 +149,25 @@ def _dm_to(console: ConsoleBot, user: str, since: int) -> list[str]:
     return body
 
 
-async def test_a_decline_with_no_other_mentor_points_to_browse_instead_of_promising(
-    console: ConsoleBot,
-) -> None:
-    for line in (
-        "as @owner --admin",
-        SETUP,
-        "as @alice",
-        APPLY,
-        "as @owner",
-        "click Approve",
+async def _dave_asks_alice(console: ConsoleBot, *other_mentors: str) -> None:
+    """alice (and ``other_mentors``) approved; dave asks alice; alice acts next."""
+    lines = ["as @owner --admin", SETUP]
+    for name in ("alice", *other_mentors):
+        lines += [f"as @{name}", APPLY, "as @owner", "click Approve"]
+    lines += [
         "as @dave",
         "/mentee profile goals:learn_giving languages:en",
         "/mentor request mentor:@alice",
         "as @alice",
-    ):
+    ]
+    for line in lines:
         await console.handle(line)
+
+
+async def test_a_decline_with_no_other_mentor_points_to_browse_instead_of_promising(
+    console: ConsoleBot,
+) -> None:
+    await _dave_asks_alice(console)
     since = len(console.lines)
 
     await console.handle("click Decline")
@@ -179,22 +182,7 @@ async def test_a_decline_with_no_other_mentor_points_to_browse_instead_of_promis
 async def test_a_decline_with_other_mentors_lists_them_after_saying_so(
     console: ConsoleBot,
 ) -> None:
-    for line in (
-        "as @owner --admin",
-        SETUP,
-        "as @alice",
-        APPLY,
-        "as @bruno",
-        APPLY,
-        "as @owner",
-        "click Approve",
-        "click Approve",
-        "as @dave",
-        "/mentee profile goals:learn_giving languages:en",
-        "/mentor request mentor:@alice",
-        "as @alice",
-    ):
-        await console.handle(line)
+    await _dave_asks_alice(console, "bruno")
     since = len(console.lines)
 
     await console.handle("click Decline")
