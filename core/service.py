@@ -4,7 +4,9 @@ Each call is one unit of work: resolve who acted (creating the member on first u
 authorise, validate, run the use case, commit. A ``UserError`` rolls everything back
 and reaches the adapter unchanged, to be shown privately. An optional ``dedupe_key``
 (a platform event or interaction id) is recorded in the same transaction, so a
-platform's retry of the same event is recognised and does nothing.
+platform's retry of the same event is recognised and does nothing. A ``Planned`` command
+(the matching round) reads and computes first and writes in a unit of work of its own;
+only that one records the dedupe key.
 """
 
 from __future__ import annotations

@@ -168,6 +168,7 @@ async def _still_free(
     await uow.session.execute(
         select(Mentee.id)
         .where(Mentee.community_id == community_id, Mentee.status == "seeking")
+        .order_by(Mentee.id)  # one lock order, so two rounds at once queue, not deadlock
         .with_for_update()
     )
     waiting = _waiting_mentees(community_id)
