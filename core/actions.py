@@ -3,6 +3,12 @@
 An action id is ``mb:<name>:<arg>...`` (at most 100 characters, Discord's custom_id cap).
 The id only says what was pressed; whether the presser may do it is decided by the
 handler, against the database, every time, so a forged or replayed id achieves nothing.
+
+A row that can be decided on more than once (an application sent again after a
+rejection, a request reopened after a decline) carries a version, raised on every reuse.
+Actions on such a row are registered ``versioned``: their id ends with the version the
+card was made for, and the handler refuses it unless that is still the row's version
+(``require_current``). An id of the older format, without the version, is outdated too.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from core.context import Actor
-from core.errors import StaleAction
+from core.errors import OutdatedCard, StaleAction
 from core.messages import Reply
 from core.uow import UnitOfWork
 
@@ -30,6 +36,7 @@ FormHandler = Callable[[UnitOfWork, Actor, list[str], Mapping[str, str]], Awaita
 class _Registered:
     handler: ButtonHandler | FormHandler
     arity: int
+    versioned: bool = False
 
 
 BUTTONS: dict[str, _Registered] = {}
@@ -54,22 +61,40 @@ def parse_action_id(
         raise StaleAction()
     entry = registry[parts[1]]
     args = parts[2:]
-    if len(args) != entry.arity or not all(ARG_RE.fullmatch(a) for a in args):
+    if not all(ARG_RE.fullmatch(a) for a in args):
+        raise StaleAction()
+    if entry.versioned and len(args) == entry.arity - 1:
+        raise OutdatedCard()  # a card from before versions were carried
+    if len(args) != entry.arity or (entry.versioned and not args[-1].isdigit()):
         raise StaleAction()
     return entry, args
 
 
-def button(name: str, arity: int = 1) -> Callable[[ButtonHandler], ButtonHandler]:
+def require_current(card_version: str, current: int) -> None:
+    """Refuse a versioned action made for an earlier instance of its row."""
+    if int(card_version) != current:
+        raise OutdatedCard()
+
+
+def button(
+    name: str, arity: int = 1, *, versioned: bool = False
+) -> Callable[[ButtonHandler], ButtonHandler]:
+    """Register a button; ``versioned`` ones count the version in ``arity`` (last arg)."""
+
     def register(fn: ButtonHandler) -> ButtonHandler:
-        BUTTONS[name] = _Registered(fn, arity)
+        BUTTONS[name] = _Registered(fn, arity, versioned)
         return fn
 
     return register
 
 
-def form(name: str, arity: int = 1) -> Callable[[FormHandler], FormHandler]:
+def form(
+    name: str, arity: int = 1, *, versioned: bool = False
+) -> Callable[[FormHandler], FormHandler]:
+    """Register a form; ``versioned`` ones count the version in ``arity`` (last arg)."""
+
     def register(fn: FormHandler) -> FormHandler:
-        FORMS[name] = _Registered(fn, arity)
+        FORMS[name] = _Registered(fn, arity, versioned)
         return fn
 
     return register

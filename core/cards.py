@@ -49,6 +49,11 @@ def mentor_fields(mentor: Mentor, now: datetime) -> tuple[Field, ...]:
     )
 
 
+def application_ref(mentor: Mentor) -> tuple[str, str]:
+    """What an Approve/Reject id carries: the mentor row and which application on it."""
+    return mentor.id, str(mentor.application_version)
+
+
 def application_card(
     mentor: Mentor, applicant: Member, now: datetime, *, decided: str | None = None
 ) -> Message:
@@ -56,8 +61,8 @@ def application_card(
     buttons: tuple[Button, ...] = ()
     if decided is None:
         buttons = (
-            Button("Approve", action_id("approve", mentor.id), "success"),
-            Button("Reject", action_id("reject", mentor.id), "danger"),
+            Button("Approve", action_id("approve", *application_ref(mentor)), "success"),
+            Button("Reject", action_id("reject", *application_ref(mentor)), "danger"),
         )
     return Message(
         title=f"Mentor application: {applicant.display_name}",

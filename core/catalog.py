@@ -3,7 +3,8 @@
 Every user-facing command is declared once (see ``core.commands``). Discord app
 commands, the Slack ``/mentor`` parser, help and manifest, and the console parser are
 all built from those declarations; the option limits here are enforced in the core, so a
-platform that cannot express a limit still gets it checked.
+platform that cannot express a limit still gets it checked. Free text is cleaned here
+(``validation.clean``) before any length is checked.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
+from core import validation
 from core.context import Actor, ChannelKind, Picked
 from core.errors import InvalidValue, UnknownCommand, UnknownOption
 from core.messages import Reply
@@ -61,6 +63,22 @@ class Option:
 
 
 Handler = Callable[[UnitOfWork, Actor, Any], Awaitable[Reply]]
+V = TypeVar("V")
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A command that reads and computes at length before it writes (a matching round).
+
+    ``read`` runs in a unit of work that is rolled back, so it may not write; ``compute``
+    runs after that with no transaction open, however long it takes; ``write`` gets the
+    options, the computed plan and a unit of work of its own (the one that records the
+    event's dedupe key) and must re-check whatever may have changed in between.
+    """
+
+    read: Callable[[UnitOfWork, Actor, Any], Awaitable[Any]]
+    compute: Callable[[Any], Awaitable[Any]]
+    write: Callable[[UnitOfWork, Actor, Any, Any], Awaitable[Reply]]
 
 
 @dataclass(frozen=True)
@@ -68,7 +86,7 @@ class Command:
     group: str  # "mentor", "mentee", "admin"
     name: str  # "apply"
     description: str
-    handler: Handler
+    handler: Handler | Planned
     params: type  # a dataclass whose fields are the options
     options: tuple[Option, ...] = ()
     access: Access = Access.EVERYONE
@@ -143,6 +161,9 @@ class Catalog:
         values: dict[str, Any] = {}
         for opt in command.options:
             value = _convert(opt, _checked_pick(opt, raw.get(opt.name), community))
+            if value is None and opt.type is OptionType.LIST and opt.name in raw:
+                # Given but empty (`languages:""`): never silently the default.
+                raise InvalidValue(opt.name, "is empty; give at least one value, comma-separated")
             if value is None and opt.required:
                 raise InvalidValue(opt.name, "is required")
             values[opt.name] = value
@@ -170,15 +191,28 @@ def _checked_pick(opt: Option, raw: object, community: str | None) -> object:
     return raw.id
 
 
+def put_option(options: dict[str, V], name: str, value: V) -> None:
+    """Add one typed ``name:value`` to ``options``; a name given twice is refused.
+
+    Every adapter that reads options from typed text (the console, Slack's ``/mentor``
+    line) adds them through here, so a repeated option never silently overrides.
+    """
+    if name in options:
+        raise InvalidValue(name, "is given more than once; give each option once")
+    options[name] = value
+
+
 _ID_WRAPPERS = re.compile(r"^<[#@]&?!?([^>]+)>$")
 
 
 def _convert(opt: Option, raw: object) -> Any:
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
+    if isinstance(raw, str):
+        raw = validation.clean(raw)
+    if raw is None or raw == "":
         return None
     match opt.type:
         case OptionType.STRING | OptionType.TEXT:
-            value = str(raw).strip()
+            value = str(raw)
             if opt.choices:
                 if value.lower() not in opt.choices:
                     raise InvalidValue(opt.name, f"must be one of {', '.join(opt.choices)}", value)
@@ -210,8 +244,8 @@ def _convert(opt: Option, raw: object) -> Any:
             raise InvalidValue(opt.name, "must be yes or no", raw)
         case OptionType.LIST:
             items = raw if isinstance(raw, list | tuple) else str(raw).split(",")
-            values = [str(i).strip() for i in items if str(i).strip()]
-            return values or None
+            values = [validation.clean(str(i)) for i in items]
+            return [v for v in values if v] or None
         case OptionType.CHANNEL | OptionType.ROLE | OptionType.USER:
             text = str(raw).strip()
             wrapped = _ID_WRAPPERS.match(text)

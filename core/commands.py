@@ -11,11 +11,11 @@ from core.catalog import Access, Autocomplete, Catalog, Command, Option, OptionT
 from core.context import ChannelKind
 from core.usecases import (
     community,
-    connections,
     discovery,
     mentees,
     mentors,
     mentorships,
+    requests,
     rounds,
     threads,
 )
@@ -174,15 +174,15 @@ CATALOG = Catalog(
             "mentor",
             "request",
             "Ask a mentor to mentor you",
-            connections.request_by_command,
-            connections.RequestMentor,
+            requests.request_by_command,
+            requests.RequestMentor,
             (
                 Option("mentor", OptionType.USER, "The mentor", required=True),
                 Option(
                     "note",
                     OptionType.TEXT,
                     "A note for the mentor",
-                    max_length=connections.NOTE_MAX,
+                    max_length=requests.NOTE_MAX,
                 ),
             ),
         ),

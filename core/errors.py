@@ -70,5 +70,21 @@ class StaleAction(UserError):
         )
 
 
+class OutdatedCard(StaleAction):
+    """A button or form made for an earlier instance of its row.
+
+    An application rejected and sent again, or a request declined and asked again, keeps
+    its id; the card's version tells the instances apart, so an old card never decides
+    the new one unseen.
+    """
+
+    def __init__(self) -> None:
+        UserError.__init__(
+            self,
+            "This card is outdated: what it was made for has changed since, so nothing was "
+            "changed. Use the newest message about it instead.",
+        )
+
+
 class NotConfigured(UserError):
     """The community has not set up what this action needs."""

@@ -4,7 +4,9 @@ Each call is one unit of work: resolve who acted (creating the member on first u
 authorise, validate, run the use case, commit. A ``UserError`` rolls everything back
 and reaches the adapter unchanged, to be shown privately. An optional ``dedupe_key``
 (a platform event or interaction id) is recorded in the same transaction, so a
-platform's retry of the same event is recognised and does nothing.
+platform's retry of the same event is recognised and does nothing. A ``Planned`` command
+(the matching round) reads and computes first and writes in a unit of work of its own;
+only that one records the dedupe key.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core import validation
 from core.actions import BUTTONS, FORMS, ButtonHandler, FormHandler, parse_action_id
-from core.catalog import Access, Autocomplete, Catalog
+from core.catalog import Access, Autocomplete, Catalog, Command, Planned
 from core.clock import Clock, SystemClock
 from core.commands import CATALOG
 from core.context import Actor, Invocation, get_or_create_community, resolve_actor
@@ -32,8 +34,8 @@ from core.models import BotState, Community, ProcessedEvent
 from core.settings import CoreSettings
 from core.uow import UnitOfWork
 from core.usecases import threads
-from core.usecases.connections import nudge_and_expire
 from core.usecases.home import dashboard
+from core.usecases.housekeeping import nudge_and_expire
 from core.usecases.threads import Attachment
 
 log = logging.getLogger(__name__)
@@ -77,6 +79,8 @@ class Mentorbot:
         inv: Invocation,
         dedupe_key: str | None,
         body: Callable[[UnitOfWork, Actor], Awaitable[T]],
+        *,
+        commit: bool = True,
     ) -> T | None:
         for attempt in range(2):
             try:
@@ -86,7 +90,8 @@ class Mentorbot:
                         return None
                     actor = await resolve_actor(uow, inv)
                     result = await body(uow, actor)
-                    await uow.commit()
+                    if commit:
+                        await uow.commit()
                     return result
             except IntegrityError:
                 # Two first-time actions raced to create the same row (a member, a
@@ -110,14 +115,58 @@ class Mentorbot:
         Returns None only when ``dedupe_key`` was seen before.
         """
         command = self.catalog.find(path)
+        handler = command.handler
+        if isinstance(handler, Planned):
+            return await self._plan_then_write(inv, command, handler, options, dedupe_key)
 
         async def body(uow: UnitOfWork, actor: Actor) -> Reply:
-            if command.access is Access.ADMIN and not actor.is_admin:
-                raise NotAllowed(f"use /{command.path}", "only community admins can do that")
-            params = self.catalog.build(command, options, community=actor.community.platform_id)
-            return await command.handler(uow, actor, params)
+            return await handler(uow, actor, self._params(command, actor, options))
 
         return await self._run(inv, dedupe_key, body)
+
+    def _params(self, command: Command, actor: Actor, options: Mapping[str, object]) -> Any:
+        """Authorise the actor for ``command`` and build its params from raw options."""
+        _authorise(command, actor)
+        return self.catalog.build(command, options, community=actor.community.platform_id)
+
+    async def _plan_then_write(
+        self,
+        inv: Invocation,
+        command: Command,
+        steps: Planned,
+        options: Mapping[str, object],
+        dedupe_key: str | None,
+    ) -> Reply | None:
+        """Read (rolled back), compute (no transaction open), then write in one transaction.
+
+        Only the write records a dedupe key, derived from the event's: a failure or crash
+        before its commit leaves nothing behind, so a redelivery runs the command anew; a
+        redelivery after it is answered with nothing, before anything is read or computed.
+        """
+        write_key = None if dedupe_key is None else f"{dedupe_key}:write"
+        if write_key is not None and await self._seen(write_key):
+            log.info("ignoring repeated event %s", dedupe_key)
+            return None
+
+        async def read(uow: UnitOfWork, actor: Actor) -> tuple[Any, Any]:
+            params = self._params(command, actor, options)
+            return params, await steps.read(uow, actor, params)
+
+        read_back = await self._run(inv, None, read, commit=False)
+        assert read_back is not None  # no dedupe key, so the body always ran
+        params, pool = read_back
+        plan = await steps.compute(pool)
+
+        async def write(uow: UnitOfWork, actor: Actor) -> Reply:
+            _authorise(command, actor)  # again: rights may have changed meanwhile
+            return await steps.write(uow, actor, params, plan)
+
+        return await self._run(inv, write_key, write)
+
+    async def _seen(self, key: str) -> bool:
+        async with self.uow() as uow:
+            stmt = select(ProcessedEvent.key).where(ProcessedEvent.key == key[:200])
+            return (await uow.session.execute(stmt)).first() is not None
 
     async def press(
         self, inv: Invocation, custom_id: str, *, dedupe_key: str | None = None
@@ -271,6 +320,11 @@ def apology(ref: str) -> Message:
 def refusal(exc: UserError) -> Message:
     """A ``UserError`` as shown to the member who made it (privately; it names the field)."""
     return Message(text=exc.message, tone="error")
+
+
+def _authorise(command: Command, actor: Actor) -> None:
+    if command.access is Access.ADMIN and not actor.is_admin:
+        raise NotAllowed(f"use /{command.path}", "only community admins can do that")
 
 
 async def _first_time(uow: UnitOfWork, key: str) -> bool:

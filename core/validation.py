@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 import zoneinfo
 from collections.abc import Iterable, Sequence
 from functools import cache
@@ -12,6 +13,22 @@ import pycountry
 from core.errors import InvalidValue
 
 TAG_RE = re.compile(r"^[a-z0-9][a-z0-9_]{1,31}$")
+# Terminal escape sequences: CSI (ESC [ … final byte, or its 8-bit form), the string
+# sequences OSC, DCS, SOS, PM and APC (ended by BEL or ESC \), and two-byte ESC sequences.
+_ESCAPES = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"
+    r"|\x9b[0-?]*[ -/]*[@-~]"
+    r"|\x1b[\]PX^_][^\x07\x1b]*(?:\x07|\x1b\\)?"
+    r"|\x1b[@-Z\\-_]"
+)
+# C0 and C1 control characters, DEL included; newline and tab are kept.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Letters and symbols that draw nothing (fillers, the blank braille pattern).
+_BLANK_GLYPHS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+# Format characters (zero-width space, joiners, bidi marks…), separators, and combining
+# marks, which draw nothing on their own.
+_BLANK_CATEGORIES = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
+_INVISIBLE_CATEGORIES = _BLANK_CATEGORIES | {"Mn", "Me"}
 
 
 @cache
@@ -46,8 +63,36 @@ def timezone(field: str, value: str) -> str:
     return value
 
 
+def clean(value: str) -> str:
+    """Free text as it is stored and shown to others.
+
+    Line ends become ``\\n``; terminal escape sequences and control characters other
+    than newline and tab are removed; blanks at either end (spaces, zero-width and other
+    invisible characters) are trimmed, so text with nothing visible in it becomes empty.
+    """
+    value = value.replace("\r\n", "\n").replace("\r", "\n")
+    value = _CONTROLS.sub("", _ESCAPES.sub("", value))
+    start, end = 0, len(value)
+    while start < end and _blank(value[start]):
+        start += 1
+    while end > start and _blank(value[end - 1]):
+        end -= 1
+    value = value[start:end]
+    return value if any(_visible(c) for c in value) else ""
+
+
+def _blank(char: str) -> bool:
+    """Draws nothing and belongs to no neighbour (unlike a combining accent)."""
+    return char in _BLANK_GLYPHS or unicodedata.category(char) in _BLANK_CATEGORIES
+
+
+def _visible(char: str) -> bool:
+    return char not in _BLANK_GLYPHS and unicodedata.category(char) not in _INVISIBLE_CATEGORIES
+
+
 def text(field: str, value: str, *, min_length: int = 0, max_length: int) -> str:
-    value = value.strip()
+    """Free text, cleaned (see ``clean``), then held to its length rule."""
+    value = clean(value)
     if not min_length <= len(value) <= max_length:
         if min_length:
             rule = f"must be {min_length}–{max_length} characters (it is {len(value)})"

@@ -19,7 +19,6 @@ The same object is the test bot: ``await bot.say(line)`` returns what the bot pr
 from __future__ import annotations
 
 import logging
-import secrets
 import shlex
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -36,7 +35,7 @@ from core.delivery import Dispatcher
 from core.errors import UserError
 from core.messages import Button, Form, Message, Reply
 from core.models import Community, Member
-from core.service import Mentorbot
+from core.service import Mentorbot, apology, new_reference, refusal
 from core.usecases.help import help_message
 
 log = logging.getLogger(__name__)
@@ -192,8 +191,12 @@ class ConsoleBot:
         if head == "as":
             self._as(tokens[1:])
         elif head.startswith("/"):
-            path, options = split_command(tokens)
-            await self._guard(lambda: self.service.execute(self._invocation(), path, options), None)
+
+            async def command() -> Reply | None:
+                path, options = split_command(tokens)  # a repeated option: a UserError
+                return await self.service.execute(self._invocation(), path, options)
+
+            await self._guard(command, None)
         elif head == "click":
             await self._click(" ".join(tokens[1:]))
         elif head == "submit":
@@ -315,20 +318,13 @@ class ConsoleBot:
         try:
             reply = await call()
         except UserError as exc:
-            self._reply(Reply(message=Message(text=exc.message, tone="error")), origin)
+            self._reply(Reply(message=refusal(exc)), origin)
             return False
         except ParseError:
             raise
         except Exception as exc:
             ref = _log_failure("action", exc)
-            self._reply(
-                Reply(
-                    message=Message(
-                        text=f"Sorry, something went wrong on our side (ref {ref}).", tone="error"
-                    )
-                ),
-                origin,
-            )
+            self._reply(Reply(message=apology(ref)), origin)
             return False
         self._reply(reply, origin)
         return True
@@ -348,7 +344,7 @@ class ConsoleBot:
 
 def _log_failure(what: str, exc: Exception) -> str:
     """Log the error with its traceback and a reference the user can quote; return it."""
-    ref = secrets.token_hex(4)
+    ref = new_reference()
     log.error("console %s failed (ref %s)", what, ref, exc_info=exc)
     return ref
 

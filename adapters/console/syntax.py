@@ -10,6 +10,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
+from core.catalog import put_option
 from core.messages import Button
 
 NAME_MAX = 32  # Discord's limit for a user name; Slack's display names are longer
@@ -56,7 +57,7 @@ def split_command(tokens: list[str]) -> tuple[str, dict[str, str]]:
             continue
         if not name:
             raise ParseError(f"option without a name: {token!r}")
-        options[name] = value
+        put_option(options, name, value)  # a repeated option: a UserError
     return " ".join(path), options
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from adapters.slack.blocks import MAX_MODAL_TITLE, Block, input_block, plain, truncate
-from core.catalog import Autocomplete, Catalog, Command, Option, OptionType
+from core.catalog import Autocomplete, Catalog, Command, Option, OptionType, put_option
 from core.errors import UnknownCommand, UserError
 
 COMMAND_FORM_PREFIX = "mbcmd:"
@@ -124,7 +124,7 @@ class SlashCommands:
                 value = quoted if quoted is not None else raw
                 if raw is not None and raw.startswith('"'):
                     raise UserError(f"The quote after `{name}:` is never closed.")
-                options[name] = value
+                put_option(options, name, value)
                 last = name
             elif (
                 last is not None

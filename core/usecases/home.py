@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from core import cards
 from core.actions import action_id, button
 from core.context import Actor
 from core.messages import Button, Field, Message, Reply, moment
@@ -77,14 +78,14 @@ async def dashboard(uow: UnitOfWork, actor: Actor) -> Message:
                 buttons.append(
                     Button(
                         f"Approve {member.display_name}"[:80],
-                        action_id("approve", pending.id),
+                        action_id("approve", *cards.application_ref(pending)),
                         "success",
                     )
                 )
                 buttons.append(
                     Button(
                         f"Reject {member.display_name}"[:80],
-                        action_id("reject", pending.id),
+                        action_id("reject", *cards.application_ref(pending)),
                         "danger",
                     )
                 )

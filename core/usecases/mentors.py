@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from sqlalchemy import select
 
 from core import cards, validation
-from core.actions import action_id, button, form
+from core.actions import action_id, button, form, require_current
 from core.context import Actor
 from core.effects import ChannelPost, DirectMessage, GrantRole, RevokeRole
 from core.errors import Conflict, InvalidValue, NotConfigured, NotFound
@@ -103,8 +103,16 @@ async def apply(uow: UnitOfWork, actor: Actor, cmd: ApplyAsMentor) -> Reply:
         raise Conflict("You are already a mentor. Use `/mentor edit` to change your profile.")
     now = uow.now()
     if mentor is None:
-        mentor = Mentor(community_id=community.id, user_id=actor.member.id, created_at=now)
+        mentor = Mentor(
+            community_id=community.id,
+            user_id=actor.member.id,
+            created_at=now,
+            application_version=1,
+        )
         uow.session.add(mentor)
+    else:
+        # The same row holds the new application: cards for the old one must not decide it.
+        mentor.application_version += 1
     for attr, value in values.items():
         setattr(mentor, attr, value)
     mentor.max_mentees = cmd.max_mentees or MAX_MENTEES_DEFAULT
@@ -119,12 +127,7 @@ async def apply(uow: UnitOfWork, actor: Actor, cmd: ApplyAsMentor) -> Reply:
     actor.member.timezone = actor.member.timezone or mentor.timezone
     actor.member.languages = actor.member.languages or list(mentor.languages)
     await uow.session.flush()
-
-    await uow.outbox.add(
-        community.id,
-        ChannelPost(community.admin_channel_id, cards.application_card(mentor, actor.member, now)),
-        key=f"mentor-application:{mentor.id}:{now.timestamp()}",
-    )
+    await _post_application(uow, actor, mentor)
     return say(
         "Thanks for applying to mentor! The admins have your application and you'll get a DM "
         "when they decide.",
@@ -133,10 +136,24 @@ async def apply(uow: UnitOfWork, actor: Actor, cmd: ApplyAsMentor) -> Reply:
     )
 
 
+async def _post_application(uow: UnitOfWork, actor: Actor, mentor: Mentor) -> None:
+    """The actor's application, as it is now, on a card in the admin channel."""
+    channel = actor.community.admin_channel_id
+    if channel:
+        await uow.outbox.add(
+            actor.community.id,
+            ChannelPost(channel, cards.application_card(mentor, actor.member, uow.now())),
+            key=f"mentor-application:{mentor.id}:{mentor.application_version}",
+        )
+
+
 async def _pending_application(
-    uow: UnitOfWork, actor: Actor, mentor_id: str
+    uow: UnitOfWork, actor: Actor, args: list[str]
 ) -> tuple[Mentor, Member]:
+    """The application a card's ``<mentor id>:<application version>`` names, still pending."""
+    mentor_id, version = args
     mentor = await uow.get_scoped(Mentor, mentor_id, actor.community.id, "application", lock=True)
+    require_current(version, mentor.application_version)
     if mentor.status != "pending":
         decided = {
             "active": "approved",
@@ -150,17 +167,17 @@ async def _pending_application(
     return mentor, applicant
 
 
-@button("approve")
+@button("approve", arity=2, versioned=True)
 async def approve_application(uow: UnitOfWork, actor: Actor, args: list[str]) -> Reply:
     actor.require_admin("approve mentor applications")
-    mentor, applicant = await _pending_application(uow, actor, args[0])
+    mentor, applicant = await _pending_application(uow, actor, args)
     now = uow.now()
     mentor.status = "active"
     mentor.is_accepting = True
     mentor.approved_date = now
     mentor.approved_by = actor.member.id
     community = actor.community
-    key = f"mentor-approved:{mentor.id}:{now.timestamp()}"
+    key = f"mentor-approved:{mentor.id}:{mentor.application_version}"
     await uow.outbox.add(
         community.id,
         DirectMessage(
@@ -208,13 +225,13 @@ async def approve_application(uow: UnitOfWork, actor: Actor, args: list[str]) ->
     )
 
 
-@button("reject")
+@button("reject", arity=2, versioned=True)
 async def ask_rejection_reason(uow: UnitOfWork, actor: Actor, args: list[str]) -> Reply:
     actor.require_admin("reject mentor applications")
-    mentor, applicant = await _pending_application(uow, actor, args[0])
+    mentor, applicant = await _pending_application(uow, actor, args)
     return Reply(
         form=Form(
-            action=action_id("reject", mentor.id),
+            action=action_id("reject", *cards.application_ref(mentor)),
             title=f"Reject {applicant.display_name[:30]}'s application",
             fields=(
                 FormField(
@@ -230,7 +247,7 @@ async def ask_rejection_reason(uow: UnitOfWork, actor: Actor, args: list[str]) -
     )
 
 
-@form("reject")
+@form("reject", arity=2, versioned=True)
 async def reject_application(
     uow: UnitOfWork, actor: Actor, args: list[str], values: Mapping[str, str]
 ) -> Reply:
@@ -238,7 +255,7 @@ async def reject_application(
     reason = validation.text(
         "reason", values.get("reason", ""), min_length=REASON_MIN, max_length=REASON_MAX
     )
-    mentor, applicant = await _pending_application(uow, actor, args[0])
+    mentor, applicant = await _pending_application(uow, actor, args)
     now = uow.now()
     mentor.status = "rejected"
     mentor.is_accepting = False
@@ -256,7 +273,7 @@ async def reject_application(
                 ),
             ),
         ),
-        key=f"mentor-rejected:{mentor.id}:{now.timestamp()}:dm",
+        key=f"mentor-rejected:{mentor.id}:{mentor.application_version}:dm",
     )
     uow.audit(
         actor.community.id,
@@ -293,10 +310,17 @@ async def edit_profile(uow: UnitOfWork, actor: Actor, cmd: EditMentorProfile) ->
         )
     for attr, value in values.items():
         setattr(mentor, attr, value)
+    resent = ""
+    if mentor.status == "pending":
+        # The admins decide on what they see: cards showing the application before this
+        # edit are outdated, and a card with the edited one replaces them.
+        mentor.application_version += 1
+        await _post_application(uow, actor, mentor)
+        resent = " The admins get your updated application."
     return Reply(
         message=Message(
             title="Profile updated",
-            text=f"Changed: {', '.join(sorted(values))}.",
+            text=f"Changed: {', '.join(sorted(values))}.{resent}",
             fields=cards.mentor_profile(mentor, actor.member, uow.now()).fields,
             tone="success",
         )

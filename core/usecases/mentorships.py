@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import or_, select, update
 
 from core import validation
-from core.actions import action_id, form
+from core.actions import action_id, form, require_current
 from core.context import Actor
 from core.effects import DirectMessage
 from core.errors import Conflict, InvalidValue
@@ -16,9 +16,9 @@ from core.messages import Field, Form, FormField, Message, Reply, mention, momen
 from core.models import Mentor, Mentorship
 from core.models.base import utcnow
 from core.uow import UnitOfWork
-from core.usecases.connections import Party, load_party, party_for, party_with
 from core.usecases.mentees import find_mentee
 from core.usecases.mentors import find_mentor
+from core.usecases.parties import Party, load_party, party_for, party_with
 
 COMPLETION_MIN, COMPLETION_MAX = 5, 2000
 
@@ -107,7 +107,9 @@ async def ask_completion_notes(uow: UnitOfWork, actor: Actor, cmd: EndMentorship
     outcome = cmd.outcome or "completed"
     return Reply(
         form=Form(
-            action=action_id("end", party.mentorship.id, outcome),
+            action=action_id(
+                "end", party.mentorship.id, outcome, str(party.mentorship.request_version)
+            ),
             title=f"End mentorship with {party.other(actor.member).display_name[:30]}",
             fields=(
                 FormField(
@@ -122,11 +124,11 @@ async def ask_completion_notes(uow: UnitOfWork, actor: Actor, cmd: EndMentorship
     )
 
 
-@form("end", arity=2)
+@form("end", arity=3, versioned=True)
 async def end_mentorship(
     uow: UnitOfWork, actor: Actor, args: list[str], values: Mapping[str, str]
 ) -> Reply:
-    mentorship_id, outcome = args
+    mentorship_id, outcome, version = args
     if outcome not in ("completed", "ended"):
         raise InvalidValue("outcome", "must be completed or ended")
     notes = validation.text(
@@ -134,6 +136,7 @@ async def end_mentorship(
     )
     party = await party_for(uow, actor, mentorship_id)
     ms, now = party.mentorship, uow.now()
+    require_current(version, ms.request_version)
     if ms.status not in ("active", "paused"):
         raise Conflict(f"This mentorship is already {ms.status}.")
     ms.status, ms.end_date, ms.completion_notes = outcome, now, notes

@@ -21,9 +21,9 @@ from core.errors import Conflict, InvalidValue, NotFound
 from core.messages import Button, Field, File, Message, Reply, mention, moment
 from core.models import MentorMessage, Mentorship, MessageRoute, PendingRelay
 from core.uow import UnitOfWork
-from core.usecases.connections import Party, load_party, party_for, party_with
 from core.usecases.mentees import find_mentee
 from core.usecases.mentors import find_mentor
+from core.usecases.parties import Party, load_party, party_for, party_with
 
 CONTENT_MAX = 4000
 MAX_ATTACHMENTS = 10
@@ -43,9 +43,10 @@ class Attachment:
 def _check_content(content: str, attachments: list[Attachment]) -> str:
     if len(attachments) > MAX_ATTACHMENTS:
         raise InvalidValue("attachments", f"send at most {MAX_ATTACHMENTS} at once")
-    if not content.strip() and not attachments:
+    content = validation.clean(content)  # invisible-only text is empty
+    if not content and not attachments:
         raise InvalidValue("text", "write something (or attach a file)")
-    return validation.text("text", content, max_length=CONTENT_MAX) if content.strip() else ""
+    return validation.text("text", content, max_length=CONTENT_MAX)
 
 
 async def send_message(

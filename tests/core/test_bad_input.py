@@ -93,11 +93,11 @@ async def test_an_id_from_another_community_is_refused(
     before = await snapshot(factory)
     # guild-a's admin presses a (forged) Approve carrying guild-b's application id.
     with pytest.raises(NotFound, match="doesn't exist in this community"):
-        await bot.press(_inv("guild-a", "owner", admin=True), action_id("approve", mentor_id))
+        await bot.press(_inv("guild-a", "owner", admin=True), action_id("approve", mentor_id, "1"))
     with pytest.raises(NotFound):
         await bot.submit(
             _inv("guild-a", "owner", admin=True),
-            action_id("reject", mentor_id),
+            action_id("reject", mentor_id, "1"),
             {"reason": "a perfectly long reason"},
         )
     assert await snapshot(factory) == before
@@ -107,6 +107,7 @@ async def test_an_id_from_another_community_is_refused(
     "custom_id",
     [
         "mb:approve",
+        "mb:approve:a:b:c",
         "mb:approve:a:b",
         "mb:approve:../../etc",
         "mb:launch:abc",
@@ -130,12 +131,12 @@ async def test_a_replayed_approval_changes_nothing_and_sends_nothing_twice(
 ) -> None:
     mentor_id = await _pending_mentor(bot, factory)
     owner = _inv("guild-b", "owner", admin=True)
-    await bot.press(owner, action_id("approve", mentor_id))
+    await bot.press(owner, action_id("approve", mentor_id, "1"))
     before = await snapshot(factory)
     with pytest.raises(Conflict, match="already approved"):
-        await bot.press(owner, action_id("approve", mentor_id))
+        await bot.press(owner, action_id("approve", mentor_id, "1"))
     with pytest.raises(Conflict):
-        await bot.press(owner, action_id("reject", mentor_id))
+        await bot.press(owner, action_id("reject", mentor_id, "1"))
     assert await snapshot(factory) == before
     async with factory() as session:
         kinds = (await session.execute(select(Delivery.kind))).scalars().all()

@@ -42,7 +42,7 @@ async def approved_mentor(bot: Mentorbot, user: str, *, guild: str = GUILD, **ch
             .first()
         )
     assert mentor_id is not None
-    await bot.press(inv("owner", guild=guild, admin=True), action_id("approve", mentor_id))
+    await bot.press(inv("owner", guild=guild, admin=True), action_id("approve", mentor_id, "1"))
     return mentor_id
 
 
@@ -84,7 +84,7 @@ async def test_twenty_accepts_racing_for_two_places_make_exactly_two_mentorships
 
     async def accept(mentorship_id: str) -> str:
         try:
-            await bot.press(inv("alice"), action_id("accept", mentorship_id))
+            await bot.press(inv("alice"), action_id("accept", mentorship_id, "1"))
         except Conflict as refused:
             return refused.message
         return "ok"
@@ -115,7 +115,7 @@ async def test_a_message_each_way_is_stored_and_relayed_in_the_mentorship(
     mentor_id = await approved_mentor(bot, "alice")
     await mentee(bot, "dave")
     ms = await request(bot, "dave", mentor_id)
-    await bot.press(inv("alice"), action_id("accept", ms))
+    await bot.press(inv("alice"), action_id("accept", ms, "1"))
     await bot.execute(inv("alice"), "mentorship message", {"person": "dave", "text": "Hello!"})
     await bot.relay_dm(inv("dave"), "Hi, thanks!")
     async with factory() as session:
@@ -137,17 +137,17 @@ async def test_outsiders_forged_ids_and_other_communities_are_refused_and_write_
     mentor_id = await approved_mentor(bot, "alice")
     await mentee(bot, "dave")
     ms = await request(bot, "dave", mentor_id)
-    await bot.press(inv("alice"), action_id("accept", ms))
+    await bot.press(inv("alice"), action_id("accept", ms, "1"))
     await mentee(bot, "eve")
     before = await snapshot(factory)
     with pytest.raises(NotFound):
-        await bot.press(inv("eve"), action_id("decline", ms))
+        await bot.press(inv("eve"), action_id("decline", ms, "1"))
     with pytest.raises(InvalidValue, match="person"):
         await bot.execute(inv("eve"), "mentorship message", {"person": "alice", "text": "hi"})
     with pytest.raises(InvalidValue):
         await bot.execute(inv("eve"), "mentorship history", {"person": "dave"})
     with pytest.raises(NotFound):
-        await bot.press(inv("alice", guild="guild-b"), action_id("accept", ms))
+        await bot.press(inv("alice", guild="guild-b"), action_id("accept", ms, "1"))
     with pytest.raises(StaleAction):
         await bot.press(inv("alice"), "mb:accept:../" + ms)
     assert await snapshot(factory) == before
@@ -159,7 +159,7 @@ async def test_messages_to_a_paused_mentorship_are_refused_with_a_note(
     mentor_id = await approved_mentor(bot, "alice")
     await mentee(bot, "dave")
     ms = await request(bot, "dave", mentor_id)
-    await bot.press(inv("alice"), action_id("accept", ms))
+    await bot.press(inv("alice"), action_id("accept", ms, "1"))
     await bot.execute(inv("dave"), "mentorship pause", {"person": "alice"})
     with pytest.raises(Conflict, match="paused"):
         await bot.execute(inv("alice"), "mentorship message", {"person": "dave", "text": "hi"})
@@ -173,7 +173,7 @@ async def test_a_dm_with_several_mentorships_asks_which_one(
     mentor_id = await approved_mentor(bot, "alice")
     for name in ("dave", "erin"):
         await mentee(bot, name)
-        await bot.press(inv("alice"), action_id("accept", await request(bot, name, mentor_id)))
+        await bot.press(inv("alice"), action_id("accept", await request(bot, name, mentor_id), "1"))
     chooser = await bot.relay_dm(inv("alice"), "Group tip: read chapter 2")
     assert chooser is not None
     assert chooser.message is not None
@@ -193,7 +193,7 @@ async def test_ending_updates_counts_and_statuses(
     mentor_id = await approved_mentor(bot, "alice")
     await mentee(bot, "dave")
     ms = await request(bot, "dave", mentor_id)
-    await bot.press(inv("alice"), action_id("accept", ms))
+    await bot.press(inv("alice"), action_id("accept", ms, "1"))
     ask = await bot.execute(inv("dave"), "mentorship end", {"person": "alice"})
     assert ask is not None
     assert ask.form is not None
@@ -261,8 +261,8 @@ async def test_a_matching_round_proposes_and_both_sides_accept(
         member = await session.get(Member, proposed.user_id)
     assert member is not None
     mentee_user = member.platform_user_id
-    await bot.press(inv("alice"), action_id("accept", ms.id))
-    await bot.press(inv(mentee_user), action_id("accept", ms.id))
+    await bot.press(inv("alice"), action_id("accept", ms.id, "1"))
+    await bot.press(inv(mentee_user), action_id("accept", ms.id, "1"))
     async with factory() as session:
         ms_after = await session.get(Mentorship, ms.id)
         mentor = await session.get(Mentor, mentor_id)

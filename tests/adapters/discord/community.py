@@ -76,7 +76,7 @@ async def seed_mentors(service: Mentorbot, world: World, mentors: list[Mentor]) 
             member(world, mentor.user, mentor.name), "mentor apply", mentor.application()
         )
         ids[mentor.name] = await mentor_id(service.factory, mentor.user)
-        await service.press(owner, action_id("approve", ids[mentor.name]))
+        await service.press(owner, action_id("approve", ids[mentor.name], "1"))
     return ids
 
 

@@ -65,7 +65,7 @@ async def _community(bot: Bot, service: Mentorbot, world: World) -> dict[str, st
     await service.execute(zed, "mentee profile", {"goals": "learn_giving"})
     await service.execute(zed, "mentor request", {"mentor": "3009"})
     (request,) = await mentorships(service.factory)
-    await service.press(member(world, 3009, "ivy"), f"mb:accept:{request.id}")
+    await service.press(member(world, 3009, "ivy"), f"mb:accept:{request.id}:1")
     await become_mentee(bot, BOB)
     return ids
 
@@ -232,7 +232,7 @@ async def test_suggest_explains_each_match_and_a_request_reaches_the_mentor(
     assert f"Compatibility {scores['ana']}/100" in embed_text(request)
     (ms,) = [m for m in await mentorships(factory) if m.mentor_id == ids["ana"]]
     assert button_ids(request) == {
-        "Accept": f"mb:accept:{ms.id}@{world.id}",
-        "Decline": f"mb:decline:{ms.id}@{world.id}",
+        "Accept": f"mb:accept:{ms.id}:1@{world.id}",
+        "Decline": f"mb:decline:{ms.id}:1@{world.id}",
     }
     assert (ms.status, ms.request_note) == ("pending", "I want to start giving monthly.")

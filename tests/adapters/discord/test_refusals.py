@@ -104,10 +104,10 @@ async def test_outsiders_other_servers_and_forged_ids_are_refused_and_write_noth
         here, there = world.id, lenders.id
         # Carol, outside the mentorship, with its ids: as buttons, forms and commands.
         for payload in (
-            in_dm(CAROL, f"mb:accept:{ms}@{here}", carols_givers_dm),
-            fake.button_click(here, CAROL, f"mb:decline:{ms}"),
+            in_dm(CAROL, f"mb:accept:{ms}:1@{here}", carols_givers_dm),
+            fake.button_click(here, CAROL, f"mb:decline:{ms}:1"),
             fake.button_click(here, CAROL, f"mb:relay:abcdefgh12345678:{ms}"),
-            fake.modal_submit(here, CAROL, f"mb:end:{ms}:completed", {"notes": "Done now."}),
+            fake.modal_submit(here, CAROL, f"mb:end:{ms}:completed:1", {"notes": "Done now."}),
         ):
             assert "doesn't exist in this community" in await refused(payload)
         for path, options in (
@@ -119,9 +119,9 @@ async def test_outsiders_other_servers_and_forged_ids_are_refused_and_write_noth
 
         # Alice herself, with this server's ids in the other server.
         for payload in (
-            fake.button_click(there, ALICE, f"mb:accept:{ms}"),
-            fake.modal_submit(there, ALICE, f"mb:end:{ms}:completed", {"notes": "Done now."}),
-            in_dm(ALICE, f"mb:decline:{ms}@{there}", alices_lenders_dm),
+            fake.button_click(there, ALICE, f"mb:accept:{ms}:1"),
+            fake.modal_submit(there, ALICE, f"mb:end:{ms}:completed:1", {"notes": "Done now."}),
+            in_dm(ALICE, f"mb:decline:{ms}:1@{there}", alices_lenders_dm),
         ):
             assert "doesn't exist in this community" in await refused(payload)
         message_there = {"person": BOB, "text": "Hi"}
@@ -129,8 +129,8 @@ async def test_outsiders_other_servers_and_forged_ids_are_refused_and_write_noth
         assert "`person`" in text
         # In a DM, a button's server must be the one its message is about.
         for payload in (
-            in_dm(ALICE, f"mb:decline:{ms}@{there}", alices_givers_dm),
-            in_dm(ALICE, f"mb:decline:{ms}@{here}"),  # on no message of the bot's
+            in_dm(ALICE, f"mb:decline:{ms}:1@{there}", alices_givers_dm),
+            in_dm(ALICE, f"mb:decline:{ms}:1@{here}"),  # on no message of the bot's
         ):
             assert "not valid" in await refused(payload)
 
@@ -139,12 +139,12 @@ async def test_outsiders_other_servers_and_forged_ids_are_refused_and_write_noth
             f"mb:accept:../{ms}",
             f"mb:accept:{ms}:extra",
             "mb:launch:1",
-            f"mb:accept:{ms}@not-a-server",
+            f"mb:accept:{ms}:1@not-a-server",
             "mb:browse:1:giving:en:async:3:2",
         ):
             assert "not valid" in await refused(fake.button_click(here, BOB, custom_id))
         assert "`outcome`" in await refused(
-            fake.modal_submit(here, BOB, f"mb:end:{ms}:won", {"notes": "Done now."})
+            fake.modal_submit(here, BOB, f"mb:end:{ms}:won:1", {"notes": "Done now."})
         )
 
         # Carol DMs the bot, and replies "to" Alice's relayed message from her own DM.

@@ -90,7 +90,7 @@ async def seed_mentors(
             await member(bot, profile.user), "mentor apply", profile.application()
         )
         ids[profile.name] = await mentor_id(service.factory, bot.fake.team_id, profile.user)
-        await service.press(owner, action_id("approve", ids[profile.name]))
+        await service.press(owner, action_id("approve", ids[profile.name], "1"))
     await bot.deliver()
     return ids
 
@@ -109,7 +109,7 @@ async def connect(bot: SlackHarness, mentor: str, mentee: str) -> str:
     service = bot.app.service
     await service.execute(await member(bot, mentee), "mentor request", {"mentor": mentor})
     ms = (await mentorships(service.factory))[-1]
-    await service.press(await member(bot, mentor), action_id("accept", ms.id))
+    await service.press(await member(bot, mentor), action_id("accept", ms.id, "1"))
     await bot.deliver()
     return ms.id
 
@@ -130,11 +130,11 @@ async def other_team_mentorship(bot: SlackHarness) -> tuple[str, str]:
     zed = replace(MENTORS[1], user="U1ZED", name="zed")
     await service.execute(someone(zed.user, zed.name), "mentor apply", zed.application())
     mentor = await mentor_id(service.factory, OTHER_TEAM, zed.user)
-    await service.press(someone("U1OWNER", "otto"), action_id("approve", mentor))
+    await service.press(someone("U1OWNER", "otto"), action_id("approve", mentor, "1"))
     await service.execute(someone("U1YAN", "yan"), "mentee profile", MENTEE_PROFILE)
     await service.execute(someone("U1YAN", "yan"), "mentor request", {"mentor": zed.user})
     ms = (await mentorships(service.factory))[-1]
-    await service.press(someone(zed.user, zed.name), action_id("accept", ms.id))
+    await service.press(someone(zed.user, zed.name), action_id("accept", ms.id, "1"))
     return mentor, ms.id
 
 

@@ -94,7 +94,7 @@ async def test_ending_asks_for_notes_and_tells_both_in_their_threads(
     [opened] = await fake.wait_for_calls("views.open")
     modal = fake.views[opened.response["view"]["id"]]
     assert modal.view["title"]["text"] == "End mentorship with ana"
-    assert modal.callback_id == f"mb:end:{ms_id}:completed"
+    assert modal.callback_id == f"mb:end:{ms_id}:completed:1"
 
     before = await snapshot(factory)
     ack = await bot.send(
@@ -154,17 +154,17 @@ async def test_outsiders_forged_buttons_and_other_teams_ids_are_refused_and_writ
         return texts((await bot.reply())["blocks"])
 
     not_here = "doesn't exist in this community"
-    assert "not valid" in await press(EVE, action_id("end", ms_id, "completed"))  # a form
-    assert not_here in await press(EVE, action_id("decline", ms_id))
-    assert "already active" in await press(BOB, action_id("accept", ms_id))
-    assert not_here in await press(ANA, action_id("accept", other_ms))
+    assert "not valid" in await press(EVE, action_id("end", ms_id, "completed", "1"))  # a form
+    assert not_here in await press(EVE, action_id("decline", ms_id, "1"))
+    assert "already active" in await press(BOB, action_id("accept", ms_id, "1"))
+    assert not_here in await press(ANA, action_id("accept", other_ms, "1"))
     assert not_here in await press(BOB, action_id("request", other_mentor))
     assert "not valid" in await press(ANA, f"mb:accept:{ms_id}/../x")
     assert "not valid" in await press(ANA, "mb:teleport:1")
     ack = await bot.send(
         "view_submission",
         user_id=EVE,
-        callback_id=action_id("end", ms_id, "completed"),
+        callback_id=action_id("end", ms_id, "completed", "1"),
         values={"notes": {"notes": "Ending someone else's mentorship."}},
     )
     assert not_here in texts(ack["view"]["blocks"])
