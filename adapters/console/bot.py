@@ -105,7 +105,6 @@ class ConsoleBot:
         user = self.current or ""
         if reply is None:
             return
-        edited = reply.update_origin is not None and origin is not None
         if reply.update_origin is not None and origin is not None:
             origin.message = reply.update_origin
             where = f"#{origin.channel}" if origin.channel else f"DM of @{origin.audience}"
@@ -120,8 +119,7 @@ class ConsoleBot:
                 need = "required" if f.required else "optional"
                 self._out(f"    {f.name}: {f.label} ({need}{limits})")
             self._out('    (answer with: submit name:"value" …)')
-        if reply.message is not None and not (edited and reply.message == reply.update_origin):
-            # A reply that only repeats the edited message (a relay's receipt) is shown once.
+        if reply.message is not None:
             shown = Shown(
                 len(self.shown) + 1,
                 "private" if reply.private else "reply",

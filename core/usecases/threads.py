@@ -204,7 +204,8 @@ async def relay_chosen(uow: UnitOfWork, actor: Actor, args: list[str]) -> Reply:
     attachments = [Attachment(**a) for a in pending.attachments or []]
     reply = await send_message(uow, actor, party, pending.content, attachments)
     await uow.session.delete(pending)
-    return Reply(message=reply.message, update_origin=reply.message)
+    # The chooser becomes the receipt: said once, where the choice was made.
+    return Reply(update_origin=reply.message)
 
 
 # ----- history, export, read receipts ---------------------------------------------------

@@ -64,7 +64,6 @@ async def test_a_mentor_keeps_one_thread_per_mentee_and_picks_one_for_a_top_leve
     replaced = await bot.reply()
     assert replaced["replace_original"] is True
     assert f"Sent to <@{KIM}>" in texts(chooser.blocks)  # the chooser became the receipt
-    await bot.reply()
     await bot.deliver()
     [tip] = in_thread(bot, KIM, thread_starter(bot, KIM).ts)
     assert "Tip of the week" in texts(tip.blocks)
