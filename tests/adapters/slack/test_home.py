@@ -81,6 +81,7 @@ async def test_a_mentor_pauses_from_home(slack: Slack) -> None:
     await bot.apply()
     await bot.deliver()
     await bot.click(CAROL, "Approve")
+    await bot.reply()  # the approval is done (its card replaced) before Ana looks
     actions = await open_home(bot, ANA)
     await press_in_home(bot, ANA, actions["Pause mentoring"])
     assert set(buttons(bot.fake.home_views[ANA].view["blocks"])) == {"Resume mentoring"}
