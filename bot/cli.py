@@ -1,4 +1,8 @@
-"""The ``mentorbot`` command line."""
+"""The ``mentorbot`` command line.
+
+Imports are made where they are used, so ``--help``, the console and each command load
+only what they need (no platform library, numpy or Alembic unless asked for).
+"""
 
 from __future__ import annotations
 
@@ -10,26 +14,11 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from adapters.console.bot import ConsoleBot
-from bot.config import Config, ConfigError, load_config, masked
-from bot.wiring import (
-    Platform,
-    StartError,
-    build_console,
-    build_discord,
-    build_dispatcher,
-    build_slack,
-    core_settings,
-    open_database,
-    start_platform,
-    start_scheduler,
-)
-from core import db
-from core.clock import SystemClock
-from core.commands import CATALOG
-from core.delivery import Dispatcher
-from core.service import Mentorbot
+if TYPE_CHECKING:
+    from adapters.console.bot import ConsoleBot
+    from bot.config import Config
 
 log = logging.getLogger("mentorbot")
 
@@ -61,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from bot.config import ConfigError, load_config, masked
+    from core import db
+
     try:
         config = load_config(args.config)
     except ConfigError as exc:
@@ -110,6 +102,8 @@ def _console_only(config: Config) -> bool:
 
 
 async def _console(config: Config, url: str, script: list[str] | None) -> int:
+    from bot.wiring import build_console, open_database
+
     lines = script
     engine, factory = await open_database(url, create_if_new=True)
     bot = build_console(factory, config, sink=print)
@@ -127,6 +121,8 @@ async def _console(config: Config, url: str, script: list[str] | None) -> int:
 
 
 async def _interactive(bot: ConsoleBot, config: Config) -> int:
+    from bot.wiring import start_scheduler
+
     bot.echo_input = False
     print(
         "Mentorbot console. Start with `as @you --admin`, then `/admin setup …`; `help` lists "
@@ -164,6 +160,10 @@ async def _discord_sync(config: Config, guild: str | None) -> int:
     if not config.discord.enabled:
         print("Configuration error:\ndiscord.token: set DISCORD_TOKEN", file=sys.stderr)
         return 2
+    from bot.wiring import build_discord, open_database
+    from core.clock import SystemClock
+    from core.service import Mentorbot
+
     engine, factory = await open_database(config.database.url)
     adapter = build_discord(Mentorbot(factory, SystemClock()), config)
     try:
@@ -178,6 +178,7 @@ async def _discord_sync(config: Config, guild: str | None) -> int:
 
 def _slack_manifest(config: Config, request_url: str | None) -> int:
     from adapters.slack.manifest import build_manifest
+    from core.commands import CATALOG
 
     socket_mode = config.slack.mode == "socket"
     if not socket_mode and not request_url:
@@ -199,6 +200,21 @@ async def _run_platforms(config: Config, stop: asyncio.Event | None = None) -> i
 
     ``stop`` ends it (tests); otherwise SIGINT or SIGTERM does.
     """
+    from bot.wiring import (
+        Platform,
+        StartError,
+        build_discord,
+        build_dispatcher,
+        build_slack,
+        core_settings,
+        open_database,
+        start_platform,
+        start_scheduler,
+    )
+    from core.clock import SystemClock
+    from core.delivery import Dispatcher
+    from core.service import Mentorbot
+
     engine, factory = await open_database(config.database.url)
     clock = SystemClock()
     holder: list[Dispatcher] = []

@@ -27,20 +27,22 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from multiprocessing import get_context
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import numpy as np
-import numpy.typing as npt
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import min_weight_full_bipartite_matching
-
 from core.defaults import GOAL_EXPERTISE
+
+# numpy and scipy are imported by the functions that compute, so that loading the
+# catalog (every command, the console, ``--help``) does not pay for them.
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    FloatArray = npt.NDArray[np.float64]
 
 FACTORS = ("expertise", "timezone", "language", "capacity", "style")
 SLOT_MINUTES = 15
 UNKNOWN_ZONE_OVERLAP = 0.5  # neither good nor bad when someone has not set a timezone
-
-FloatArray = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,8 @@ def _daytime_mask(
     zone: str, start: date, days: int, first: int, last: int
 ) -> npt.NDArray[np.bool_]:
     """15-minute UTC slots over [start, start+days) that are local daytime in ``zone``."""
+    import numpy as np
+
     slots_per_day = 24 * 60 // SLOT_MINUTES
     mask = np.zeros(days * slots_per_day, dtype=bool)
     origin = datetime(start.year, start.month, start.day, tzinfo=UTC)
@@ -203,6 +207,8 @@ class ScoreTable:
 
 
 def _incidence(rows: Sequence[Sequence[str]], vocabulary: dict[str, int]) -> FloatArray:
+    import numpy as np
+
     out = np.zeros((len(rows), max(len(vocabulary), 1)))
     for i, items in enumerate(rows):
         for item in items:
@@ -252,6 +258,8 @@ class MentorIndex:
         *,
         full_availability_hours: int = 20,
     ) -> MentorIndex:
+        import numpy as np
+
         pairs = sorted(
             zip(facts, owners if owners is not None else [f.id for f in facts], strict=True),
             key=lambda pair: pair[0].id,
@@ -297,6 +305,8 @@ def score_table(
     settings: MatchingSettings,
     start: date,
 ) -> ScoreTable:
+    import numpy as np
+
     index = (
         mentors
         if isinstance(mentors, MentorIndex)
@@ -379,6 +389,8 @@ def rank(
     Ties go to the lower mentor id. Mentors whose owner is in ``exclude_owners`` are left
     out (the mentee themself, a mentor who just declined).
     """
+    import numpy as np
+
     index = (
         mentors
         if isinstance(mentors, MentorIndex)
@@ -409,6 +421,8 @@ def _candidate_pairs(
     popular mentor nor a spare place is out of the solver's reach. Exact ties are broken
     by a fixed pseudo-random order so that tied mentees do not all name the same mentors.
     """
+    import numpy as np
+
     n, m = scores.shape
     jitter = np.random.default_rng(0).random((n, m)) * 1e-6  # fixed seed: deterministic
     keyed = scores + jitter
@@ -450,6 +464,10 @@ def assign(
     proposed; a mentee may stay unassigned. The result depends only on the input (it is
     sorted by id first), so the same pool always gives the same proposals.
     """
+    import numpy as np
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import min_weight_full_bipartite_matching
+
     mentees = sorted(mentees, key=lambda x: x.id)
     mentors = sorted((mr for mr in mentors if mr.capacity_left > 0), key=lambda x: x.id)
     if not mentees or not mentors:
