@@ -83,6 +83,7 @@ CATALOG = Catalog(
             show_help,
             ShowHelp,
             (Option("command", OptionType.STRING, "A command, e.g. mentor apply", max_length=60),),
+            read_only=True,
         ),
         Command(
             "mentor",
@@ -99,6 +100,7 @@ CATALOG = Catalog(
             "Show your mentor profile",
             mentors.show_profile,
             mentors.NoOptions,
+            read_only=True,
         ),
         Command(
             "mentor",
@@ -160,6 +162,7 @@ CATALOG = Catalog(
                 ),
                 Option("page", OptionType.INTEGER, "Page number", min_value=1, max_value=1000),
             ),
+            read_only=True,
         ),
         Command(
             "mentor",
@@ -168,6 +171,7 @@ CATALOG = Catalog(
             discovery.suggest,
             discovery.SuggestMentors,
             (Option("count", OptionType.INTEGER, "How many", min_value=1, max_value=10),),
+            read_only=True,
         ),
         Command(
             "mentor",
@@ -191,6 +195,7 @@ CATALOG = Catalog(
             "Your mentorships and where they stand",
             mentorships.list_mentorships,
             mentorships.ListMentorships,
+            read_only=True,
         ),
         Command(
             "mentorship",
@@ -301,6 +306,7 @@ CATALOG = Catalog(
             "Show your mentee profile",
             mentees.show_profile,
             mentees.ShowMenteeProfile,
+            read_only=True,
         ),
         Command(
             "admin",
@@ -339,6 +345,7 @@ CATALOG = Catalog(
             mentors.list_applications,
             mentors.NoOptions,
             access=Access.ADMIN,
+            read_only=True,
         ),
         Command(
             "admin",
@@ -365,6 +372,7 @@ CATALOG = Catalog(
             community.ShowAuditLog,
             (Option("limit", OptionType.INTEGER, "How many entries", min_value=1, max_value=25),),
             access=Access.ADMIN,
+            read_only=True,
         ),
     ]
 )
