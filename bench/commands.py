@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.console.bot import COMMUNITY_ID as CONSOLE_COMMUNITY
 from core import db
 from core.context import Invocation
 from core.defaults import EXPERTISE_OPTIONS, GOAL_OPTIONS
@@ -53,7 +54,9 @@ ZONES = [
 ]
 LANGS = ["en", "es", "fr", "de", "pt", "ja", "hi", "yo"]
 STYLES = ["async", "scheduled", "casual"]
-PLATFORM, GUILD = "console", "bench-guild"
+# The console's own community, so that bench/startup.sh can open the seeded file with
+# `mentorbot console` and act as a seeded member.
+PLATFORM, GUILD, COMMUNITY_NAME = "console", CONSOLE_COMMUNITY, "Console community"
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,7 @@ async def seed(engine: AsyncEngine, sizes: Sizes, rng: random.Random) -> Seeded:
                 "id": community_id,
                 "platform": PLATFORM,
                 "platform_id": GUILD,
-                "name": "Bench",
+                "name": COMMUNITY_NAME,
                 "admin_channel_id": "admins",
                 "default_timezone": "UTC",
                 "expertise_options": list(EXPERTISE_OPTIONS),
@@ -114,7 +117,7 @@ async def seed(engine: AsyncEngine, sizes: Sizes, rng: random.Random) -> Seeded:
             "id": new_id(),
             "community_id": community_id,
             "platform_user_id": f"u{i:06d}",
-            "display_name": f"Member {i:06d}",
+            "display_name": f"u{i:06d}",
             "timezone": rng.choice(ZONES),
             "languages": rng.sample(LANGS, 2),
             "created_at": now,
@@ -214,7 +217,7 @@ async def seed(engine: AsyncEngine, sizes: Sizes, rng: random.Random) -> Seeded:
 
 
 def _invocation(person: tuple[str, str]) -> Invocation:
-    return Invocation(PLATFORM, GUILD, person[0], person[1], "Bench")
+    return Invocation(PLATFORM, GUILD, person[0], person[1], COMMUNITY_NAME)
 
 
 class Workload:
@@ -444,7 +447,7 @@ async def main() -> None:
         engine = db.create_engine(url)
         seeded = await seed(engine, sizes, random.Random(1))
         await engine.dispose()
-        print(f"seeded {args.seed_only}; a mentee: @{seeded.mentees[0][1]}")
+        print(f"seeded {args.seed_only}; a mentee: @{seeded.mentees[0][0]}")
         return
     with tempfile.TemporaryDirectory() as tmp:
         await run(args.database or f"sqlite:///{tmp}/bench.db", sizes)

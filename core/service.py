@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -30,16 +30,10 @@ from core.actions import BUTTONS, FORMS, ButtonHandler, FormHandler, parse_actio
 from core.catalog import Access, Autocomplete, Catalog
 from core.clock import Clock, SystemClock
 from core.commands import CATALOG
-from core.context import (
-    Actor,
-    Invocation,
-    find_member,
-    get_or_create_community,
-    resolve_actor,
-)
+from core.context import Actor, Invocation, get_or_create_community, resolve_actor
 from core.errors import Busy, NotAllowed
 from core.messages import Message, Reply
-from core.models import BotState, Community, ProcessedEvent
+from core.models import BotState, Community, Member, ProcessedEvent
 from core.settings import CoreSettings
 from core.uow import ReadOnlyUnitOfWork, UnitOfWork
 from core.usecases import threads
@@ -297,20 +291,32 @@ async def _busy_is_a_user_error() -> AsyncIterator[None]:
 
 
 async def _existing_actor(uow: UnitOfWork, inv: Invocation) -> Actor | None:
-    """The actor, if nothing about them needs writing (see ``resolve_actor``); else None."""
-    community = (
+    """The actor, if nothing about them needs writing (see ``resolve_actor``); else None.
+
+    One query for the community and the member: a read costs as few round trips as it can.
+    """
+    found = (
         await uow.session.execute(
-            select(Community).where(
+            select(Community, Member)
+            .outerjoin(
+                Member,
+                and_(
+                    Member.community_id == Community.id,
+                    Member.platform_user_id == inv.user_id,
+                ),
+            )
+            .where(
                 Community.platform == inv.platform,
                 Community.platform_id == inv.community_platform_id,
             )
         )
-    ).scalar_one_or_none()
-    if community is None or (inv.community_name and community.name != inv.community_name):
+    ).first()
+    if found is None:
         return None
-    member = await find_member(uow, community.id, inv.user_id)
+    community, member = found
     if (
-        member is None
+        (inv.community_name and community.name != inv.community_name)
+        or member is None
         or member.left_at is not None
         or (inv.display_name and member.display_name != inv.display_name)
     ):

@@ -344,6 +344,8 @@ async def suggestion_message(
             .where(Mentor.id.in_([f.id for f, _ in ranked]))
         )
     }
+    # A row deleted since the listing was checked (PostgreSQL reads per statement) is left out.
+    ranked = [(facts, breakdown) for facts, breakdown in ranked if facts.id in by_id]
     ratings = await public_ratings(uow, [f.id for f, _ in ranked])
     fields = []
     for facts, breakdown in ranked:
