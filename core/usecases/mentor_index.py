@@ -7,12 +7,14 @@ database with one aggregate query per use: the number of mentor rows and their n
 changes whether or how a mentor is listed (pause, retire, a new mentee, leaving the
 community) must touch the mentor row; the next use then sees it at once.
 
-A refresh reads only (id, updated_at) pairs of the rows changed since shortly before the
-newest stamp it knew (straight from an index), and loads the full rows of those whose
-stamp it has not seen: a bulk import that gave thousands of rows one ``updated_at``
-is loaded once, not again on every refresh. Only when the set of listed mentors really
-changed are the arrays rebuilt. A suggestion or page built on a slightly stale listing
-is still safe: capacity is checked again, atomically, when a request is made.
+A refresh reads only (id, updated_at) pairs, straight from an index: of the rows stamped
+after the newest stamp it knew, and, at least every INDEX_MAX_AGE seconds, of those
+stamped up to INDEX_LOOKBACK before it (another process's slower transaction may commit
+an older stamp late). It then loads the full rows of only those whose stamp it has not
+seen: a bulk import that gave thousands of rows one ``updated_at`` is loaded once, not
+on every refresh. Only when the set of listed mentors really changed are the arrays
+rebuilt. A suggestion or page built on a slightly stale listing is still safe: capacity
+is checked again, atomically, when a request is made.
 """
 
 from __future__ import annotations
@@ -137,7 +139,7 @@ class MentorListing:
 class _Cached:
     count: int
     newest: datetime | None
-    checked: float  # time.monotonic() of the last check against the rows
+    swept: float  # time.monotonic() of the last look INDEX_LOOKBACK back
     stamps: dict[str, datetime]  # every mentor row of the community -> its updated_at
     listed: dict[str, Listed]  # mentor id -> listed mentor
     listing: MentorListing
@@ -199,10 +201,8 @@ async def mentor_listing(uow: UnitOfWork, community_id: str) -> MentorListing:
 
 
 def _current(cached: _Cached, count: int, newest: datetime | None) -> bool:
-    return time.monotonic() - cached.checked < INDEX_MAX_AGE and (cached.count, cached.newest) == (
-        count,
-        newest,
-    )
+    fresh = time.monotonic() - cached.swept < INDEX_MAX_AGE
+    return fresh and (cached.count, cached.newest) == (count, newest)
 
 
 async def _refresh(
@@ -228,10 +228,14 @@ async def _refresh(
         return _Cached(count, newest, time.monotonic(), stamps, listed, listing)
 
     stamps, listed = dict(cached.stamps), dict(cached.listed)
+    sweep = time.monotonic() - cached.swept >= INDEX_MAX_AGE
+    since = (
+        Mentor.updated_at >= cached.newest - INDEX_LOOKBACK
+        if sweep
+        else Mentor.updated_at > cached.newest
+    )
     recent = await uow.session.execute(
-        select(Mentor.id, Mentor.updated_at).where(
-            in_community, Mentor.updated_at >= cached.newest - INDEX_LOOKBACK
-        )
+        select(Mentor.id, Mentor.updated_at).where(in_community, since)
     )
     changed = {}
     for mentor_id, raw in recent:
@@ -265,4 +269,5 @@ async def _refresh(
         if listed == cached.listed
         else MentorListing.build(list(listed.values()), hours)
     )
-    return _Cached(count, newest, time.monotonic(), stamps, listed, listing)
+    swept = time.monotonic() if sweep else cached.swept
+    return _Cached(count, newest, swept, stamps, listed, listing)
