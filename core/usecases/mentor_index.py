@@ -217,10 +217,14 @@ async def _refresh(
     if cached is None or cached.newest is None:
         stamps: dict[str, datetime] = {}
         listed: dict[str, Listed] = {}
-        rows = await uow.session.execute(
-            select(*_COLUMNS).join(Member, Member.id == Mentor.user_id).where(in_community)
+        # Streamed in batches: the rows are never all in memory at once, only their facts.
+        rows = await uow.session.stream(
+            select(*_COLUMNS)
+            .join(Member, Member.id == Mentor.user_id)
+            .where(in_community)
+            .execution_options(yield_per=_LOAD_CHUNK)
         )
-        for row in rows:
+        async for row in rows:
             stamps[row[0]] = _stamp(row[1])
             if (entry := _listed(row)) is not None:
                 listed[entry.facts.id] = entry
