@@ -218,13 +218,13 @@ async def _refresh(
         stamps: dict[str, datetime] = {}
         listed: dict[str, Listed] = {}
         # Streamed in batches: the rows are never all in memory at once, only their facts.
-        rows = await uow.session.stream(
+        streamed = await uow.session.stream(
             select(*_COLUMNS)
             .join(Member, Member.id == Mentor.user_id)
             .where(in_community)
             .execution_options(yield_per=_LOAD_CHUNK)
         )
-        async for row in rows:
+        async for row in streamed:
             stamps[row[0]] = _stamp(row[1])
             if (entry := _listed(row)) is not None:
                 listed[entry.facts.id] = entry
