@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from multiprocessing import get_context
@@ -274,14 +274,7 @@ class MentorIndex:
         zones = sorted({f.timezone or "" for f in facts})
         zone_of = {z: k for k, z in enumerate(zones)}
         style_vocab = _vocabulary([(f.style,) for f in facts])
-        left = np.array([max(f.capacity_left, 0) for f in facts], dtype=float)
-        most = np.array([max(f.max_mentees, 1) for f in facts], dtype=float)
-        hours = np.array([f.availability for f in facts], dtype=float)
-        capacity = np.where(
-            left > 0,
-            0.5 * (left / most) + 0.5 * np.minimum(hours / full_availability_hours, 1.0),
-            0.0,
-        )
+        left, capacity = _capacity(facts, full_availability_hours)
         return cls(
             facts=facts,
             owners=owner_list,
@@ -297,6 +290,70 @@ class MentorIndex:
             style=np.array([style_vocab[f.style] for f in facts], dtype=np.intp),
             by_owner=by_owner,
         )
+
+    def with_changed(
+        self, changed: Mapping[int, MentorFacts], *, full_availability_hours: int = 20
+    ) -> MentorIndex | None:
+        """A copy in which the mentors at these positions (same ids) have new facts.
+
+        Only the changed rows are recomputed, so a few changes cost little however many
+        mentors there are. None when a change needs an expertise, language, style or zone
+        the index has no column for: then build a new index.
+        """
+        zone_of = {z: k for k, z in enumerate(self.zones)}
+        for f in changed.values():
+            if (
+                any(x not in self.expertise_vocab for x in f.expertise)
+                or any(x not in self.language_vocab for x in f.languages)
+                or f.style not in self.style_vocab
+                or (f.timezone or "") not in zone_of
+            ):
+                return None
+        facts = list(self.facts)
+        expertise, languages = self.expertise.copy(), self.languages.copy()
+        zone_cols, style = self.zone_cols.copy(), self.style.copy()
+        capacity_left, capacity = self.capacity_left.copy(), self.capacity.copy()
+        rows = sorted(changed)
+        left, score = _capacity([changed[k] for k in rows], full_availability_hours)
+        for n, k in enumerate(rows):
+            f = changed[k]
+            if facts[k].id != f.id:
+                raise ValueError(f"position {k} holds mentor {facts[k].id}, not {f.id}")
+            facts[k] = f
+            expertise[k] = 0.0
+            expertise[k, [self.expertise_vocab[x] for x in f.expertise]] = 1.0
+            languages[k] = 0.0
+            languages[k, [self.language_vocab[x] for x in f.languages]] = 1.0
+            zone_cols[k] = zone_of[f.timezone or ""]
+            style[k] = self.style_vocab[f.style]
+            capacity_left[k], capacity[k] = left[n], score[n]
+        return replace(
+            self,
+            facts=facts,
+            expertise=expertise,
+            languages=languages,
+            zone_cols=zone_cols,
+            capacity_left=capacity_left,
+            capacity=capacity,
+            style=style,
+        )
+
+
+def _capacity(
+    facts: Sequence[MentorFacts], full_availability_hours: int
+) -> tuple[FloatArray, FloatArray]:
+    """Free places per mentor, and the capacity factor (free share and monthly hours)."""
+    import numpy as np
+
+    left = np.array([max(f.capacity_left, 0) for f in facts], dtype=float)
+    most = np.array([max(f.max_mentees, 1) for f in facts], dtype=float)
+    hours = np.array([f.availability for f in facts], dtype=float)
+    capacity = np.where(
+        left > 0,
+        0.5 * (left / most) + 0.5 * np.minimum(hours / full_availability_hours, 1.0),
+        0.0,
+    )
+    return left, capacity
 
 
 def score_table(

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -74,6 +74,7 @@ class MentorListing:
     index: matching.MentorIndex
     names: list[str]
     position: dict[str, int]  # mentor id -> position
+    name_rank: npt.NDArray[np.intp]  # each position's place in name order (then id)
     browse_order: npt.NDArray[np.intp]  # positions: most free places, then name, then id
 
     @classmethod
@@ -87,15 +88,34 @@ class MentorListing:
             full_availability_hours=full_availability_hours,
         )
         names = [x.name for x in ordered]
-        order = sorted(
-            range(len(ordered)),
-            key=lambda k: (-max(ordered[k].facts.capacity_left, 0), names[k].lower(), k),
+        name_rank = np.empty(len(ordered), dtype=np.intp)
+        name_rank[sorted(range(len(names)), key=lambda k: (names[k].lower(), k))] = np.arange(
+            len(names)
         )
         return cls(
             index,
             names,
             {x.facts.id: k for k, x in enumerate(ordered)},
-            np.array(order, dtype=np.intp),
+            name_rank,
+            _browse_order(index, name_rank),
+        )
+
+    def patched(
+        self, changed: Mapping[str, Listed], full_availability_hours: int
+    ) -> MentorListing | None:
+        """This listing with some listed mentors' facts changed (same mentors, same
+        names), without rebuilding it; None when only a rebuild will do."""
+        moved = {}
+        for mentor_id, entry in changed.items():
+            k = self.position.get(mentor_id)
+            if k is None or self.names[k] != entry.name or self.index.owners[k] != entry.owner:
+                return None
+            moved[k] = entry.facts
+        index = self.index.with_changed(moved, full_availability_hours=full_availability_hours)
+        if index is None:
+            return None
+        return MentorListing(
+            index, self.names, self.position, self.name_rank, _browse_order(index, self.name_rank)
         )
 
     def browse(
@@ -133,6 +153,15 @@ class MentorListing:
             keep &= reachable[index.zone_cols] if reachable.size else False
         keep[index.positions_of(exclude_owner)] = False
         return self.browse_order[keep[self.browse_order]]
+
+
+def _browse_order(
+    index: matching.MentorIndex, name_rank: npt.NDArray[np.intp]
+) -> npt.NDArray[np.intp]:
+    import numpy as np
+
+    order: npt.NDArray[np.intp] = np.lexsort((name_rank, -index.capacity_left))
+    return order
 
 
 @dataclass
@@ -252,6 +281,8 @@ async def _refresh(
         present = set((await uow.session.execute(select(Mentor.id).where(in_community))).scalars())
         gone = stamps.keys() - present
     ids = list(changed)
+    joined_or_left = False  # a mentor was added to or removed from the listing
+    modified: dict[str, Listed] = {}  # listed before and after, with new facts
     for start in range(0, len(ids), _LOAD_CHUNK):
         rows = await uow.session.execute(
             select(*_COLUMNS)
@@ -260,18 +291,24 @@ async def _refresh(
         )
         for row in rows:
             stamps[row[0]] = _stamp(row[1])
-            entry = _listed(row)
+            entry, before = _listed(row), listed.get(row[0])
             if entry is None:
-                listed.pop(row[0], None)
+                joined_or_left |= listed.pop(row[0], None) is not None
             else:
+                joined_or_left |= before is None
+                if before is not None and before != entry:
+                    modified[row[0]] = entry
                 listed[row[0]] = entry
     for mentor_id in gone:
         stamps.pop(mentor_id, None)
-        listed.pop(mentor_id, None)
-    listing = (
-        cached.listing
-        if listed == cached.listed
-        else MentorListing.build(list(listed.values()), hours)
-    )
+        joined_or_left |= listed.pop(mentor_id, None) is not None
+    listing = cached.listing
+    if joined_or_left:
+        listing = MentorListing.build(list(listed.values()), hours)
+    elif modified:
+        # Usually a mentor's free places or profile changed: patch those rows only.
+        listing = cached.listing.patched(modified, hours) or MentorListing.build(
+            list(listed.values()), hours
+        )
     swept = time.monotonic() if sweep else cached.swept
     return _Cached(count, newest, swept, stamps, listed, listing)

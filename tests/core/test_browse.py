@@ -14,10 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.clock import FakeClock
 from core.context import Invocation
 from core.ids import new_id
+from core.matching import MentorFacts
 from core.messages import Reply
 from core.models import Member, Mentee, Mentor
 from core.service import Mentorbot
 from core.usecases import mentor_index
+from core.usecases.mentor_index import Listed, MentorListing
 
 GUILD = "g1"
 SEEKER = Invocation("console", GUILD, "seeker", "Seeker")
@@ -247,3 +249,45 @@ async def test_a_deleted_mentor_row_leaves_the_listing(
     after = await service.execute(SEEKER, "mentor browse", {"has_capacity": "no"})
     assert _title(after).startswith("Mentors (5 found")
     assert "Mentor 001" not in _names(after)
+
+
+def _entry(i: int, *, free: int = 2, expertise: tuple[str, ...] = ("giving",)) -> Listed:
+    facts = MentorFacts(
+        id=f"m{i:03d}",
+        expertise=expertise,
+        languages=("en", "es") if i % 2 else ("en",),
+        timezone="Europe/Madrid" if i % 3 else "Asia/Tokyo",
+        style="async" if i % 2 else "casual",
+        capacity_left=free,
+        max_mentees=3,
+        availability=5 + i,
+    )
+    return Listed(facts, f"member{i:03d}", f"Name {(i * 7) % 20:02d}")
+
+
+def test_a_patched_listing_equals_a_rebuilt_one() -> None:
+    entries = [
+        _entry(i, free=i % 3, expertise=("giving", "loans") if i % 4 else ("loans",))
+        for i in range(20)
+    ]
+    listing = MentorListing.build(entries, 20)
+    changed = {
+        "m003": _entry(3, free=0, expertise=("giving",)),
+        "m010": _entry(10, free=3, expertise=("loans",)),
+    }
+    patched = listing.patched(changed, 20)
+    assert patched is not None
+    rebuilt = MentorListing.build([changed.get(e.facts.id, e) for e in entries], 20)
+    assert patched.browse_order.tolist() == rebuilt.browse_order.tolist()
+    assert patched.index.facts == rebuilt.index.facts
+    for name in ("expertise", "languages", "zone_cols", "capacity_left", "capacity", "style"):
+        assert getattr(patched.index, name).tolist() == getattr(rebuilt.index, name).tolist()
+    # The original is left as it was (another call may still be using it).
+    assert listing.index.facts[3].capacity_left == 0
+    assert listing.index.facts[10].capacity_left == 1
+
+
+def test_a_change_the_listing_has_no_column_for_rebuilds_it() -> None:
+    listing = MentorListing.build([_entry(i) for i in range(5)], 20)
+    assert listing.patched({"m001": _entry(1, expertise=("financial",))}, 20) is None
+    assert listing.patched({"m099": _entry(99)}, 20) is None  # not listed before
