@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, text
+from sqlalchemy import insert, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.console.bot import COMMUNITY_ID as CONSOLE_COMMUNITY
@@ -81,6 +81,7 @@ class Seeded:
     everyone: list[tuple[str, str]]
     seeker_member_id: str
     spare_member_ids: list[str]  # members nobody acts as (for the import)
+    some_mentor_id: str  # listed, with a free place
 
 
 async def _bulk(engine: AsyncEngine, table: Any, rows: list[dict[str, Any]]) -> None:
@@ -215,6 +216,7 @@ async def seed(engine: AsyncEngine, sizes: Sizes, rng: random.Random) -> Seeded:
         [who(m) for m in members],
         mentee_members[0]["id"],
         [m["id"] for m in members[-sizes.mentors :]],
+        next(r["id"] for r in mentor_rows if r["is_accepting"] and r["current_mentees"] < 3),
     )
 
 
@@ -460,6 +462,16 @@ async def run(url: str, sizes: Sizes) -> None:
     await work.suggest()
     took = (time.perf_counter() - started) * 1000
     print(f"first suggest after importing {imported:,} mentors at once: {took:.0f} ms")
+    async with engine.begin() as conn:  # one mentor takes a mentee
+        await conn.execute(
+            update(Mentor)
+            .where(Mentor.id == seeded.some_mentor_id)
+            .values(current_mentees=Mentor.current_mentees + 1, updated_at=datetime.now(UTC))
+        )
+    started = time.perf_counter()
+    await work.suggest()
+    took = (time.perf_counter() - started) * 1000
+    print(f"first suggest after one mentor's free places changed: {took:.1f} ms")
     for name in ("help", "browse", "suggest", "apply", "mixed"):
         call = getattr(work, name)
         print((await serial(call, sizes.calls)).line(f"{name}, one at a time"))
