@@ -39,11 +39,8 @@ POOL_TIMEOUT_SECONDS = 10
 PG_POOL_SIZE = 10
 PG_MAX_OVERFLOW = 10
 
-# writer engine -> its reader engine; readers of a factory -> their session factory.
+# SQLite writer engine (its sync engine) -> its reader engine
 _READERS: weakref.WeakKeyDictionary[Any, AsyncEngine] = weakref.WeakKeyDictionary()
-_READ_FACTORIES: weakref.WeakKeyDictionary[Any, async_sessionmaker[AsyncSession]] = (
-    weakref.WeakKeyDictionary()
-)
 
 
 class SchemaOutOfDate(RuntimeError):
@@ -99,23 +96,26 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             # Runs inside AsyncEngine.dispose()'s greenlet, so the async pool can close.
             readers.sync_engine.dispose()
 
-    else:
-        engine = create_async_engine(
-            url,
-            echo=echo,
-            pool_size=PG_POOL_SIZE,
-            max_overflow=PG_MAX_OVERFLOW,
-            pool_timeout=POOL_TIMEOUT_SECONDS,
-            pool_pre_ping=True,
-        )
-        # Same pool; each read checks out a connection in a READ ONLY transaction.
-        readers = engine.execution_options(postgresql_readonly=True)
-    _READERS[engine.sync_engine] = readers
-    return engine
+        _READERS[engine.sync_engine] = readers
+        return engine
+    return create_async_engine(
+        url,
+        echo=echo,
+        pool_size=PG_POOL_SIZE,
+        max_overflow=PG_MAX_OVERFLOW,
+        pool_timeout=POOL_TIMEOUT_SECONDS,
+        pool_pre_ping=True,
+    )
 
 
 def reader_engine(engine: AsyncEngine) -> AsyncEngine:
-    """The engine read-only units of work use (the engine itself if it has no readers)."""
+    """The engine read-only units of work use.
+
+    SQLite: the reader pool made with the writer. PostgreSQL: the same pool, each read a
+    READ ONLY transaction. Anything else: the engine itself.
+    """
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(postgresql_readonly=True)
     return _READERS.get(engine.sync_engine, engine)
 
 
@@ -149,17 +149,15 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 def read_session_factory(
     factory: async_sessionmaker[AsyncSession],
 ) -> async_sessionmaker[AsyncSession]:
-    """Sessions on the reader connections of ``factory``'s engine (made once per factory).
+    """Sessions on the reader connections of ``factory``'s engine.
 
     A factory not bound to an engine from :func:`create_engine` reads through itself.
     """
-    found = _READ_FACTORIES.get(factory)
-    if found is None:
-        bind = factory.kw.get("bind")
-        readers = reader_engine(bind) if isinstance(bind, AsyncEngine) else None
-        found = factory if readers is None or readers is bind else session_factory(readers)
-        _READ_FACTORIES[factory] = found
-    return found
+    bind = getattr(factory, "kw", {}).get("bind")
+    readers = reader_engine(bind) if isinstance(bind, AsyncEngine) else None
+    if readers is None or readers is bind:
+        return factory
+    return session_factory(readers)
 
 
 def alembic_config(url: str) -> Config:
