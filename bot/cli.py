@@ -1,4 +1,8 @@
-"""The ``mentorbot`` command line."""
+"""The ``mentorbot`` command line.
+
+Imports are made where they are used, so ``--help``, the console and each command load
+only what they need (no platform library, numpy or Alembic unless asked for).
+"""
 
 from __future__ import annotations
 
@@ -11,26 +15,11 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from adapters.console.bot import ConsoleBot
-from bot.config import Config, ConfigError, load_config, masked
-from bot.wiring import (
-    Platform,
-    StartError,
-    build_console,
-    build_discord,
-    build_dispatcher,
-    build_slack,
-    core_settings,
-    open_database,
-    start_platform,
-    start_scheduler,
-)
-from core import db
-from core.clock import FakeClock, SystemClock
-from core.commands import CATALOG
-from core.delivery import Dispatcher
-from core.service import Mentorbot
+if TYPE_CHECKING:
+    from adapters.console.bot import ConsoleBot
+    from bot.config import Config
 
 log = logging.getLogger("mentorbot")
 
@@ -67,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from bot.config import ConfigError, load_config, masked
+    from core import db
+
     try:
         config = load_config(args.config)
     except ConfigError as exc:
@@ -118,6 +110,9 @@ def _console_only(config: Config) -> bool:
 async def _console(
     config: Config, url: str, script: list[str] | None, *, demo_clock: bool = False
 ) -> int:
+    from bot.wiring import build_console, open_database
+    from core.clock import FakeClock
+
     engine, factory = await open_database(url)
     clock = FakeClock(datetime.now(UTC)) if demo_clock else None
     bot = build_console(factory, config, clock=clock, sink=print)
@@ -143,6 +138,9 @@ async def _run_script(bot: ConsoleBot, script: list[str]) -> int:
 
 
 async def _interactive(bot: ConsoleBot, config: Config) -> int:
+    from bot.wiring import start_scheduler
+    from core.clock import FakeClock
+
     bot.echo_input = False
     print(
         "Mentorbot console. Start with `as @you --admin`, then `/admin setup …`; `help` lists "
@@ -182,6 +180,10 @@ async def _discord_sync(config: Config, guild: str | None) -> int:
     if not config.discord.enabled:
         print("Configuration error:\ndiscord.token: set DISCORD_TOKEN", file=sys.stderr)
         return 2
+    from bot.wiring import build_discord, open_database
+    from core.clock import SystemClock
+    from core.service import Mentorbot
+
     engine, factory = await open_database(config.database.url)
     adapter = build_discord(Mentorbot(factory, SystemClock()), config)
     try:
@@ -196,6 +198,7 @@ async def _discord_sync(config: Config, guild: str | None) -> int:
 
 def _slack_manifest(config: Config, request_url: str | None) -> int:
     from adapters.slack.manifest import build_manifest
+    from core.commands import CATALOG
 
     socket_mode = config.slack.mode == "socket"
     if not socket_mode and not request_url:
@@ -217,6 +220,21 @@ async def _run_platforms(config: Config, stop: asyncio.Event | None = None) -> i
 
     ``stop`` ends it (tests); otherwise SIGINT or SIGTERM does.
     """
+    from bot.wiring import (
+        Platform,
+        StartError,
+        build_discord,
+        build_dispatcher,
+        build_slack,
+        core_settings,
+        open_database,
+        start_platform,
+        start_scheduler,
+    )
+    from core.clock import SystemClock
+    from core.delivery import Dispatcher
+    from core.service import Mentorbot
+
     engine, factory = await open_database(config.database.url)
     clock = SystemClock()
     holder: list[Dispatcher] = []

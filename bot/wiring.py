@@ -1,22 +1,23 @@
-"""Composition: database, core service, dispatcher, scheduler and adapters, wired once."""
+"""Composition: database, core service, dispatcher, scheduler and adapters, wired once.
+
+A platform's adapter (and with it discord.py, Bolt, aiohttp) is imported only when that
+platform is built, and APScheduler only when the scheduler starts, so the console and
+the command line start without them.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import discord
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from adapters.console.bot import ConsoleBot
 from adapters.console.port import ConsolePort
-from adapters.discord.bot import DiscordAdapter
-from adapters.slack.app import SlackAdapter, SlackStartError
 from bot.config import Config, DeliveryConfig
 from core import db
 from core.clock import Clock, SystemClock
@@ -26,6 +27,12 @@ from core.matching import MatchingSettings
 from core.ports import PlatformPort
 from core.service import Mentorbot
 from core.settings import CoreSettings
+
+if TYPE_CHECKING:
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    from adapters.discord.bot import DiscordAdapter
+    from adapters.slack.app import SlackAdapter
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +157,8 @@ def start_scheduler(
 ) -> AsyncIOScheduler:
     """APScheduler is the clock, never the store: it wakes the dispatcher and runs the
     recurring jobs, whose state lives in the database."""
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
     scheduler = AsyncIOScheduler(timezone="UTC")
     scheduler.add_job(
         dispatcher.run_pending,
@@ -194,17 +203,39 @@ async def start_platform(adapter: Platform) -> None:
     name = adapter.port.platform
     try:
         await adapter.start()
-    except SlackStartError as exc:
-        raise StartError(f"Slack: {exc}") from exc
-    except discord.LoginFailure as exc:
-        raise StartError("Discord refused the token (check DISCORD_TOKEN)") from exc
-    except discord.PrivilegedIntentsRequired as exc:
-        raise StartError(f"Discord: {exc}") from exc
-    except TimeoutError as exc:
-        raise StartError(f"{name}: {exc}") from exc
+    except Exception as exc:
+        reason = _start_failure(name, exc)
+        if reason is None:
+            raise
+        raise StartError(reason) from exc
+
+
+def _start_failure(platform: str, exc: Exception) -> str | None:
+    """What to tell the operator about a known start-up failure; None for anything else.
+
+    A platform's library is only imported here once its adapter was built (and so
+    imported it), which keeps the import free.
+    """
+    if platform == "slack":
+        from adapters.slack.app import SlackStartError
+
+        if isinstance(exc, SlackStartError):
+            return f"Slack: {exc}"
+    if platform == "discord":
+        import discord
+
+        if isinstance(exc, discord.LoginFailure):
+            return "Discord refused the token (check DISCORD_TOKEN)"
+        if isinstance(exc, discord.PrivilegedIntentsRequired):
+            return f"Discord: {exc}"
+    if isinstance(exc, TimeoutError):
+        return f"{platform}: {exc}"
+    return None
 
 
 def build_discord(service: Mentorbot, config: Config) -> DiscordAdapter:
+    from adapters.discord.bot import DiscordAdapter
+
     d = config.discord
     assert d.token is not None
     return DiscordAdapter(
@@ -218,6 +249,8 @@ def build_discord(service: Mentorbot, config: Config) -> DiscordAdapter:
 
 
 def build_slack(service: Mentorbot, config: Config) -> SlackAdapter:
+    from adapters.slack.app import SlackAdapter
+
     s = config.slack
     assert s.bot_token is not None
 

@@ -92,6 +92,9 @@ class Command:
     access: Access = Access.EVERYONE
     # Platforms with forms (modals) collect the TEXT options of such a command in one.
     form_title: str | None = None
+    # Changes nothing (no row, no queued effect): runs in a read-only unit of work on a
+    # reader connection, so it never waits for the writer.
+    read_only: bool = False
 
     @property
     def path(self) -> str:

@@ -84,6 +84,7 @@ CATALOG = Catalog(
             show_help,
             ShowHelp,
             (Option("command", OptionType.STRING, "A command, e.g. mentor apply", max_length=60),),
+            read_only=True,
         ),
         Command(
             "mentor",
@@ -100,6 +101,7 @@ CATALOG = Catalog(
             "Show your mentor profile",
             mentors.show_profile,
             mentors.NoOptions,
+            read_only=True,
         ),
         Command(
             "mentor",
@@ -161,6 +163,7 @@ CATALOG = Catalog(
                 ),
                 Option("page", OptionType.INTEGER, "Page number", min_value=1, max_value=1000),
             ),
+            read_only=True,
         ),
         Command(
             "mentor",
@@ -169,6 +172,7 @@ CATALOG = Catalog(
             discovery.suggest,
             discovery.SuggestMentors,
             (Option("count", OptionType.INTEGER, "How many", min_value=1, max_value=10),),
+            read_only=True,
         ),
         Command(
             "mentor",
@@ -192,6 +196,7 @@ CATALOG = Catalog(
             "Your mentorships and where they stand",
             mentorships.list_mentorships,
             mentorships.ListMentorships,
+            read_only=True,
         ),
         Command(
             "mentorship",
@@ -302,6 +307,7 @@ CATALOG = Catalog(
             "Show your mentee profile",
             mentees.show_profile,
             mentees.ShowMenteeProfile,
+            read_only=True,
         ),
         Command(
             "admin",
@@ -345,6 +351,7 @@ CATALOG = Catalog(
             mentors.list_applications,
             mentors.NoOptions,
             access=Access.ADMIN,
+            read_only=True,
         ),
         Command(
             "admin",
@@ -371,6 +378,7 @@ CATALOG = Catalog(
             community.ShowAuditLog,
             (Option("limit", OptionType.INTEGER, "How many entries", min_value=1, max_value=25),),
             access=Access.ADMIN,
+            read_only=True,
         ),
     ]
 )

@@ -1,29 +1,46 @@
 """Engines, the schema version check and migrations.
 
-SQLite (default): one connection per process, so there is exactly one writer and
-transactions never interleave; WAL so readers in other processes are not blocked;
-``BEGIN IMMEDIATE`` so a transaction takes the write lock up front and a second
-process waits (busy_timeout) instead of failing on a lock upgrade.
-PostgreSQL: an ordinary asyncpg pool; several bot processes may share it.
+SQLite (default): one writer connection per process, so there is exactly one writer and
+write transactions never interleave; ``BEGIN IMMEDIATE`` so a write transaction takes
+the write lock up front and a second process waits (busy_timeout) instead of failing on
+a lock upgrade. Beside it, a small pool of reader connections for read-only units of
+work: deferred transactions (plain ``BEGIN``) with ``query_only`` on, which WAL lets run
+alongside the writer, so a read never queues behind a write.
+PostgreSQL: an ordinary asyncpg pool; several bot processes may share it. Reads use the
+same pool in ``READ ONLY`` transactions.
+
+Alembic is imported only to migrate; checking the schema version reads the revision
+files and the ``alembic_version`` table directly, so start-up does not load it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
+import weakref
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import event
+from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# Reads are short (one page, one index check); a few connections keep both cores busy.
+SQLITE_READERS = 4
+# How long a unit of work waits for a pooled connection before the member is told the
+# bot is busy (core.errors.Busy) instead of waiting on past the platform's patience.
+POOL_TIMEOUT_SECONDS = 10
+PG_POOL_SIZE = 10
+PG_MAX_OVERFLOW = 10
+
+# SQLite writer engine (its sync engine) -> its reader engine
+_READERS: weakref.WeakKeyDictionary[Any, AsyncEngine] = weakref.WeakKeyDictionary()
 
 
 class SchemaOutOfDate(RuntimeError):
@@ -46,6 +63,8 @@ def normalise_url(url: str) -> str:
 
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+    """The writer engine. Its readers (:func:`reader_engine`) are made with it and are
+    disposed with it."""
     url = normalise_url(url)
     if is_sqlite(url):
         if make_url(url).database in (None, "", ":memory:"):
@@ -61,49 +80,123 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             pool_timeout=60,
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
         )
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, writer=True)
+        readers = create_async_engine(
+            url,
+            echo=echo,
+            pool_size=SQLITE_READERS,
+            max_overflow=0,
+            pool_timeout=POOL_TIMEOUT_SECONDS,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        )
+        _configure_sqlite(readers, writer=False)
+
+        @event.listens_for(engine.sync_engine, "engine_disposed")
+        def _dispose_readers(_engine: Any) -> None:
+            # Runs inside AsyncEngine.dispose()'s greenlet, so the async pool can close.
+            readers.sync_engine.dispose()
+
+        _READERS[engine.sync_engine] = readers
         return engine
-    return create_async_engine(url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    return create_async_engine(
+        url,
+        echo=echo,
+        pool_size=PG_POOL_SIZE,
+        max_overflow=PG_MAX_OVERFLOW,
+        pool_timeout=POOL_TIMEOUT_SECONDS,
+        pool_pre_ping=True,
+    )
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def reader_engine(engine: AsyncEngine) -> AsyncEngine:
+    """The engine read-only units of work use.
+
+    SQLite: the reader pool made with the writer. PostgreSQL: the same pool, each read a
+    READ ONLY transaction. Anything else: the engine itself.
+    """
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(postgresql_readonly=True)
+    return _READERS.get(engine.sync_engine, engine)
+
+
+def _configure_sqlite(engine: AsyncEngine, *, writer: bool) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the driver, decide when transactions begin (see _on_begin).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        for pragma in (
-            "PRAGMA journal_mode=WAL",
-            "PRAGMA foreign_keys=ON",
+        pragmas = [
             f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
+            "PRAGMA foreign_keys=ON",
             "PRAGMA synchronous=NORMAL",
-        ):
+        ]
+        # journal_mode is a property of the file: the writer sets it; a reader must not
+        # write at all (query_only turns a stray write into an error, not a lock wait).
+        pragmas.insert(0, "PRAGMA journal_mode=WAL" if writer else "PRAGMA query_only=ON")
+        for pragma in pragmas:
             cursor.execute(pragma)
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+def read_session_factory(
+    factory: async_sessionmaker[AsyncSession],
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions on the reader connections of ``factory``'s engine.
+
+    A factory not bound to an engine from :func:`create_engine` reads through itself.
+    """
+    bind = getattr(factory, "kw", {}).get("bind")
+    readers = reader_engine(bind) if isinstance(bind, AsyncEngine) else None
+    if readers is None or readers is bind:
+        return factory
+    return session_factory(readers)
+
+
 def alembic_config(url: str) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", normalise_url(url).replace("%", "%%"))
     return cfg
 
 
+_REVISION = re.compile(r"^revision(?:\s*:\s*str)?\s*=\s*['\"]([^'\"]+)['\"]", re.M)
+_DOWN = re.compile(r"^down_revision(?:\s*:[^=]+)?\s*=\s*(?:None|['\"]([^'\"]+)['\"])", re.M)
+
+
 def head_revision() -> str | None:
-    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    """The newest revision in migrations/versions (the one no other revision follows)."""
+    revisions: set[str] = set()
+    followed: set[str] = set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        revision, down = _REVISION.search(source), _DOWN.search(source)
+        if revision is None:
+            continue
+        revisions.add(revision.group(1))
+        if down is not None and down.group(1):
+            followed.add(down.group(1))
+    heads = sorted(revisions - followed)
+    if len(heads) > 1:
+        raise RuntimeError(f"the migrations have several heads: {', '.join(heads)}")
+    return heads[0] if heads else None
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:
     def _read(conn: Connection) -> str | None:
-        return MigrationContext.configure(conn).get_current_revision()
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        rows = [r[0] for r in conn.execute(text("SELECT version_num FROM alembic_version"))]
+        return ",".join(sorted(rows)) or None
 
     async with engine.connect() as conn:
         return await conn.run_sync(_read)
@@ -120,6 +213,8 @@ async def ensure_schema_current(engine: AsyncEngine) -> None:
 
 def upgrade(url: str, revision: str = "head") -> None:
     """Run Alembic's upgrade (blocking; call it from a thread when a loop is running)."""
+    from alembic import command
+
     command.upgrade(alembic_config(url), revision)
 
 

@@ -88,3 +88,10 @@ class OutdatedCard(StaleAction):
 
 class NotConfigured(UserError):
     """The community has not set up what this action needs."""
+
+
+class Busy(UserError):
+    """Every database connection stayed busy past the pool's timeout (a burst of traffic)."""
+
+    def __init__(self) -> None:
+        super().__init__("Mentorbot is very busy right now; please try again in a moment.")

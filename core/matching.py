@@ -23,24 +23,26 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from multiprocessing import get_context
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import numpy as np
-import numpy.typing as npt
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import min_weight_full_bipartite_matching
-
 from core.defaults import GOAL_EXPERTISE
+
+# numpy and scipy are imported by the functions that compute, so that loading the
+# catalog (every command, the console, ``--help``) does not pay for them.
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    FloatArray = npt.NDArray[np.float64]
 
 FACTORS = ("expertise", "timezone", "language", "capacity", "style")
 SLOT_MINUTES = 15
 UNKNOWN_ZONE_OVERLAP = 0.5  # neither good nor bad when someone has not set a timezone
-
-FloatArray = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,8 @@ def _daytime_mask(
     zone: str, start: date, days: int, first: int, last: int
 ) -> npt.NDArray[np.bool_]:
     """15-minute UTC slots over [start, start+days) that are local daytime in ``zone``."""
+    import numpy as np
+
     slots_per_day = 24 * 60 // SLOT_MINUTES
     mask = np.zeros(days * slots_per_day, dtype=bool)
     origin = datetime(start.year, start.month, start.day, tzinfo=UTC)
@@ -203,6 +207,8 @@ class ScoreTable:
 
 
 def _incidence(rows: Sequence[Sequence[str]], vocabulary: dict[str, int]) -> FloatArray:
+    import numpy as np
+
     out = np.zeros((len(rows), max(len(vocabulary), 1)))
     for i, items in enumerate(rows):
         for item in items:
@@ -252,6 +258,8 @@ class MentorIndex:
         *,
         full_availability_hours: int = 20,
     ) -> MentorIndex:
+        import numpy as np
+
         pairs = sorted(
             zip(facts, owners if owners is not None else [f.id for f in facts], strict=True),
             key=lambda pair: pair[0].id,
@@ -266,14 +274,7 @@ class MentorIndex:
         zones = sorted({f.timezone or "" for f in facts})
         zone_of = {z: k for k, z in enumerate(zones)}
         style_vocab = _vocabulary([(f.style,) for f in facts])
-        left = np.array([max(f.capacity_left, 0) for f in facts], dtype=float)
-        most = np.array([max(f.max_mentees, 1) for f in facts], dtype=float)
-        hours = np.array([f.availability for f in facts], dtype=float)
-        capacity = np.where(
-            left > 0,
-            0.5 * (left / most) + 0.5 * np.minimum(hours / full_availability_hours, 1.0),
-            0.0,
-        )
+        left, capacity = _capacity(facts, full_availability_hours)
         return cls(
             facts=facts,
             owners=owner_list,
@@ -290,6 +291,70 @@ class MentorIndex:
             by_owner=by_owner,
         )
 
+    def with_changed(
+        self, changed: Mapping[int, MentorFacts], *, full_availability_hours: int = 20
+    ) -> MentorIndex | None:
+        """A copy in which the mentors at these positions (same ids) have new facts.
+
+        Only the changed rows are recomputed, so a few changes cost little however many
+        mentors there are. None when a change needs an expertise, language, style or zone
+        the index has no column for: then build a new index.
+        """
+        zone_of = {z: k for k, z in enumerate(self.zones)}
+        for f in changed.values():
+            if (
+                any(x not in self.expertise_vocab for x in f.expertise)
+                or any(x not in self.language_vocab for x in f.languages)
+                or f.style not in self.style_vocab
+                or (f.timezone or "") not in zone_of
+            ):
+                return None
+        facts = list(self.facts)
+        expertise, languages = self.expertise.copy(), self.languages.copy()
+        zone_cols, style = self.zone_cols.copy(), self.style.copy()
+        capacity_left, capacity = self.capacity_left.copy(), self.capacity.copy()
+        rows = sorted(changed)
+        left, score = _capacity([changed[k] for k in rows], full_availability_hours)
+        for n, k in enumerate(rows):
+            f = changed[k]
+            if facts[k].id != f.id:
+                raise ValueError(f"position {k} holds mentor {facts[k].id}, not {f.id}")
+            facts[k] = f
+            expertise[k] = 0.0
+            expertise[k, [self.expertise_vocab[x] for x in f.expertise]] = 1.0
+            languages[k] = 0.0
+            languages[k, [self.language_vocab[x] for x in f.languages]] = 1.0
+            zone_cols[k] = zone_of[f.timezone or ""]
+            style[k] = self.style_vocab[f.style]
+            capacity_left[k], capacity[k] = left[n], score[n]
+        return replace(
+            self,
+            facts=facts,
+            expertise=expertise,
+            languages=languages,
+            zone_cols=zone_cols,
+            capacity_left=capacity_left,
+            capacity=capacity,
+            style=style,
+        )
+
+
+def _capacity(
+    facts: Sequence[MentorFacts], full_availability_hours: int
+) -> tuple[FloatArray, FloatArray]:
+    """Free places per mentor, and the capacity factor (free share and monthly hours)."""
+    import numpy as np
+
+    left = np.array([max(f.capacity_left, 0) for f in facts], dtype=float)
+    most = np.array([max(f.max_mentees, 1) for f in facts], dtype=float)
+    hours = np.array([f.availability for f in facts], dtype=float)
+    capacity = np.where(
+        left > 0,
+        0.5 * (left / most) + 0.5 * np.minimum(hours / full_availability_hours, 1.0),
+        0.0,
+    )
+    return left, capacity
+
 
 def score_table(
     mentees: Sequence[MenteeFacts],
@@ -297,6 +362,8 @@ def score_table(
     settings: MatchingSettings,
     start: date,
 ) -> ScoreTable:
+    import numpy as np
+
     index = (
         mentors
         if isinstance(mentors, MentorIndex)
@@ -379,6 +446,8 @@ def rank(
     Ties go to the lower mentor id. Mentors whose owner is in ``exclude_owners`` are left
     out (the mentee themself, a mentor who just declined).
     """
+    import numpy as np
+
     index = (
         mentors
         if isinstance(mentors, MentorIndex)
@@ -409,6 +478,8 @@ def _candidate_pairs(
     popular mentor nor a spare place is out of the solver's reach. Exact ties are broken
     by a fixed pseudo-random order so that tied mentees do not all name the same mentors.
     """
+    import numpy as np
+
     n, m = scores.shape
     jitter = np.random.default_rng(0).random((n, m)) * 1e-6  # fixed seed: deterministic
     keyed = scores + jitter
@@ -450,6 +521,10 @@ def assign(
     proposed; a mentee may stay unassigned. The result depends only on the input (it is
     sorted by id first), so the same pool always gives the same proposals.
     """
+    import numpy as np
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import min_weight_full_bipartite_matching
+
     mentees = sorted(mentees, key=lambda x: x.id)
     mentors = sorted((mr for mr in mentors if mr.capacity_left > 0), key=lambda x: x.id)
     if not mentees or not mentors:

@@ -7,32 +7,38 @@ and reaches the adapter unchanged, to be shown privately. An optional ``dedupe_k
 platform's retry of the same event is recognised and does nothing. A ``Planned`` command
 (the matching round) reads and computes first and writes in a unit of work of its own;
 only that one records the dedupe key.
+
+Commands marked ``read_only`` in the catalog (and autocomplete) run in a read-only unit
+of work on a reader connection instead, so they never wait for the writer; only a member
+seen for the first time (or whose name changed) goes through the write path once.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core import validation
+from core import db, validation
 from core.actions import BUTTONS, FORMS, ButtonHandler, FormHandler, parse_action_id
 from core.catalog import Access, Autocomplete, Catalog, Command, Planned
 from core.clock import Clock, SystemClock
 from core.commands import CATALOG
 from core.context import Actor, Invocation, get_or_create_community, resolve_actor
-from core.errors import NotAllowed, UserError
+from core.errors import Busy, NotAllowed, UserError
 from core.messages import Message, Reply
-from core.models import BotState, Community, ProcessedEvent
+from core.models import BotState, Community, Member, ProcessedEvent
 from core.settings import CoreSettings
-from core.uow import UnitOfWork
+from core.uow import ReadOnlyUnitOfWork, UnitOfWork
 from core.usecases import threads
 from core.usecases.home import dashboard
 from core.usecases.housekeeping import nudge_and_expire
@@ -55,6 +61,7 @@ class Mentorbot:
         settings: CoreSettings | None = None,
     ) -> None:
         self.factory = factory
+        self.readers = db.read_session_factory(factory)
         self.clock = clock or SystemClock()
         self.settings = settings or CoreSettings()
         self._cache: dict[object, Any] = {}
@@ -68,6 +75,11 @@ class Mentorbot:
             after_commit=self._after_commit,
             settings=self.settings,
             cache=self._cache,
+        )
+
+    def read_uow(self) -> ReadOnlyUnitOfWork:
+        return ReadOnlyUnitOfWork(
+            self.readers, self.clock, settings=self.settings, cache=self._cache
         )
 
     def _after_commit(self, _uow: UnitOfWork) -> None:
@@ -84,7 +96,7 @@ class Mentorbot:
     ) -> T | None:
         for attempt in range(2):
             try:
-                async with self.uow() as uow:
+                async with _busy_is_a_user_error(), self.uow() as uow:
                     if dedupe_key is not None and not await _first_time(uow, dedupe_key):
                         log.info("ignoring repeated event %s", dedupe_key)
                         return None
@@ -102,6 +114,21 @@ class Mentorbot:
                 log.info("retrying after a unique-constraint race")
         raise AssertionError("unreachable")
 
+    async def _read(self, inv: Invocation, body: Callable[[UnitOfWork, Actor], Awaitable[T]]) -> T:
+        """Run a read-only ``body`` without the writer, unless the actor must be written.
+
+        No dedupe key is recorded: answering a platform's redelivery of a read again is
+        harmless, and recording it would be a write.
+        """
+        async with _busy_is_a_user_error(), self.read_uow() as uow:
+            actor = await _existing_actor(uow, inv)
+            if actor is not None:
+                return await body(uow, actor)
+        # First contact (or a new name): resolve_actor writes the member, then answers.
+        result = await self._run(inv, None, body)
+        assert result is not None  # no dedupe key, so the body always ran
+        return result
+
     async def execute(
         self,
         inv: Invocation,
@@ -112,7 +139,8 @@ class Mentorbot:
     ) -> Reply | None:
         """Run the catalog command at ``path`` (e.g. "mentor apply") with raw option values.
 
-        Returns None only when ``dedupe_key`` was seen before.
+        Returns None only when ``dedupe_key`` was seen before; a read-only command
+        ignores ``dedupe_key`` (see :meth:`_read`).
         """
         command = self.catalog.find(path)
         handler = command.handler
@@ -122,6 +150,8 @@ class Mentorbot:
         async def body(uow: UnitOfWork, actor: Actor) -> Reply:
             return await handler(uow, actor, self._params(command, actor, options))
 
+        if command.read_only:
+            return await self._read(inv, body)
         return await self._run(inv, dedupe_key, body)
 
     def _params(self, command: Command, actor: Actor, options: Mapping[str, object]) -> Any:
@@ -262,7 +292,7 @@ class Mentorbot:
             return community
 
     async def community(self, platform: str, platform_id: str) -> Community | None:
-        async with self.uow() as uow:
+        async with _busy_is_a_user_error(), self.read_uow() as uow:
             stmt = select(Community).where(
                 Community.platform == platform, Community.platform_id == platform_id
             )
@@ -325,6 +355,51 @@ def refusal(exc: UserError) -> Message:
 def _authorise(command: Command, actor: Actor) -> None:
     if command.access is Access.ADMIN and not actor.is_admin:
         raise NotAllowed(f"use /{command.path}", "only community admins can do that")
+
+
+@asynccontextmanager
+async def _busy_is_a_user_error() -> AsyncIterator[None]:
+    """A pool that stays exhausted past its timeout reaches the member as "busy, try
+    again", never as an apology for an internal error."""
+    try:
+        yield
+    except PoolTimeout:
+        log.warning("no database connection became free in time; told the member to retry")
+        raise Busy() from None
+
+
+async def _existing_actor(uow: UnitOfWork, inv: Invocation) -> Actor | None:
+    """The actor, if nothing about them needs writing (see ``resolve_actor``); else None.
+
+    One query for the community and the member: a read costs as few round trips as it can.
+    """
+    found = (
+        await uow.session.execute(
+            select(Community, Member)
+            .outerjoin(
+                Member,
+                and_(
+                    Member.community_id == Community.id,
+                    Member.platform_user_id == inv.user_id,
+                ),
+            )
+            .where(
+                Community.platform == inv.platform,
+                Community.platform_id == inv.community_platform_id,
+            )
+        )
+    ).first()
+    if found is None:
+        return None
+    community, member = found
+    if (
+        (inv.community_name and community.name != inv.community_name)
+        or member is None
+        or member.left_at is not None
+        or (inv.display_name and member.display_name != inv.display_name)
+    ):
+        return None
+    return Actor(community, member, inv.role_ids, inv.is_platform_admin)
 
 
 async def _first_time(uow: UnitOfWork, key: str) -> bool:

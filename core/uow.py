@@ -68,6 +68,8 @@ class Outbox:
 
 
 class UnitOfWork:
+    read_only = False
+
     def __init__(
         self,
         factory: async_sessionmaker[AsyncSession],
@@ -154,6 +156,22 @@ class UnitOfWork:
                 created_at=self.clock.now(),
             )
         )
+
+
+class ReadOnlyUnitOfWork(UnitOfWork):
+    """A unit of work that only reads: give it a reader session factory
+    (``core.db.read_session_factory``).
+
+    On SQLite its transaction is deferred on one of the reader connections, so it never
+    takes (or waits for) the write lock; on PostgreSQL it is a READ ONLY transaction. The
+    connection refuses any write, and ``commit`` is refused too, so a use case marked
+    read-only that starts writing fails loudly in its tests instead of losing the write.
+    """
+
+    read_only = True
+
+    async def commit(self) -> None:
+        raise RuntimeError("a read-only unit of work cannot commit; use the write path")
 
 
 UnitOfWorkFactory = Callable[[], UnitOfWork]

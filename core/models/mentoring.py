@@ -46,8 +46,9 @@ class Mentor(Base):
         UniqueConstraint("user_id"),
         Index(None, "status", "is_accepting"),
         Index("ix_mentors_expertise", "expertise", postgresql_using="gin"),
-        # The mentor index cache's version check: count and newest change per community.
-        Index(None, "community_id", "updated_at"),
+        # The mentor listing's version check (count and newest change per community) and
+        # its refresh, which reads (id, updated_at) of recent changes from the index alone.
+        Index(None, "community_id", "updated_at", "id"),
     )
 
     id: Mapped[str] = id_column()

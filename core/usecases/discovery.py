@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -18,6 +17,7 @@ from core.messages import Button, Field, Message, Reply
 from core.models import BadgeAward, Member, Mentee, Mentor, MentorReview
 from core.uow import UnitOfWork
 from core.usecases.mentees import find_mentee
+from core.usecases.mentor_index import MentorListing, mentor_listing
 
 MIN_PUBLIC_REVIEWS_FOR_RATING = 3
 NONE = "-"  # "no filter" inside a button id
@@ -59,69 +59,6 @@ async def accepting_mentors(uow: UnitOfWork, community_id: str) -> list[MentorRo
         .order_by(Mentor.id)
     )
     return [MentorRow(mentor, member) for mentor, member in rows]
-
-
-# Writers in other processes may commit a slightly older updated_at after a newer one;
-# re-reading this far back, and at least every INDEX_MAX_AGE, bounds how stale it gets.
-INDEX_LOOKBACK = timedelta(seconds=60)
-INDEX_MAX_AGE = 30.0  # seconds
-
-
-@dataclass
-class _CachedIndex:
-    count: int
-    newest: datetime | None
-    checked: float  # time.monotonic() of the last reload
-    facts: dict[str, tuple[matching.MentorFacts, str]]  # mentor id -> (facts, member id)
-    index: matching.MentorIndex
-
-
-async def mentor_index(uow: UnitOfWork, community_id: str) -> matching.MentorIndex:
-    """The community's accepting mentors as a scoring index, cached per process.
-
-    The cache is keyed on the number of mentor rows and their newest ``updated_at``
-    (every change stamps it with wall-clock time), checked with one query per use; when it
-    moved (or every INDEX_MAX_AGE seconds), the rows changed since shortly before are
-    reloaded. Fewer rows than before (a deletion) reloads everything. A suggestion built
-    on a slightly stale index is still safe: capacity is checked again, atomically, when a
-    request is made and when it is accepted.
-    """
-    count, newest = (
-        await uow.session.execute(
-            select(func.count(Mentor.id), func.max(Mentor.updated_at)).where(
-                Mentor.community_id == community_id
-            )
-        )
-    ).one()
-    if isinstance(newest, str):  # SQLite returns max() of a datetime column as text
-        newest = datetime.fromisoformat(newest).replace(tzinfo=UTC)
-    key = ("mentor-index", community_id)
-    cached: _CachedIndex | None = uow.cache.get(key)
-    fresh = cached is not None and time.monotonic() - cached.checked < INDEX_MAX_AGE
-    if cached is not None and fresh and (cached.count, cached.newest) == (count, newest):
-        return cached.index
-    query = (
-        select(Mentor, Member)
-        .join(Member, Member.id == Mentor.user_id)
-        .where(Mentor.community_id == community_id)
-    )
-    incremental = cached is not None and cached.newest is not None and count >= cached.count
-    facts = dict(cached.facts) if cached is not None and incremental else {}
-    if incremental and cached is not None and cached.newest is not None:
-        query = query.where(Mentor.updated_at >= cached.newest - INDEX_LOOKBACK)
-    for mentor, member in await uow.session.execute(query):
-        if mentor.status == "active" and mentor.is_accepting and member.left_at is None:
-            facts[mentor.id] = (mentor_facts(mentor), member.id)
-        else:
-            facts.pop(mentor.id, None)
-    ordered = [facts[k] for k in sorted(facts)]
-    index = matching.MentorIndex.build(
-        [f for f, _ in ordered],
-        [owner for _, owner in ordered],
-        full_availability_hours=uow.settings.matching.full_availability_hours,
-    )
-    uow.cache[key] = _CachedIndex(int(count), newest, time.monotonic(), facts, index)
-    return index
 
 
 def mentee_facts(mentee: Mentee) -> matching.MenteeFacts:
@@ -205,6 +142,15 @@ def timezone_distance(a: str | None, b: str | None, now: datetime) -> float | No
     return min(d, 24 - d)
 
 
+def listing_zones_within(listing: MentorListing, zone: str, hours: int, now: datetime) -> set[str]:
+    """The listed mentors' zones whose clocks are at most ``hours`` from ``zone``'s now."""
+    return {
+        z
+        for z in listing.index.zones
+        if (d := timezone_distance(zone, z or None, now)) is not None and d <= hours
+    }
+
+
 # ----- F3 browse ------------------------------------------------------------------------
 
 
@@ -225,42 +171,42 @@ async def browse(uow: UnitOfWork, actor: Actor, cmd: BrowseMentors) -> Reply:
     if cmd.language is not None:
         validation.languages("language", [cmd.language])
     only_free = cmd.has_capacity is not False
-    mentee = await find_mentee(uow, actor.member)
-    my_zone = (mentee.timezone if mentee else None) or actor.member.timezone
-    if cmd.max_tz_distance is not None and my_zone is None:
-        raise InvalidValue(
-            "max_tz_distance", "needs your timezone: set it with /mentee profile timezone:…"
-        )
     now = uow.now()
-    rows = [
-        r
-        for r in await accepting_mentors(uow, community.id)
-        if r.mentor.user_id != actor.member.id
-        and (not only_free or r.mentor.current_mentees < r.mentor.max_mentees)
-        and (cmd.expertise is None or cmd.expertise.lower() in r.mentor.expertise)
-        and (cmd.language is None or cmd.language.lower() in r.mentor.languages)
-        and (cmd.style is None or r.mentor.preferred_style == cmd.style)
-        and (
-            cmd.max_tz_distance is None
-            or (
-                (d := timezone_distance(my_zone, r.mentor.timezone, now)) is not None
-                and d <= cmd.max_tz_distance
+    # Filtered, counted, ordered and paged on the in-memory listing; only the page's
+    # rows are loaded from the database.
+    listing = await mentor_listing(uow, community.id)
+    zones: set[str] | None = None
+    if cmd.max_tz_distance is not None:
+        mentee = await find_mentee(uow, actor.member)
+        my_zone = (mentee.timezone if mentee else None) or actor.member.timezone
+        if my_zone is None:
+            raise InvalidValue(
+                "max_tz_distance", "needs your timezone: set it with /mentee profile timezone:…"
             )
-        )
-    ]
-    # Most free places first, then by name: a stable order for paging.
-    rows.sort(
-        key=lambda r: (
-            -(r.mentor.max_mentees - r.mentor.current_mentees),
-            r.member.display_name.lower(),
-            r.mentor.id,
-        )
+        zones = listing_zones_within(listing, my_zone, cmd.max_tz_distance, now)
+    matches = listing.browse(
+        only_free=only_free,
+        expertise=cmd.expertise.lower() if cmd.expertise else None,
+        language=cmd.language.lower() if cmd.language else None,
+        style=cmd.style,
+        zones=zones,
+        exclude_owner=actor.member.id,
     )
+    found = len(matches)
     size = uow.settings.browse_page_size
-    pages = max((len(rows) + size - 1) // size, 1)
+    pages = max((found + size - 1) // size, 1)
     page = min(max(cmd.page or 1, 1), pages)
-    shown = rows[(page - 1) * size : page * size]
     filters = _describe_filters(cmd, only_free)
+    page_ids = [listing.index.facts[int(k)].id for k in matches[(page - 1) * size : page * size]]
+    rows = {
+        mentor.id: MentorRow(mentor, member)
+        for mentor, member in await uow.session.execute(
+            select(Mentor, Member)
+            .join(Member, Member.id == Mentor.user_id)
+            .where(Mentor.id.in_(page_ids))
+        )
+    }
+    shown = [rows[i] for i in page_ids if i in rows]
     if not shown:
         return Reply(
             message=Message(
@@ -283,7 +229,7 @@ async def browse(uow: UnitOfWork, actor: Actor, cmd: BrowseMentors) -> Reply:
         buttons.append(Button("Next ▶", action_id("browse", str(page + 1), *state)))
     return Reply(
         message=Message(
-            title=f"Mentors ({len(rows)} found, page {page} of {pages})",
+            title=f"Mentors ({found} found, page {page} of {pages})",
             text=f"Accepting mentors matching {filters}.",
             fields=tuple(
                 mentor_card_field(r, now, ratings.get(r.mentor.id), badges.get(r.member.id, []))
@@ -365,11 +311,15 @@ async def suggestion_message(
     exclude: frozenset[str] = frozenset(),
     title: str = "Your best matches",
 ) -> Message:
-    index = await mentor_index(uow, actor.community.id)
+    listing = await mentor_listing(uow, actor.community.id)
+    index = listing.index
     me = mentee_facts(mentee)
     limit = count or uow.settings.matching.suggestions
+    # Only the excluded mentors are looked up: nothing here walks every mentor.
     excluded = {mentee.user_id} | {
-        owner for f, owner in zip(index.facts, index.owners, strict=True) if f.id in exclude
+        index.owners[listing.position[mentor_id]]
+        for mentor_id in exclude
+        if mentor_id in listing.position
     }
     ranked = matching.rank(
         me,
@@ -394,6 +344,8 @@ async def suggestion_message(
             .where(Mentor.id.in_([f.id for f, _ in ranked]))
         )
     }
+    # A row deleted since the listing was checked (PostgreSQL reads per statement) is left out.
+    ranked = [(facts, breakdown) for facts, breakdown in ranked if facts.id in by_id]
     ratings = await public_ratings(uow, [f.id for f, _ in ranked])
     fields = []
     for facts, breakdown in ranked:
