@@ -100,6 +100,8 @@ class MentorbotClient(discord.Client):
         self.router = router
         self.dms = DirectMessages(service, self)
         self.tree = CommandTree(self, router)
+        # Set once every server seen at start has its community: "ready" means that.
+        self.communities_recorded = asyncio.Event()
         for group in catalog_groups(service.catalog, router):
             self.tree.add_command(group)
         self.tree.on_error = self._on_tree_error  # type: ignore[method-assign]
@@ -116,6 +118,7 @@ class MentorbotClient(discord.Client):
     async def on_ready(self) -> None:
         for guild in self.guilds:
             await self._ensure_community(guild)
+        self.communities_recorded.set()
 
     async def on_guild_join(self, guild: discord.Guild) -> None:
         await self._ensure_community(guild)
@@ -219,6 +222,7 @@ class DiscordAdapter:
                 raise RuntimeError("the Discord gateway closed before the bot was ready")
             if ready not in done:
                 raise TimeoutError(f"Discord not ready after {READY_TIMEOUT_SECONDS:.0f}s")
+            await asyncio.wait_for(self.client.communities_recorded.wait(), READY_TIMEOUT_SECONDS)
             await self.sync_commands()
         except BaseException:
             ready.cancel()
