@@ -65,7 +65,9 @@ def delivery_settings(config: DeliveryConfig) -> DeliverySettings:
     return DeliverySettings(
         batch_size=config.batch_size,
         lease_seconds=config.lease_seconds,
-        max_attempts=config.max_attempts,
+        heartbeat_seconds=config.heartbeat_seconds,
+        concurrency=config.concurrency,
+        degraded_after=config.degraded_after,
         base_backoff_seconds=config.base_backoff_seconds,
         max_backoff_seconds=config.max_backoff_seconds,
     )
@@ -131,10 +133,16 @@ def start_scheduler(
     dispatcher: Dispatcher, config: Config, *, service: Mentorbot | None = None
 ) -> AsyncIOScheduler:
     """APScheduler is the clock, never the store: it wakes the dispatcher and runs the
-    recurring jobs, whose state lives in the database."""
+    recurring jobs, whose state lives in the database.
+
+    The dispatcher's job only wakes it (a pass runs as its own task), so a slow pass
+    never makes the next poll overlap it; APScheduler's own INFO lines (two per poll)
+    are silenced, so an idle bot logs nothing periodic.
+    """
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     scheduler = AsyncIOScheduler(timezone="UTC")
     scheduler.add_job(
-        dispatcher.run_pending,
+        dispatcher.poll,
         "interval",
         seconds=config.delivery.poll_seconds,
         id=DISPATCHER_JOB_ID,

@@ -11,6 +11,7 @@ from core.catalog import Access, Autocomplete, Catalog, Command, Option, OptionT
 from core.usecases import (
     community,
     connections,
+    deliveries,
     discovery,
     mentees,
     mentors,
@@ -364,6 +365,14 @@ CATALOG = Catalog(
             community.show_audit_log,
             community.ShowAuditLog,
             (Option("limit", OptionType.INTEGER, "How many entries", min_value=1, max_value=25),),
+            access=Access.ADMIN,
+        ),
+        Command(
+            "admin",
+            "deliveries",
+            "What is waiting to be sent, late or failed (and why); retry failed ones",
+            deliveries.show_deliveries,
+            deliveries.ShowDeliveries,
             access=Access.ADMIN,
         ),
     ]

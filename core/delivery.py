@@ -1,91 +1,73 @@
 """The dispatcher: claims due effects from the delivery queue and hands them to a port.
 
-Claiming sets a lease (``claimed_by`` + ``lease_until``) on a batch of due rows in one
-statement; on PostgreSQL the rows are picked with ``FOR UPDATE SKIP LOCKED`` so two
-dispatchers never claim the same row. A dispatcher that dies after claiming simply lets
-the lease run out, and the next pass claims the row again. Failures are retried with
-exponential backoff and jitter, never sooner than a platform's Retry-After, and given up
-after ``max_attempts``. Delivery is at-least-once: a dispatcher killed between the
-platform call and marking the row sent will send that one effect again.
+Claims. A batch of due rows is claimed in one statement (``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL). A claim lasts ``lease_seconds`` and is renewed with every heartbeat (each
+``heartbeat_seconds``, and before a platform call when one is due), so it holds for as
+long as the dispatcher works on it; before each platform call the dispatcher checks that
+its claim has not lapsed, so a row another dispatcher took over is never sent by both.
+A dispatcher that dies stops beating and its rows are taken over ``lease_seconds`` after
+its last heartbeat; a row taken over this way, or retried after an error whose outcome
+is unknown, is passed to the port as ``Attempt(uncertain=True)`` so the platform's own
+de-duplication (nonce, metadata) catches a repeat.
+
+Order and concurrency. Rows are grouped by destination (a member's DMs, a channel, the
+community's roles, a group's space); destinations are worked on concurrently, each in
+order. A failure on one destination reschedules that row, and holds back the later rows
+of that destination, without delaying any other.
+
+Failures. Rate limits wait and never count; transient failures back off exponentially
+(capped, with jitter) for as long as the effect is useful (see ``core.effects``); only a
+``PermanentFailure`` stops an effect at once. A run of failures in a community tells
+its admins once that delivery is degraded and once that it recovered.
+
+Timing. Besides the poll, one wake-up is armed at the earliest moment a row becomes due
+(or a claim lapses), re-armed after every pass.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import random
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Table, bindparam, case, delete, exists, func, select, true, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
 
+from core import delivery_health
 from core.clock import Clock
-from core.defaults import ROLE_NAMES
-from core.effects import (
-    ArchiveSpace,
-    ChannelPost,
-    CreatePrivateSpace,
-    DirectMessage,
-    Effect,
-    GrantRole,
-    RevokeRole,
-    ScheduledEvent,
-    SpaceMembership,
-)
+from core.delivery_batch import Claimed, Result, Results
+from core.delivery_perform import Performer
+from core.effects import USEFUL_FOR_DAYS, ChannelPost, load
 from core.messages import Message
-from core.models import (
-    Community,
-    Delivery,
-    Member,
-    Mentorship,
-    MentorshipThread,
-    MessageRoute,
-    SupportGroup,
-)
-from core.ports import Attempt, PermanentFailure, PlatformPort, RetryLater, Sent, Target
+from core.models import Community, Delivery, DispatcherHeartbeat
+from core.ports import Attempt, PermanentFailure, PlatformPort, RetryLater
 from core.uow import Outbox
 
 log = logging.getLogger(__name__)
+
+_T = cast(Table, Delivery.__table__)
 
 
 @dataclass(frozen=True)
 class DeliverySettings:
     batch_size: int = 50
-    lease_seconds: float = 120.0
-    max_attempts: int = 8
+    lease_seconds: float = 4.0
+    heartbeat_seconds: float = 1.0
     base_backoff_seconds: float = 2.0
-    max_backoff_seconds: float = 3600.0
-
-
-@dataclass
-class _Claimed:
-    id: int
-    kind: str
-    payload: dict[str, Any]
-    community_id: str
-    attempts: int
-    idempotency_key: str
-
-
-@dataclass
-class _Outcome:
-    """What to write back once the platform accepted an effect."""
-
-    sent: Sent = field(default_factory=dict)
-    role_ids: dict[str, str] = field(default_factory=dict)  # role key -> platform id
-    group_channel: tuple[str, str] | None = None  # (group id, channel id)
-    # A mentorship DM: (mentorship id, recipient user id, platform message id, thread id).
-    route: tuple[str, str, str | None, str | None] | None = None
-
-
-def _attempt(row: _Claimed) -> Attempt:
-    # Any earlier attempt may have reached the platform before its outcome was recorded.
-    return Attempt(row.idempotency_key, uncertain=row.attempts > 0)
+    max_backoff_seconds: float = 300.0
+    concurrency: int = 16  # destinations worked on at once
+    degraded_after: int = 5  # failures in a row before the admins are told
+    stop_grace_seconds: float = 10.0  # a stopping dispatcher waits this long for calls
 
 
 def default_worker_id() -> str:
@@ -110,26 +92,35 @@ class Dispatcher:
         self.worker_id = worker_id or default_worker_id()
         self._rng = rng or random.Random()
         self._lock = asyncio.Lock()
+        self._renew_lock = asyncio.Lock()
         self._again = False
         self._stopped = False
         self._tasks: set[asyncio.Task[int]] = set()
+        self._beating: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self.next_wakeup: datetime | None = None
+        self._held: set[int] = set()  # rows this dispatcher holds a valid claim on
+        self._renewed_at: datetime | None = None
+        self._in_flight: set[int] = set()
+        self._failures: dict[str, int] = {}  # community id -> failures in a row
+        self._degraded: set[str] = set()
 
     # ----- driving -------------------------------------------------------------------
 
     async def run_once(self) -> int:
         """Claim one batch of due effects and try each; return how many were tried."""
-        claimed = await self._claim()
+        claimed, communities = await self._claim()
         if not claimed:
             return 0
-        targets = await self._targets({c.community_id for c in claimed})
-        for row in claimed:
-            await self._deliver(row, targets[row.community_id])
+        await self._work(claimed, communities)
         return len(claimed)
 
     async def drain(self, max_batches: int = 1000) -> int:
         """Deliver everything due now (used by the console and tests)."""
         total = 0
         for _ in range(max_batches):
+            if self._stopped:
+                break
             done = await self.run_once()
             total += done
             if done == 0:
@@ -148,8 +139,10 @@ class Dispatcher:
             while True:
                 self._again = False
                 total += await self.drain()
-                if not self._again:
-                    return total
+                if not self._again or self._stopped:
+                    break
+            await self._arm()
+            return total
 
     def wake(self) -> None:
         """Ask for a pass soon (after a commit queued effects); safe from any coroutine."""
@@ -163,16 +156,37 @@ class Dispatcher:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def stop(self) -> None:
-        """Graceful shutdown: start no new pass and let the one under way finish.
+    async def poll(self) -> None:
+        """The scheduler's job: returns at once, so overlapping polls simply coalesce."""
+        self.wake()
 
-        Call it after stopping the scheduler and before disposing of the engine; a pass
-        cut off mid-way would leave its claimed rows to wait out their lease.
-        """
+    async def start(self) -> None:
+        """Announce this dispatcher, keep its heartbeat, and deliver what is due now."""
+        await self.heartbeat()
+        async with self._factory() as session:
+            self._degraded = await delivery_health.degraded_communities(session)
+        self._beating = asyncio.get_running_loop().create_task(self._beat())
+        self.wake()
+
+    async def stop(self) -> None:
+        """Graceful shutdown: no new rows are started; calls under way may finish for
+        ``stop_grace_seconds``, then are cancelled; every row still claimed is released,
+        so the next dispatcher sends it at once."""
         self._stopped = True
-        await self.wait_idle()
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._beating is not None:
+            self._beating.cancel()
+            await asyncio.gather(self._beating, return_exceptions=True)
+        pending = [t for t in self._tasks if not t.done()]
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=self.settings.stop_grace_seconds)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
         async with self._lock:
             pass
+        await self._release_all()
 
     async def wait_idle(self) -> None:
         """Wait until every pass started by ``wake`` has finished."""
@@ -180,29 +194,100 @@ class Dispatcher:
             await asyncio.gather(*pending, return_exceptions=True)
         self._tasks.clear()
 
-    # ----- claiming ------------------------------------------------------------------
+    async def _beat(self) -> None:
+        while not self._stopped:
+            await asyncio.sleep(self.settings.heartbeat_seconds)
+            try:
+                await self.heartbeat()
+                async with self._factory() as session:
+                    self._degraded |= await delivery_health.degraded_communities(session)
+                if self._timer is None or self.next_wakeup is None:
+                    await self._arm()
+            except Exception:
+                log.warning("dispatcher heartbeat failed; retrying", exc_info=True)
 
-    async def _claim(self) -> list[_Claimed]:
+    # ----- claims and heartbeats ----------------------------------------------------
+
+    def _lease(self, now: datetime) -> datetime:
+        return now + timedelta(seconds=self.settings.lease_seconds)
+
+    async def heartbeat(self) -> None:
+        """Record that this dispatcher lives and renew its claims (only unexpired ones)."""
+        async with self._renew_lock:
+            now = self._clock.now()
+            async with self._factory() as session, session.begin():
+                insert = pg_insert if _dialect(session) == "postgresql" else sqlite_insert
+                await session.execute(
+                    insert(DispatcherHeartbeat)
+                    .values(id=self.worker_id, started_at=now, heartbeat_at=now)
+                    .on_conflict_do_update(index_elements=["id"], set_={"heartbeat_at": now})
+                )
+                if self._held:
+                    renewed = await session.execute(
+                        update(Delivery)
+                        .where(
+                            Delivery.claimed_by == self.worker_id,
+                            Delivery.status == "pending",
+                            Delivery.lease_until >= now,
+                        )
+                        .values(lease_until=self._lease(now))
+                        .returning(Delivery.id)
+                        .execution_options(synchronize_session=False)
+                    )
+                    self._held &= set(renewed.scalars())
+            self._renewed_at = now
+
+    def _claim_valid(self) -> bool:
+        if self._renewed_at is None:
+            return False
+        margin = min(1.0, self.settings.lease_seconds / 4)
+        lapses = self._renewed_at + timedelta(seconds=self.settings.lease_seconds - margin)
+        return self._clock.now() < lapses
+
+    async def _still_mine(self, row: Claimed) -> bool:
+        """Before a platform call: renew if a heartbeat is due, then check the claim."""
+        renewed = self._renewed_at
+        if renewed is None or self._clock.now() - renewed >= timedelta(
+            seconds=self.settings.heartbeat_seconds
+        ):
+            await self.heartbeat()
+        return row.id in self._held and self._claim_valid()
+
+    async def _claim(self) -> tuple[list[Claimed], dict[str, Community]]:
         now = self._clock.now()
         async with self._factory() as session, session.begin():
+            ahead = aliased(Delivery)
             due = (
                 select(Delivery.id)
                 .where(
                     Delivery.status == "pending",
                     Delivery.due_at <= now,
-                    or_(Delivery.lease_until.is_(None), Delivery.lease_until < now),
+                    (Delivery.lease_until.is_(None)) | (Delivery.lease_until < now),
+                    # Order per destination: not while an earlier effect for it is being
+                    # retried, or is claimed by another dispatcher.
+                    ~exists().where(
+                        ahead.community_id == Delivery.community_id,
+                        ahead.destination == Delivery.destination,
+                        ahead.status == "pending",
+                        ahead.id < Delivery.id,
+                        ahead.last_error.is_not(None) | (ahead.lease_until >= now),
+                    ),
                 )
                 .order_by(Delivery.due_at, Delivery.id)
                 .limit(self.settings.batch_size)
             )
-            if session.get_bind().dialect.name == "postgresql":
+            if _dialect(session) == "postgresql":
                 due = due.with_for_update(skip_locked=True)
             stmt = (
                 update(Delivery)
                 .where(Delivery.id.in_(due.scalar_subquery()))
                 .values(
                     claimed_by=self.worker_id,
-                    lease_until=now + timedelta(seconds=self.settings.lease_seconds),
+                    lease_until=self._lease(now),
+                    # Taken over from a claim that lapsed: that dispatcher may have sent it.
+                    uncertain=case(
+                        (Delivery.claimed_by.is_(None), Delivery.uncertain), else_=true()
+                    ),
                 )
                 .returning(
                     Delivery.id,
@@ -211,270 +296,263 @@ class Dispatcher:
                     Delivery.community_id,
                     Delivery.attempts,
                     Delivery.idempotency_key,
+                    Delivery.uncertain,
+                    Delivery.due_at,
+                    Delivery.destination,
+                    Delivery.last_error,
                 )
                 .execution_options(synchronize_session=False)
             )
-            rows = (await session.execute(stmt)).all()
-        return sorted((_Claimed(*row) for row in rows), key=lambda c: c.id)
-
-    async def _targets(self, community_ids: set[str]) -> dict[str, Community]:
-        async with self._factory() as session:
-            found = await session.execute(select(Community).where(Community.id.in_(community_ids)))
-            return {c.id: c for c in found.scalars()}
+            rows = [Claimed(*row) for row in (await session.execute(stmt)).all()]
+            if not rows:
+                return [], {}
+            # Read in the claim's own transaction: no second lock on SQLite.
+            found = await session.execute(
+                select(Community).where(Community.id.in_({r.community_id for r in rows}))
+            )
+            communities = {c.id: c for c in found.scalars()}
+        self._held |= {r.id for r in rows}
+        self._renewed_at = self._renewed_at or now
+        rows.sort(key=lambda r: (r.due_at, r.id))
+        return rows, communities
 
     # ----- delivering ----------------------------------------------------------------
 
-    async def _deliver(self, row: _Claimed, community: Community) -> None:
+    async def _work(self, claimed: list[Claimed], communities: dict[str, Community]) -> None:
+        lanes: dict[tuple[str, str], list[Claimed]] = {}
+        for row in sorted(claimed, key=lambda r: r.id):  # queue order within a lane
+            lanes.setdefault((row.community_id, row.lane()), []).append(row)
+        results = Results()
+        performer = Performer(self._factory, self._clock)
+        limit = asyncio.Semaphore(self.settings.concurrency)
+
+        async def lane(rows: list[Claimed]) -> None:
+            async with limit:
+                for n, row in enumerate(rows):
+                    if self._stopped or not await self._still_mine(row):
+                        return  # unrecorded rows are released (or left to their new owner)
+                    community = communities.get(row.community_id)
+                    result = await self._attempt(performer, row, community)
+                    results.add(row, result)
+                    if result.status == "pending":
+                        # Keep the destination's order: the rest waits behind this one
+                        # (and the claim skips them while it waits).
+                        for later in rows[n + 1 :]:
+                            results.add(later, Result.held(later))
+                        return
+
+        try:
+            await asyncio.gather(*(lane(rows) for rows in lanes.values()))
+        finally:
+            # Also when cancelled mid-way (a stop): record what is known, release the rest.
+            await asyncio.shield(self._record(claimed, communities, results, performer))
+
+    async def _attempt(
+        self, performer: Performer, row: Claimed, community: Community | None
+    ) -> Result:
+        if community is None:
+            return Result.failed(row, "the community was deleted before delivery")
         port = self._ports.get(community.platform)
         if port is None:
-            await self._retry(row, f"no adapter running for platform {community.platform}", None)
-            return
+            return self._retry(row, f"no adapter running for {community.platform}", None, True)
         try:
-            effect = Effect.from_row(row.kind, row.payload)
-            outcome = await self._perform(port, community, effect, _attempt(row))
-        except RetryLater as exc:
-            await self._retry(row, str(exc), exc.retry_after)
-        except PermanentFailure as exc:
-            await self._give_up(row, community, str(exc), exc.missing_permission)
-        except Exception as exc:
-            log.exception("delivery %s (%s) failed unexpectedly", row.id, row.kind)
-            await self._retry(row, f"{type(exc).__name__}: {exc}", None)
-        else:
-            await self._mark_sent(row, outcome)
-
-    async def _perform(
-        self, port: PlatformPort, community: Community, effect: Effect, attempt: Attempt
-    ) -> _Outcome:
-        target = Target(
-            community.id, community.platform, community.platform_id, community.group_category_id
-        )
-        match effect:
-            case DirectMessage(user_id=user, message=message, thread=thread):
-                if thread is None:
-                    return _Outcome(sent=await port.send_dm(target, user, message, None, attempt))
-                # ``thread`` is a mentorship; the port continues that person's thread of it.
-                platform_thread = await self._thread_of(community.id, thread, user)
-                sent = await port.send_dm(target, user, message, platform_thread, attempt)
-                message_id, thread_id = sent.get("message_id"), sent.get("thread_id")
-                return _Outcome(
-                    sent=sent,
-                    route=(
-                        thread,
-                        user,
-                        str(message_id) if message_id else None,
-                        str(thread_id) if thread_id else None,
-                    ),
-                )
-            case ChannelPost(channel_id=channel, message=message, pin=pin):
-                return _Outcome(sent=await port.post(target, channel, message, pin, attempt))
-            case GrantRole(user_id=user, role_key=key) | RevokeRole(user_id=user, role_key=key):
-                info = community.roles.get(key) or {}
-                name = info.get("name") or ROLE_NAMES.get(key, key.replace("_", " ").title())
-                role_id = await port.ensure_role(target, name, info.get("id"))
-                if isinstance(effect, GrantRole):
-                    await port.grant_role(target, user, role_id)
-                else:
-                    await port.revoke_role(target, user, role_id)
-                return _Outcome(sent={"role_id": role_id}, role_ids={key: role_id})
-            case CreatePrivateSpace(group_id=group_id, name=name, topic=topic, member_user_ids=ids):
-                space = await port.create_private_space(target, name, topic, ids, attempt)
-                return _Outcome(sent={"space_id": space}, group_channel=(group_id, space))
-            case SpaceMembership(group_id=group_id, user_id=user, add=add):
-                space = await self._group_space(group_id)
-                await port.set_space_member(target, space, user, add)
-                return _Outcome()
-            case ArchiveSpace(group_id=group_id):
-                await port.archive_space(target, await self._group_space(group_id))
-                return _Outcome()
-            case ScheduledEvent(group_id=group_id, title=title, description=text, start=s, end=e):
-                space = await self._group_space(group_id)
-                event_id = await port.create_scheduled_event(target, space, title, text, s, e)
-                return _Outcome(sent={"event_id": event_id})
-        raise PermanentFailure(f"unknown effect kind {effect.kind}")
-
-    async def _thread_of(self, community_id: str, mentorship_id: str, user_id: str) -> str | None:
-        async with self._factory() as session:
-            found = await session.execute(
-                select(MentorshipThread.platform_thread_id)
-                .join(Member, Member.id == MentorshipThread.member_id)
-                .where(
-                    MentorshipThread.mentorship_id == mentorship_id,
-                    Member.community_id == community_id,
-                    Member.platform_user_id == user_id,
-                )
-            )
-            return found.scalar_one_or_none()
-
-    async def _record_route(
-        self,
-        session: AsyncSession,
-        community_id: str,
-        route: tuple[str, str, str | None, str | None],
-    ) -> None:
-        """Remember where a mentorship DM landed, so replies to it find their way back."""
-        mentorship_id, user_id, message_id, thread_id = route
-        member = (
-            await session.execute(
-                select(Member).where(
-                    Member.community_id == community_id, Member.platform_user_id == user_id
-                )
-            )
-        ).scalar_one_or_none()
-        if member is None or await session.get(Mentorship, mentorship_id) is None:
-            return  # the person or the mentorship was deleted meanwhile (F15)
-        if message_id is not None:
-            known = await session.execute(
-                select(MessageRoute.id).where(
-                    MessageRoute.community_id == community_id,
-                    MessageRoute.platform_message_id == message_id,
-                )
-            )
-            if known.first() is None:
-                session.add(
-                    MessageRoute(
-                        community_id=community_id,
-                        mentorship_id=mentorship_id,
-                        recipient_id=member.id,
-                        platform_message_id=message_id,
-                        created_at=self._clock.now(),
-                    )
-                )
-        if thread_id is not None:
-            existing = await session.execute(
-                select(MentorshipThread.id).where(
-                    MentorshipThread.mentorship_id == mentorship_id,
-                    MentorshipThread.member_id == member.id,
-                )
-            )
-            if existing.first() is None:
-                session.add(
-                    MentorshipThread(
-                        community_id=community_id,
-                        mentorship_id=mentorship_id,
-                        member_id=member.id,
-                        platform_thread_id=thread_id,
-                        created_at=self._clock.now(),
-                    )
-                )
-
-    async def _group_space(self, group_id: str) -> str:
-        async with self._factory() as session:
-            group = await session.get(SupportGroup, group_id)
-        if group is None:
-            raise PermanentFailure(f"support group {group_id} no longer exists")
-        if group.channel_id is None:
-            raise RetryLater("the group's channel is not created yet")
-        return group.channel_id
-
-    # ----- recording the outcome -----------------------------------------------------
-
-    def _mine(self, row: _Claimed) -> Any:
-        return (Delivery.id == row.id) & (Delivery.claimed_by == self.worker_id)
-
-    async def _mark_sent(self, row: _Claimed, outcome: _Outcome) -> None:
+            effect = load(row.kind, row.payload)
+        except (KeyError, ValueError) as exc:
+            log.error("delivery %s: stored %s effect cannot be read: %s", row.id, row.kind, exc)
+            return Result.failed(row, f"stored effect cannot be read: {exc}"[:500])
         now = self._clock.now()
-        async with self._factory() as session, session.begin():
-            await session.execute(
-                update(Delivery)
-                .where(self._mine(row))
-                .values(
-                    status="sent",
-                    sent_at=now,
-                    attempts=row.attempts + 1,
-                    result=outcome.sent or None,
-                    claimed_by=None,
-                    lease_until=None,
-                    last_error=None,
-                )
+        if now > effect.useful_until(row.due_at):
+            if effect.when_late == "drop" or now > row.due_at + timedelta(days=USEFUL_FOR_DAYS):
+                reason = f"no longer useful (due {row.due_at:%Y-%m-%d %H:%M} UTC)"
+                if row.last_error:
+                    reason += f"; last error: {row.last_error}"
+                return Result.expired(row, reason)
+            effect = effect.marked_late(row.due_at)
+        self._in_flight.add(row.id)
+        try:
+            outcome = await performer.perform(
+                port, community, effect, Attempt(row.idempotency_key, uncertain=row.uncertain)
             )
-            if outcome.role_ids:
-                community = await session.get(Community, row.community_id, with_for_update=True)
-                if community is not None:
-                    roles = dict(community.roles)
-                    for key, role_id in outcome.role_ids.items():
-                        roles[key] = {**roles.get(key, {}), "id": role_id}
-                    community.roles = roles
-            if outcome.route is not None:
-                await self._record_route(session, row.community_id, outcome.route)
-            if outcome.group_channel is not None:
-                group = await session.get(SupportGroup, outcome.group_channel[0])
-                if group is not None:
-                    group.channel_id = outcome.group_channel[1]
+        except RetryLater as exc:
+            return self._retry(row, str(exc), exc.retry_after, exc.rate_limited)
+        except PermanentFailure as exc:
+            log.warning("delivery %s (%s) failed permanently: %s", row.id, row.kind, exc)
+            return Result.failed(row, str(exc), missing=exc.missing_permission)
+        except Exception as exc:
+            log.warning("delivery %s (%s) failed unexpectedly", row.id, row.kind, exc_info=True)
+            return self._retry(row, f"{type(exc).__name__}: {exc}", None, False)
+        finally:
+            self._in_flight.discard(row.id)
+        return Result.sent(row, now=self._clock.now(), outcome=outcome)
 
-    def backoff(self, attempts: int) -> float:
+    def backoff(self, failures: int) -> float:
         """Exponential backoff with jitter: base * 2^(n-1), capped, times 0.5-1.0."""
         s = self.settings
-        ceiling = min(s.max_backoff_seconds, s.base_backoff_seconds * 2.0 ** max(attempts - 1, 0))
+        ceiling = min(s.max_backoff_seconds, s.base_backoff_seconds * 2.0 ** max(failures - 1, 0))
         return ceiling * (0.5 + self._rng.random() / 2)
 
-    async def _retry(self, row: _Claimed, error: str, retry_after: float | None) -> None:
-        attempts = row.attempts + 1
-        if attempts >= self.settings.max_attempts:
-            log.error(
-                "giving up delivery %s (%s) after %d attempts: %s",
-                row.id,
-                row.kind,
-                attempts,
-                error,
-            )
-            await self._finish(row, "failed", error, attempts)
-            return
-        delay = max(self.backoff(attempts), retry_after or 0.0)
-        log.warning(
-            "delivery %s (%s) attempt %d failed, retrying in %.1fs: %s",
-            row.id,
-            row.kind,
-            attempts,
-            delay,
-            error,
-        )
-        async with self._factory() as session, session.begin():
-            await session.execute(
-                update(Delivery)
-                .where(self._mine(row))
-                .values(
-                    attempts=attempts,
-                    last_error=error[:2000],
-                    due_at=self._clock.now() + timedelta(seconds=delay),
-                    claimed_by=None,
-                    lease_until=None,
-                )
-            )
+    def _retry(
+        self, row: Claimed, error: str, retry_after: float | None, rate_limited: bool
+    ) -> Result:
+        # A rate limit is no failure: it neither grows the backoff nor counts as an attempt.
+        failures = row.attempts if rate_limited else row.attempts + 1
+        delay = max(retry_after or 0.0, self.backoff(max(failures, 1)))
+        log.info("delivery %s (%s) retrying in %.1fs: %s", row.id, row.kind, delay, error[:200])
+        due = self._clock.now() + timedelta(seconds=delay)
+        return Result.retry(row, due, error, counts=not rate_limited)
 
-    async def _give_up(
-        self, row: _Claimed, community: Community, error: str, missing: str | None
+    # ----- recording -----------------------------------------------------------------
+
+    async def _record(
+        self,
+        claimed: list[Claimed],
+        communities: dict[str, Community],
+        results: Results,
+        performer: Performer,
     ) -> None:
-        log.error("delivery %s (%s) failed permanently: %s", row.id, row.kind, error)
-        await self._finish(row, "failed", error, row.attempts + 1)
-        if missing and community.admin_channel_id:
-            # Told once per missing permission, not once per failed effect.
-            async with self._factory() as session, session.begin():
+        """Every result of the batch in one transaction; unattempted rows released."""
+        now = self._clock.now()
+        ids = [r.id for r in claimed]
+        async with self._factory() as session, session.begin():
+            mine_stmt = select(Delivery.id).where(
+                Delivery.id.in_(ids), Delivery.claimed_by == self.worker_id
+            )
+            if _dialect(session) == "postgresql":
+                mine_stmt = mine_stmt.with_for_update()
+            mine = set((await session.execute(mine_stmt)).scalars())
+            params = []
+            for row in claimed:
+                if row.id not in mine:
+                    continue  # taken over by another dispatcher: its outcome is theirs
+                result = results.get(row.id) or Result.released(
+                    row, uncertain=row.uncertain or row.id in self._in_flight
+                )
+                params.append(result.params(row.id, self.worker_id))
+            if params:
+                await session.execute(_MARK, params)
+            outbox = Outbox(session, self._clock)
+            for row in claimed:
+                done = results.get(row.id)
+                if row.id in mine and done is not None and done.outcome is not None:
+                    await performer.apply(session, row.community_id, done.outcome)
+            await self._notify(session, outbox, claimed, communities, results)
+            if outbox.earliest_due is not None and outbox.earliest_due <= now:
+                self._again = True
+        self._held -= set(ids)
+
+    async def _notify(
+        self,
+        session: AsyncSession,
+        outbox: Outbox,
+        claimed: list[Claimed],
+        communities: dict[str, Community],
+        results: Results,
+    ) -> None:
+        for row in claimed:
+            result = results.get(row.id)
+            community = communities.get(row.community_id)
+            if result is None or community is None:
+                continue
+            if result.status == "sent":
+                self._failures.pop(community.id, None)
+                if community.id in self._degraded:
+                    self._degraded.discard(community.id)
+                    if await delivery_health.mark_recovered(session, self._clock, community):
+                        log.warning("delivery to %s has recovered", community.id)
+            elif result.counts_as_failure:
+                count = self._failures.get(community.id, 0) + 1
+                self._failures[community.id] = count
+                if count >= self.settings.degraded_after and community.id not in self._degraded:
+                    self._degraded.add(community.id)
+                    log.warning("delivery to %s is degraded: %s", community.id, result.error)
+                    await delivery_health.mark_degraded(
+                        session, self._clock, community, count, result.error or ""
+                    )
+            if result.missing and community.admin_channel_id:
+                # Told once per missing permission, not once per failed effect.
                 notice = ChannelPost(
                     community.admin_channel_id,
                     Message(
                         title="Mentorbot is missing a permission",
                         text=(
-                            f"I could not complete an action ({error}). Please grant the bot "
-                            f"**{missing}** so that roles, channels and messages work."
+                            f"I could not complete an action ({result.error}). Please grant "
+                            f"the bot **{result.missing}** so that roles, channels and "
+                            "messages work."
                         ),
                         tone="warning",
                     ),
                 )
-                # Due now: the pass that is running picks it up before it stops.
-                await Outbox(session, self._clock).add(
-                    community.id, notice, key=f"missing-permission:{community.id}:{missing}"
+                await outbox.add(
+                    community.id, notice, key=f"missing-permission:{community.id}:{result.missing}"
                 )
 
-    async def _finish(self, row: _Claimed, status: str, error: str, attempts: int) -> None:
-        async with self._factory() as session, session.begin():
-            await session.execute(
-                update(Delivery)
-                .where(self._mine(row))
-                .values(
-                    status=status,
-                    attempts=attempts,
-                    last_error=error[:2000],
-                    claimed_by=None,
-                    lease_until=None,
+    async def _release_all(self) -> None:
+        with contextlib.suppress(Exception):
+            async with self._factory() as session, session.begin():
+                await session.execute(
+                    update(Delivery)
+                    .where(Delivery.claimed_by == self.worker_id, Delivery.status == "pending")
+                    .values(claimed_by=None, lease_until=None)
+                    .execution_options(synchronize_session=False)
+                )
+                await session.execute(
+                    delete(DispatcherHeartbeat).where(DispatcherHeartbeat.id == self.worker_id)
+                )
+        self._held.clear()
+
+    # ----- the wake-up ---------------------------------------------------------------
+
+    async def next_due(self) -> datetime | None:
+        """When the next row becomes claimable: its due time, or a lapsing claim."""
+        now = self._clock.now()
+        async with self._factory() as session:
+            due = await session.scalar(
+                select(func.min(Delivery.due_at)).where(
+                    Delivery.status == "pending", Delivery.due_at > now
                 )
             )
+            lapse = await session.scalar(
+                select(func.min(Delivery.lease_until)).where(
+                    Delivery.lease_until > now, Delivery.status == "pending"
+                )
+            )
+        found = [t for t in (due, lapse) if t is not None]
+        return min(found) if found else None
+
+    async def _arm(self) -> None:
+        if self._stopped:
+            return
+        when = await self.next_due()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.next_wakeup = when
+        if when is None:
+            return
+        delay = max(0.0, (when - self._clock.now()).total_seconds())
+        self._timer = asyncio.get_running_loop().call_later(delay, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        self.wake()
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
+
+
+_MARK = (
+    update(_T)
+    .where(_T.c.id == bindparam("b_id"), _T.c.claimed_by == bindparam("b_owner"))
+    .values(
+        status=bindparam("b_status"),
+        attempts=bindparam("b_attempts"),
+        due_at=bindparam("b_due", type_=_T.c.due_at.type),
+        last_error=bindparam("b_error"),
+        uncertain=bindparam("b_uncertain"),
+        sent_at=bindparam("b_sent_at", type_=_T.c.sent_at.type),
+        result=bindparam("b_result", type_=_T.c.result.type),
+        claimed_by=None,
+        lease_until=None,
+    )
+)

@@ -43,11 +43,20 @@ class DeliveryError(Exception):
 
 
 class RetryLater(DeliveryError):
-    """Rate limits, 5xx, timeouts: try again, not before ``retry_after`` seconds if given."""
+    """Rate limits, 5xx, timeouts: try again, not before ``retry_after`` seconds if given.
 
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+    ``rate_limited=True`` says the platform refused the call without acting on it (a 429):
+    it never counts toward giving up and leaves the outcome certain. Anything else
+    (a 5xx, a timeout, a dropped connection) may have reached the platform, so the next
+    attempt is marked uncertain and counts as a failure of the community's delivery.
+    """
+
+    def __init__(
+        self, reason: str, retry_after: float | None = None, *, rate_limited: bool = False
+    ) -> None:
         super().__init__(reason)
         self.retry_after = retry_after
+        self.rate_limited = rate_limited
 
 
 class PermanentFailure(DeliveryError):

@@ -17,7 +17,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import Clock
-from core.effects import Effect
+from core.effects import Effect, dump
 from core.errors import NotFound
 from core.models import AuditEntry, Base, Delivery
 from core.settings import CoreSettings
@@ -32,6 +32,15 @@ class Outbox:
         self._session = session
         self._clock = clock
         self.queued = 0
+        # The earliest due time queued (or made due again) in this transaction, so the
+        # dispatcher's wake-up can be moved earlier after the commit.
+        self.earliest_due: datetime | None = None
+
+    def note_due(self, due_at: datetime) -> None:
+        """Something in this transaction became due at ``due_at`` (e.g. a retried row)."""
+        self.queued += 1
+        if self.earliest_due is None or due_at < self.earliest_due:
+            self.earliest_due = due_at
 
     async def add(
         self,
@@ -43,14 +52,16 @@ class Outbox:
         group_key: str | None = None,
     ) -> bool:
         """Queue ``effect``; return False if an effect with ``key`` was queued before."""
+        due = due_at or self._clock.now()
         values = {
             "community_id": community_id,
             "kind": effect.kind,
-            "payload": effect.to_payload(),
+            "payload": dump(effect),
             "idempotency_key": key,
             "group_key": group_key,
+            "destination": effect.destination(),
             "status": "pending",
-            "due_at": due_at or self._clock.now(),
+            "due_at": due,
             "attempts": 0,
             "created_at": self._clock.now(),
         }
@@ -63,7 +74,8 @@ class Outbox:
         )
         result = await self._session.execute(stmt)
         added = bool(getattr(result, "rowcount", 0))
-        self.queued += added
+        if added:
+            self.note_due(due)
         return added
 
 

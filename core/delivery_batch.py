@@ -1,0 +1,105 @@
+"""A dispatcher batch: the rows it claimed and what became of each, written back at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from core.delivery_perform import Outcome
+from core.effects import load
+
+
+@dataclass
+class Claimed:
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    community_id: str
+    attempts: int
+    idempotency_key: str
+    uncertain: bool
+    due_at: datetime
+    destination: str | None
+    last_error: str | None
+
+    def lane(self) -> str:
+        """The destination whose order this row keeps (rows queued before it was stored
+        get it from their effect)."""
+        if self.destination is not None:
+            return self.destination
+        try:
+            return load(self.kind, self.payload).destination()
+        except (KeyError, ValueError):
+            return f"row:{self.id}"
+
+
+@dataclass
+class Result:
+    status: str
+    attempts: int
+    due_at: datetime
+    error: str | None
+    uncertain: bool
+    sent_at: datetime | None = None
+    outcome: Outcome | None = None
+    missing: str | None = None  # a permission the admins must grant
+    counts_as_failure: bool = False
+
+    @classmethod
+    def sent(cls, row: Claimed, *, now: datetime, outcome: Outcome) -> Result:
+        return cls("sent", row.attempts + 1, row.due_at, None, False, now, outcome)
+
+    @classmethod
+    def failed(cls, row: Claimed, reason: str, *, missing: str | None = None) -> Result:
+        return cls("failed", row.attempts + 1, row.due_at, reason, row.uncertain, missing=missing)
+
+    @classmethod
+    def expired(cls, row: Claimed, reason: str) -> Result:
+        return cls("expired", row.attempts, row.due_at, reason, row.uncertain)
+
+    @classmethod
+    def retry(cls, row: Claimed, due: datetime, error: str, *, counts: bool) -> Result:
+        # Only a clean refusal (a rate limit) leaves the outcome of this attempt known.
+        return cls(
+            "pending",
+            row.attempts + counts,
+            due,
+            error,
+            row.uncertain or counts,
+            counts_as_failure=counts,
+        )
+
+    @classmethod
+    def held(cls, row: Claimed) -> Result:
+        return cls("pending", row.attempts, row.due_at, row.last_error, row.uncertain)
+
+    @classmethod
+    def released(cls, row: Claimed, *, uncertain: bool) -> Result:
+        return cls("pending", row.attempts, row.due_at, row.last_error, uncertain)
+
+    def params(self, row_id: int, owner: str) -> dict[str, Any]:
+        sent = self.outcome.sent if self.outcome is not None else None
+        return {
+            "b_id": row_id,
+            "b_owner": owner,
+            "b_status": self.status,
+            "b_attempts": self.attempts,
+            "b_due": self.due_at,
+            "b_error": self.error[:2000] if self.error else None,
+            "b_uncertain": self.uncertain,
+            "b_sent_at": self.sent_at,
+            "b_result": sent or None,
+        }
+
+
+class Results:
+    def __init__(self) -> None:
+        self._by_id: dict[int, tuple[Claimed, Result]] = {}
+
+    def add(self, row: Claimed, result: Result) -> None:
+        self._by_id[row.id] = (row, result)
+
+    def get(self, row_id: int) -> Result | None:
+        found = self._by_id.get(row_id)
+        return found[1] if found else None
