@@ -32,16 +32,16 @@ import logging
 import os
 import random
 import socket
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, case, delete, exists, func, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import aliased
 
 from core import delivery_health
 from core.clock import Clock
@@ -102,6 +102,7 @@ class Dispatcher:
         self._held: set[int] = set()  # rows this dispatcher holds a valid claim on
         self._renewed_at: datetime | None = None
         self._in_flight: set[int] = set()
+        self._cut_off: set[int] = set()
         self._failures: dict[str, int] = {}  # community id -> failures in a row
         self._degraded: set[str] = set()
 
@@ -161,8 +162,11 @@ class Dispatcher:
         self.wake()
 
     async def start(self) -> None:
-        """Announce this dispatcher, keep its heartbeat, and deliver what is due now."""
+        """Announce this dispatcher, keep its heartbeat, and deliver what is due now,
+        taking over at once the rows of a dispatcher on this host that is no longer
+        running (a restart after kill -9); others' rows lapse with their heartbeat."""
         await self.heartbeat()
+        await self._take_over_dead_local_peers()
         async with self._factory() as session:
             self._degraded = await delivery_health.degraded_communities(session)
         self._beating = asyncio.get_running_loop().create_task(self._beat())
@@ -237,6 +241,28 @@ class Dispatcher:
                     self._held &= set(renewed.scalars())
             self._renewed_at = now
 
+    async def _take_over_dead_local_peers(self) -> None:
+        now = self._clock.now()
+        async with self._factory() as session, session.begin():
+            owners = await session.scalars(
+                select(Delivery.claimed_by)
+                .where(Delivery.status == "pending", Delivery.lease_until >= now)
+                .distinct()
+            )
+            dead = [o for o in owners if o is not None and _dead_local(o)]
+            if not dead:
+                return
+            await session.execute(
+                update(Delivery)
+                .where(Delivery.claimed_by.in_(dead), Delivery.status == "pending")
+                .values(lease_until=now - timedelta(microseconds=1))
+                .execution_options(synchronize_session=False)
+            )
+            await session.execute(
+                delete(DispatcherHeartbeat).where(DispatcherHeartbeat.id.in_(dead))
+            )
+        log.warning("took over the deliveries of stopped dispatcher(s) %s", ", ".join(dead))
+
     def _claim_valid(self) -> bool:
         if self._renewed_at is None:
             return False
@@ -256,54 +282,14 @@ class Dispatcher:
     async def _claim(self) -> tuple[list[Claimed], dict[str, Community]]:
         now = self._clock.now()
         async with self._factory() as session, session.begin():
-            ahead = aliased(Delivery)
-            due = (
-                select(Delivery.id)
-                .where(
-                    Delivery.status == "pending",
-                    Delivery.due_at <= now,
-                    (Delivery.lease_until.is_(None)) | (Delivery.lease_until < now),
-                    # Order per destination: not while an earlier effect for it is being
-                    # retried, or is claimed by another dispatcher.
-                    ~exists().where(
-                        ahead.community_id == Delivery.community_id,
-                        ahead.destination == Delivery.destination,
-                        ahead.status == "pending",
-                        ahead.id < Delivery.id,
-                        ahead.last_error.is_not(None) | (ahead.lease_until >= now),
-                    ),
-                )
-                .order_by(Delivery.due_at, Delivery.id)
-                .limit(self.settings.batch_size)
-            )
-            if _dialect(session) == "postgresql":
-                due = due.with_for_update(skip_locked=True)
-            stmt = (
-                update(Delivery)
-                .where(Delivery.id.in_(due.scalar_subquery()))
-                .values(
-                    claimed_by=self.worker_id,
-                    lease_until=self._lease(now),
-                    # Taken over from a claim that lapsed: that dispatcher may have sent it.
-                    uncertain=case(
-                        (Delivery.claimed_by.is_(None), Delivery.uncertain), else_=true()
-                    ),
-                )
-                .returning(
-                    Delivery.id,
-                    Delivery.kind,
-                    Delivery.payload,
-                    Delivery.community_id,
-                    Delivery.attempts,
-                    Delivery.idempotency_key,
-                    Delivery.uncertain,
-                    Delivery.due_at,
-                    Delivery.destination,
-                    Delivery.last_error,
-                )
-                .execution_options(synchronize_session=False)
-            )
-            rows = [Claimed(*row) for row in (await session.execute(stmt)).all()]
+            stmt = _CLAIM_LOCKED if _dialect(session) == "postgresql" else _CLAIM
+            params = {
+                "b_now": now,
+                "b_lease": self._lease(now),
+                "b_me": self.worker_id,
+                "b_limit": self.settings.batch_size,
+            }
+            rows = [Claimed(*row) for row in (await session.execute(stmt, params)).all()]
             if not rows:
                 return [], {}
             # Read in the claim's own transaction: no second lock on SQLite.
@@ -324,25 +310,29 @@ class Dispatcher:
             lanes.setdefault((row.community_id, row.lane()), []).append(row)
         results = Results()
         performer = Performer(self._factory, self._clock)
-        limit = asyncio.Semaphore(self.settings.concurrency)
+        waiting = deque(lanes.values())
+
+        async def worker() -> None:
+            while waiting:
+                await lane(waiting.popleft())
 
         async def lane(rows: list[Claimed]) -> None:
-            async with limit:
-                for n, row in enumerate(rows):
-                    if self._stopped or not await self._still_mine(row):
-                        return  # unrecorded rows are released (or left to their new owner)
-                    community = communities.get(row.community_id)
-                    result = await self._attempt(performer, row, community)
-                    results.add(row, result)
-                    if result.status == "pending":
-                        # Keep the destination's order: the rest waits behind this one
-                        # (and the claim skips them while it waits).
-                        for later in rows[n + 1 :]:
-                            results.add(later, Result.held(later))
-                        return
+            for n, row in enumerate(rows):
+                if self._stopped or not await self._still_mine(row):
+                    return  # unrecorded rows are released (or left to their new owner)
+                community = communities.get(row.community_id)
+                result = await self._attempt(performer, row, community)
+                results.add(row, result)
+                if result.status == "pending":
+                    # Keep the destination's order: the rest waits behind this one
+                    # (and the claim skips them while it waits).
+                    for later in rows[n + 1 :]:
+                        results.add(later, Result.held(later))
+                    return
 
         try:
-            await asyncio.gather(*(lane(rows) for rows in lanes.values()))
+            workers = min(self.settings.concurrency, len(waiting))
+            await asyncio.gather(*(worker() for _ in range(workers)))
         finally:
             # Also when cancelled mid-way (a stop): record what is known, release the rest.
             await asyncio.shield(self._record(claimed, communities, results, performer))
@@ -381,6 +371,9 @@ class Dispatcher:
         except Exception as exc:
             log.warning("delivery %s (%s) failed unexpectedly", row.id, row.kind, exc_info=True)
             return self._retry(row, f"{type(exc).__name__}: {exc}", None, False)
+        except asyncio.CancelledError:
+            self._cut_off.add(row.id)  # stopped mid-call: it may have reached the platform
+            raise
         finally:
             self._in_flight.discard(row.id)
         return Result.sent(row, now=self._clock.now(), outcome=outcome)
@@ -425,7 +418,7 @@ class Dispatcher:
                 if row.id not in mine:
                     continue  # taken over by another dispatcher: its outcome is theirs
                 result = results.get(row.id) or Result.released(
-                    row, uncertain=row.uncertain or row.id in self._in_flight
+                    row, uncertain=row.uncertain or row.id in self._cut_off
                 )
                 params.append(result.params(row.id, self.worker_id))
             if params:
@@ -439,6 +432,7 @@ class Dispatcher:
             if outbox.earliest_due is not None and outbox.earliest_due <= now:
                 self._again = True
         self._held -= set(ids)
+        self._cut_off -= set(ids)
 
     async def _notify(
         self,
@@ -537,9 +531,76 @@ class Dispatcher:
         self.wake()
 
 
+def _dead_local(worker_id: str) -> bool:
+    """Whether ``worker_id`` (see default_worker_id) names a process of this host that
+    is no longer running."""
+    host, _, rest = worker_id.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
 def _dialect(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
 
+
+def _claim_statement(*, lock: bool) -> Any:
+    c, ahead = _T.c, _T.alias("ahead")
+    now = bindparam("b_now", type_=c.due_at.type)
+    due = (
+        select(c.id)
+        .where(
+            c.status == "pending",
+            c.due_at <= now,
+            c.lease_until.is_(None) | (c.lease_until < now),
+            # Order per destination: not while an earlier effect for it is being retried,
+            # or is claimed by another dispatcher.
+            ~exists().where(
+                ahead.c.community_id == c.community_id,
+                ahead.c.destination == c.destination,
+                ahead.c.status == "pending",
+                ahead.c.id < c.id,
+                ahead.c.last_error.is_not(None) | (ahead.c.lease_until >= now),
+            ),
+        )
+        .order_by(c.due_at, c.id)
+        .limit(bindparam("b_limit"))
+    )
+    if lock:
+        due = due.with_for_update(skip_locked=True)
+    return (
+        update(_T)
+        .where(c.id.in_(due.scalar_subquery()))
+        .values(
+            claimed_by=bindparam("b_me"),
+            lease_until=bindparam("b_lease", type_=c.lease_until.type),
+            # Taken over from a claim that lapsed: that dispatcher may have sent it.
+            uncertain=case((c.claimed_by.is_(None), c.uncertain), else_=true()),
+        )
+        .returning(
+            c.id,
+            c.kind,
+            c.payload,
+            c.community_id,
+            c.attempts,
+            c.idempotency_key,
+            c.uncertain,
+            c.due_at,
+            c.destination,
+            c.last_error,
+        )
+    )
+
+
+_CLAIM = _claim_statement(lock=False)
+_CLAIM_LOCKED = _claim_statement(lock=True)
 
 _MARK = (
     update(_T)
