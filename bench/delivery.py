@@ -231,7 +231,8 @@ async def _bare_postgres(url: str, n: int) -> tuple[float, float]:
         t = datetime.now(UTC)
         async with conn.transaction():
             await conn.fetch(
-                "SELECT id FROM deliveries WHERE id = ANY($1::bigint[]) AND claimed_by = $2 FOR UPDATE",
+                "SELECT id FROM deliveries WHERE id = ANY($1::bigint[]) AND claimed_by = $2 "
+                "FOR UPDATE",
                 ids,
                 "bare",
             )
