@@ -149,6 +149,7 @@ def start_scheduler(
         replace_existing=True,
         max_instances=1,
         coalesce=True,
+        misfire_grace_time=None,  # a late poll (busy loop) runs, without a warning
     )
     if service is not None:
         scheduler.add_job(

@@ -9,7 +9,9 @@ in the queue like everything else and goes out on recovery, first, followed by
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,6 +21,11 @@ from core.effects import ChannelPost
 from core.messages import Message, moment
 from core.models import BotState, Community, Delivery
 from core.uow import Outbox
+
+if TYPE_CHECKING:
+    from core.delivery.batch import Claimed, Results
+
+log = logging.getLogger(__name__)
 
 PREFIX = "delivery-health:"
 
@@ -107,3 +114,60 @@ async def mark_recovered(session: AsyncSession, clock: Clock, community: Communi
             community.id, notice, key=f"delivery-recovered:{community.id}:{episode}"
         )
     return True
+
+
+class Health:
+    """One dispatcher's view of each community's delivery health."""
+
+    def __init__(self, clock: Clock, degraded_after: int) -> None:
+        self._clock = clock
+        self._degraded_after = degraded_after
+        self._failures: dict[str, int] = {}  # community id -> failures in a row
+        self.degraded: set[str] = set()
+
+    async def note(
+        self,
+        session: AsyncSession,
+        outbox: Outbox,
+        claimed: list[Claimed],
+        communities: dict[str, Community],
+        results: Results,
+    ) -> None:
+        """After a batch, in its transaction: count failures in a row per community, tell
+        the admins once on degrading and once on recovering, and once per missing
+        permission."""
+        for row in claimed:
+            result = results.get(row.id)
+            community = communities.get(row.community_id)
+            if result is None or community is None:
+                continue
+            if result.status == "sent":
+                self._failures.pop(community.id, None)
+                if community.id in self.degraded:
+                    self.degraded.discard(community.id)
+                    if await mark_recovered(session, self._clock, community):
+                        log.warning("delivery to %s has recovered", community.id)
+            elif result.counts_as_failure:
+                count = self._failures.get(community.id, 0) + 1
+                self._failures[community.id] = count
+                if count >= self._degraded_after and community.id not in self.degraded:
+                    self.degraded.add(community.id)
+                    log.warning("delivery to %s is degraded: %s", community.id, result.error)
+                    await mark_degraded(session, self._clock, community, count, result.error or "")
+            if result.missing and community.admin_channel_id:
+                # Told once per missing permission, not once per failed effect.
+                notice = ChannelPost(
+                    community.admin_channel_id,
+                    Message(
+                        title="Mentorbot is missing a permission",
+                        text=(
+                            f"I could not complete an action ({result.error}). Please grant "
+                            f"the bot **{result.missing}** so that roles, channels and "
+                            "messages work."
+                        ),
+                        tone="warning",
+                    ),
+                )
+                await outbox.add(
+                    community.id, notice, key=f"missing-permission:{community.id}:{result.missing}"
+                )

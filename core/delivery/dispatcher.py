@@ -1,33 +1,8 @@
-"""The dispatcher: claims due effects from the delivery queue and hands them to a port.
-
-Claims. A batch of due rows is claimed in one statement (``FOR UPDATE SKIP LOCKED`` on
-PostgreSQL). A claim lasts ``lease_seconds`` and is renewed with every heartbeat (each
-``heartbeat_seconds``, and before a platform call when one is due), so it holds for as
-long as the dispatcher works on it; before each platform call the dispatcher checks that
-its claim has not lapsed, so a row another dispatcher took over is never sent by both.
-A dispatcher that dies stops beating and its rows are taken over ``lease_seconds`` after
-its last heartbeat; a row taken over this way, or retried after an error whose outcome
-is unknown, is passed to the port as ``Attempt(uncertain=True)`` so the platform's own
-de-duplication (nonce, metadata) catches a repeat.
-
-Order and concurrency. Rows are grouped by destination (a member's DMs, a channel, the
-community's roles, a group's space); destinations are worked on concurrently, each in
-order. A failure on one destination reschedules that row, and holds back the later rows
-of that destination, without delaying any other.
-
-Failures. Rate limits wait and never count; transient failures back off exponentially
-(capped, with jitter) for as long as the effect is useful (see ``core.effects``); only a
-``PermanentFailure`` stops an effect at once. A run of failures in a community tells
-its admins once that delivery is degraded and once that it recovered.
-
-Timing. Besides the poll, one wake-up is armed at the earliest moment a row becomes due
-(or a claim lapses), re-armed after every pass.
-"""
+"""The dispatcher: claims, heartbeats, lanes, recording, the wake-up (see the package)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import random
@@ -36,26 +11,22 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, case, delete, exists, func, select, true, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core import delivery_health
 from core.clock import Clock
-from core.delivery_batch import Claimed, Result, Results
-from core.delivery_perform import Performer
-from core.effects import USEFUL_FOR_DAYS, ChannelPost, load
-from core.messages import Message
+from core.delivery.batch import CLAIM, CLAIM_LOCKED, MARK, Claimed, Result, Results
+from core.delivery.health import Health, degraded_communities
+from core.delivery.perform import Performer
+from core.effects import USEFUL_FOR_DAYS, load
 from core.models import Community, Delivery, DispatcherHeartbeat
 from core.ports import Attempt, PermanentFailure, PlatformPort, RetryLater
 from core.uow import Outbox
 
 log = logging.getLogger(__name__)
-
-_T = cast(Table, Delivery.__table__)
 
 
 @dataclass(frozen=True)
@@ -103,8 +74,7 @@ class Dispatcher:
         self._renewed_at: datetime | None = None
         self._in_flight: set[int] = set()
         self._cut_off: set[int] = set()
-        self._failures: dict[str, int] = {}  # community id -> failures in a row
-        self._degraded: set[str] = set()
+        self._health = Health(clock, self.settings.degraded_after)
 
     # ----- driving -------------------------------------------------------------------
 
@@ -168,7 +138,7 @@ class Dispatcher:
         await self.heartbeat()
         await self._take_over_dead_local_peers()
         async with self._factory() as session:
-            self._degraded = await delivery_health.degraded_communities(session)
+            self._health.degraded = await degraded_communities(session)
         self._beating = asyncio.get_running_loop().create_task(self._beat())
         self.wake()
 
@@ -204,7 +174,7 @@ class Dispatcher:
             try:
                 await self.heartbeat()
                 async with self._factory() as session:
-                    self._degraded |= await delivery_health.degraded_communities(session)
+                    self._health.degraded |= await degraded_communities(session)
                 if self._timer is None or self.next_wakeup is None:
                     await self._arm()
             except Exception:
@@ -282,7 +252,7 @@ class Dispatcher:
     async def _claim(self) -> tuple[list[Claimed], dict[str, Community]]:
         now = self._clock.now()
         async with self._factory() as session, session.begin():
-            stmt = _CLAIM_LOCKED if _dialect(session) == "postgresql" else _CLAIM
+            stmt = CLAIM_LOCKED if _dialect(session) == "postgresql" else CLAIM
             params = {
                 "b_now": now,
                 "b_lease": self._lease(now),
@@ -422,66 +392,20 @@ class Dispatcher:
                 )
                 params.append(result.params(row.id, self.worker_id))
             if params:
-                await session.execute(_MARK, params)
+                await session.execute(MARK, params)
             outbox = Outbox(session, self._clock)
             for row in claimed:
                 done = results.get(row.id)
                 if row.id in mine and done is not None and done.outcome is not None:
                     await performer.apply(session, row.community_id, done.outcome)
-            await self._notify(session, outbox, claimed, communities, results)
+            await self._health.note(session, outbox, claimed, communities, results)
             if outbox.earliest_due is not None and outbox.earliest_due <= now:
                 self._again = True
         self._held -= set(ids)
         self._cut_off -= set(ids)
 
-    async def _notify(
-        self,
-        session: AsyncSession,
-        outbox: Outbox,
-        claimed: list[Claimed],
-        communities: dict[str, Community],
-        results: Results,
-    ) -> None:
-        for row in claimed:
-            result = results.get(row.id)
-            community = communities.get(row.community_id)
-            if result is None or community is None:
-                continue
-            if result.status == "sent":
-                self._failures.pop(community.id, None)
-                if community.id in self._degraded:
-                    self._degraded.discard(community.id)
-                    if await delivery_health.mark_recovered(session, self._clock, community):
-                        log.warning("delivery to %s has recovered", community.id)
-            elif result.counts_as_failure:
-                count = self._failures.get(community.id, 0) + 1
-                self._failures[community.id] = count
-                if count >= self.settings.degraded_after and community.id not in self._degraded:
-                    self._degraded.add(community.id)
-                    log.warning("delivery to %s is degraded: %s", community.id, result.error)
-                    await delivery_health.mark_degraded(
-                        session, self._clock, community, count, result.error or ""
-                    )
-            if result.missing and community.admin_channel_id:
-                # Told once per missing permission, not once per failed effect.
-                notice = ChannelPost(
-                    community.admin_channel_id,
-                    Message(
-                        title="Mentorbot is missing a permission",
-                        text=(
-                            f"I could not complete an action ({result.error}). Please grant "
-                            f"the bot **{result.missing}** so that roles, channels and "
-                            "messages work."
-                        ),
-                        tone="warning",
-                    ),
-                )
-                await outbox.add(
-                    community.id, notice, key=f"missing-permission:{community.id}:{result.missing}"
-                )
-
     async def _release_all(self) -> None:
-        with contextlib.suppress(Exception):
+        try:
             async with self._factory() as session, session.begin():
                 await session.execute(
                     update(Delivery)
@@ -492,6 +416,9 @@ class Dispatcher:
                 await session.execute(
                     delete(DispatcherHeartbeat).where(DispatcherHeartbeat.id == self.worker_id)
                 )
+        except Exception:
+            # Shutting down with the database gone: the claims lapse with the heartbeat.
+            log.warning("could not release claimed deliveries on stop", exc_info=True)
         self._held.clear()
 
     # ----- the wake-up ---------------------------------------------------------------
@@ -549,71 +476,3 @@ def _dead_local(worker_id: str) -> bool:
 
 def _dialect(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
-
-
-def _claim_statement(*, lock: bool) -> Any:
-    c, ahead = _T.c, _T.alias("ahead")
-    now = bindparam("b_now", type_=c.due_at.type)
-    due = (
-        select(c.id)
-        .where(
-            c.status == "pending",
-            c.due_at <= now,
-            c.lease_until.is_(None) | (c.lease_until < now),
-            # Order per destination: not while an earlier effect for it is being retried,
-            # or is claimed by another dispatcher.
-            ~exists().where(
-                ahead.c.community_id == c.community_id,
-                ahead.c.destination == c.destination,
-                ahead.c.status == "pending",
-                ahead.c.id < c.id,
-                ahead.c.last_error.is_not(None) | (ahead.c.lease_until >= now),
-            ),
-        )
-        .order_by(c.due_at, c.id)
-        .limit(bindparam("b_limit"))
-    )
-    if lock:
-        due = due.with_for_update(skip_locked=True)
-    return (
-        update(_T)
-        .where(c.id.in_(due.scalar_subquery()))
-        .values(
-            claimed_by=bindparam("b_me"),
-            lease_until=bindparam("b_lease", type_=c.lease_until.type),
-            # Taken over from a claim that lapsed: that dispatcher may have sent it.
-            uncertain=case((c.claimed_by.is_(None), c.uncertain), else_=true()),
-        )
-        .returning(
-            c.id,
-            c.kind,
-            c.payload,
-            c.community_id,
-            c.attempts,
-            c.idempotency_key,
-            c.uncertain,
-            c.due_at,
-            c.destination,
-            c.last_error,
-        )
-    )
-
-
-_CLAIM = _claim_statement(lock=False)
-_CLAIM_LOCKED = _claim_statement(lock=True)
-
-_MARK = (
-    update(_T)
-    .where(_T.c.id == bindparam("b_id"), _T.c.claimed_by == bindparam("b_owner"))
-    .values(
-        status=bindparam("b_status"),
-        attempts=bindparam("b_attempts"),
-        due_at=bindparam("b_due", type_=_T.c.due_at.type),
-        last_error=bindparam("b_error"),
-        uncertain=bindparam("b_uncertain"),
-        sent_at=bindparam("b_sent_at", type_=_T.c.sent_at.type),
-        result=bindparam("b_result", type_=_T.c.result.type),
-        claimed_by=None,
-        lease_until=None,
-    )
-)

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from core.delivery_perform import Outcome
+from sqlalchemy import Table, bindparam, case, exists, select, true, update
+
+from core.delivery.perform import Outcome
 from core.effects import load
+from core.models import Delivery
+
+_T = cast(Table, Delivery.__table__)
 
 
 @dataclass
@@ -103,3 +108,72 @@ class Results:
     def get(self, row_id: int) -> Result | None:
         found = self._by_id.get(row_id)
         return found[1] if found else None
+
+
+# The claim and the mark, built once: one prepared statement each per batch.
+def _claim_statement(*, lock: bool) -> Any:
+    c, ahead = _T.c, _T.alias("ahead")
+    now = bindparam("b_now", type_=c.due_at.type)
+    due = (
+        select(c.id)
+        .where(
+            c.status == "pending",
+            c.due_at <= now,
+            c.lease_until.is_(None) | (c.lease_until < now),
+            # Order per destination: not while an earlier effect for it is being retried,
+            # or is claimed by another dispatcher.
+            ~exists().where(
+                ahead.c.community_id == c.community_id,
+                ahead.c.destination == c.destination,
+                ahead.c.status == "pending",
+                ahead.c.id < c.id,
+                ahead.c.last_error.is_not(None) | (ahead.c.lease_until >= now),
+            ),
+        )
+        .order_by(c.due_at, c.id)
+        .limit(bindparam("b_limit"))
+    )
+    if lock:
+        due = due.with_for_update(skip_locked=True)
+    return (
+        update(_T)
+        .where(c.id.in_(due.scalar_subquery()))
+        .values(
+            claimed_by=bindparam("b_me"),
+            lease_until=bindparam("b_lease", type_=c.lease_until.type),
+            # Taken over from a claim that lapsed: that dispatcher may have sent it.
+            uncertain=case((c.claimed_by.is_(None), c.uncertain), else_=true()),
+        )
+        .returning(
+            c.id,
+            c.kind,
+            c.payload,
+            c.community_id,
+            c.attempts,
+            c.idempotency_key,
+            c.uncertain,
+            c.due_at,
+            c.destination,
+            c.last_error,
+        )
+    )
+
+
+CLAIM = _claim_statement(lock=False)
+CLAIM_LOCKED = _claim_statement(lock=True)
+
+MARK = (
+    update(_T)
+    .where(_T.c.id == bindparam("b_id"), _T.c.claimed_by == bindparam("b_owner"))
+    .values(
+        status=bindparam("b_status"),
+        attempts=bindparam("b_attempts"),
+        due_at=bindparam("b_due", type_=_T.c.due_at.type),
+        last_error=bindparam("b_error"),
+        uncertain=bindparam("b_uncertain"),
+        sent_at=bindparam("b_sent_at", type_=_T.c.sent_at.type),
+        result=bindparam("b_result", type_=_T.c.result.type),
+        claimed_by=None,
+        lease_until=None,
+    )
+)
