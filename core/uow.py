@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from functools import cache
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Self, TypeVar, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -23,6 +24,14 @@ from core.models import AuditEntry, Base, Delivery
 from core.settings import CoreSettings
 
 M = TypeVar("M", bound=Base)
+
+
+@cache
+def _queue_statement(dialect: str) -> Any:
+    """One prepared insert (built once), ignoring a key queued before."""
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    table = cast(Table, Delivery.__table__)
+    return insert(table).on_conflict_do_nothing(index_elements=["idempotency_key"])
 
 
 class Outbox:
@@ -65,14 +74,8 @@ class Outbox:
             "attempts": 0,
             "created_at": self._clock.now(),
         }
-        bind = self._session.get_bind()
-        insert = pg_insert if bind.dialect.name == "postgresql" else sqlite_insert
-        stmt = (
-            insert(Delivery)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        )
-        result = await self._session.execute(stmt)
+        stmt = _queue_statement(self._session.get_bind().dialect.name)
+        result = await self._session.execute(stmt, values)
         added = bool(getattr(result, "rowcount", 0))
         if added:
             self.note_due(due)

@@ -134,4 +134,15 @@ async def test_only_admins_see_deliveries_and_a_forged_retry_changes_nothing(
         await console.service.press(console._invocation(), "mb:deliveries-retry:999999")
     with pytest.raises(NotFound):
         await console.service.press(console._invocation(), "mb:deliveries-retry:abc")
+    # Another community's failed delivery: refused exactly like an unknown id.
+    other = await community(factory, clock, "elsewhere")
+    await queue(factory, clock, other.id, "theirs")
+    port, _ = recording_port()
+    port.fail_next(PermanentFailure("403"))
+    await dispatcher(factory, port, clock).drain()
+    theirs = [r for r in await rows(factory) if r.community_id == other.id]
+    assert [r.status for r in theirs] == ["failed"]
+    before = await snapshot(factory)
+    with pytest.raises(NotFound):
+        await console.service.press(console._invocation(), f"mb:deliveries-retry:{theirs[0].id}")
     assert await snapshot(factory) == before
