@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Protocol
 
 import discord
+from apscheduler.executors.asyncio import AsyncIOExecutor
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from pydantic import SecretStr
 from sqlalchemy.engine import make_url
@@ -129,6 +130,14 @@ def build_dispatcher(
     return Dispatcher(factory, ports, clock, delivery_settings(config.delivery))
 
 
+class _LetFinishExecutor(AsyncIOExecutor):  # type: ignore[misc]
+    """For jobs that return at once (the dispatcher's poll): on shutdown a pending run is
+    left to finish instead of being cancelled, which APScheduler logs as an ERROR."""
+
+    def shutdown(self, wait: bool = True) -> None:
+        self._pending_futures.clear()
+
+
 def start_scheduler(
     dispatcher: Dispatcher, config: Config, *, service: Mentorbot | None = None
 ) -> AsyncIOScheduler:
@@ -140,10 +149,13 @@ def start_scheduler(
     are silenced, so an idle bot logs nothing periodic.
     """
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    scheduler = AsyncIOScheduler(timezone="UTC")
+    scheduler = AsyncIOScheduler(
+        timezone="UTC", executors={"default": AsyncIOExecutor(), "poll": _LetFinishExecutor()}
+    )
     scheduler.add_job(
         dispatcher.poll,
         "interval",
+        executor="poll",
         seconds=config.delivery.poll_seconds,
         id=DISPATCHER_JOB_ID,
         replace_existing=True,

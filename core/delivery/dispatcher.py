@@ -83,19 +83,23 @@ class Dispatcher:
         claimed, communities = await self._claim()
         if not claimed:
             return 0
-        await self._work(claimed, communities)
+        await self._work(claimed, communities, then_claim=False)
         return len(claimed)
 
     async def drain(self, max_batches: int = 1000) -> int:
-        """Deliver everything due now (used by the console and tests)."""
-        total = 0
-        for _ in range(max_batches):
-            if self._stopped:
-                break
-            done = await self.run_once()
-            total += done
-            if done == 0:
-                break
+        """Deliver everything due now (used by the console and tests).
+
+        Each batch's results are recorded in the transaction that claims the next batch.
+        """
+        if self._stopped:
+            return 0
+        total, batches = 0, 0
+        claimed, communities = await self._claim()
+        while claimed:
+            total += len(claimed)
+            batches += 1
+            more = batches < max_batches
+            claimed, communities = await self._work(claimed, communities, then_claim=more)
         return total
 
     async def run_pending(self) -> int:
@@ -214,6 +218,12 @@ class Dispatcher:
     async def _take_over_dead_local_peers(self) -> None:
         now = self._clock.now()
         async with self._factory() as session, session.begin():
+            # Dispatchers silent for a day are gone (their claims lapsed long ago).
+            await session.execute(
+                delete(DispatcherHeartbeat).where(
+                    DispatcherHeartbeat.heartbeat_at < now - timedelta(days=1)
+                )
+            )
             owners = await session.scalars(
                 select(Delivery.claimed_by)
                 .where(Delivery.status == "pending", Delivery.lease_until >= now)
@@ -250,23 +260,26 @@ class Dispatcher:
         return row.id in self._held and self._claim_valid()
 
     async def _claim(self) -> tuple[list[Claimed], dict[str, Community]]:
-        now = self._clock.now()
         async with self._factory() as session, session.begin():
-            stmt = CLAIM_LOCKED if _dialect(session) == "postgresql" else CLAIM
-            params = {
-                "b_now": now,
-                "b_lease": self._lease(now),
-                "b_me": self.worker_id,
-                "b_limit": self.settings.batch_size,
-            }
-            rows = [Claimed(*row) for row in (await session.execute(stmt, params)).all()]
-            if not rows:
-                return [], {}
-            # Read in the claim's own transaction: no second lock on SQLite.
-            found = await session.execute(
-                select(Community).where(Community.id.in_({r.community_id for r in rows}))
-            )
-            communities = {c.id: c for c in found.scalars()}
+            return await self._claim_in(session)
+
+    async def _claim_in(self, session: AsyncSession) -> tuple[list[Claimed], dict[str, Community]]:
+        now = self._clock.now()
+        stmt = CLAIM_LOCKED if _dialect(session) == "postgresql" else CLAIM
+        params = {
+            "b_now": now,
+            "b_lease": self._lease(now),
+            "b_me": self.worker_id,
+            "b_limit": self.settings.batch_size,
+        }
+        rows = [Claimed(*row) for row in (await session.execute(stmt, params)).all()]
+        if not rows:
+            return [], {}
+        # Read in the claim's own transaction: no second lock on SQLite.
+        found = await session.execute(
+            select(Community).where(Community.id.in_({r.community_id for r in rows}))
+        )
+        communities = {c.id: c for c in found.scalars()}
         self._held |= {r.id for r in rows}
         self._renewed_at = self._renewed_at or now
         rows.sort(key=lambda r: (r.due_at, r.id))
@@ -274,7 +287,11 @@ class Dispatcher:
 
     # ----- delivering ----------------------------------------------------------------
 
-    async def _work(self, claimed: list[Claimed], communities: dict[str, Community]) -> None:
+    async def _work(
+        self, claimed: list[Claimed], communities: dict[str, Community], *, then_claim: bool
+    ) -> tuple[list[Claimed], dict[str, Community]]:
+        """Deliver a batch, record it, and (``then_claim``) claim the next in the same
+        transaction; return that next batch."""
         lanes: dict[tuple[str, str], list[Claimed]] = {}
         for row in sorted(claimed, key=lambda r: r.id):  # queue order within a lane
             lanes.setdefault((row.community_id, row.lane()), []).append(row)
@@ -300,12 +317,17 @@ class Dispatcher:
                         results.add(later, Result.held(later))
                     return
 
+        finished = False
         try:
             workers = min(self.settings.concurrency, len(waiting))
             await asyncio.gather(*(worker() for _ in range(workers)))
+            finished = True
         finally:
             # Also when cancelled mid-way (a stop): record what is known, release the rest.
-            await asyncio.shield(self._record(claimed, communities, results, performer))
+            then_claim = then_claim and finished and not self._stopped
+            recorded = self._record(claimed, communities, results, performer, then_claim)
+            following = await asyncio.shield(recorded)
+        return following
 
     async def _attempt(
         self, performer: Performer, row: Claimed, community: Community | None
@@ -372,7 +394,8 @@ class Dispatcher:
         communities: dict[str, Community],
         results: Results,
         performer: Performer,
-    ) -> None:
+        then_claim: bool = False,
+    ) -> tuple[list[Claimed], dict[str, Community]]:
         """Every result of the batch in one transaction; unattempted rows released."""
         now = self._clock.now()
         ids = [r.id for r in claimed]
@@ -399,10 +422,13 @@ class Dispatcher:
                 if row.id in mine and done is not None and done.outcome is not None:
                     await performer.apply(session, row.community_id, done.outcome)
             await self._health.note(session, outbox, claimed, communities, results)
+            self._held -= set(ids)
+            self._cut_off -= set(ids)
+            if then_claim:
+                return await self._claim_in(session)
             if outbox.earliest_due is not None and outbox.earliest_due <= now:
                 self._again = True
-        self._held -= set(ids)
-        self._cut_off -= set(ids)
+        return [], {}
 
     async def _release_all(self) -> None:
         try:
