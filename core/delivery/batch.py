@@ -109,6 +109,10 @@ class Results:
         found = self._by_id.get(row_id)
         return found[1] if found else None
 
+    def writes_back(self, row_id: int) -> bool:
+        result = self.get(row_id)
+        return result is not None and result.outcome is not None and result.outcome.writes_back
+
 
 # The claim and the mark, built once: one prepared statement each per batch.
 def _claim_statement(*, lock: bool) -> Any:

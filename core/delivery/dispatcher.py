@@ -400,22 +400,26 @@ class Dispatcher:
         now = self._clock.now()
         ids = [r.id for r in claimed]
         async with self._factory() as session, session.begin():
-            mine_stmt = select(Delivery.id).where(
-                Delivery.id.in_(ids), Delivery.claimed_by == self.worker_id
-            )
-            if _dialect(session) == "postgresql":
-                mine_stmt = mine_stmt.with_for_update()
-            mine = set((await session.execute(mine_stmt)).scalars())
-            params = []
-            for row in claimed:
-                if row.id not in mine:
-                    continue  # taken over by another dispatcher: its outcome is theirs
-                result = results.get(row.id) or Result.released(
-                    row, uncertain=row.uncertain or row.id in self._cut_off
+            # What a sent effect created (a role id, a route, a channel) is written back
+            # only if the row is still ours; everything else is guarded by the mark itself.
+            writes_back = [r.id for r in claimed if results.writes_back(r.id)]
+            mine: set[int] = set()
+            if writes_back:
+                mine_stmt = select(Delivery.id).where(
+                    Delivery.id.in_(writes_back), Delivery.claimed_by == self.worker_id
                 )
-                params.append(result.params(row.id, self.worker_id))
-            if params:
-                await session.execute(MARK, params)
+                if _dialect(session) == "postgresql":
+                    mine_stmt = mine_stmt.with_for_update()
+                mine = set((await session.execute(mine_stmt)).scalars())
+            params = [
+                (
+                    results.get(row.id)
+                    or Result.released(row, uncertain=row.uncertain or row.id in self._cut_off)
+                ).params(row.id, self.worker_id)
+                for row in claimed
+            ]
+            # Rows another dispatcher took over are left alone: claimed_by is not ours.
+            await session.execute(MARK, params)
             outbox = Outbox(session, self._clock)
             for row in claimed:
                 done = results.get(row.id)

@@ -45,6 +45,10 @@ class Outcome:
     # A mentorship DM: (mentorship id, recipient user id, platform message id, thread id).
     route: tuple[str, str, str | None, str | None] | None = None
 
+    @property
+    def writes_back(self) -> bool:
+        return bool(self.role_ids) or self.group_channel is not None or self.route is not None
+
 
 class Performer:
     """Carries out effects through a port. ``role_ids`` remembers roles created during
