@@ -111,12 +111,17 @@ class Dispatcher:
             return 0
         async with self._lock:
             total = 0
-            while True:
-                self._again = False
-                total += await self.drain()
-                if not self._again or self._stopped:
-                    break
-            await self._arm()
+            try:
+                while True:
+                    self._again = False
+                    total += await self.drain()
+                    if not self._again or self._stopped:
+                        break
+                await self._arm()
+            except Exception:
+                # The database is unreachable, say: rows stay claimed until their lease
+                # lapses and the next poll tries again.
+                log.warning("delivery pass failed; the next poll retries", exc_info=True)
             return total
 
     def wake(self) -> None:

@@ -272,3 +272,25 @@ async def test_an_idle_scheduler_logs_nothing_and_slow_passes_do_not_overlap(
         await d.stop()
         await asyncio.sleep(0.1)  # a poll started just before the shutdown returns
     assert [r.getMessage() for r in caplog.records if r.name.startswith("apscheduler")] == []
+
+
+async def test_a_pass_that_cannot_reach_the_database_is_logged_and_retried_later(
+    factory: Factory, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    c = await community(factory, clock)
+    await queue(factory, clock, c.id, "later")
+    port, shown = recording_port()
+    d = dispatcher(factory, port, clock)
+    claim = d._claim
+
+    async def unreachable() -> object:
+        raise ConnectionRefusedError("the database is down")
+
+    d._claim = unreachable  # type: ignore[assignment,method-assign]
+    assert await d.run_pending() == 0
+    assert [r.levelno for r in caplog.records if "delivery pass failed" in r.getMessage()] == [
+        logging.WARNING
+    ]
+    d._claim = claim  # type: ignore[method-assign]
+    assert await d.run_pending() == 1
+    assert texts(shown) == ["later"]
