@@ -4,7 +4,7 @@ repeated?
     .venv/bin/python bench/kill.py [--n 1000] [--kills 20] [--pg URL] [--quick]
 
 ``--n`` DMs are queued; a dispatcher subprocess delivers them through a recording port
-(each send appended to a file before the call returns, ~20 ms of "platform" latency) and
+(each send appended to a file before the call returns, ~50 ms of "platform" latency) and
 is SIGKILLed at a random moment, ``--kills`` times, then run once more to the end. Printed
 per database: lost (never sent), raw sends and raw duplicates, and duplicates a platform
 would accept: a repeat is refused by key when the port is told the earlier outcome was
@@ -49,7 +49,7 @@ class RecordingPort:
         self.out = open(path, "a")
 
     async def send_dm(self, target, user_id, message, thread, attempt):
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.05)
         self.out.write(f"{attempt.key} {int(attempt.uncertain)}\\n")
         self.out.flush()
         return {}
@@ -58,7 +58,7 @@ async def main():
     engine = db.create_engine(sys.argv[1])
     factory = db.session_factory(engine)
     d = Dispatcher(factory, {"console": RecordingPort(sys.argv[2])}, SystemClock(),
-                   DeliverySettings(batch_size=20))
+                   DeliverySettings(batch_size=10))
     await d.start()
     print("started", flush=True)
     while True:
@@ -98,16 +98,25 @@ async def _prepare(url: str, n: int) -> None:
     await engine.dispose()
 
 
-async def _child(url: str, record: Path, *, kill: bool) -> None:
+async def _child(url: str, record: Path, *, kill: bool) -> bool:
+    """Run a dispatcher process; with ``kill``, SIGKILL it at a random moment. Return
+    whether it was killed (it may have finished first)."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-c", CHILD, url, str(record), stdout=subprocess.PIPE
     )
     assert proc.stdout is not None
     await proc.stdout.readline()  # started
+    killed = False
     if kill:
-        await asyncio.sleep(random.uniform(0.02, 0.4))
-        proc.send_signal(signal.SIGKILL)
+        await asyncio.sleep(random.uniform(0.02, 0.3))
+        if proc.returncode is None:
+            try:
+                proc.send_signal(signal.SIGKILL)
+                killed = True
+            except ProcessLookupError:
+                pass
     await proc.wait()
+    return killed
 
 
 async def _trial(name: str, url: str, n: int, kills: int) -> None:
@@ -115,8 +124,9 @@ async def _trial(name: str, url: str, n: int, kills: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         record = Path(tmp) / "sent.txt"
         record.touch()
+        landed = 0
         for _ in range(kills):
-            await _child(url, record, kill=True)
+            landed += await _child(url, record, kill=True)
         await _child(url, record, kill=False)
         sends = [line.split() for line in record.read_text().splitlines()]
     per_key = Counter(key for key, _ in sends)
@@ -134,7 +144,7 @@ async def _trial(name: str, url: str, n: int, kills: int) -> None:
     await engine.dispose()
     lost = n - len(per_key)
     print(
-        f"{name}: {n} effects, {kills} kills: lost {lost} (rows not sent: {not_sent}), "
+        f"{name}: {n} effects, {landed} kills: lost {lost} (rows not sent: {not_sent}), "
         f"raw sends {len(sends)}, raw duplicates {len(sends) - len(per_key)}, "
         f"duplicates accepted by a de-duplicating platform {accepted_repeats}"
     )

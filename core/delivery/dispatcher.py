@@ -70,6 +70,7 @@ class Dispatcher:
         self._beating: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self.next_wakeup: datetime | None = None
+        self._claimed_at: datetime | None = None  # the "now" of the latest claim
         self._held: set[int] = set()  # rows this dispatcher holds a valid claim on
         self._renewed_at: datetime | None = None
         self._in_flight: set[int] = set()
@@ -270,6 +271,7 @@ class Dispatcher:
 
     async def _claim_in(self, session: AsyncSession) -> tuple[list[Claimed], dict[str, Community]]:
         now = self._clock.now()
+        self._claimed_at = now
         stmt = CLAIM_LOCKED if _dialect(session) == "postgresql" else CLAIM
         params = {
             "b_now": now,
@@ -461,10 +463,13 @@ class Dispatcher:
     async def next_due(self) -> datetime | None:
         """When the next row becomes claimable: its due time, or a lapsing claim."""
         now = self._clock.now()
+        # Rows that fell due after the last claim looked count too (then the wake-up is
+        # immediate); rows due before it that it left (held behind a retry) do not.
+        since = min(now, self._claimed_at or now)
         async with self._factory() as session:
             due = await session.scalar(
                 select(func.min(Delivery.due_at)).where(
-                    Delivery.status == "pending", Delivery.due_at > now
+                    Delivery.status == "pending", Delivery.due_at > since
                 )
             )
             lapse = await session.scalar(

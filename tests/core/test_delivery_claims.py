@@ -294,3 +294,17 @@ async def test_a_pass_that_cannot_reach_the_database_is_logged_and_retried_later
     d._claim = claim  # type: ignore[method-assign]
     assert await d.run_pending() == 1
     assert texts(shown) == ["later"]
+
+
+async def test_an_effect_falling_due_after_a_claim_looked_is_not_left_for_the_poll(
+    factory: Factory, clock: FakeClock
+) -> None:
+    c = await community(factory, clock)
+    port, _ = recording_port()
+    d = dispatcher(factory, port, clock)
+    looked = clock.now()
+    assert await d.run_once() == 0  # the claim looked at `looked`
+    await queue(factory, clock, c.id, "soon", due_at=looked + timedelta(seconds=1))
+    clock.advance(seconds=2)  # the pass was still finishing when it fell due
+    # The wake-up is armed for a moment already past, so it fires at once.
+    assert await d.next_due() == looked + timedelta(seconds=1)
