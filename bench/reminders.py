@@ -209,9 +209,14 @@ async def _start_up(url: str, pending: int) -> None:
         cwd=ROOT,
     )
     assert child.stdout is not None
-    ready = datetime.fromisoformat((await child.stdout.readline()).decode().split()[1])
-    sent = datetime.fromisoformat((await child.stdout.readline()).decode().split()[1])
-    await child.wait()
+    try:
+        ready = datetime.fromisoformat((await child.stdout.readline()).decode().split()[1])
+        sent = datetime.fromisoformat((await child.stdout.readline()).decode().split()[1])
+        await child.wait()
+    finally:
+        if child.returncode is None:  # interrupted: leave no dispatcher running
+            child.kill()
+            await child.wait()
     print(
         f"  {pending} future effects pending: launch to ready "
         f"{(ready - launched).total_seconds():.2f} s, first due effect drift "

@@ -403,10 +403,14 @@ class Dispatcher:
         performer: Performer,
         then_claim: bool = False,
     ) -> tuple[list[Claimed], dict[str, Community]]:
-        """Every result of the batch in one transaction; unattempted rows released."""
+        """Every result of the batch in one transaction; unattempted rows released.
+
+        Not while a heartbeat renews this dispatcher's claims: both lock the same rows,
+        and on PostgreSQL two transactions taking them in different orders deadlock.
+        """
         now = self._clock.now()
         ids = [r.id for r in claimed]
-        async with self._factory() as session, session.begin():
+        async with self._renew_lock, self._factory() as session, session.begin():
             # What a sent effect created (a role id, a route, a channel) is written back
             # only if the row is still ours; everything else is guarded by the mark itself.
             writes_back = [r.id for r in claimed if results.writes_back(r.id)]
@@ -423,7 +427,7 @@ class Dispatcher:
                     results.get(row.id)
                     or Result.released(row, uncertain=row.uncertain or row.id in self._cut_off)
                 ).params(row.id, self.worker_id)
-                for row in claimed
+                for row in sorted(claimed, key=lambda r: r.id)
             ]
             # Rows another dispatcher took over are left alone: claimed_by is not ours.
             await session.execute(MARK, params)

@@ -94,6 +94,7 @@ async def mark_recovered(session: AsyncSession, clock: Clock, community: Communi
             Delivery.status == "pending",
             Delivery.due_at > now,
             Delivery.last_error.is_not(None),
+            Delivery.claimed_by.is_(None),
         )
         .values(due_at=now)
         .execution_options(synchronize_session=False)
