@@ -148,6 +148,7 @@ async def _interactive(bot: ConsoleBot, config: Config) -> int:
     )
     if isinstance(bot.service.clock, FakeClock):
         print("Demo clock: time stands still; `advance 1d` (or 2h, 15m) moves it.")
+    await bot.dispatcher.start()
     scheduler = start_scheduler(bot.dispatcher, config, service=bot.service)
     try:
         while True:
@@ -259,8 +260,9 @@ async def _run_platforms(config: Config, stop: asyncio.Event | None = None) -> i
         for adapter in adapters:
             await start_platform(adapter)
             started.append(adapter)
+        # Heartbeat, then whatever was left queued (or claimed by a dead run) goes now.
+        await dispatcher.start()
         scheduler = start_scheduler(dispatcher, config, service=service)
-        dispatcher.wake()  # whatever was left queued before a restart
         log.info("Mentorbot is running (%s)", ", ".join(a.port.platform for a in adapters))
         await _until_signalled(stop or asyncio.Event())
         return 0
@@ -270,6 +272,7 @@ async def _run_platforms(config: Config, stop: asyncio.Event | None = None) -> i
     finally:
         if scheduler is not None:
             scheduler.shutdown(wait=False)
+        # Finishes the calls under way and releases every row still claimed.
         await dispatcher.stop()
         for adapter in reversed(started):
             await adapter.stop()

@@ -22,6 +22,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 DEFAULT_CONFIG_FILE = "mentorbot.toml"
@@ -72,10 +73,18 @@ class DatabaseConfig(_Section):
 class DeliveryConfig(_Section):
     poll_seconds: float = Field(2.0, gt=0, le=60)
     batch_size: int = Field(50, ge=1, le=1000)
-    lease_seconds: float = Field(120.0, ge=5, le=3600)
-    max_attempts: int = Field(8, ge=1, le=50)
+    lease_seconds: float = Field(4.0, ge=2, le=600)
+    heartbeat_seconds: float = Field(1.0, gt=0, le=60)
+    concurrency: int = Field(16, ge=1, le=256)
+    degraded_after: int = Field(5, ge=1, le=1000)
     base_backoff_seconds: float = Field(2.0, gt=0, le=600)
-    max_backoff_seconds: float = Field(3600.0, gt=0, le=86400)
+    max_backoff_seconds: float = Field(300.0, gt=0, le=86400)
+
+    @model_validator(mode="after")
+    def _beats_within_lease(self) -> DeliveryConfig:
+        if self.heartbeat_seconds * 2 > self.lease_seconds:
+            raise ValueError("heartbeat_seconds must be at most half of lease_seconds")
+        return self
 
 
 class DiscordConfig(_Section):

@@ -72,7 +72,9 @@ def delivery_settings(config: DeliveryConfig) -> DeliverySettings:
     return DeliverySettings(
         batch_size=config.batch_size,
         lease_seconds=config.lease_seconds,
-        max_attempts=config.max_attempts,
+        heartbeat_seconds=config.heartbeat_seconds,
+        concurrency=config.concurrency,
+        degraded_after=config.degraded_after,
         base_backoff_seconds=config.base_backoff_seconds,
         max_backoff_seconds=config.max_backoff_seconds,
     )
@@ -156,18 +158,36 @@ def start_scheduler(
     dispatcher: Dispatcher, config: Config, *, service: Mentorbot | None = None
 ) -> AsyncIOScheduler:
     """APScheduler is the clock, never the store: it wakes the dispatcher and runs the
-    recurring jobs, whose state lives in the database."""
+    recurring jobs, whose state lives in the database.
+
+    The dispatcher's job only wakes it (a pass runs as its own task), so a slow pass
+    never makes the next poll overlap it; APScheduler's own INFO lines (two per poll)
+    are silenced, so an idle bot logs nothing periodic.
+    """
+    from apscheduler.executors.asyncio import AsyncIOExecutor
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-    scheduler = AsyncIOScheduler(timezone="UTC")
+    class LetFinishExecutor(AsyncIOExecutor):  # type: ignore[misc]
+        """For jobs that return at once (the dispatcher's poll): on shutdown a pending run
+        is left to finish instead of being cancelled, which APScheduler logs as an ERROR."""
+
+        def shutdown(self, wait: bool = True) -> None:
+            self._pending_futures.clear()
+
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    scheduler = AsyncIOScheduler(
+        timezone="UTC", executors={"default": AsyncIOExecutor(), "poll": LetFinishExecutor()}
+    )
     scheduler.add_job(
-        dispatcher.run_pending,
+        dispatcher.poll,
         "interval",
+        executor="poll",
         seconds=config.delivery.poll_seconds,
         id=DISPATCHER_JOB_ID,
         replace_existing=True,
         max_instances=1,
         coalesce=True,
+        misfire_grace_time=None,  # a late poll (busy loop) runs, without a warning
     )
     if service is not None:
         scheduler.add_job(

@@ -11,6 +11,7 @@ from core.catalog import Access, Autocomplete, Catalog, Command, Option, OptionT
 from core.context import ChannelKind
 from core.usecases import (
     community,
+    deliveries,
     discovery,
     mentees,
     mentors,
@@ -377,6 +378,15 @@ CATALOG = Catalog(
             community.show_audit_log,
             community.ShowAuditLog,
             (Option("limit", OptionType.INTEGER, "How many entries", min_value=1, max_value=25),),
+            access=Access.ADMIN,
+            read_only=True,
+        ),
+        Command(
+            "admin",
+            "deliveries",
+            "What is waiting to be sent, late or failed (and why); retry failed ones",
+            deliveries.show_deliveries,
+            deliveries.ShowDeliveries,
             access=Access.ADMIN,
             read_only=True,
         ),

@@ -2,32 +2,62 @@
 
 An effect is data. Use cases put effects in the delivery queue (``uow.outbox``) in the
 same transaction as the change; the dispatcher later turns each into a port call.
+
+Adding a kind is declaring a frozen dataclass with a ``kind``: its fields are stored by
+pydantic (:func:`dump` / :func:`load`), never by hand. Each kind also says
+
+* ``destination``: what its effects must reach in order (a member's DMs, a channel, the
+  community's roles, a group's space); the dispatcher keeps order per destination and
+  works on different destinations at once;
+* ``useful_until``: until when retrying after transient failures still makes sense, and
+  ``when_late`` what becomes of it after that: ``"drop"`` (recorded as expired) or
+  ``"send"`` (sent once the platform is back, marked late).
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, ClassVar
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from functools import cache
+from typing import Annotated, Any, ClassVar, Literal
 
-from core.messages import Message
+from pydantic import PlainSerializer, PlainValidator, TypeAdapter
+
+from core.messages import Message, moment
+
+USEFUL_FOR_DAYS = 3
+
+
+def _message(value: Any) -> Message:
+    if isinstance(value, Message):
+        return value
+    if isinstance(value, dict):
+        return Message.from_dict(value)
+    raise ValueError("a message is stored as a mapping")
+
+
+# Messages keep their own compact stored form (fields and buttons as lists), which rows
+# queued by earlier versions already use.
+StoredMessage = Annotated[
+    Message, PlainValidator(_message), PlainSerializer(lambda m: m.to_dict(), return_type=dict)
+]
 
 
 @dataclass(frozen=True)
-class Effect(ABC):
+class Effect:
     kind: ClassVar[str]
+    when_late: ClassVar[Literal["drop", "send"]] = "drop"
 
-    @abstractmethod
-    def to_payload(self) -> dict[str, Any]: ...
+    def destination(self) -> str:
+        """Effects with the same destination (in one community) are delivered in order."""
+        return self.kind
 
-    @classmethod
-    @abstractmethod
-    def from_payload(cls, payload: dict[str, Any]) -> Effect: ...
+    def useful_until(self, due_at: datetime) -> datetime:
+        return due_at + timedelta(days=USEFUL_FOR_DAYS)
 
-    @staticmethod
-    def from_row(kind: str, payload: dict[str, Any]) -> Effect:
-        return EFFECT_TYPES[kind].from_payload(payload)
+    def marked_late(self, due_at: datetime) -> Effect:
+        """This effect as sent after its moment (only for ``when_late == "send"``)."""
+        return self
 
 
 @dataclass(frozen=True)
@@ -36,32 +66,48 @@ class DirectMessage(Effect):
 
     kind: ClassVar[str] = "dm"
     user_id: str
-    message: Message
+    message: StoredMessage
     thread: str | None = None
 
-    def to_payload(self) -> dict[str, Any]:
-        return {"user_id": self.user_id, "message": self.message.to_dict(), "thread": self.thread}
+    def destination(self) -> str:
+        return f"user:{self.user_id}"
 
-    @classmethod
-    def from_payload(cls, payload: dict[str, Any]) -> DirectMessage:
-        return cls(payload["user_id"], Message.from_dict(payload["message"]), payload.get("thread"))
+
+@dataclass(frozen=True)
+class Reminder(Effect):
+    """A DM about a moment (a session, a meeting): useful until ``at``, then sent late.
+
+    Queued with ``due_at`` some time before ``at``; if an outage holds it past ``at`` it
+    still goes out afterwards, saying it is late.
+    """
+
+    kind: ClassVar[str] = "reminder"
+    when_late: ClassVar[Literal["drop", "send"]] = "send"
+    user_id: str
+    message: StoredMessage
+    at: datetime
+
+    def destination(self) -> str:
+        return f"user:{self.user_id}"
+
+    def useful_until(self, due_at: datetime) -> datetime:
+        return max(self.at, due_at)
+
+    def marked_late(self, due_at: datetime) -> Effect:
+        note = f"Sent late: this reminder was due {moment(due_at, 'f')}."
+        footer = f"{self.message.footer} · {note}" if self.message.footer else note
+        return replace(self, message=replace(self.message, footer=footer))
 
 
 @dataclass(frozen=True)
 class ChannelPost(Effect):
     kind: ClassVar[str] = "post"
     channel_id: str
-    message: Message
+    message: StoredMessage
     pin: bool = False
 
-    def to_payload(self) -> dict[str, Any]:
-        return {"channel_id": self.channel_id, "message": self.message.to_dict(), "pin": self.pin}
-
-    @classmethod
-    def from_payload(cls, payload: dict[str, Any]) -> ChannelPost:
-        return cls(
-            payload["channel_id"], Message.from_dict(payload["message"]), bool(payload.get("pin"))
-        )
+    def destination(self) -> str:
+        return f"channel:{self.channel_id}"
 
 
 @dataclass(frozen=True)
@@ -72,12 +118,10 @@ class GrantRole(Effect):
     user_id: str
     role_key: str
 
-    def to_payload(self) -> dict[str, Any]:
-        return {"user_id": self.user_id, "role_key": self.role_key}
-
-    @classmethod
-    def from_payload(cls, payload: dict[str, Any]) -> GrantRole:
-        return cls(payload["user_id"], payload["role_key"])
+    def destination(self) -> str:
+        # One lane for the community's roles: a role that does not exist yet is created
+        # once, by the first grant, and the next grant finds it.
+        return "roles"
 
 
 @dataclass(frozen=True)
@@ -86,12 +130,8 @@ class RevokeRole(Effect):
     user_id: str
     role_key: str
 
-    def to_payload(self) -> dict[str, Any]:
-        return {"user_id": self.user_id, "role_key": self.role_key}
-
-    @classmethod
-    def from_payload(cls, payload: dict[str, Any]) -> RevokeRole:
-        return cls(payload["user_id"], payload["role_key"])
+    def destination(self) -> str:
+        return "roles"
 
 
 @dataclass(frozen=True)
@@ -104,22 +144,8 @@ class CreatePrivateSpace(Effect):
     topic: str
     member_user_ids: tuple[str, ...]
 
-    def to_payload(self) -> dict[str, Any]:
-        return {
-            "group_id": self.group_id,
-            "name": self.name,
-            "topic": self.topic,
-            "member_user_ids": list(self.member_user_ids),
-        }
-
-    @classmethod
-    def from_payload(cls, payload: dict[str, Any]) -> CreatePrivateSpace:
-        return cls(
-            payload["group_id"],
-            payload["name"],
-            payload["topic"],
-            tuple(payload["member_user_ids"]),
-        )
+    def destination(self) -> str:
+        return f"group:{self.group_id}"
 
 
 @dataclass(frozen=True)
@@ -131,12 +157,8 @@ class SpaceMembership(Effect):
     user_id: str
     add: bool
 
-    def to_payload(self) -> dict[str, Any]:
-        return {"group_id": self.group_id, "user_id": self.user_id, "add": self.add}
-
-    @classmethod
-    def from_payload(cls, payload: dict[str, Any]) -> SpaceMembership:
-        return cls(payload["group_id"], payload["user_id"], bool(payload["add"]))
+    def destination(self) -> str:
+        return f"group:{self.group_id}"
 
 
 @dataclass(frozen=True)
@@ -144,12 +166,8 @@ class ArchiveSpace(Effect):
     kind: ClassVar[str] = "archive_space"
     group_id: str
 
-    def to_payload(self) -> dict[str, Any]:
-        return {"group_id": self.group_id}
-
-    @classmethod
-    def from_payload(cls, payload: dict[str, Any]) -> ArchiveSpace:
-        return cls(payload["group_id"])
+    def destination(self) -> str:
+        return f"group:{self.group_id}"
 
 
 @dataclass(frozen=True)
@@ -163,30 +181,15 @@ class ScheduledEvent(Effect):
     start: datetime
     end: datetime
 
-    def to_payload(self) -> dict[str, Any]:
-        return {
-            "group_id": self.group_id,
-            "title": self.title,
-            "description": self.description,
-            "start": self.start.isoformat(),
-            "end": self.end.isoformat(),
-        }
-
-    @classmethod
-    def from_payload(cls, payload: dict[str, Any]) -> ScheduledEvent:
-        return cls(
-            payload["group_id"],
-            payload["title"],
-            payload["description"],
-            datetime.fromisoformat(payload["start"]),
-            datetime.fromisoformat(payload["end"]),
-        )
+    def destination(self) -> str:
+        return f"group:{self.group_id}"
 
 
 EFFECT_TYPES: dict[str, type[Effect]] = {
     t.kind: t
     for t in (
         DirectMessage,
+        Reminder,
         ChannelPost,
         GrantRole,
         RevokeRole,
@@ -196,3 +199,21 @@ EFFECT_TYPES: dict[str, type[Effect]] = {
         ScheduledEvent,
     )
 }
+
+
+@cache
+def _adapter(kind: str) -> TypeAdapter[Any]:
+    return TypeAdapter(EFFECT_TYPES[kind])
+
+
+def dump(effect: Effect) -> dict[str, Any]:
+    """The effect's stored payload (JSON-ready; its kind is stored beside it)."""
+    payload: dict[str, Any] = _adapter(effect.kind).dump_python(effect, mode="json")
+    return payload
+
+
+def load(kind: str, payload: dict[str, Any]) -> Effect:
+    """An effect from a stored row; raises KeyError for an unknown kind, ValueError for
+    a payload that does not fit it."""
+    effect: Effect = _adapter(kind).validate_python(payload)
+    return effect

@@ -8,21 +8,30 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from functools import cache
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Self, TypeVar, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import Clock
-from core.effects import Effect
+from core.effects import Effect, dump
 from core.errors import NotFound
 from core.models import AuditEntry, Base, Delivery
 from core.settings import CoreSettings
 
 M = TypeVar("M", bound=Base)
+
+
+@cache
+def _queue_statement(dialect: str) -> Any:
+    """One prepared insert (built once), ignoring a key queued before."""
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    table = cast(Table, Delivery.__table__)
+    return insert(table).on_conflict_do_nothing(index_elements=["idempotency_key"])
 
 
 class Outbox:
@@ -32,6 +41,15 @@ class Outbox:
         self._session = session
         self._clock = clock
         self.queued = 0
+        # The earliest due time queued (or made due again) in this transaction, so the
+        # dispatcher's wake-up can be moved earlier after the commit.
+        self.earliest_due: datetime | None = None
+
+    def note_due(self, due_at: datetime) -> None:
+        """Something in this transaction became due at ``due_at`` (e.g. a retried row)."""
+        self.queued += 1
+        if self.earliest_due is None or due_at < self.earliest_due:
+            self.earliest_due = due_at
 
     async def add(
         self,
@@ -43,27 +61,24 @@ class Outbox:
         group_key: str | None = None,
     ) -> bool:
         """Queue ``effect``; return False if an effect with ``key`` was queued before."""
+        due = due_at or self._clock.now()
         values = {
             "community_id": community_id,
             "kind": effect.kind,
-            "payload": effect.to_payload(),
+            "payload": dump(effect),
             "idempotency_key": key,
             "group_key": group_key,
+            "destination": effect.destination(),
             "status": "pending",
-            "due_at": due_at or self._clock.now(),
+            "due_at": due,
             "attempts": 0,
             "created_at": self._clock.now(),
         }
-        bind = self._session.get_bind()
-        insert = pg_insert if bind.dialect.name == "postgresql" else sqlite_insert
-        stmt = (
-            insert(Delivery)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        )
-        result = await self._session.execute(stmt)
+        stmt = _queue_statement(self._session.get_bind().dialect.name)
+        result = await self._session.execute(stmt, values)
         added = bool(getattr(result, "rowcount", 0))
-        self.queued += added
+        if added:
+            self.note_due(due)
         return added
 
 

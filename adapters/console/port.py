@@ -41,6 +41,9 @@ class ConsolePort:
     events: list[tuple[str, str, datetime]] = field(default_factory=list)
     failures: list[Exception] = field(default_factory=list)
     calls: list[tuple[str, tuple[object, ...]]] = field(default_factory=list)
+    # Idempotency key -> what the first call with it returned; a repeat returns that
+    # and shows nothing, as Discord's nonce and Slack's metadata look-up do.
+    done: dict[str, Sent] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def fail_next(self, *errors: Exception) -> None:
@@ -56,9 +59,15 @@ class ConsolePort:
         self, target: Target, user_id: str, message: Message, thread: str | None, attempt: Attempt
     ) -> Sent:
         self._call("send_dm", user_id, message)
+        if attempt.key in self.done:
+            return dict(self.done[attempt.key])
         shown = Shown(next(self._ids), "dm", user_id, None, message)
         self.emit(shown)
-        return {"message_id": str(shown.id)}
+        return self._remember(attempt, {"message_id": str(shown.id)})
+
+    def _remember(self, attempt: Attempt, sent: Sent) -> Sent:
+        self.done[attempt.key] = dict(sent)
+        return sent
 
     async def post(
         self, target: Target, channel_id: str, message: Message, pin: bool, attempt: Attempt
@@ -66,9 +75,11 @@ class ConsolePort:
         self._call("post", channel_id, message)
         if channel_id in self.archived:
             raise PermanentFailure(f"#{channel_id} is archived")
+        if attempt.key in self.done:
+            return dict(self.done[attempt.key])
         shown = Shown(next(self._ids), "channel", None, channel_id, message)
         self.emit(shown)
-        return {"message_id": str(shown.id)}
+        return self._remember(attempt, {"message_id": str(shown.id)})
 
     async def ensure_role(self, target: Target, name: str, known_id: str | None) -> str:
         self._call("ensure_role", name)
@@ -92,6 +103,9 @@ class ConsolePort:
         self, target: Target, name: str, topic: str, user_ids: tuple[str, ...], attempt: Attempt
     ) -> str:
         self._call("create_private_space", name)
+        if attempt.key in self.done:
+            return str(self.done[attempt.key]["space_id"])
+        self.done[attempt.key] = {"space_id": name}
         self.spaces[name] = set(user_ids)
         self.emit_line(
             f"[channel created] #{name} (private: {', '.join('@' + u for u in user_ids)})"

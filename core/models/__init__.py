@@ -2,7 +2,7 @@
 
 from core.models.base import Base
 from core.models.community import AuditEntry, BadgeAward, Community, Member
-from core.models.delivery import Delivery, ProcessedEvent
+from core.models.delivery import Delivery, DispatcherHeartbeat, ProcessedEvent
 from core.models.goals import MenteeGoal, MenteeMilestone
 from core.models.groups import (
     SupportGroup,
@@ -31,6 +31,7 @@ __all__ = [
     "BotState",
     "Community",
     "Delivery",
+    "DispatcherHeartbeat",
     "Member",
     "Mentee",
     "MenteeGoal",

@@ -10,12 +10,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, false
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models.base import Base, created_at
 
-DELIVERY_STATUSES = ("pending", "sent", "failed", "cancelled")
+# "expired": an effect whose kind drops it once it is no longer useful (recorded, unsent).
+DELIVERY_STATUSES = ("pending", "sent", "failed", "cancelled", "expired")
+
+# None is SQL NULL here, not the JSON text 'null'.
+_NULLABLE_JSON = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 
 class Delivery(Base):
@@ -23,6 +28,8 @@ class Delivery(Base):
     __table_args__ = (
         Index(None, "status", "due_at"),
         Index(None, "community_id", "group_key"),
+        Index(None, "community_id", "destination", "status"),
+        Index(None, "lease_until"),
     )
 
     id: Mapped[int] = mapped_column(
@@ -36,14 +43,18 @@ class Delivery(Base):
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
     # Effects that belong together (a session's reminders) share a key to cancel them at once.
     group_key: Mapped[str | None] = mapped_column(String(100))
+    # What must be reached in order (see Effect.destination); NULL on rows queued before.
+    destination: Mapped[str | None] = mapped_column(String(160))
     status: Mapped[str] = mapped_column(String(16), default="pending")
     due_at: Mapped[datetime] = mapped_column()
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # An earlier attempt may have reached the platform without its outcome being recorded.
+    uncertain: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None] = mapped_column()
     sent_at: Mapped[datetime | None] = mapped_column()
-    result: Mapped[dict[str, Any] | None] = mapped_column()
+    result: Mapped[dict[str, Any] | None] = mapped_column(_NULLABLE_JSON)
     created_at: Mapped[datetime] = created_at()
 
 
@@ -54,3 +65,13 @@ class ProcessedEvent(Base):
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     created_at: Mapped[datetime] = created_at()
+
+
+class DispatcherHeartbeat(Base):
+    """A running dispatcher. Its claims on deliveries last only while it keeps beating."""
+
+    __tablename__ = "dispatchers"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column()
+    heartbeat_at: Mapped[datetime] = mapped_column()

@@ -17,8 +17,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = '0007'
-# Follows the delivery work's 0006 on main; points at 0005 only until that merges.
-down_revision: str | None = '0005'
+down_revision: str | None = '0006'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

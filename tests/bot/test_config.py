@@ -46,7 +46,7 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
     ("toml", "says"),
     [
         ('[database]\nurl = "mysql://x"', "database.url: must be a sqlite:/// or postgresql://"),
-        ("[delivery]\nmax_attempts = 0", "delivery.max_attempts: Input should be greater"),
+        ("[delivery]\ndegraded_after = 0", "delivery.degraded_after: Input should be greater"),
         (
             '[slack]\napi_base_url = "https://slack.com/api"',
             "slack.api_base_url: must end with '/'",

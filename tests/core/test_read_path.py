@@ -135,6 +135,7 @@ READ_ONLY = {
     "mentee show",
     "admin applications",
     "admin audit",
+    "admin deliveries",
 }
 
 

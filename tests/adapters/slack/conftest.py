@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from adapters.slack.app import SlackAdapter
 from adapters.slack.client import default_retry_handlers
 from core.clock import FakeClock
-from core.delivery import Dispatcher
+from core.delivery import DeliverySettings, Dispatcher
 from core.service import Mentorbot
 from tests.fakes.slack_fake import FakeSlack
 from tests.fakes.slack_fake_models import (
@@ -157,7 +157,11 @@ class SlackHarness:
 
     async def deliver(self) -> int:
         """Deliver every due effect through the real dispatcher and this adapter's port."""
-        return await Dispatcher(self.factory, {"slack": self.app.port}, self.clock).drain()
+        # One destination at a time: faults injected per API method then meet the calls
+        # in queue order, as the tests expect.
+        settings = DeliverySettings(concurrency=1)
+        port = {"slack": self.app.port}
+        return await Dispatcher(self.factory, port, self.clock, settings).drain()
 
     async def set_up_community(self) -> None:
         await self.command(OWNER, SETUP, GENERAL)

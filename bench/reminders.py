@@ -1,0 +1,251 @@
+"""Scheduled effects on time: drift, event-loop stalls, and start-up with a large backlog.
+
+    .venv/bin/python bench/reminders.py [--n 10000] [--span 60] [--pending 100000]
+                                        [--pg URL] [--quick]
+
+1. ``--n`` effects due at random moments within ``--span`` seconds (real clock; a
+   shorter span compresses the same load), delivered by one dispatcher with its
+   wake-up and the production poll, through a no-op port: drift (sent - due) p50 / p99 /
+   max, and the longest event-loop stall seen by a 10 ms ticker.
+2. ``--pending`` effects due in an hour plus one due 2 s after launch: time from
+   launching a dispatcher process to ready (heartbeat written, first pass done, wake-up
+   armed), and the drift of that first due effect.
+
+SQLite (a temporary file) always; PostgreSQL too with ``--pg`` / $MENTORBOT_BENCH_PG_URL
+(its tables are emptied!).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import insert, text
+
+from bot.config import Config
+from bot.wiring import delivery_settings, start_scheduler
+from core import db
+from core.clock import SystemClock
+from core.delivery import Dispatcher
+from core.effects import DirectMessage, dump
+from core.messages import Message
+from core.models import Base, Delivery
+from core.service import Mentorbot
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class TimingPort:
+    platform = "console"
+
+    def __init__(self) -> None:
+        self.sent_at: dict[str, datetime] = {}
+
+    async def send_dm(self, target, user_id, message, thread, attempt):  # type: ignore[no-untyped-def]
+        self.sent_at.setdefault(attempt.key, datetime.now(UTC))
+        return {}
+
+
+async def _reset(url: str) -> str:
+    """Empty every table; return a fresh community's id."""
+    engine = db.create_engine(url)
+    async with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+            await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        else:
+            for table in reversed(Base.metadata.sorted_tables):
+                await conn.execute(table.delete())
+    community = await Mentorbot(db.session_factory(engine)).join_community("console", "bench")
+    await engine.dispose()
+    return community.id
+
+
+async def _bulk_queue(url: str, community_id: str, due: list[datetime], prefix: str) -> None:
+    engine = db.create_engine(url)
+    payload = dump(DirectMessage("u", Message(text="reminder")))
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "community_id": community_id,
+            "kind": "dm",
+            "payload": payload,
+            "idempotency_key": f"{prefix}:{i}",
+            "destination": f"user:u{i}",
+            "status": "pending",
+            "due_at": when,
+            "attempts": 0,
+            "created_at": now,
+        }
+        for i, when in enumerate(due)
+    ]
+    async with engine.begin() as conn:
+        for start in range(0, len(rows), 5000):
+            await conn.execute(insert(Delivery), rows[start : start + 5000])
+    await engine.dispose()
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def _drift(url: str, n: int, span: float) -> None:
+    community_id = await _reset(url)
+    start = datetime.now(UTC) + timedelta(seconds=3)
+    due = [start + timedelta(seconds=random.uniform(0, span)) for _ in range(n)]
+    due_by_key = {f"r:{i}": d for i, d in enumerate(due)}
+    await _bulk_queue(url, community_id, due, "r")
+    engine = db.create_engine(url)
+    port = TimingPort()
+    config = Config()
+    dispatcher = Dispatcher(
+        db.session_factory(engine),
+        {"console": port},
+        SystemClock(),
+        delivery_settings(config.delivery),
+    )
+    stall = 0.0
+    ticking = True
+
+    async def ticker() -> None:
+        nonlocal stall
+        while ticking:
+            before = time.perf_counter()
+            await asyncio.sleep(0.01)
+            stall = max(stall, time.perf_counter() - before - 0.01)
+
+    await dispatcher.start()
+    scheduler = start_scheduler(dispatcher, config)
+    # Stalls are measured while effects fall due (start-up, compiling statements, is not).
+    tick = asyncio.create_task(ticker())
+    deadline = time.monotonic() + span + 60
+    while len(port.sent_at) < n and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.2)
+    ticking = False
+    await tick
+    scheduler.shutdown(wait=False)
+    await dispatcher.stop()
+    await engine.dispose()
+    drift = [(port.sent_at[k] - due_by_key[k]).total_seconds() for k in port.sent_at]
+    print(
+        f"  {n} effects due within {span:g} s: sent {len(drift)}, drift p50 "
+        f"{statistics.median(drift) * 1000:.0f} ms, p99 {_pct(drift, 0.99) * 1000:.0f} ms, "
+        f"max {max(drift) * 1000:.0f} ms; longest event-loop stall {stall * 1000:.0f} ms"
+    )
+
+
+CHILD = """
+import asyncio, sys
+from datetime import UTC, datetime
+from bot.config import Config
+from bot.wiring import delivery_settings, start_scheduler
+from core import db
+from core.clock import SystemClock
+from core.delivery import Dispatcher
+
+class TimingPort:
+    platform = "console"
+
+    def __init__(self):
+        self.sent_at = {{}}
+
+    async def send_dm(self, target, user_id, message, thread, attempt):
+        self.sent_at.setdefault(attempt.key, datetime.now(UTC))
+        return {{}}
+
+async def main():
+    engine = db.create_engine(sys.argv[1])
+    port = TimingPort()
+    config = Config()
+    d = Dispatcher(db.session_factory(engine), {{"console": port}}, SystemClock(),
+                   delivery_settings(config.delivery))
+    await d.start()
+    await d.wait_idle()
+    scheduler = start_scheduler(d, config)
+    print("ready", datetime.now(UTC).isoformat(), flush=True)
+    while "first" not in port.sent_at:
+        await asyncio.sleep(0.01)
+    print("sent", port.sent_at["first"].isoformat(), flush=True)
+    scheduler.shutdown(wait=False)
+    await d.stop()
+    await engine.dispose()
+
+asyncio.run(main())
+"""
+
+
+async def _start_up(url: str, pending: int) -> None:
+    community_id = await _reset(url)
+    later = datetime.now(UTC) + timedelta(hours=1)
+    await _bulk_queue(url, community_id, [later] * pending, "p")
+    launched = datetime.now(UTC)
+    first_due = launched + timedelta(seconds=2)
+    await _bulk_queue(url, community_id, [first_due], "first-tmp")
+    engine = db.create_engine(url)
+    async with engine.begin() as conn:
+        await conn.execute(
+            Delivery.__table__.update()
+            .where(Delivery.idempotency_key == "first-tmp:0")
+            .values(idempotency_key="first")
+        )
+    await engine.dispose()
+    launched = datetime.now(UTC)
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        CHILD.format(),
+        url,
+        stdout=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    assert child.stdout is not None
+    try:
+        ready = datetime.fromisoformat((await child.stdout.readline()).decode().split()[1])
+        sent = datetime.fromisoformat((await child.stdout.readline()).decode().split()[1])
+        await child.wait()
+    finally:
+        if child.returncode is None:  # interrupted: leave no dispatcher running
+            child.kill()
+            await child.wait()
+    print(
+        f"  {pending} future effects pending: launch to ready "
+        f"{(ready - launched).total_seconds():.2f} s, first due effect drift "
+        f"{(sent - first_due).total_seconds() * 1000:.0f} ms"
+    )
+
+
+async def _run(name: str, url: str, args: argparse.Namespace) -> None:
+    await db.upgrade_async(url)
+    print(name)
+    await _drift(url, args.n, args.span)
+    await _start_up(url, args.pending)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=10_000)
+    parser.add_argument("--span", type=float, default=60.0)
+    parser.add_argument("--pending", type=int, default=100_000)
+    parser.add_argument("--pg", default=os.environ.get("MENTORBOT_BENCH_PG_URL"))
+    parser.add_argument("--quick", action="store_true", help="a tiny run (seconds)")
+    args = parser.parse_args()
+    if args.quick:
+        args.n, args.span, args.pending = 300, 3.0, 2_000
+    with tempfile.TemporaryDirectory() as tmp:
+        await _run("sqlite", db.normalise_url(f"sqlite:///{tmp}/bench.db"), args)
+    if args.pg:
+        await _run("postgresql", db.normalise_url(args.pg), args)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

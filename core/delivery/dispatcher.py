@@ -1,0 +1,522 @@
+"""The dispatcher: claims, heartbeats, lanes, recording, the wake-up (see the package)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import socket
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.clock import Clock
+from core.delivery.batch import CLAIM, CLAIM_LOCKED, MARK, Claimed, Result, Results
+from core.delivery.health import Health, degraded_communities
+from core.delivery.perform import Performer
+from core.effects import USEFUL_FOR_DAYS, load
+from core.models import Community, Delivery, DispatcherHeartbeat
+from core.ports import Attempt, PermanentFailure, PlatformPort, RetryLater
+from core.uow import Outbox
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    batch_size: int = 50
+    lease_seconds: float = 4.0
+    heartbeat_seconds: float = 1.0
+    base_backoff_seconds: float = 2.0
+    max_backoff_seconds: float = 300.0
+    concurrency: int = 16  # destinations worked on at once
+    degraded_after: int = 5  # failures in a row before the admins are told
+    stop_grace_seconds: float = 10.0  # a stopping dispatcher waits this long for calls
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{random.randrange(16**6):06x}"
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        factory: async_sessionmaker[AsyncSession],
+        ports: Mapping[str, PlatformPort],
+        clock: Clock,
+        settings: DeliverySettings | None = None,
+        *,
+        worker_id: str | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._factory = factory
+        self._ports = ports
+        self._clock = clock
+        self.settings = settings or DeliverySettings()
+        self.worker_id = worker_id or default_worker_id()
+        self._rng = rng or random.Random()
+        self._lock = asyncio.Lock()
+        self._renew_lock = asyncio.Lock()
+        self._again = False
+        self._stopped = False
+        self._tasks: set[asyncio.Task[int]] = set()
+        self._beating: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self.next_wakeup: datetime | None = None
+        self._claimed_at: datetime | None = None  # the "now" of the latest claim
+        self._held: set[int] = set()  # rows this dispatcher holds a valid claim on
+        self._renewed_at: datetime | None = None
+        self._in_flight: set[int] = set()
+        self._cut_off: set[int] = set()
+        self._health = Health(clock, self.settings.degraded_after)
+
+    # ----- driving -------------------------------------------------------------------
+
+    async def run_once(self) -> int:
+        """Claim one batch of due effects and try each; return how many were tried."""
+        claimed, communities = await self._claim()
+        if not claimed:
+            return 0
+        await self._work(claimed, communities, then_claim=False)
+        return len(claimed)
+
+    async def drain(self, max_batches: int = 1000) -> int:
+        """Deliver everything due now (used by the console and tests).
+
+        Each batch's results are recorded in the transaction that claims the next batch.
+        """
+        if self._stopped:
+            return 0
+        total, batches = 0, 0
+        claimed, communities = await self._claim()
+        while claimed:
+            total += len(claimed)
+            batches += 1
+            more = batches < max_batches
+            claimed, communities = await self._work(claimed, communities, then_claim=more)
+        return total
+
+    async def run_pending(self) -> int:
+        """One dispatcher pass per process at a time; a wake-up during a pass runs another."""
+        if self._stopped:
+            return 0
+        if self._lock.locked():
+            self._again = True
+            return 0
+        async with self._lock:
+            total = 0
+            try:
+                while True:
+                    self._again = False
+                    total += await self.drain()
+                    if not self._again or self._stopped:
+                        break
+                await self._arm()
+            except Exception:
+                # The database is unreachable, say: rows stay claimed until their lease
+                # lapses and the next poll tries again.
+                log.warning("delivery pass failed; the next poll retries", exc_info=True)
+            return total
+
+    def wake(self) -> None:
+        """Ask for a pass soon (after a commit queued effects); safe from any coroutine."""
+        if self._stopped:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        task = loop.create_task(self.run_pending())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def poll(self) -> None:
+        """The scheduler's job: returns at once, so overlapping polls simply coalesce."""
+        self.wake()
+
+    async def start(self) -> None:
+        """Announce this dispatcher, keep its heartbeat, and deliver what is due now,
+        taking over at once the rows of a dispatcher on this host that is no longer
+        running (a restart after kill -9); others' rows lapse with their heartbeat."""
+        await self.heartbeat()
+        await self._take_over_dead_local_peers()
+        async with self._factory() as session:
+            self._health.degraded = await degraded_communities(session)
+        self._beating = asyncio.get_running_loop().create_task(self._beat())
+        self.wake()
+
+    async def stop(self) -> None:
+        """Graceful shutdown: no new rows are started; calls under way may finish for
+        ``stop_grace_seconds``, then are cancelled; every row still claimed is released,
+        so the next dispatcher sends it at once."""
+        self._stopped = True
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._beating is not None:
+            self._beating.cancel()
+            await asyncio.gather(self._beating, return_exceptions=True)
+        pending = [t for t in self._tasks if not t.done()]
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=self.settings.stop_grace_seconds)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        async with self._lock:
+            pass
+        await self._release_all()
+
+    async def wait_idle(self) -> None:
+        """Wait until every pass started by ``wake`` has finished."""
+        while pending := [t for t in self._tasks if not t.done()]:
+            await asyncio.gather(*pending, return_exceptions=True)
+        self._tasks.clear()
+
+    async def _beat(self) -> None:
+        while not self._stopped:
+            await asyncio.sleep(self.settings.heartbeat_seconds)
+            try:
+                await self.heartbeat()
+                async with self._factory() as session:
+                    self._health.degraded |= await degraded_communities(session)
+                if self._timer is None or self.next_wakeup is None:
+                    await self._arm()
+            except Exception:
+                log.warning("dispatcher heartbeat failed; retrying", exc_info=True)
+
+    # ----- claims and heartbeats ----------------------------------------------------
+
+    def _lease(self, now: datetime) -> datetime:
+        return now + timedelta(seconds=self.settings.lease_seconds)
+
+    async def heartbeat(self) -> None:
+        """Record that this dispatcher lives and renew its claims (only unexpired ones)."""
+        async with self._renew_lock:
+            now = self._clock.now()
+            async with self._factory() as session, session.begin():
+                insert = pg_insert if _dialect(session) == "postgresql" else sqlite_insert
+                await session.execute(
+                    insert(DispatcherHeartbeat)
+                    .values(id=self.worker_id, started_at=now, heartbeat_at=now)
+                    .on_conflict_do_update(index_elements=["id"], set_={"heartbeat_at": now})
+                )
+                if self._held:
+                    renewed = await session.execute(
+                        update(Delivery)
+                        .where(
+                            Delivery.claimed_by == self.worker_id,
+                            Delivery.status == "pending",
+                            Delivery.lease_until >= now,
+                        )
+                        .values(lease_until=self._lease(now))
+                        .returning(Delivery.id)
+                        .execution_options(synchronize_session=False)
+                    )
+                    self._held &= set(renewed.scalars())
+            self._renewed_at = now
+
+    async def _take_over_dead_local_peers(self) -> None:
+        now = self._clock.now()
+        async with self._factory() as session, session.begin():
+            # Dispatchers silent for a day are gone (their claims lapsed long ago).
+            await session.execute(
+                delete(DispatcherHeartbeat).where(
+                    DispatcherHeartbeat.heartbeat_at < now - timedelta(days=1)
+                )
+            )
+            owners = await session.scalars(
+                select(Delivery.claimed_by)
+                .where(Delivery.status == "pending", Delivery.lease_until >= now)
+                .distinct()
+            )
+            dead = [o for o in owners if o is not None and _dead_local(o)]
+            if not dead:
+                return
+            await session.execute(
+                update(Delivery)
+                .where(Delivery.claimed_by.in_(dead), Delivery.status == "pending")
+                .values(lease_until=now - timedelta(microseconds=1))
+                .execution_options(synchronize_session=False)
+            )
+            await session.execute(
+                delete(DispatcherHeartbeat).where(DispatcherHeartbeat.id.in_(dead))
+            )
+        log.warning("took over the deliveries of stopped dispatcher(s) %s", ", ".join(dead))
+
+    def _claim_valid(self) -> bool:
+        if self._renewed_at is None:
+            return False
+        margin = min(1.0, self.settings.lease_seconds / 4)
+        lapses = self._renewed_at + timedelta(seconds=self.settings.lease_seconds - margin)
+        return self._clock.now() < lapses
+
+    async def _still_mine(self, row: Claimed) -> bool:
+        """Before a platform call: renew if a heartbeat is due, then check the claim."""
+        renewed = self._renewed_at
+        if renewed is None or self._clock.now() - renewed >= timedelta(
+            seconds=self.settings.heartbeat_seconds
+        ):
+            await self.heartbeat()
+        return row.id in self._held and self._claim_valid()
+
+    async def _claim(self) -> tuple[list[Claimed], dict[str, Community]]:
+        async with self._factory() as session, session.begin():
+            return await self._claim_in(session)
+
+    async def _claim_in(self, session: AsyncSession) -> tuple[list[Claimed], dict[str, Community]]:
+        now = self._clock.now()
+        self._claimed_at = now
+        stmt = CLAIM_LOCKED if _dialect(session) == "postgresql" else CLAIM
+        params = {
+            "b_now": now,
+            "b_lease": self._lease(now),
+            "b_me": self.worker_id,
+            "b_limit": self.settings.batch_size,
+        }
+        rows = [Claimed(*row) for row in (await session.execute(stmt, params)).all()]
+        if not rows:
+            return [], {}
+        # Read in the claim's own transaction: no second lock on SQLite.
+        found = await session.execute(
+            select(Community).where(Community.id.in_({r.community_id for r in rows}))
+        )
+        communities = {c.id: c for c in found.scalars()}
+        self._held |= {r.id for r in rows}
+        self._renewed_at = self._renewed_at or now
+        rows.sort(key=lambda r: (r.due_at, r.id))
+        return rows, communities
+
+    # ----- delivering ----------------------------------------------------------------
+
+    async def _work(
+        self, claimed: list[Claimed], communities: dict[str, Community], *, then_claim: bool
+    ) -> tuple[list[Claimed], dict[str, Community]]:
+        """Deliver a batch, record it, and (``then_claim``) claim the next in the same
+        transaction; return that next batch."""
+        lanes: dict[tuple[str, str], list[Claimed]] = {}
+        for row in sorted(claimed, key=lambda r: r.id):  # queue order within a lane
+            lanes.setdefault((row.community_id, row.lane()), []).append(row)
+        results = Results()
+        performer = Performer(self._factory, self._clock)
+        waiting = deque(lanes.values())
+
+        async def worker() -> None:
+            while waiting:
+                await lane(waiting.popleft())
+
+        async def lane(rows: list[Claimed]) -> None:
+            for n, row in enumerate(rows):
+                if self._stopped or not await self._still_mine(row):
+                    return  # unrecorded rows are released (or left to their new owner)
+                community = communities.get(row.community_id)
+                result = await self._attempt(performer, row, community)
+                results.add(row, result)
+                if result.status == "pending":
+                    # Keep the destination's order: the rest waits behind this one
+                    # (and the claim skips them while it waits).
+                    for later in rows[n + 1 :]:
+                        results.add(later, Result.held(later))
+                    return
+
+        finished = False
+        try:
+            workers = min(self.settings.concurrency, len(waiting))
+            await asyncio.gather(*(worker() for _ in range(workers)))
+            finished = True
+        finally:
+            # Also when cancelled mid-way (a stop): record what is known, release the rest.
+            then_claim = then_claim and finished and not self._stopped
+            recorded = self._record(claimed, communities, results, performer, then_claim)
+            following = await asyncio.shield(recorded)
+        return following
+
+    async def _attempt(
+        self, performer: Performer, row: Claimed, community: Community | None
+    ) -> Result:
+        if community is None:
+            return Result.failed(row, "the community was deleted before delivery")
+        port = self._ports.get(community.platform)
+        if port is None:
+            return self._retry(row, f"no adapter running for {community.platform}", None, True)
+        try:
+            effect = load(row.kind, row.payload)
+        except (KeyError, ValueError) as exc:
+            log.error("delivery %s: stored %s effect cannot be read: %s", row.id, row.kind, exc)
+            return Result.failed(row, f"stored effect cannot be read: {exc}"[:500])
+        now = self._clock.now()
+        if now > effect.useful_until(row.due_at):
+            if effect.when_late == "drop" or now > row.due_at + timedelta(days=USEFUL_FOR_DAYS):
+                reason = f"no longer useful (due {row.due_at:%Y-%m-%d %H:%M} UTC)"
+                if row.last_error:
+                    reason += f"; last error: {row.last_error}"
+                return Result.expired(row, reason)
+            effect = effect.marked_late(row.due_at)
+        self._in_flight.add(row.id)
+        try:
+            outcome = await performer.perform(
+                port, community, effect, Attempt(row.idempotency_key, uncertain=row.uncertain)
+            )
+        except RetryLater as exc:
+            return self._retry(row, str(exc), exc.retry_after, exc.rate_limited)
+        except PermanentFailure as exc:
+            log.warning("delivery %s (%s) failed permanently: %s", row.id, row.kind, exc)
+            return Result.failed(row, str(exc), missing=exc.missing_permission)
+        except Exception as exc:
+            log.warning("delivery %s (%s) failed unexpectedly", row.id, row.kind, exc_info=True)
+            return self._retry(row, f"{type(exc).__name__}: {exc}", None, False)
+        except asyncio.CancelledError:
+            self._cut_off.add(row.id)  # stopped mid-call: it may have reached the platform
+            raise
+        finally:
+            self._in_flight.discard(row.id)
+        return Result.sent(row, now=self._clock.now(), outcome=outcome)
+
+    def backoff(self, failures: int) -> float:
+        """Exponential backoff with jitter: base * 2^(n-1), capped, times 0.5-1.0."""
+        s = self.settings
+        ceiling = min(s.max_backoff_seconds, s.base_backoff_seconds * 2.0 ** max(failures - 1, 0))
+        return ceiling * (0.5 + self._rng.random() / 2)
+
+    def _retry(
+        self, row: Claimed, error: str, retry_after: float | None, rate_limited: bool
+    ) -> Result:
+        # A rate limit is no failure: it neither grows the backoff nor counts as an attempt.
+        failures = row.attempts if rate_limited else row.attempts + 1
+        delay = max(retry_after or 0.0, self.backoff(max(failures, 1)))
+        log.info("delivery %s (%s) retrying in %.1fs: %s", row.id, row.kind, delay, error[:200])
+        due = self._clock.now() + timedelta(seconds=delay)
+        return Result.retry(row, due, error, counts=not rate_limited)
+
+    # ----- recording -----------------------------------------------------------------
+
+    async def _record(
+        self,
+        claimed: list[Claimed],
+        communities: dict[str, Community],
+        results: Results,
+        performer: Performer,
+        then_claim: bool = False,
+    ) -> tuple[list[Claimed], dict[str, Community]]:
+        """Every result of the batch in one transaction; unattempted rows released.
+
+        Not while a heartbeat renews this dispatcher's claims: both lock the same rows,
+        and on PostgreSQL two transactions taking them in different orders deadlock.
+        """
+        now = self._clock.now()
+        ids = [r.id for r in claimed]
+        async with self._renew_lock, self._factory() as session, session.begin():
+            # What a sent effect created (a role id, a route, a channel) is written back
+            # only if the row is still ours; everything else is guarded by the mark itself.
+            writes_back = [r.id for r in claimed if results.writes_back(r.id)]
+            mine: set[int] = set()
+            if writes_back:
+                mine_stmt = select(Delivery.id).where(
+                    Delivery.id.in_(writes_back), Delivery.claimed_by == self.worker_id
+                )
+                if _dialect(session) == "postgresql":
+                    mine_stmt = mine_stmt.with_for_update()
+                mine = set((await session.execute(mine_stmt)).scalars())
+            params = [
+                (
+                    results.get(row.id)
+                    or Result.released(row, uncertain=row.uncertain or row.id in self._cut_off)
+                ).params(row.id, self.worker_id)
+                for row in sorted(claimed, key=lambda r: r.id)
+            ]
+            # Rows another dispatcher took over are left alone: claimed_by is not ours.
+            await session.execute(MARK, params)
+            outbox = Outbox(session, self._clock)
+            for row in claimed:
+                done = results.get(row.id)
+                if row.id in mine and done is not None and done.outcome is not None:
+                    await performer.apply(session, row.community_id, done.outcome)
+            await self._health.note(session, outbox, claimed, communities, results)
+            self._held -= set(ids)
+            self._cut_off -= set(ids)
+            if then_claim:
+                return await self._claim_in(session)
+            if outbox.earliest_due is not None and outbox.earliest_due <= now:
+                self._again = True
+        return [], {}
+
+    async def _release_all(self) -> None:
+        try:
+            async with self._factory() as session, session.begin():
+                await session.execute(
+                    update(Delivery)
+                    .where(Delivery.claimed_by == self.worker_id, Delivery.status == "pending")
+                    .values(claimed_by=None, lease_until=None)
+                    .execution_options(synchronize_session=False)
+                )
+                await session.execute(
+                    delete(DispatcherHeartbeat).where(DispatcherHeartbeat.id == self.worker_id)
+                )
+        except Exception:
+            # Shutting down with the database gone: the claims lapse with the heartbeat.
+            log.warning("could not release claimed deliveries on stop", exc_info=True)
+        self._held.clear()
+
+    # ----- the wake-up ---------------------------------------------------------------
+
+    async def next_due(self) -> datetime | None:
+        """When the next row becomes claimable: its due time, or a lapsing claim."""
+        now = self._clock.now()
+        # Rows that fell due after the last claim looked count too (then the wake-up is
+        # immediate); rows due before it that it left (held behind a retry) do not.
+        since = min(now, self._claimed_at or now)
+        async with self._factory() as session:
+            due = await session.scalar(
+                select(func.min(Delivery.due_at)).where(
+                    Delivery.status == "pending", Delivery.due_at > since
+                )
+            )
+            lapse = await session.scalar(
+                select(func.min(Delivery.lease_until)).where(
+                    Delivery.lease_until > now, Delivery.status == "pending"
+                )
+            )
+        found = [t for t in (due, lapse) if t is not None]
+        return min(found) if found else None
+
+    async def _arm(self) -> None:
+        if self._stopped:
+            return
+        when = await self.next_due()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.next_wakeup = when
+        if when is None:
+            return
+        delay = max(0.0, (when - self._clock.now()).total_seconds())
+        self._timer = asyncio.get_running_loop().call_later(delay, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        self.wake()
+
+
+def _dead_local(worker_id: str) -> bool:
+    """Whether ``worker_id`` (see default_worker_id) names a process of this host that
+    is no longer running."""
+    host, _, rest = worker_id.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name

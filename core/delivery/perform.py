@@ -1,0 +1,205 @@
+"""Turning one effect into port calls, and writing back what the platform returned.
+
+Used by the dispatcher (``core.delivery``); nothing here claims or marks rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.clock import Clock
+from core.defaults import ROLE_NAMES
+from core.effects import (
+    ArchiveSpace,
+    ChannelPost,
+    CreatePrivateSpace,
+    DirectMessage,
+    Effect,
+    GrantRole,
+    Reminder,
+    RevokeRole,
+    ScheduledEvent,
+    SpaceMembership,
+)
+from core.models import (
+    Community,
+    Member,
+    Mentorship,
+    MentorshipThread,
+    MessageRoute,
+    SupportGroup,
+)
+from core.ports import Attempt, PermanentFailure, PlatformPort, RetryLater, Sent, Target
+
+
+@dataclass
+class Outcome:
+    """What to write back once the platform accepted an effect."""
+
+    sent: Sent = field(default_factory=dict)
+    role_ids: dict[str, str] = field(default_factory=dict)  # role key -> platform id
+    group_channel: tuple[str, str] | None = None  # (group id, channel id)
+    # A mentorship DM: (mentorship id, recipient user id, platform message id, thread id).
+    route: tuple[str, str, str | None, str | None] | None = None
+
+    @property
+    def writes_back(self) -> bool:
+        return bool(self.role_ids) or self.group_channel is not None or self.route is not None
+
+
+class Performer:
+    """Carries out effects through a port. ``role_ids`` remembers roles created during
+    the current batch, so two grants of a role that did not exist create it once."""
+
+    def __init__(self, factory: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+        self._factory = factory
+        self._clock = clock
+        self.role_ids: dict[tuple[str, str], str] = {}
+
+    async def perform(
+        self, port: PlatformPort, community: Community, effect: Effect, attempt: Attempt
+    ) -> Outcome:
+        target = Target(
+            community.id, community.platform, community.platform_id, community.group_category_id
+        )
+        match effect:
+            case (
+                DirectMessage(user_id=user, message=message, thread=None)
+                | Reminder(user_id=user, message=message)
+            ):
+                return Outcome(sent=await port.send_dm(target, user, message, None, attempt))
+            case DirectMessage(user_id=user, message=message, thread=str(thread)):
+                # ``thread`` is a mentorship; the port continues that person's thread of it.
+                platform_thread = await self._thread_of(community.id, thread, user)
+                sent = await port.send_dm(target, user, message, platform_thread, attempt)
+                message_id, thread_id = sent.get("message_id"), sent.get("thread_id")
+                return Outcome(
+                    sent=sent,
+                    route=(
+                        thread,
+                        user,
+                        str(message_id) if message_id else None,
+                        str(thread_id) if thread_id else None,
+                    ),
+                )
+            case ChannelPost(channel_id=channel, message=message, pin=pin):
+                return Outcome(sent=await port.post(target, channel, message, pin, attempt))
+            case GrantRole(user_id=user, role_key=key) | RevokeRole(user_id=user, role_key=key):
+                info = community.roles.get(key) or {}
+                name = info.get("name") or ROLE_NAMES.get(key, key.replace("_", " ").title())
+                known = self.role_ids.get((community.id, key)) or info.get("id")
+                role_id = await port.ensure_role(target, name, known)
+                self.role_ids[(community.id, key)] = role_id
+                if isinstance(effect, GrantRole):
+                    await port.grant_role(target, user, role_id)
+                else:
+                    await port.revoke_role(target, user, role_id)
+                return Outcome(sent={"role_id": role_id}, role_ids={key: role_id})
+            case CreatePrivateSpace(group_id=group_id, name=name, topic=topic, member_user_ids=ids):
+                space = await port.create_private_space(target, name, topic, ids, attempt)
+                return Outcome(sent={"space_id": space}, group_channel=(group_id, space))
+            case SpaceMembership(group_id=group_id, user_id=user, add=add):
+                space = await self._group_space(group_id)
+                await port.set_space_member(target, space, user, add)
+                return Outcome()
+            case ArchiveSpace(group_id=group_id):
+                await port.archive_space(target, await self._group_space(group_id))
+                return Outcome()
+            case ScheduledEvent(group_id=group_id, title=title, description=text, start=s, end=e):
+                space = await self._group_space(group_id)
+                event_id = await port.create_scheduled_event(target, space, title, text, s, e)
+                return Outcome(sent={"event_id": event_id})
+        raise PermanentFailure(f"unknown effect kind {effect.kind}")
+
+    async def _thread_of(self, community_id: str, mentorship_id: str, user_id: str) -> str | None:
+        async with self._factory() as session:
+            found = await session.execute(
+                select(MentorshipThread.platform_thread_id)
+                .join(Member, Member.id == MentorshipThread.member_id)
+                .where(
+                    MentorshipThread.mentorship_id == mentorship_id,
+                    Member.community_id == community_id,
+                    Member.platform_user_id == user_id,
+                )
+            )
+            return found.scalar_one_or_none()
+
+    async def _group_space(self, group_id: str) -> str:
+        async with self._factory() as session:
+            group = await session.get(SupportGroup, group_id)
+        if group is None:
+            raise PermanentFailure(f"support group {group_id} no longer exists")
+        if group.channel_id is None:
+            raise RetryLater("the group's channel is not created yet", rate_limited=True)
+        return group.channel_id
+
+    async def apply(self, session: AsyncSession, community_id: str, outcome: Outcome) -> None:
+        """Write back, in the transaction that marks the effect sent, what it produced."""
+        if outcome.role_ids:
+            community = await session.get(Community, community_id, with_for_update=True)
+            if community is not None:
+                roles = dict(community.roles)
+                for key, role_id in outcome.role_ids.items():
+                    roles[key] = {**roles.get(key, {}), "id": role_id}
+                community.roles = roles
+        if outcome.route is not None:
+            await self._record_route(session, community_id, outcome.route)
+        if outcome.group_channel is not None:
+            group = await session.get(SupportGroup, outcome.group_channel[0])
+            if group is not None:
+                group.channel_id = outcome.group_channel[1]
+
+    async def _record_route(
+        self,
+        session: AsyncSession,
+        community_id: str,
+        route: tuple[str, str, str | None, str | None],
+    ) -> None:
+        """Remember where a mentorship DM landed, so replies to it find their way back."""
+        mentorship_id, user_id, message_id, thread_id = route
+        member = (
+            await session.execute(
+                select(Member).where(
+                    Member.community_id == community_id, Member.platform_user_id == user_id
+                )
+            )
+        ).scalar_one_or_none()
+        if member is None or await session.get(Mentorship, mentorship_id) is None:
+            return  # the person or the mentorship was deleted meanwhile (F15)
+        if message_id is not None:
+            known = await session.execute(
+                select(MessageRoute.id).where(
+                    MessageRoute.community_id == community_id,
+                    MessageRoute.platform_message_id == message_id,
+                )
+            )
+            if known.first() is None:
+                session.add(
+                    MessageRoute(
+                        community_id=community_id,
+                        mentorship_id=mentorship_id,
+                        recipient_id=member.id,
+                        platform_message_id=message_id,
+                        created_at=self._clock.now(),
+                    )
+                )
+        if thread_id is not None:
+            existing = await session.execute(
+                select(MentorshipThread.id).where(
+                    MentorshipThread.mentorship_id == mentorship_id,
+                    MentorshipThread.member_id == member.id,
+                )
+            )
+            if existing.first() is None:
+                session.add(
+                    MentorshipThread(
+                        community_id=community_id,
+                        mentorship_id=mentorship_id,
+                        member_id=member.id,
+                        platform_thread_id=thread_id,
+                        created_at=self._clock.now(),
+                    )
+                )
