@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sqlalchemy import delete, event
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core import matching
+from core.clock import FakeClock
 from core.matching import MatchingSettings, MentorIndex, assign, candidate_pairs, score_table
-from tests.core.test_matching import EXPERTISE, GOALS, LANGS, START, ZONES, mentee, mentor
+from core.models import Delivery, Mentorship
+from core.service import Mentorbot
+from tests.core.test_connections import approved_mentor, inv, mentee
+from tests.core.test_matching import EXPERTISE, GOALS, LANGS, START, ZONES, mentor
+from tests.core.test_matching import mentee as mentee_facts
+from tests.helpers import count
 
 
 def _pool(n: int, m: int) -> tuple[list[matching.MenteeFacts], list[matching.MentorFacts]]:
@@ -24,7 +32,7 @@ def _pool(n: int, m: int) -> tuple[list[matching.MenteeFacts], list[matching.Men
         for i in range(m)
     ]
     mentees = [
-        mentee(
+        mentee_facts(
             i,
             goals=tuple(rng.choice(GOALS, size=rng.integers(1, 3), replace=False)),
             languages=tuple(rng.choice(LANGS, size=rng.integers(1, 3), replace=False)),
@@ -80,3 +88,62 @@ def test_a_proposal_carries_its_factors_as_the_score_table_has_them() -> None:
         expected = table.breakdown(i, ids.index(p.mentor_id))
         assert p.breakdown().factors == pytest.approx(expected.factors, abs=1e-3)
         assert p.score == pytest.approx(expected.score, abs=0.11)
+
+
+async def _round_statements(
+    factory: async_sessionmaker[AsyncSession], clock: FakeClock, mentees: int
+) -> tuple[int, int]:
+    bot = Mentorbot(factory, clock)
+    for name in ("alice", "bruno"):
+        await approved_mentor(bot, name)
+    for i in range(mentees):
+        await mentee(bot, f"seeker{i}")
+    engine = factory.kw["bind"].sync_engine
+    statements = 0
+
+    def counted(*_: object) -> None:
+        nonlocal statements
+        statements += 1
+
+    event.listen(engine, "before_cursor_execute", counted)
+    try:
+        reply = await bot.execute(inv("owner", admin=True), "admin match-round", {})
+    finally:
+        event.remove(engine, "before_cursor_execute", counted)
+    assert reply is not None
+    assert reply.message is not None
+    return statements, await count(factory, Delivery)
+
+
+async def test_a_round_writes_its_proposals_in_bulk(
+    factory: async_sessionmaker[AsyncSession], clock: FakeClock
+) -> None:
+    # The same number of statements for one proposal as for four: no statement per pair.
+    first, _ = await _round_statements(factory, clock, 1)
+    async with factory() as session, session.begin():
+        await session.execute(delete(Mentorship))
+        await session.execute(delete(Delivery))
+    more, queued = await _round_statements_again(factory, clock, 3)
+    assert more == first
+    assert queued == 2 * 4  # both sides' cards for every pair
+
+
+async def _round_statements_again(
+    factory: async_sessionmaker[AsyncSession], clock: FakeClock, extra: int
+) -> tuple[int, int]:
+    bot = Mentorbot(factory, clock)
+    for i in range(extra):
+        await mentee(bot, f"later{i}")
+    engine = factory.kw["bind"].sync_engine
+    statements = 0
+
+    def counted(*_: object) -> None:
+        nonlocal statements
+        statements += 1
+
+    event.listen(engine, "before_cursor_execute", counted)
+    try:
+        await bot.execute(inv("owner", admin=True), "admin match-round", {})
+    finally:
+        event.remove(engine, "before_cursor_execute", counted)
+    return statements, await count(factory, Delivery)
