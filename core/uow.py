@@ -23,8 +23,6 @@ from core.models import AuditEntry, Base, Delivery
 from core.settings import CoreSettings
 
 M = TypeVar("M", bound=Base)
-# Rows per multi-row insert: well under SQLite's and PostgreSQL's parameter limits.
-ADD_MANY_ROWS = 500
 
 
 class Outbox:
@@ -69,36 +67,36 @@ class Outbox:
         return added
 
     async def add_many(self, community_id: str, effects: Sequence[tuple[Effect, str]]) -> int:
-        """Queue many ``(effect, key)`` pairs due now with one multi-row insert per
-        ``ADD_MANY_ROWS``; keys queued before are skipped. Returns how many were queued."""
+        """Queue many ``(effect, key)`` pairs, due now; keys queued before are skipped.
+
+        One statement, sent as multi-row inserts (SQLAlchemy's "insertmanyvalues"
+        batches); returns how many were queued.
+        """
         if not effects:
             return 0
         now = self._clock.now()
         bind = self._session.get_bind()
         insert = pg_insert if bind.dialect.name == "postgresql" else sqlite_insert
-        added = 0
-        for lo in range(0, len(effects), ADD_MANY_ROWS):
-            rows = [
-                {
-                    "community_id": community_id,
-                    "kind": effect.kind,
-                    "payload": effect.to_payload(),
-                    "idempotency_key": key,
-                    "group_key": None,
-                    "status": "pending",
-                    "due_at": now,
-                    "attempts": 0,
-                    "created_at": now,
-                }
-                for effect, key in effects[lo : lo + ADD_MANY_ROWS]
-            ]
-            stmt = (
-                insert(Delivery)
-                .values(rows)
-                .on_conflict_do_nothing(index_elements=["idempotency_key"])
-            )
-            result = await self._session.execute(stmt)
-            added += max(int(getattr(result, "rowcount", 0) or 0), 0)
+        rows = [
+            {
+                "community_id": community_id,
+                "kind": effect.kind,
+                "payload": effect.to_payload(),
+                "idempotency_key": key,
+                "group_key": None,
+                "status": "pending",
+                "due_at": now,
+                "attempts": 0,
+                "created_at": now,
+            }
+            for effect, key in effects
+        ]
+        stmt = (
+            insert(Delivery)
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            .returning(Delivery.id)
+        )
+        added = len((await self._session.execute(stmt, rows)).all())
         self.queued += added
         return added
 

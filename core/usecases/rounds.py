@@ -336,7 +336,7 @@ async def write_chunk(
             reopened.append(request | {"id": ms.id, "request_version": ms.request_version})
         effects.extend(_cards(uow, ms, p, (mentee, mentee_member), (mentor, mentor_member)))
     if new_rows:
-        await uow.session.execute(insert(Mentorship).values(new_rows))
+        await uow.session.execute(insert(Mentorship), new_rows)
     if reopened:
         await uow.session.execute(update(Mentorship), reopened)
     await uow.outbox.add_many(community_id, effects)
