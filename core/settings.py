@@ -13,6 +13,8 @@ class CoreSettings:
     # A request unanswered this long is nudged once, then expires.
     request_nudge_days: int = 3
     request_expiry_days: int = 7
+    # Requests one housekeeping pass nudges or expires at most (the rest wait a pass).
+    housekeeping_batch: int = 500
     # Requests a mentee may have waiting at once.
     max_open_requests: int = 3
     browse_page_size: int = 5
