@@ -66,6 +66,9 @@ async def list_mentorships(uow: UnitOfWork, actor: Actor, cmd: ListMentorships) 
         )
         .order_by(Mentorship.created_at.desc()),
     )
+    # Newest first; mentorships made at the same moment by the other person's name.
+    found.sort(key=lambda p: p.other(actor.member).display_name)
+    found.sort(key=lambda p: p.mentorship.created_at, reverse=True)
     fields = []
     for party in found:
         ms = party.mentorship

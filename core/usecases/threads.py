@@ -125,9 +125,10 @@ async def _active_parties(uow: UnitOfWork, actor: Actor) -> list[Party]:
         sides.append(Mentorship.mentee_id == mentee.id)
     if not sides:
         return []
-    return await load_parties(
-        uow,
-        parties().where(or_(*sides), Mentorship.status == "active").order_by(Mentorship.start_date),
+    found = await load_parties(uow, parties().where(or_(*sides), Mentorship.status == "active"))
+    # Oldest first; mentorships started at the same moment by the other person's name.
+    return sorted(
+        found, key=lambda p: (p.mentorship.start_date, p.other(actor.member).display_name)
     )
 
 
