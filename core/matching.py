@@ -468,38 +468,171 @@ def rank(
     return [(index.facts[j], table.breakdown(0, int(j))) for j in order]
 
 
-def _candidate_pairs(
-    scores: FloatArray, settings: MatchingSettings, capacity_of: Sequence[int]
-) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
-    """The (mentee, mentor) pairs the round may use, at or above the minimum score.
+# Scores of one block of mentees against every mentor are held at once: about this many
+# cells (float64), so a block is some tens of MB however large the round is.
+BLOCK_CELLS = 2_000_000
 
-    Each mentee's best ``candidates_per_mentee`` mentors, plus each mentor's best mentees
-    (``candidates_per_place`` for each free place), so that neither a
-    popular mentor nor a spare place is out of the solver's reach. Exact ties are broken
-    by a fixed pseudo-random order so that tied mentees do not all name the same mentors.
+
+def _tie_breaker(rows: npt.NDArray[np.intp], m: int) -> FloatArray:
+    """A fixed pseudo-random value in [0, 1e-6) per (mentee, mentor) cell of a block.
+
+    Exact ties are broken by it so that tied mentees do not all name the same mentors. It
+    is a hash of the two positions, computed per block: the same pair always gets the
+    same value and no matrix of the whole round is ever made.
     """
     import numpy as np
 
-    n, m = scores.shape
-    jitter = np.random.default_rng(0).random((n, m)) * 1e-6  # fixed seed: deterministic
-    keyed = scores + jitter
+    i = rows.astype(np.uint64)[:, None]
+    j = np.arange(m, dtype=np.uint64)[None, :]
+    with np.errstate(over="ignore"):
+        h = i * np.uint64(0x9E3779B97F4A7C15) ^ (j + np.uint64(1)) * np.uint64(0xBF58476D1CE4E5B9)
+        h ^= h >> np.uint64(31)
+        h *= np.uint64(0x94D049BB133111EB)
+        h ^= h >> np.uint64(29)
+    return (h >> np.uint64(11)).astype(np.float64) * (1e-6 / 2.0**53)
+
+
+@dataclass
+class Candidates:
+    """The (mentee, mentor) pairs a round may use, with their scores (float32)."""
+
+    rows: npt.NDArray[np.intp]
+    cols: npt.NDArray[np.intp]
+    scores: npt.NDArray[np.float32]
+
+
+def candidate_pairs(
+    mentees: Sequence[MenteeFacts],
+    index: MentorIndex,
+    settings: MatchingSettings,
+    start: date,
+) -> Candidates:
+    """The pairs the round may use, at or above the minimum score.
+
+    Each mentee's best ``candidates_per_mentee`` mentors, plus each mentor's best mentees
+    (``candidates_per_place`` for each free place), so that neither a popular mentor nor
+    a spare place is out of the solver's reach. Mentees are scored a block at a time and
+    only these pairs are kept: memory grows with mentees x candidates, not mentees x
+    mentors.
+    """
+    import numpy as np
+
+    n, m = len(mentees), len(index.facts)
     k = min(settings.candidates_per_mentee, m)
-    by_mentee = (
-        np.argpartition(-keyed, k - 1, axis=1)[:, :k] if k < m else np.tile(np.arange(m), (n, 1))
-    )
-    picked = np.zeros((n, m), dtype=bool)
-    np.put_along_axis(picked, by_mentee, True, axis=1)
-    per_mentor = np.minimum(np.asarray(capacity_of) * settings.candidates_per_place, n)
-    for width in np.unique(per_mentor):
-        cols = np.nonzero(per_mentor == width)[0]
-        if width >= n:
-            picked[:, cols] = True
-            continue
-        best = np.argpartition(-keyed[:, cols], int(width) - 1, axis=0)[: int(width)]
-        picked[best, cols[None, :]] = True
-    picked &= scores >= settings.min_score
-    rows, cols = np.nonzero(picked)
-    return rows, cols
+    per_mentor = np.minimum(index.capacity_left.astype(np.int64) * settings.candidates_per_place, n)
+    width = int(per_mentor.max()) if m else 0
+    # Each mentor's best ``width`` mentees so far: keyed score and mentee position.
+    best_keyed = np.full((width, m), -np.inf)
+    best_rows = np.zeros((width, m), dtype=np.intp)
+    kept_rows, kept_cols = [], []
+    block = max(1, BLOCK_CELLS // max(m, 1))
+    for lo in range(0, n, block):
+        rows = np.arange(lo, min(lo + block, n), dtype=np.intp)
+        keyed = score_table(mentees[lo : lo + block], index, settings, start).total
+        keyed += _tie_breaker(rows, m)
+        if k < m:
+            mine = np.argpartition(-keyed, k - 1, axis=1)[:, :k]
+        else:
+            mine = np.broadcast_to(np.arange(m), (len(rows), m))
+        kept_rows.append(np.repeat(rows, mine.shape[1]))
+        kept_cols.append(mine.reshape(-1))
+        if width:
+            pool = np.concatenate([best_keyed, keyed])
+            pool_rows = np.concatenate([best_rows, np.broadcast_to(rows[:, None], keyed.shape)])
+            top = np.argpartition(-pool, width - 1, axis=0)[:width]
+            best_keyed = np.take_along_axis(pool, top, axis=0)
+            best_rows = np.take_along_axis(pool_rows, top, axis=0)
+    if width:
+        # Every mentor keeps only as many as its own free places call for.
+        order = np.argsort(-best_keyed, axis=0, kind="stable")
+        ranked = np.take_along_axis(best_rows, order, axis=0)
+        filled = np.take_along_axis(best_keyed, order, axis=0) > -np.inf
+        wanted = (np.arange(width)[:, None] < per_mentor[None, :]) & filled
+        place_rows, place_cols = np.nonzero(wanted)
+        kept_rows.append(ranked[place_rows, place_cols])
+        kept_cols.append(place_cols.astype(np.intp))
+    if not kept_rows:
+        empty = np.zeros(0, dtype=np.intp)
+        return Candidates(empty, empty, np.zeros(0, dtype=np.float32))
+    cells = np.unique(np.concatenate(kept_rows).astype(np.int64) * m + np.concatenate(kept_cols))
+    rows, cols = (cells // m).astype(np.intp), (cells % m).astype(np.intp)
+    scores = pair_scores(mentees, index, settings, start, rows, cols)
+    usable = scores >= settings.min_score
+    return Candidates(rows[usable], cols[usable], scores[usable].astype(np.float32))
+
+
+def pair_parts(
+    mentees: Sequence[MenteeFacts],
+    index: MentorIndex,
+    settings: MatchingSettings,
+    start: date,
+    rows: npt.NDArray[np.intp],
+    cols: npt.NDArray[np.intp],
+) -> dict[str, FloatArray]:
+    """The five factors of the given pairs only (mentee position, mentor position)."""
+    import numpy as np
+
+    goal_index = _vocabulary([mt.goals for mt in mentees])
+    goal_rows = _incidence([mt.goals for mt in mentees], goal_index)
+    per_goal = goal_rows.sum(axis=1, keepdims=True)
+    goal_share = np.divide(goal_rows, per_goal, out=np.zeros_like(goal_rows), where=per_goal > 0)
+    needs = np.zeros((goal_rows.shape[1], index.expertise.shape[1]))
+    for goal, g in goal_index.items():
+        for need in settings.goal_expertise.get(goal, ()):
+            if need in index.expertise_vocab:
+                needs[g, index.expertise_vocab[need]] = 1.0
+    served = np.minimum(index.expertise @ needs.T, 1.0)  # mentors x goals, 0/1
+    mentee_langs = _incidence([mt.languages for mt in mentees], index.language_vocab)
+    mentee_zones = sorted({mt.timezone or "" for mt in mentees})
+    zone_table = np.array(
+        [
+            [
+                timezone_overlap(
+                    a or None,
+                    b or None,
+                    start,
+                    settings.horizon_days,
+                    settings.day_start_hour,
+                    settings.day_end_hour,
+                )
+                for b in index.zones
+            ]
+            for a in mentee_zones
+        ]
+    ).reshape(len(mentee_zones), len(index.zones))
+    a_index = {z: k for k, z in enumerate(mentee_zones)}
+    zone_rows = np.array([a_index[mt.timezone or ""] for mt in mentees], dtype=np.intp)
+    wants_any = np.array([mt.style == "any" for mt in mentees], dtype=bool)
+    wanted = np.array([index.style_vocab.get(mt.style, -1) for mt in mentees], dtype=np.intp)
+    return {
+        "expertise": np.einsum("pg,pg->p", goal_share[rows], served[cols]),
+        "timezone": zone_table[zone_rows[rows], index.zone_cols[cols]],
+        "language": np.minimum(
+            np.einsum("pl,pl->p", mentee_langs[rows], index.languages[cols]), 1.0
+        ),
+        "capacity": index.capacity[cols],
+        "style": (wants_any[rows] | (wanted[rows] == index.style[cols])).astype(float),
+    }
+
+
+def pair_scores(
+    mentees: Sequence[MenteeFacts],
+    index: MentorIndex,
+    settings: MatchingSettings,
+    start: date,
+    rows: npt.NDArray[np.intp],
+    cols: npt.NDArray[np.intp],
+) -> FloatArray:
+    """The same scores as :func:`score_table`, for the given pairs only."""
+    import numpy as np
+
+    parts = pair_parts(mentees, index, settings, start, rows, cols)
+    w = {name: float(settings.weights.get(name, 0.0)) for name in FACTORS}
+    scale = 100.0 / (sum(w.values()) or 1.0)
+    total = np.zeros(len(rows))
+    for name in FACTORS:
+        total += parts[name] * (w[name] * scale)
+    return total
 
 
 @dataclass(frozen=True)
@@ -507,6 +640,11 @@ class Proposal:
     mentee_id: str
     mentor_id: str
     score: float
+    # The five factors (0-1, rounded), so the proposal's card needs no scoring of its own.
+    factors: Mapping[str, float] = field(default_factory=dict, compare=False)
+
+    def breakdown(self) -> Breakdown:
+        return Breakdown(self.score, dict(self.factors))
 
 
 def assign(
@@ -529,12 +667,11 @@ def assign(
     mentors = sorted((mr for mr in mentors if mr.capacity_left > 0), key=lambda x: x.id)
     if not mentees or not mentors:
         return []
-    scores = score_table(mentees, mentors, settings, start).total
-    n, m = scores.shape
-    pair_rows, pair_mentors = _candidate_pairs(
-        scores, settings, capacity_of=[mr.capacity_left for mr in mentors]
-    )
-    pair_scores = scores[pair_rows, pair_mentors]
+    index = MentorIndex.build(mentors, full_availability_hours=settings.full_availability_hours)
+    n, m = len(mentees), len(mentors)
+    found = candidate_pairs(mentees, index, settings, start)
+    pair_rows, pair_mentors = found.rows, found.cols
+    pair_cost = 101.0 - found.scores.astype(np.float64)
 
     # Capacity expansion: mentor j owns slots slot_start[j] .. slot_start[j] + capacity[j).
     capacity = np.array([mr.capacity_left for mr in mentors], dtype=np.int64)
@@ -548,7 +685,7 @@ def assign(
     # has a private "stay unassigned" column costing as much as a score of 0.
     graph = csr_matrix(
         (
-            np.concatenate([np.repeat(101.0 - pair_scores, reps), np.full(n, 101.0)]),
+            np.concatenate([np.repeat(pair_cost, reps), np.full(n, 101.0)]),
             (
                 np.concatenate([edge_rows, np.arange(n)]),
                 np.concatenate([edge_cols, slots + np.arange(n)]),
@@ -556,16 +693,23 @@ def assign(
         ),
         shape=(n, slots + n),
     )
+    del edge_rows, edge_cols, first_edge
     matched_rows, matched_cols = min_weight_full_bipartite_matching(graph)
+    del graph
     slot_owner = np.repeat(np.arange(m), capacity)
+    taken = matched_cols < slots
+    rows = np.asarray(matched_rows[taken], dtype=np.intp)
+    cols = np.asarray(slot_owner[matched_cols[taken]], dtype=np.intp)
+    parts = pair_parts(mentees, index, settings, start, rows, cols)
+    scores = pair_scores(mentees, index, settings, start, rows, cols)
     proposals = [
         Proposal(
-            mentees[i].id,
-            mentors[int(slot_owner[c])].id,
-            round(float(scores[i, slot_owner[c]]), 1),
+            mentees[int(i)].id,
+            mentors[int(j)].id,
+            round(float(scores[p]), 1),
+            {name: round(float(parts[name][p]), 3) for name in FACTORS},
         )
-        for i, c in zip(matched_rows, matched_cols, strict=True)
-        if c < slots
+        for p, (i, j) in enumerate(zip(rows, cols, strict=True))
     ]
     return sorted(proposals, key=lambda p: p.mentee_id)
 

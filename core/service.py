@@ -42,6 +42,7 @@ from core.uow import ReadOnlyUnitOfWork, UnitOfWork
 from core.usecases import threads
 from core.usecases.home import dashboard
 from core.usecases.housekeeping import nudge_and_expire
+from core.usecases.pruning import Pruned, more_to_prune, prune_step
 from core.usecases.threads import Attachment
 
 log = logging.getLogger(__name__)
@@ -257,11 +258,28 @@ class Mentorbot:
         return bool(await self._run(inv, None, body))
 
     async def housekeeping(self) -> tuple[int, int]:
-        """Recurring job: nudge waiting requests once, expire old ones. (nudged, expired)"""
+        """Recurring job: nudge waiting requests once, expire old ones, and prune rows
+        past their useful life. (nudged, expired)"""
         async with self.uow() as uow:
             counts = await nudge_and_expire(uow)
             await uow.commit()
-            return counts
+        await self.prune()
+        return counts
+
+    async def prune(self) -> Pruned:
+        """Delete dedupe records, pending relays and message routes past their retention,
+        a batch per short transaction, at most ``prune_max_batches`` batches a pass."""
+        pruned = Pruned()
+        for _ in range(self.settings.prune_max_batches):
+            async with self.uow() as uow:
+                step = await prune_step(uow)
+                await uow.commit()
+            pruned += step
+            if not more_to_prune(step, self.settings):
+                break
+        if pruned.total():
+            log.info("pruned %s", pruned)
+        return pruned
 
     async def home(self, inv: Invocation) -> Message:
         """The member's dashboard (Slack App Home; any adapter may show it)."""

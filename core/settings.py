@@ -13,7 +13,17 @@ class CoreSettings:
     # A request unanswered this long is nudged once, then expires.
     request_nudge_days: int = 3
     request_expiry_days: int = 7
+    # Requests one housekeeping pass nudges or expires at most (the rest wait a pass).
+    housekeeping_batch: int = 500
     # Requests a mentee may have waiting at once.
     max_open_requests: int = 3
     browse_page_size: int = 5
+    # Housekeeping deletes rows past their useful life (core/usecases/pruning.py): dedupe
+    # records outlive any platform retry, a DM not placed within a day is dropped, and a
+    # reply to a relayed DM older than half a year is no longer routed.
+    dedupe_retention_days: int = 7
+    pending_relay_retention_days: int = 1
+    route_retention_days: int = 180
+    prune_batch: int = 1000
+    prune_max_batches: int = 50
     history_page_size: int = 20

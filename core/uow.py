@@ -6,7 +6,7 @@ raises half-way leaves nothing behind: no rows, no queued effects.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import cache
 from types import TracebackType
@@ -79,6 +79,40 @@ class Outbox:
         added = bool(getattr(result, "rowcount", 0))
         if added:
             self.note_due(due)
+        return added
+
+    async def add_many(self, community_id: str, effects: Sequence[tuple[Effect, str]]) -> int:
+        """Queue many ``(effect, key)`` pairs, due now; keys queued before are skipped.
+
+        One statement, sent as multi-row inserts (SQLAlchemy's "insertmanyvalues"
+        batches); returns how many were queued.
+        """
+        if not effects:
+            return 0
+        now = self._clock.now()
+        bind = self._session.get_bind()
+        insert = pg_insert if bind.dialect.name == "postgresql" else sqlite_insert
+        rows = [
+            {
+                "community_id": community_id,
+                "kind": effect.kind,
+                "payload": effect.to_payload(),
+                "idempotency_key": key,
+                "group_key": None,
+                "status": "pending",
+                "due_at": now,
+                "attempts": 0,
+                "created_at": now,
+            }
+            for effect, key in effects
+        ]
+        stmt = (
+            insert(Delivery)
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            .returning(Delivery.id)
+        )
+        added = len((await self._session.execute(stmt, rows)).all())
+        self.queued += added
         return added
 
 

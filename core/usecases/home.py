@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from core import cards
 from core.actions import action_id, button
@@ -53,12 +53,18 @@ async def dashboard(uow: UnitOfWork, actor: Actor) -> Message:
         )
 
     if actor.is_admin:
+        waiting = (Mentor.community_id == actor.community.id, Mentor.status == "pending")
+        # Only what the dashboard shows: how many, and the first few by name.
+        total = (
+            await uow.session.execute(select(func.count()).select_from(Mentor).where(*waiting))
+        ).scalar_one()
         rows = (
             await uow.session.execute(
                 select(Mentor, Member)
                 .join(Member, Member.id == Mentor.user_id)
-                .where(Mentor.community_id == actor.community.id, Mentor.status == "pending")
+                .where(*waiting)
                 .order_by(Mentor.application_date)
+                .limit(MAX_APPLICATIONS_SHOWN)
             )
         ).all()
         if not actor.community.is_set_up:
@@ -66,15 +72,15 @@ async def dashboard(uow: UnitOfWork, actor: Actor) -> Message:
         elif not rows:
             fields.append(Field("Admin", "No mentor applications are waiting."))
         else:
-            names = ", ".join(m.display_name for _, m in rows[:MAX_APPLICATIONS_SHOWN])
-            more = len(rows) - MAX_APPLICATIONS_SHOWN
+            names = ", ".join(m.display_name for _, m in rows)
+            more = total - len(rows)
             fields.append(
                 Field(
-                    f"Admin: {len(rows)} application(s) waiting",
+                    f"Admin: {total} application(s) waiting",
                     names + (f" and {more} more (`/admin applications`)" if more > 0 else ""),
                 )
             )
-            for pending, member in rows[:MAX_APPLICATIONS_SHOWN]:
+            for pending, member in rows:
                 buttons.append(
                     Button(
                         f"Approve {member.display_name}"[:80],

@@ -4,35 +4,42 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_
 
 from core.effects import DirectMessage
 from core.messages import Message, mention, moment
 from core.models import Mentorship
 from core.uow import UnitOfWork
 from core.usecases.answers import decision_buttons
-from core.usecases.parties import load_party
+from core.usecases.parties import load_parties, parties
 from core.usecases.requests import expires_at
 
 
 async def nudge_and_expire(uow: UnitOfWork) -> tuple[int, int]:
-    """Nudge requests waiting ``request_nudge_days`` once; expire those past expiry."""
+    """Nudge requests waiting ``request_nudge_days`` once; expire those past expiry.
+
+    At most ``housekeeping_batch`` requests a pass, oldest first, read with both people in
+    one query. A handled request no longer matches (it is nudged or expired), so the next
+    pass starts where this one stopped.
+    """
     now, s = uow.now(), uow.settings
-    pending = (
-        await uow.session.execute(
-            select(Mentorship).where(
-                Mentorship.status == "pending",
-                or_(
-                    Mentorship.requested_at <= now - timedelta(days=s.request_expiry_days),
-                    (Mentorship.requested_at <= now - timedelta(days=s.request_nudge_days))
-                    & Mentorship.nudged_at.is_(None),
-                ),
-            )
+    due = await load_parties(
+        uow,
+        parties()
+        .where(
+            Mentorship.status == "pending",
+            or_(
+                Mentorship.requested_at <= now - timedelta(days=s.request_expiry_days),
+                (Mentorship.requested_at <= now - timedelta(days=s.request_nudge_days))
+                & Mentorship.nudged_at.is_(None),
+            ),
         )
-    ).scalars()
+        .order_by(Mentorship.requested_at, Mentorship.id)
+        .limit(s.housekeeping_batch),
+    )
     nudged = expired = 0
-    for ms in list(pending):
-        party = await load_party(uow, ms.community_id, ms.id)
+    for party in due:
+        ms = party.mentorship
         mentor_user = party.mentor_member.platform_user_id
         mentee_user = party.mentee_member.platform_user_id
         if ms.requested_at <= now - timedelta(days=s.request_expiry_days):

@@ -18,7 +18,13 @@ from core.models.base import utcnow
 from core.uow import UnitOfWork
 from core.usecases.mentees import find_mentee
 from core.usecases.mentors import find_mentor
-from core.usecases.parties import Party, load_party, party_for, party_with
+from core.usecases.parties import (
+    Party,
+    load_parties,
+    parties,
+    party_for,
+    party_with,
+)
 
 COMPLETION_MIN, COMPLETION_MAX = 5, 2000
 
@@ -51,19 +57,21 @@ async def list_mentorships(uow: UnitOfWork, actor: Actor, cmd: ListMentorships) 
         conditions.append(Mentorship.mentee_id == mentee.id)
     if not conditions:
         return say("You have no mentorships yet. `/mentor browse` to find a mentor.")
-    rows = (
-        await uow.session.execute(
-            select(Mentorship)
-            .where(
-                or_(*conditions),
-                Mentorship.status.in_(("pending", "active", "paused", "completed", "ended")),
-            )
-            .order_by(Mentorship.created_at.desc())
+    found = await load_parties(
+        uow,
+        parties()
+        .where(
+            or_(*conditions),
+            Mentorship.status.in_(("pending", "active", "paused", "completed", "ended")),
         )
-    ).scalars()
+        .order_by(Mentorship.created_at.desc()),
+    )
+    # Newest first; mentorships made at the same moment by the other person's name.
+    found.sort(key=lambda p: p.other(actor.member).display_name)
+    found.sort(key=lambda p: p.mentorship.created_at, reverse=True)
     fields = []
-    for ms in rows:
-        party = await load_party(uow, actor.community.id, ms.id)
+    for party in found:
+        ms = party.mentorship
         other = party.other(actor.member)
         role = "your mentee" if party.role_of(actor.member) == "mentor" else "your mentor"
         since = moment(ms.start_date, "D")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
+from sqlalchemy.orm import aliased
 
 from core.context import Actor, find_member
 from core.errors import InvalidValue, NotFound
@@ -36,19 +37,38 @@ class Party:
         return self.mentee_member if member.id == self.mentor_member.id else self.mentor_member
 
 
+MentorMember = aliased(Member, name="mentor_member")
+MenteeMember = aliased(Member, name="mentee_member")
+
+
+def parties() -> Select[Mentorship, Mentor, Mentee, Member, Member]:
+    """Mentorships with both people, in one joined query (add ``where`` and order)."""
+    return (
+        select(Mentorship, Mentor, Mentee, MentorMember, MenteeMember)
+        .join(Mentor, Mentor.id == Mentorship.mentor_id)
+        .join(Mentee, Mentee.id == Mentorship.mentee_id)
+        .join(MentorMember, MentorMember.id == Mentor.user_id)
+        .join(MenteeMember, MenteeMember.id == Mentee.user_id)
+    )
+
+
+async def load_parties(
+    uow: UnitOfWork, stmt: Select[Mentorship, Mentor, Mentee, Member, Member]
+) -> list[Party]:
+    return [Party(ms, r, e, rm, em) for ms, r, e, rm, em in await uow.session.execute(stmt)]
+
+
 async def load_party(
     uow: UnitOfWork, community_id: str, mentorship_id: str, *, lock: bool = False
 ) -> Party:
-    ms = await uow.get_scoped(Mentorship, mentorship_id, community_id, "mentorship", lock=lock)
-    mentor = await uow.session.get(Mentor, ms.mentor_id)
-    mentee = await uow.session.get(Mentee, ms.mentee_id)
-    assert mentor is not None
-    assert mentee is not None
-    mentor_member = await uow.session.get(Member, mentor.user_id)
-    mentee_member = await uow.session.get(Member, mentee.user_id)
-    assert mentor_member is not None
-    assert mentee_member is not None
-    return Party(ms, mentor, mentee, mentor_member, mentee_member)
+    stmt = parties().where(Mentorship.id == mentorship_id, Mentorship.community_id == community_id)
+    if lock:
+        # Only the mentorship row: the people are read, not decided on.
+        stmt = stmt.with_for_update(of=Mentorship)
+    found = await load_parties(uow, stmt)
+    if not found:
+        raise NotFound("mentorship")
+    return found[0]
 
 
 async def party_for(uow: UnitOfWork, actor: Actor, mentorship_id: str) -> Party:

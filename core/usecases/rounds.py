@@ -9,19 +9,24 @@ who filled a place while the solver ran is left out, and nothing is ever half-wr
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, replace
 from datetime import date
+from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, insert, select, update
 
-from core import matching
+from core import cards, matching
 from core.catalog import Planned
 from core.context import Actor
-from core.messages import Field, Message, Reply
+from core.effects import DirectMessage, Effect
+from core.ids import new_id
+from core.messages import Field, Message, Reply, mention
 from core.models import Member, Mentee, Mentor, Mentorship
 from core.uow import UnitOfWork
-from core.usecases.discovery import accepting_mentors, mentee_facts
-from core.usecases.proposals import propose
+from core.usecases.answers import decision_buttons
+from core.usecases.proposals import REOPENABLE
+from core.usecases.requests import expires_at, request_card
 
 OPEN = ("pending", "active", "paused")
 
@@ -49,13 +54,27 @@ class Plan:
     min_score: float
 
 
-def _waiting_mentees(community_id: str) -> Select[Mentee, Member]:
+# Pairs written per step: between steps the event loop serves other members, and each
+# step is a handful of multi-row statements however many pairs there are.
+WRITE_CHUNK = 250
+
+
+@dataclass(frozen=True)
+class Earlier:
+    """A pair's earlier mentorship, as much of it as reopening needs."""
+
+    id: str
+    status: str
+    request_version: int
+
+
+def _waiting_mentees(community_id: str) -> Select[str]:
     """Seeking mentees still in the community with no pending, active or paused mentorship."""
     busy = select(Mentorship.mentee_id).where(
         Mentorship.community_id == community_id, Mentorship.status.in_(OPEN)
     )
     return (
-        select(Mentee, Member)
+        select(Mentee.id)
         .join(Member, Member.id == Mentee.user_id)
         .where(
             Mentee.community_id == community_id,
@@ -67,18 +86,74 @@ def _waiting_mentees(community_id: str) -> Select[Mentee, Member]:
     )
 
 
+def _accepting_mentors(community_id: str) -> Select[str]:
+    """Active, accepting mentors still in the community with a free place."""
+    return (
+        select(Mentor.id)
+        .join(Member, Member.id == Mentor.user_id)
+        .where(
+            Mentor.community_id == community_id,
+            Mentor.status == "active",
+            Mentor.is_accepting.is_(True),
+            Member.left_at.is_(None),
+            Mentor.current_mentees < Mentor.max_mentees,
+        )
+        .order_by(Mentor.id)
+    )
+
+
 async def read_pool(uow: UnitOfWork, actor: Actor, cmd: RunMatchingRound) -> Pool:
     actor.require_admin("run a matching round")
-    mentees = [m for m, _ in await uow.session.execute(_waiting_mentees(actor.community.id))]
-    mentors = await accepting_mentors(uow, actor.community.id)
+    community_id = actor.community.id
+    # Plain columns, not ORM objects: a pool of 10,000 mentees is read in milliseconds.
+    mentee_rows = await uow.session.execute(
+        _waiting_mentees(community_id).with_only_columns(
+            Mentee.id,
+            Mentee.user_id,
+            Mentee.goals,
+            Mentee.languages,
+            Mentee.timezone,
+            Mentee.preferred_style,
+        )
+    )
+    mentor_rows = await uow.session.execute(
+        _accepting_mentors(community_id).with_only_columns(
+            Mentor.id,
+            Mentor.user_id,
+            Mentor.expertise,
+            Mentor.languages,
+            Mentor.timezone,
+            Mentor.preferred_style,
+            Mentor.max_mentees,
+            Mentor.current_mentees,
+            Mentor.availability,
+        )
+    )
+    mentees, mentors, member_of = [], [], {}
+    for id_, user_id, goals, languages, timezone, style in mentee_rows:
+        mentees.append(matching.MenteeFacts(id_, tuple(goals), tuple(languages), timezone, style))
+        member_of[id_] = user_id
+    for id_, user_id, expertise, languages, timezone, style, most, now, hours in mentor_rows:
+        mentors.append(
+            matching.MentorFacts(
+                id_,
+                tuple(expertise),
+                tuple(languages),
+                timezone,
+                style,
+                max(most - now, 0),
+                most,
+                hours,
+            )
+        )
+        member_of[id_] = user_id
     settings = uow.settings.matching
     if cmd.min_score is not None:
         settings = replace(settings, min_score=float(cmd.min_score))
     return Pool(
-        mentees=[mentee_facts(m) for m in mentees],
-        mentors=[r.facts() for r in mentors],
-        member_of={m.id: m.user_id for m in mentees}
-        | {r.mentor.id: r.mentor.user_id for r in mentors},
+        mentees=mentees,
+        mentors=mentors,
+        member_of=member_of,
         settings=settings,
         start=matching.horizon_start(uow.now()),
     )
@@ -102,19 +177,12 @@ async def write_proposals(
 ) -> Reply:
     actor.require_admin("run a matching round")
     community_id = actor.community.id
-    mentees, places, mentors, earlier = await _still_free(uow, community_id)
-    made, total = 0, 0.0
-    # Best first, so that a mentor with fewer places than planned keeps the best pairs.
-    for p in sorted(plan.proposals, key=lambda p: (-p.score, p.mentee_id)):
-        mentee, mentor = mentees.get(p.mentee_id), mentors.get(p.mentor_id)
-        if mentee is None or mentor is None or places[p.mentor_id] <= 0:
-            continue
-        if await propose(
-            uow, actor, mentee, mentor, earlier.get((p.mentee_id, p.mentor_id)), p.score
-        ):
-            places[p.mentor_id] -= 1
-            made += 1
-            total += p.score
+    chosen = await _still_free(uow, community_id, plan)
+    for lo in range(0, len(chosen), WRITE_CHUNK):
+        await write_chunk(uow, actor, chosen[lo : lo + WRITE_CHUNK])
+        await asyncio.sleep(0)  # let other members' interactions in between steps
+    made = len(chosen)
+    total = sum(p.score for p, _ in chosen)
     gone = len(plan.proposals) - made
     uow.audit(
         community_id,
@@ -152,18 +220,14 @@ async def write_proposals(
 
 
 async def _still_free(
-    uow: UnitOfWork, community_id: str
-) -> tuple[
-    dict[str, tuple[Mentee, Member]],
-    dict[str, int],
-    dict[str, tuple[Mentor, Member]],
-    dict[tuple[str, str], Mentorship],
-]:
-    """Who is free as of now: waiting mentees, mentors' free places, earlier pairings.
+    uow: UnitOfWork, community_id: str, plan: Plan
+) -> list[tuple[matching.Proposal, Earlier | None]]:
+    """The planned pairs that can still be proposed as of now, best first.
 
     The waiting mentees are locked first (PostgreSQL; SQLite runs one transaction at a
     time), and only then read: a request in flight has either committed, and its mentee is
-    left out, or waits until the proposals are written.
+    left out, or waits until the proposals are written. A mentor with fewer free places
+    than planned keeps the best pairs.
     """
     await uow.session.execute(
         select(Mentee.id)
@@ -172,21 +236,156 @@ async def _still_free(
         .with_for_update()
     )
     waiting = _waiting_mentees(community_id)
-    mentees = {m.id: (m, member) for m, member in await uow.session.execute(waiting)}
-    mentors = {
-        r.mentor.id: (r.mentor, r.member)
-        for r in await accepting_mentors(uow, community_id)
-        if r.mentor.current_mentees < r.mentor.max_mentees
+    mentees = set((await uow.session.execute(waiting)).scalars())
+    places = {
+        id_: most - now
+        for id_, most, now in await uow.session.execute(
+            _accepting_mentors(community_id).with_only_columns(
+                Mentor.id, Mentor.max_mentees, Mentor.current_mentees
+            )
+        )
     }
-    places = {r.id: r.max_mentees - r.current_mentees for r, _ in mentors.values()}
-    earlier = await uow.session.execute(
-        select(Mentorship).where(
+    rows = await uow.session.execute(
+        select(
+            Mentorship.mentee_id,
+            Mentorship.mentor_id,
+            Mentorship.id,
+            Mentorship.status,
+            Mentorship.request_version,
+        ).where(
             Mentorship.community_id == community_id,
-            Mentorship.mentee_id.in_(waiting.with_only_columns(Mentee.id).order_by(None)),
+            Mentorship.mentee_id.in_(waiting.order_by(None)),
         )
     )
-    pairs = {(ms.mentee_id, ms.mentor_id): ms for ms in earlier.scalars()}
-    return mentees, places, mentors, pairs
+    earlier = {(e, r): Earlier(id_, status, version) for e, r, id_, status, version in rows}
+    chosen = []
+    for p in sorted(plan.proposals, key=lambda p: (-p.score, p.mentee_id)):
+        before = earlier.get((p.mentee_id, p.mentor_id))
+        if (
+            p.mentee_id not in mentees
+            or places.get(p.mentor_id, 0) <= 0
+            or (before is not None and before.status not in REOPENABLE)
+        ):
+            continue
+        places[p.mentor_id] -= 1
+        chosen.append((p, before))
+    return chosen
+
+
+async def write_chunk(
+    uow: UnitOfWork, actor: Actor, chosen: list[tuple[matching.Proposal, Earlier | None]]
+) -> None:
+    """Open these pairs' mentorships and queue both sides' cards: a few statements."""
+    community_id, now = actor.community.id, uow.now()
+    mentees = {
+        m.id: (m, member)
+        for m, member in await uow.session.execute(
+            select(Mentee, Member)
+            .join(Member, Member.id == Mentee.user_id)
+            .where(Mentee.id.in_({p.mentee_id for p, _ in chosen}))
+        )
+    }
+    mentors = {
+        m.id: (m, member)
+        for m, member in await uow.session.execute(
+            select(Mentor, Member)
+            .join(Member, Member.id == Mentor.user_id)
+            .where(Mentor.id.in_({p.mentor_id for p, _ in chosen}))
+        )
+    }
+    new_rows: list[dict[str, Any]] = []
+    reopened: list[dict[str, Any]] = []
+    effects: list[tuple[Effect, str]] = []
+    for p, before in chosen:
+        (mentee, mentee_member), (mentor, mentor_member) = (
+            mentees[p.mentee_id],
+            mentors[p.mentor_id],
+        )
+        # What a reopened or new request holds; open_request does the same one at a time.
+        request = {
+            "status": "pending",
+            "origin": "round",
+            "mentee_accepted": False,
+            "mentor_accepted": False,
+            "request_note": None,
+            "match_score": p.score,
+            "goals": list(mentee.goals),
+            "nudged_at": None,
+            "requested_at": now,
+            "start_date": now,
+            "end_date": None,
+            "updated_at": now,
+        }
+        if before is None:
+            ms = Mentorship(id=new_id(), request_version=1, requested_at=now)
+            new_rows.append(
+                request
+                | {
+                    "id": ms.id,
+                    "community_id": community_id,
+                    "mentor_id": mentor.id,
+                    "mentee_id": mentee.id,
+                    "request_version": 1,
+                    "created_at": now,
+                }
+            )
+        else:
+            ms = Mentorship(
+                id=before.id, request_version=before.request_version + 1, requested_at=now
+            )
+            reopened.append(request | {"id": ms.id, "request_version": ms.request_version})
+        effects.extend(_cards(uow, ms, p, (mentee, mentee_member), (mentor, mentor_member)))
+    if new_rows:
+        await uow.session.execute(insert(Mentorship), new_rows)
+    if reopened:
+        await uow.session.execute(update(Mentorship), reopened)
+    await uow.outbox.add_many(community_id, effects)
+
+
+def _cards(
+    uow: UnitOfWork,
+    ms: Mentorship,
+    p: matching.Proposal,
+    mentee: tuple[Mentee, Member],
+    mentor: tuple[Mentor, Member],
+) -> list[tuple[Effect, str]]:
+    """Both sides' proposal cards (the mentor decides on the mentee's card, and back)."""
+    (mentee_row, mentee_member), (mentor_row, mentor_member) = mentee, mentor
+    stamp = ms.request_version
+    return [
+        (
+            DirectMessage(
+                mentor_member.platform_user_id,
+                request_card(
+                    ms,
+                    mentee_row,
+                    mentee_member,
+                    p.breakdown(),
+                    mentor_row,
+                    title=f"Proposed mentee: {mentee_member.display_name}",
+                    expires_at=expires_at(uow, ms),
+                ),
+            ),
+            f"proposal:{ms.id}:{stamp}:mentor",
+        ),
+        (
+            DirectMessage(
+                mentee_member.platform_user_id,
+                Message(
+                    title=f"We found you a mentor: {mentor_member.display_name}",
+                    text=(
+                        "The matching round proposes "
+                        f"{mention(mentor_member.platform_user_id)} "
+                        f"({', '.join(mentor_row.expertise)}), compatibility "
+                        f"{p.score:.0f}/100. If you both accept, your mentorship starts."
+                    ),
+                    fields=cards.mentor_fields(mentor_row, uow.now()),
+                    buttons=decision_buttons(ms),
+                ),
+            ),
+            f"proposal:{ms.id}:{stamp}:mentee",
+        ),
+    ]
 
 
 matching_round = Planned(read=read_pool, compute=solve, write=write_proposals)

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 
 from core import validation
 from core.actions import action_id, button
@@ -23,7 +23,14 @@ from core.models import MentorMessage, Mentorship, MessageRoute, PendingRelay
 from core.uow import UnitOfWork
 from core.usecases.mentees import find_mentee
 from core.usecases.mentors import find_mentor
-from core.usecases.parties import Party, load_party, party_for, party_with
+from core.usecases.parties import (
+    Party,
+    load_parties,
+    load_party,
+    parties,
+    party_for,
+    party_with,
+)
 
 CONTENT_MAX = 4000
 MAX_ATTACHMENTS = 10
@@ -108,7 +115,7 @@ async def message_command(uow: UnitOfWork, actor: Actor, cmd: SendToPerson) -> R
     return await send_message(uow, actor, party, cmd.text)
 
 
-async def _active_mentorships(uow: UnitOfWork, actor: Actor) -> list[Mentorship]:
+async def _active_parties(uow: UnitOfWork, actor: Actor) -> list[Party]:
     mentor = await find_mentor(uow, actor.member)
     mentee = await find_mentee(uow, actor.member)
     sides = []
@@ -118,12 +125,11 @@ async def _active_mentorships(uow: UnitOfWork, actor: Actor) -> list[Mentorship]
         sides.append(Mentorship.mentee_id == mentee.id)
     if not sides:
         return []
-    rows = await uow.session.execute(
-        select(Mentorship)
-        .where(or_(*sides), Mentorship.status == "active")
-        .order_by(Mentorship.start_date)
+    found = await load_parties(uow, parties().where(or_(*sides), Mentorship.status == "active"))
+    # Oldest first; mentorships started at the same moment by the other person's name.
+    return sorted(
+        found, key=lambda p: (p.mentorship.start_date, p.other(actor.member).display_name)
     )
-    return list(rows.scalars())
 
 
 async def relay(
@@ -147,7 +153,7 @@ async def relay(
             party = await load_party(uow, actor.community.id, route.mentorship_id)
             return await send_message(uow, actor, party, content, attachments)
     content = _check_content(content, attachments)
-    active = await _active_mentorships(uow, actor)
+    active = await _active_parties(uow, actor)
     if not active:
         # Refused like any bad input, so a stranger's DM writes nothing (not even a member).
         raise Conflict(
@@ -155,8 +161,7 @@ async def relay(
             "`/mentorship list` shows where your mentorships stand."
         )
     if len(active) == 1:
-        party = await load_party(uow, actor.community.id, active[0].id)
-        return await send_message(uow, actor, party, content, attachments)
+        return await send_message(uow, actor, active[0], content, attachments)
     pending = PendingRelay(
         community_id=actor.community.id,
         member_id=actor.member.id,
@@ -167,10 +172,10 @@ async def relay(
     uow.session.add(pending)
     await uow.session.flush()
     buttons = []
-    for ms in active:
-        party = await load_party(uow, actor.community.id, ms.id)
+    for party in active:
         name = party.other(actor.member).display_name
-        buttons.append(Button(f"To {name}"[:80], action_id("relay", pending.id, ms.id), "primary"))
+        ref = action_id("relay", pending.id, party.mentorship.id)
+        buttons.append(Button(f"To {name}"[:80], ref, "primary"))
     return Reply(
         message=Message(
             text="Who is this message for? (Next time, reply to one of their messages.)",
@@ -231,6 +236,7 @@ async def _mark_read_from_other(uow: UnitOfWork, actor: Actor, mentorship_id: st
 
 
 async def _messages(uow: UnitOfWork, mentorship_id: str) -> list[MentorMessage]:
+    """Every message, oldest first: only for the member's own export."""
     rows = await uow.session.execute(
         select(MentorMessage)
         .where(MentorMessage.mentorship_id == mentorship_id)
@@ -239,10 +245,27 @@ async def _messages(uow: UnitOfWork, mentorship_id: str) -> list[MentorMessage]:
     return list(rows.scalars())
 
 
+async def _last_messages(uow: UnitOfWork, mentorship_id: str, limit: int) -> list[MentorMessage]:
+    """The last ``limit`` messages, oldest first: only those rows are read."""
+    rows = await uow.session.execute(
+        select(MentorMessage)
+        .where(MentorMessage.mentorship_id == mentorship_id)
+        .order_by(MentorMessage.created_at.desc(), MentorMessage.id.desc())
+        .limit(limit)
+    )
+    return list(reversed(rows.scalars().all()))
+
+
 async def history(uow: UnitOfWork, actor: Actor, cmd: ShowHistory) -> Reply:
     party = await party_with(uow, actor, cmd.person, READABLE)
-    messages = await _messages(uow, party.mentorship.id)
-    shown = messages[-(cmd.limit or uow.settings.history_page_size) :]
+    shown = await _last_messages(
+        uow, party.mentorship.id, cmd.limit or uow.settings.history_page_size
+    )
+    total = (
+        await uow.session.execute(
+            select(func.count()).where(MentorMessage.mentorship_id == party.mentorship.id)
+        )
+    ).scalar_one()
     names = {
         party.mentor_member.id: party.mentor_member,
         party.mentee_member.id: party.mentee_member,
@@ -261,11 +284,7 @@ async def history(uow: UnitOfWork, actor: Actor, cmd: ShowHistory) -> Reply:
     return Reply(
         message=Message(
             title=f"Messages with {other.display_name}",
-            text=(
-                f"The last {len(shown)} of {len(messages)} messages."
-                if messages
-                else "No messages yet."
-            ),
+            text=(f"The last {len(shown)} of {total} messages." if total else "No messages yet."),
             fields=fields,
         )
     )

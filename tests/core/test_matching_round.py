@@ -103,24 +103,25 @@ async def test_a_failure_while_writing_leaves_nothing_and_the_redelivery_runs_th
         return await real_solve(*args)
 
     monkeypatch.setattr(matching, "assign_off_loop", counting_solver)
-    real_propose = rounds.propose
+    real_write_chunk = rounds.write_chunk
     calls = 0
 
-    async def crash_on_the_second_proposal(*args: Any) -> bool:
+    async def crash_on_the_second_step(*args: Any) -> None:
         nonlocal calls
         calls += 1
         if calls == 2:
             raise RuntimeError("the database went away")
-        return await real_propose(*args)
+        return await real_write_chunk(*args)
 
-    monkeypatch.setattr(rounds, "propose", crash_on_the_second_proposal)
+    monkeypatch.setattr(rounds, "WRITE_CHUNK", 1)  # one pair per step
+    monkeypatch.setattr(rounds, "write_chunk", crash_on_the_second_step)
     before = await snapshot(factory)
 
     with pytest.raises(RuntimeError):
         await bot.execute(OWNER, "admin match-round", {}, dedupe_key="evt-round")
 
     assert await snapshot(factory) == before  # no proposal, no dedupe row, no audit entry
-    monkeypatch.setattr(rounds, "propose", real_propose)
+    monkeypatch.setattr(rounds, "write_chunk", real_write_chunk)
 
     redelivered = await bot.execute(OWNER, "admin match-round", {}, dedupe_key="evt-round")
 
