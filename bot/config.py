@@ -170,6 +170,14 @@ class RequestsConfig(_Section):
     max_open: int = Field(3, ge=1, le=20)
 
 
+class RetentionConfig(_Section):
+    """How long housekeeping keeps rows that only matter for a while (days)."""
+
+    dedupe_days: int = Field(7, ge=1, le=365)
+    pending_relay_days: int = Field(1, ge=1, le=30)
+    route_days: int = Field(180, ge=7, le=3650)
+
+
 class ConsoleConfig(_Section):
     community_name: str = "Console community"
 
@@ -185,6 +193,7 @@ class Config(_Section):
     slack: SlackConfig = SlackConfig()
     matching: MatchingConfig = MatchingConfig()
     requests: RequestsConfig = RequestsConfig()
+    retention: RetentionConfig = RetentionConfig()
     console: ConsoleConfig = ConsoleConfig()
     logging: LoggingConfig = LoggingConfig()
 

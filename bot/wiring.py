@@ -65,6 +65,9 @@ def core_settings(config: Config) -> CoreSettings:
         request_nudge_days=r.nudge_days,
         request_expiry_days=r.expiry_days,
         max_open_requests=r.max_open,
+        dedupe_retention_days=config.retention.dedupe_days,
+        pending_relay_retention_days=config.retention.pending_relay_days,
+        route_retention_days=config.retention.route_days,
     )
 
 

@@ -45,9 +45,9 @@ class Outbox:
         # dispatcher's wake-up can be moved earlier after the commit.
         self.earliest_due: datetime | None = None
 
-    def note_due(self, due_at: datetime) -> None:
-        """Something in this transaction became due at ``due_at`` (e.g. a retried row)."""
-        self.queued += 1
+    def note_due(self, due_at: datetime, count: int = 1) -> None:
+        """``count`` rows in this transaction became due at ``due_at`` (e.g. a retried row)."""
+        self.queued += count
         if self.earliest_due is None or due_at < self.earliest_due:
             self.earliest_due = due_at
 
@@ -96,9 +96,10 @@ class Outbox:
             {
                 "community_id": community_id,
                 "kind": effect.kind,
-                "payload": effect.to_payload(),
+                "payload": dump(effect),
                 "idempotency_key": key,
                 "group_key": None,
+                "destination": effect.destination(),
                 "status": "pending",
                 "due_at": now,
                 "attempts": 0,
@@ -112,7 +113,8 @@ class Outbox:
             .returning(Delivery.id)
         )
         added = len((await self._session.execute(stmt, rows)).all())
-        self.queued += added
+        if added:
+            self.note_due(now, added)
         return added
 
 

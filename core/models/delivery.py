@@ -62,6 +62,7 @@ class ProcessedEvent(Base):
     """Platform event/interaction ids already handled, so retries never act twice."""
 
     __tablename__ = "processed_events"
+    __table_args__ = (Index(None, "created_at"),)  # housekeeping prunes by age
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     created_at: Mapped[datetime] = created_at()

@@ -193,7 +193,10 @@ class MessageRoute(Base):
     """
 
     __tablename__ = "message_routes"
-    __table_args__ = (UniqueConstraint("community_id", "platform_message_id"),)
+    __table_args__ = (
+        UniqueConstraint("community_id", "platform_message_id"),
+        Index(None, "created_at"),  # housekeeping prunes by age
+    )
 
     id: Mapped[str] = id_column()
     community_id: Mapped[str] = community_fk()
@@ -223,6 +226,7 @@ class PendingRelay(Base):
     """A DM the bot could not place (several mentorships): kept until the sender picks one."""
 
     __tablename__ = "pending_relays"
+    __table_args__ = (Index(None, "created_at"),)  # housekeeping prunes by age
 
     id: Mapped[str] = id_column()
     community_id: Mapped[str] = community_fk()
