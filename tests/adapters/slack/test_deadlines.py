@@ -5,11 +5,15 @@ first and its outcome (success, refusal or failure) follows privately."""
 from __future__ import annotations
 
 import asyncio
+import time
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from adapters.slack import app as slack_app
+from adapters.slack.listeners import RECEIVED_AT
 from core.errors import UserError
 from core.messages import Reply
 from core.models import Mentor
@@ -113,3 +117,30 @@ async def test_a_write_that_fails_after_the_ack_tells_the_member_privately(
     assert answer["response_type"] == "ephemeral"
     assert shown in texts(answer["blocks"])
     assert await snapshot(factory) == before
+
+
+async def test_the_ack_deadline_runs_from_the_requests_receipt(
+    slack: Slack,
+    factory: async_sessionmaker[AsyncSession],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A request stamped as received 10 s ago (a long queue in front of its listener) is
+    acknowledged at once, though the margin (5 s here) has not passed since the listener
+    started; otherwise Bolt would give up after its own 3 s."""
+    bot = await slack("http")
+    await bot.set_up_community()
+    view_id = await bot.open_form(ANA, "apply")
+    gate = hold_execute(bot, monkeypatch)
+    bot.app.listeners.ack_after = 5.0
+    real = time.time
+    monkeypatch.setattr(slack_app, "time", SimpleNamespace(time=lambda: real() - 10))
+    ack = await bot.send("view_submission", user_id=ANA, view_id=view_id, values=application_form())
+    assert ack == {}
+    assert await count(factory, Mentor) == 0
+    gate.set()
+    assert "Application sent" in texts((await bot.reply())["blocks"])
+
+
+def test_an_http_request_carries_its_receipt_time() -> None:
+    request = slack_app.bolt_request("token=x&command=%2Fmentor&text=help", "", {}, received=12.5)
+    assert request.context[RECEIVED_AT] == 12.5
