@@ -17,7 +17,10 @@ and the moment the gateway message was parsed (ours, stamped by the client throu
 ``received``). Each core call runs as a task; if it has not finished ``defer_after``
 seconds (2 s) after receipt the interaction is deferred (a "thinking" ephemeral reply for
 commands, a silent update for buttons) and the reply follows when the core is done. One
-already past that point when handling starts is deferred before any work. A reply that
+already past that point when handling starts is deferred before any work, and so is one
+arriving while ``busy_after`` (16) others are being answered: behind such a queue the
+core rarely answers in time, and deferring all of them at the 2 s mark at once would
+itself miss the deadline (a burst of 400 did). A reply that
 is a form (a modal) can only be sent undeferred, which the fast path gives. (A host clock
 running seconds ahead of Discord's makes every interaction look late: all still answered,
 but deferred.)
@@ -62,6 +65,8 @@ CORE_PREFIX = "mb:"
 DRAFT_PREFIX = "mbdraft:"
 UNKNOWN_INTERACTION = 10062  # answered too late: Discord's 3 s window has passed
 DEFER_AFTER_SECONDS = 2.0
+# Interactions being answered at once beyond which a new one is deferred before any work.
+BUSY_AFTER = 16
 AUTOCOMPLETE_TIMEOUT_SECONDS = 2.5
 AUTOCOMPLETE_MAX = 25
 # Interaction ids remembered to drop a repeated delivery; a replay comes within seconds.
@@ -129,6 +134,8 @@ class Router:
         self.service = service
         self.drafts = drafts or FormDrafts()
         self.defer_after = defer_after
+        self.busy_after = BUSY_AFTER
+        self._in_flight = 0
         self._seen: OrderedDict[int, None] = OrderedDict()
         self._received: OrderedDict[int, float] = OrderedDict()
 
@@ -271,17 +278,11 @@ class Router:
     async def _answer(
         self, interaction: discord.Interaction, guild_hint: str | None, call: CoreCall
     ) -> None:
-        left = self.arrived_at(interaction) + self.defer_after - time.time()
-        deferred: Deferred = None
-        if left <= 0:
-            # Already past the margin (a long queue in front of it): defer before any work.
-            deferred = await self._guard_send(interaction, lambda: self._defer(interaction))
-        work = asyncio.ensure_future(self._outcome(interaction, guild_hint, call))
-        if left > 0:
-            done, _ = await asyncio.wait({work}, timeout=left)
-            if not done:
-                deferred = await self._guard_send(interaction, lambda: self._defer(interaction))
-        reply = await work
+        self._in_flight += 1
+        try:
+            reply, deferred = await self._in_time(interaction, guild_hint, call)
+        finally:
+            self._in_flight -= 1
         server = None
         if interaction.guild_id is None and guild_hint is not None:
             guild = interaction.client.get_guild(int(guild_hint))
@@ -289,6 +290,22 @@ class Router:
         await self._guard_send(
             interaction, lambda: self._respond(interaction, reply, deferred, server)
         )
+
+    async def _in_time(
+        self, interaction: discord.Interaction, guild_hint: str | None, call: CoreCall
+    ) -> tuple[Reply | None, Deferred]:
+        """The core's reply, and whether (how) the interaction was deferred meanwhile."""
+        left = self.arrived_at(interaction) + self.defer_after - time.time()
+        deferred: Deferred = None
+        late = left <= 0 or self._in_flight > self.busy_after
+        if late:
+            deferred = await self._guard_send(interaction, lambda: self._defer(interaction))
+        work = asyncio.ensure_future(self._outcome(interaction, guild_hint, call))
+        if not late:
+            done, _ = await asyncio.wait({work}, timeout=left)
+            if not done:
+                deferred = await self._guard_send(interaction, lambda: self._defer(interaction))
+        return await work, deferred
 
     async def _outcome(
         self, interaction: discord.Interaction, guild_hint: str | None, call: CoreCall

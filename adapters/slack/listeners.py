@@ -15,6 +15,10 @@ The core call then runs as a task; when it is done within ``ack_after`` seconds 
 receipt its outcome travels in the acknowledgement as before. Otherwise the form is
 acknowledged (closed) at that point and the outcome follows privately, a refusal or an
 apology included, so a write that fails after the acknowledgement is still reported.
+While more than ``busy_after`` (16) core calls are under way, a submission is
+acknowledged as soon as its fields are checked rather than at the 2 s mark: behind that
+queue the core rarely answers in time, and a burst of acknowledgements all due at once
+would itself run late.
 
 No second effects. Each core call carries a dedupe key that a redelivery repeats and a new
 action never does: ``event_id`` for events (Slack's HTTP retries, Socket Mode
@@ -60,6 +64,8 @@ Ack = Callable[..., Awaitable[Any]]
 Body = Mapping[str, Any]
 MAX_FIELD_ERROR = 150
 ACK_AFTER_SECONDS = 2.0
+# Core calls under way beyond which a submission is acknowledged once its fields are checked.
+BUSY_AFTER = 16
 # Bolt context key: when the request reached this process (wall-clock seconds).
 RECEIVED_AT = "mentorbot_received_at"
 FORM_TOO_LATE = (
@@ -86,6 +92,8 @@ class Listeners:
         self.home = home
         self.replies = Replies(client, render, home)
         self.ack_after = ACK_AFTER_SECONDS
+        self.busy_after = BUSY_AFTER
+        self._in_flight = 0
         self._button_locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
@@ -179,16 +187,19 @@ class Listeners:
         command = self.commands.form_command(view["callback_id"])
         values = submitted_values(view["state"]["values"])
 
-        async def run(invocation: Invocation, key: str | None) -> Reply | None:
-            options = await self.directory.check_ids(
-                command, values, invocation.community_platform_id
-            )
+        checked: dict[str, object] = {}
+
+        async def check(invocation: Invocation) -> None:
+            community = invocation.community_platform_id
+            checked.update(await self.directory.check_ids(command, values, community))
             # Field errors without the database (which may be queued behind the writer):
             # the core checks them again in its unit of work.
-            self.service.catalog.build(command, options, community=invocation.community_platform_id)
-            return await self.service.execute(invocation, command.path, options, dedupe_key=key)
+            self.service.catalog.build(command, checked, community=community)
 
-        await self._submit(ack, body, view, context, run)
+        async def run(invocation: Invocation, key: str | None) -> Reply | None:
+            return await self.service.execute(invocation, command.path, checked, dedupe_key=key)
+
+        await self._submit(ack, body, view, context, run, check)
 
     async def on_core_form(self, ack: Ack, body: Body, view: Body, context: Body) -> None:
         values = {
@@ -210,23 +221,36 @@ class Listeners:
         view: Body,
         context: Body,
         run: Callable[[Invocation, str | None], Awaitable[Reply | None]],
+        check: Callable[[Invocation], Awaitable[None]] | None = None,
     ) -> None:
         origin = Origin.from_metadata(
             body["team"]["id"], body["user"]["id"], view.get("private_metadata"), None
         )
         fields = {block.get("block_id") for block in view.get("blocks") or []}
 
+        checked = asyncio.Event()
+
         async def outcome() -> Reply | None:
             invocation = await self._invocation(origin)
+            if check is not None:
+                await check(invocation)
+            checked.set()
             return await run(invocation, dedupe_key(origin.team_id, "view", view.get("id")))
 
-        work = asyncio.ensure_future(outcome())
-        left = received_at(context) + self.ack_after - time.time()
-        done, _ = await asyncio.wait({work}, timeout=max(left, 0.0))
-        if not done:
-            await ack()  # closes the form in time; the outcome follows privately
-            await self._late_outcome(origin, work)
-            return
+        self._in_flight += 1
+        try:
+            work = asyncio.ensure_future(outcome())
+            left = max(received_at(context) + self.ack_after - time.time(), 0.0)
+            waiting = asyncio.ensure_future(checked.wait())
+            ready = {work, waiting} if self._in_flight > self.busy_after else {work}
+            await asyncio.wait(ready, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+            waiting.cancel()
+            if not work.done():
+                await ack()  # closes the form in time; the outcome follows privately
+                await self._late_outcome(origin, work)
+                return
+        finally:
+            self._in_flight -= 1
         try:
             reply = work.result()
         except InvalidValue as exc:
@@ -326,6 +350,7 @@ class Listeners:
 
     async def _answer(self, origin: Origin, call: Callable[[], Awaitable[Reply | None]]) -> None:
         """Run a core call and show its reply; a user error privately, a bug as an apology."""
+        self._in_flight += 1
         try:
             reply = await call()
         except UserError as exc:
@@ -333,6 +358,8 @@ class Listeners:
         except Exception as exc:
             await self._apologise(origin, exc)
             return
+        finally:
+            self._in_flight -= 1
         await self._show(origin, reply)
 
     async def _show(self, origin: Origin, reply: Reply | None) -> None:

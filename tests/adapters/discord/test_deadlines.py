@@ -36,12 +36,24 @@ class HeldMentorbot(Mentorbot):
         self.gate = asyncio.Event()
         self.pending: PendingInteraction | None = None
         self.answered_before_call: list[bool] = []
+        self.entered = asyncio.Event()
 
     async def execute(self, *args: Any, **kwargs: Any) -> Reply | None:
+        self.entered.set()
         if self.pending is not None:
             self.answered_before_call.append(self.pending.response is not None)
         await self.gate.wait()
         return await super().execute(*args, **kwargs)
+
+
+async def send_watched(world: World, core: HeldMentorbot, payload: JSON) -> PendingInteraction:
+    """Send ``payload`` with ``core`` watching whether it was answered before the core ran."""
+    pending = PendingInteraction(int(payload["id"]), payload["token"], payload)
+    core.pending = pending
+    world.fake.pending_interactions[pending.id] = pending
+    world.fake.pending_by_token[pending.token] = pending
+    await world.fake.gateway.dispatch("INTERACTION_CREATE", payload)
+    return pending
 
 
 def created(seconds_from_now: float, payload: JSON) -> JSON:
@@ -87,11 +99,7 @@ async def test_an_interaction_already_past_the_margin_is_deferred_before_any_wor
     async with discord_bot(core=core) as bot:
         assert bot.adapter.router.defer_after == 2.0  # the production margin
         payload = created(-2.5, world.fake.slash_command(world.id, ALICE, "mentor help"))
-        pending = PendingInteraction(int(payload["id"]), payload["token"], payload)
-        core.pending = pending
-        world.fake.pending_interactions[pending.id] = pending
-        world.fake.pending_by_token[pending.token] = pending
-        await world.fake.gateway.dispatch("INTERACTION_CREATE", payload)
+        pending = await send_watched(world, core, payload)
         thinking = await pending.wait_response()
         assert thinking.type == 5
         core.gate.set()
@@ -127,4 +135,30 @@ async def test_a_quick_answer_is_still_a_direct_response(
     async with discord_bot() as bot:
         answer = await bot.command(ALICE, "mentor help")
     assert answer.type == 4
+    assert embed_of(answer)["title"] == "Mentorbot commands"
+
+
+async def test_behind_a_queue_of_interactions_a_new_one_is_deferred_before_any_work(
+    discord_bot: BotFactory,
+    world: World,
+    factory: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+) -> None:
+    core = HeldMentorbot(factory, clock)
+    async with discord_bot(core=core) as bot:
+        bot.adapter.router.defer_after = 30.0  # the margin plays no part here
+        bot.adapter.router.busy_after = 1
+        first = await world.fake.send_interaction(
+            world.fake.slash_command(world.id, ALICE, "mentor help")
+        )
+        await core.entered.wait()
+        second = await send_watched(
+            world, core, world.fake.slash_command(world.id, ALICE, "mentor help")
+        )
+        assert (await second.wait_response()).type == 5
+        assert first.response is None  # the quiet one still waits for a direct answer
+        core.gate.set()
+        assert (await first.wait_response()).type == 4
+        answer = await second.wait_followup()
+    assert core.answered_before_call == [True]
     assert embed_of(answer)["title"] == "Mentorbot commands"

@@ -144,3 +144,28 @@ async def test_the_ack_deadline_runs_from_the_requests_receipt(
 def test_an_http_request_carries_its_receipt_time() -> None:
     request = slack_app.bolt_request("token=x&command=%2Fmentor&text=help", "", {}, received=12.5)
     assert request.context[RECEIVED_AT] == 12.5
+
+
+async def test_behind_a_queue_a_submission_is_acked_once_its_fields_are_checked(
+    slack: Slack,
+    factory: async_sessionmaker[AsyncSession],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bot = await slack("socket")
+    await bot.set_up_community()
+    view_id = await bot.open_form(ANA, "apply")
+    gate = hold_execute(bot, monkeypatch)
+    bot.app.listeners.ack_after = 30.0  # the margin plays no part here
+    bot.app.listeners.busy_after = 0  # every submission counts as behind a queue
+    before = await snapshot(factory)
+    ack = await bot.send(
+        "view_submission", user_id=ANA, view_id=view_id, values=application_form("Too short")
+    )
+    assert ack["response_action"] == "errors"
+    assert await snapshot(factory) == before
+    ack = await bot.send("view_submission", user_id=ANA, view_id=view_id, values=application_form())
+    assert ack == {}
+    assert await count(factory, Mentor) == 0
+    gate.set()
+    assert "Application sent" in texts((await bot.reply())["blocks"])
+    assert await count(factory, Mentor) == 1
