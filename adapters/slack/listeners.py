@@ -16,7 +16,8 @@ receipt its outcome travels in the acknowledgement as before. Otherwise the form
 acknowledged (closed) at that point and the outcome follows privately, a refusal or an
 apology included, so a write that fails after the acknowledgement is still reported.
 While more than ``busy_after`` (16) core calls are under way, a submission is
-acknowledged as soon as its fields are checked rather than at the 2 s mark: behind that
+acknowledged as soon as a command form's fields are checked (a core form's at once)
+rather than at the 2 s mark: behind that
 queue the core rarely answers in time, and a burst of acknowledgements all due at once
 would itself run late.
 
@@ -189,8 +190,7 @@ class Listeners:
 
         checked: dict[str, object] = {}
 
-        async def check(invocation: Invocation) -> None:
-            community = invocation.community_platform_id
+        async def check(community: str) -> None:
             checked.update(await self.directory.check_ids(command, values, community))
             # Field errors without the database (which may be queued behind the writer):
             # the core checks them again in its unit of work.
@@ -221,7 +221,7 @@ class Listeners:
         view: Body,
         context: Body,
         run: Callable[[Invocation, str | None], Awaitable[Reply | None]],
-        check: Callable[[Invocation], Awaitable[None]] | None = None,
+        check: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         origin = Origin.from_metadata(
             body["team"]["id"], body["user"]["id"], view.get("private_metadata"), None
@@ -231,10 +231,10 @@ class Listeners:
         checked = asyncio.Event()
 
         async def outcome() -> Reply | None:
-            invocation = await self._invocation(origin)
             if check is not None:
-                await check(invocation)
+                await check(origin.team_id)  # needs no database: the team is the community
             checked.set()
+            invocation = await self._invocation(origin)
             return await run(invocation, dedupe_key(origin.team_id, "view", view.get("id")))
 
         self._in_flight += 1
