@@ -105,6 +105,19 @@ class MentorbotClient(discord.Client):
         for group in catalog_groups(service.catalog, router):
             self.tree.add_command(group)
         self.tree.on_error = self._on_tree_error  # type: ignore[method-assign]
+        self._stamp_interactions()
+
+    def _stamp_interactions(self) -> None:
+        """Tell the router when each interaction came off the gateway, before discord.py
+        queues its handlers: the 3 s deadline runs from there (see ``Router.arrived_at``)."""
+        parsers = self._connection.parsers
+        parse = parsers["INTERACTION_CREATE"]
+
+        def stamped(data: dict[str, object]) -> None:
+            self.router.received(int(str(data["id"])))
+            parse(data)
+
+        parsers["INTERACTION_CREATE"] = stamped
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         await self.router.route(interaction)

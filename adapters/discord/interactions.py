@@ -9,11 +9,21 @@ store (in-process, keyed by exact id) could not route. The core authorises every
 so one generic route is right. (A ``DynamicItem`` would only cover buttons, and drops a
 press silently when the button is missing from the interaction's message.)
 
-Answering in time. Discord wants an answer within 3 s. Each core call runs as a task; if
-it has not finished after ``defer_after`` seconds (2 s) the interaction is deferred
-(a "thinking" ephemeral reply for commands, a silent update for buttons) and the reply
-follows when the core is done. A reply that is a form (a modal) can only be sent
-undeferred, which the fast path gives.
+Answering in time. Discord wants an answer within 3 s of the interaction's creation, not
+of when we get round to it: under load an interaction can wait in the gateway socket and
+in the event loop before its handler starts. So the clock starts at receipt, taken
+conservatively as the earlier of the interaction id's snowflake time (Discord's clock)
+and the moment the gateway message was parsed (ours, stamped by the client through
+``received``). Each core call runs as a task; if it has not finished ``defer_after``
+seconds (2 s) after receipt the interaction is deferred (a "thinking" ephemeral reply for
+commands, a silent update for buttons) and the reply follows when the core is done. One
+already past that point when handling starts is deferred before any work, and so is one
+arriving while ``busy_after`` (16) others are being answered: behind such a queue the
+core rarely answers in time, and deferring all of them at the 2 s mark at once would
+itself miss the deadline (a burst of 400 did). A reply that
+is a form (a modal) can only be sent undeferred, which the fast path gives. (A host clock
+running seconds ahead of Discord's makes every interaction look late: all still answered,
+but deferred.)
 
 Errors. A ``UserError`` is shown only to the member, as it is (it names the field and
 the rule); anything else is logged with its traceback under a short reference id, and
@@ -31,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, TypeVar
@@ -54,10 +65,14 @@ CORE_PREFIX = "mb:"
 DRAFT_PREFIX = "mbdraft:"
 UNKNOWN_INTERACTION = 10062  # answered too late: Discord's 3 s window has passed
 DEFER_AFTER_SECONDS = 2.0
+# Interactions being answered at once beyond which a new one is deferred before any work.
+BUSY_AFTER = 16
 AUTOCOMPLETE_TIMEOUT_SECONDS = 2.5
 AUTOCOMPLETE_MAX = 25
 # Interaction ids remembered to drop a repeated delivery; a replay comes within seconds.
 SEEN_INTERACTIONS_MAX = 10_000
+# Receipt stamps kept for interactions not (yet) handled, e.g. ones the router ignores.
+RECEIVED_MAX = 10_000
 FORM_TOO_LATE = (
     "This needs a form, but Discord only lets a form open right after the click and this "
     "took too long. Please click again."
@@ -119,7 +134,22 @@ class Router:
         self.service = service
         self.drafts = drafts or FormDrafts()
         self.defer_after = defer_after
+        self.busy_after = BUSY_AFTER
+        self._in_flight = 0
         self._seen: OrderedDict[int, None] = OrderedDict()
+        self._received: OrderedDict[int, float] = OrderedDict()
+
+    def received(self, interaction_id: int, at: float | None = None) -> None:
+        """Stamp an interaction as it comes off the gateway (wall-clock seconds)."""
+        self._received[interaction_id] = time.time() if at is None else at
+        if len(self._received) > RECEIVED_MAX:
+            self._received.popitem(last=False)
+
+    def arrived_at(self, interaction: discord.Interaction) -> float:
+        """When the interaction arrived: the earlier of its creation and our receipt."""
+        created = interaction.created_at.timestamp()
+        received = self._received.pop(interaction.id, None)
+        return created if received is None else min(created, received)
 
     def first_delivery(self, interaction: discord.Interaction) -> bool:
         """False for an interaction this router has seen (and answered) before."""
@@ -248,12 +278,11 @@ class Router:
     async def _answer(
         self, interaction: discord.Interaction, guild_hint: str | None, call: CoreCall
     ) -> None:
-        work = asyncio.ensure_future(self._outcome(interaction, guild_hint, call))
-        deferred: Deferred = None
-        done, _ = await asyncio.wait({work}, timeout=self.defer_after)
-        if not done:
-            deferred = await self._guard_send(interaction, lambda: self._defer(interaction))
-        reply = await work
+        self._in_flight += 1
+        try:
+            reply, deferred = await self._in_time(interaction, guild_hint, call)
+        finally:
+            self._in_flight -= 1
         server = None
         if interaction.guild_id is None and guild_hint is not None:
             guild = interaction.client.get_guild(int(guild_hint))
@@ -261,6 +290,22 @@ class Router:
         await self._guard_send(
             interaction, lambda: self._respond(interaction, reply, deferred, server)
         )
+
+    async def _in_time(
+        self, interaction: discord.Interaction, guild_hint: str | None, call: CoreCall
+    ) -> tuple[Reply | None, Deferred]:
+        """The core's reply, and whether (how) the interaction was deferred meanwhile."""
+        left = self.arrived_at(interaction) + self.defer_after - time.time()
+        deferred: Deferred = None
+        late = left <= 0 or self._in_flight > self.busy_after
+        if late:
+            deferred = await self._guard_send(interaction, lambda: self._defer(interaction))
+        work = asyncio.ensure_future(self._outcome(interaction, guild_hint, call))
+        if not late:
+            done, _ = await asyncio.wait({work}, timeout=left)
+            if not done:
+                deferred = await self._guard_send(interaction, lambda: self._defer(interaction))
+        return await work, deferred
 
     async def _outcome(
         self, interaction: discord.Interaction, guild_hint: str | None, call: CoreCall

@@ -20,6 +20,7 @@ member's bio, say) would be dropped. Such commands are re-read as the form they 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Literal
 from urllib.parse import parse_qsl
@@ -47,7 +48,7 @@ from adapters.slack.commands import SlashCommands
 from adapters.slack.dms import DirectMessages
 from adapters.slack.home import AppHome
 from adapters.slack.identity import Directory
-from adapters.slack.listeners import Listeners
+from adapters.slack.listeners import RECEIVED_AT, Listeners
 from adapters.slack.port import SlackPort
 from core.service import Mentorbot
 
@@ -58,14 +59,19 @@ FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 OTHER_WORKSPACE = "Mentorbot is not installed for this workspace."
 
 
-def bolt_request(raw_body: str, query: str, headers: dict[str, str]) -> AsyncBoltRequest:
-    """An HTTP request as Bolt reads it, with slash commands mentioning "payload" intact."""
+def bolt_request(
+    raw_body: str, query: str, headers: dict[str, str], received: float | None = None
+) -> AsyncBoltRequest:
+    """An HTTP request as Bolt reads it, with slash commands mentioning "payload" intact,
+    stamped with when it arrived (``received``, wall-clock seconds; default now)."""
+    received = time.time() if received is None else received
     request = AsyncBoltRequest(body=raw_body, query=query, headers=headers)  # type: ignore[arg-type]
     if not request.body and request.content_type == FORM_CONTENT_TYPE:
         form = dict(parse_qsl(raw_body, keep_blank_values=True))
         if "command" in form and "payload" not in form:
             request.body = form
             request.context = build_async_context(AsyncBoltContext({}), form)
+    request.context[RECEIVED_AT] = received
     return request
 
 
@@ -127,9 +133,10 @@ class SlackAdapter:
             self.render,
             badge_usergroups=badge_usergroups,
         )
-        Listeners(service, self.client, self.render, self.commands, self.directory, home).register(
-            self.app
+        self.listeners = Listeners(
+            service, self.client, self.render, self.commands, self.directory, home
         )
+        self.listeners.register(self.app)
         DirectMessages(service, self.client, self.render, self.directory).register(self.app)
         self._socket: AsyncSocketModeHandler | None = None
         self._runner: web.AppRunner | None = None
@@ -179,7 +186,11 @@ class SlackAdapter:
         body: Mapping[str, Any],
         next_: Callable[[], Awaitable[None]],
     ) -> BoltResponse | None:
-        """Refuse, before any listener, a request from a workspace other than ours."""
+        """Refuse, before any listener, a request from a workspace other than ours.
+
+        Also the first code of ours a Socket Mode envelope meets: its receipt is stamped
+        here (an HTTP request is stamped earlier, as it comes in)."""
+        context.setdefault(RECEIVED_AT, time.time())
         team = None
         if self.team_id is not None:
             # Bolt's team (an event's installation) and the one listeners read from the body.
@@ -205,5 +216,8 @@ class SlackAdapter:
         return BoltResponse(status=200, body=OTHER_WORKSPACE if "command" in body else "")
 
     async def _handle_http(self, request: web.Request) -> web.Response:
-        bolt = bolt_request(await request.text(), request.query_string, dict(request.headers))
+        received = time.time()
+        bolt = bolt_request(
+            await request.text(), request.query_string, dict(request.headers), received
+        )
         return await to_aiohttp_response(await self.app.async_dispatch(bolt))

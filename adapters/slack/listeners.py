@@ -5,8 +5,21 @@ listener as a task and answers Slack the moment ``ack()`` is called, so every li
 calls it before anything slow (Web API calls, the database) and Slack's 3-second deadline
 holds. Two answers must travel *in* the acknowledgement and are computed before it: a
 modal submission's outcome (``response_action: errors`` puts a core ``InvalidValue`` on
-its field) and select-menu suggestions. Both are local database work; the member's Slack
-profile is usually cached from opening the modal.
+its field) and select-menu suggestions.
+
+A modal submission's deadline runs from the request's receipt (stamped by the app as the
+request comes in, see ``RECEIVED_AT``), not from when its listener starts: behind a long
+queue the listener may start late. A command form's options are checked against the
+catalog first, without the database, so a field error is in the acknowledgement at once.
+The core call then runs as a task; when it is done within ``ack_after`` seconds (2 s) of
+receipt its outcome travels in the acknowledgement as before. Otherwise the form is
+acknowledged (closed) at that point and the outcome follows privately, a refusal or an
+apology included, so a write that fails after the acknowledgement is still reported.
+While more than ``busy_after`` (16) core calls are under way, a submission is
+acknowledged as soon as a command form's fields are checked (a core form's at once)
+rather than at the 2 s mark: behind that
+queue the core rarely answers in time, and a burst of acknowledgements all due at once
+would itself run late.
 
 No second effects. Each core call carries a dedupe key that a redelivery repeats and a new
 action never does: ``event_id`` for events (Slack's HTTP retries, Socket Mode
@@ -20,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -50,6 +64,15 @@ log = logging.getLogger(__name__)
 Ack = Callable[..., Awaitable[Any]]
 Body = Mapping[str, Any]
 MAX_FIELD_ERROR = 150
+ACK_AFTER_SECONDS = 2.0
+# Core calls under way beyond which a submission is acknowledged once its fields are checked.
+BUSY_AFTER = 16
+# Bolt context key: when the request reached this process (wall-clock seconds).
+RECEIVED_AT = "mentorbot_received_at"
+FORM_TOO_LATE = (
+    "This needs another form, but Slack only lets a form open right away and this took "
+    "too long. Please try again."
+)
 
 
 class Listeners:
@@ -69,6 +92,9 @@ class Listeners:
         self.directory = directory
         self.home = home
         self.replies = Replies(client, render, home)
+        self.ack_after = ACK_AFTER_SECONDS
+        self.busy_after = BUSY_AFTER
+        self._in_flight = 0
         self._button_locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
@@ -158,19 +184,24 @@ class Listeners:
 
     # ----- modal submissions ---------------------------------------------------------------
 
-    async def on_command_form(self, ack: Ack, body: Body, view: Body) -> None:
+    async def on_command_form(self, ack: Ack, body: Body, view: Body, context: Body) -> None:
         command = self.commands.form_command(view["callback_id"])
         values = submitted_values(view["state"]["values"])
 
+        checked: dict[str, object] = {}
+
+        async def check(community: str) -> None:
+            checked.update(await self.directory.check_ids(command, values, community))
+            # Field errors without the database (which may be queued behind the writer):
+            # the core checks them again in its unit of work.
+            self.service.catalog.build(command, checked, community=community)
+
         async def run(invocation: Invocation, key: str | None) -> Reply | None:
-            options = await self.directory.check_ids(
-                command, values, invocation.community_platform_id
-            )
-            return await self.service.execute(invocation, command.path, options, dedupe_key=key)
+            return await self.service.execute(invocation, command.path, checked, dedupe_key=key)
 
-        await self._submit(ack, body, view, run)
+        await self._submit(ack, body, view, context, run, check)
 
-    async def on_core_form(self, ack: Ack, body: Body, view: Body) -> None:
+    async def on_core_form(self, ack: Ack, body: Body, view: Body, context: Body) -> None:
         values = {
             k: ",".join(v) if isinstance(v, list) else str(v)
             for k, v in submitted_values(view["state"]["values"]).items()
@@ -181,22 +212,47 @@ class Listeners:
                 invocation, view["callback_id"], values, dedupe_key=key
             )
 
-        await self._submit(ack, body, view, run)
+        await self._submit(ack, body, view, context, run)
 
     async def _submit(
         self,
         ack: Ack,
         body: Body,
         view: Body,
+        context: Body,
         run: Callable[[Invocation, str | None], Awaitable[Reply | None]],
+        check: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         origin = Origin.from_metadata(
             body["team"]["id"], body["user"]["id"], view.get("private_metadata"), None
         )
         fields = {block.get("block_id") for block in view.get("blocks") or []}
-        try:
+
+        checked = asyncio.Event()
+
+        async def outcome() -> Reply | None:
+            if check is not None:
+                await check(origin.team_id)  # needs no database: the team is the community
+            checked.set()
             invocation = await self._invocation(origin)
-            reply = await run(invocation, dedupe_key(origin.team_id, "view", view.get("id")))
+            return await run(invocation, dedupe_key(origin.team_id, "view", view.get("id")))
+
+        self._in_flight += 1
+        try:
+            work = asyncio.ensure_future(outcome())
+            left = max(received_at(context) + self.ack_after - time.time(), 0.0)
+            waiting = asyncio.ensure_future(checked.wait())
+            ready = {work, waiting} if self._in_flight > self.busy_after else {work}
+            await asyncio.wait(ready, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+            waiting.cancel()
+            if not work.done():
+                await ack()  # closes the form in time; the outcome follows privately
+                await self._late_outcome(origin, work)
+                return
+        finally:
+            self._in_flight -= 1
+        try:
+            reply = work.result()
         except InvalidValue as exc:
             if exc.field in fields:
                 error = truncate(exc.rule[:1].upper() + exc.rule[1:] + ".", MAX_FIELD_ERROR)
@@ -224,6 +280,21 @@ class Listeners:
             reply = replace(reply, message=None)
         else:
             await ack()
+        await self._show(origin, reply)
+
+    async def _late_outcome(self, origin: Origin, work: Awaitable[Reply | None]) -> None:
+        """A submission's outcome after its acknowledgement: only the member sees it."""
+        try:
+            reply = await work
+        except UserError as exc:
+            reply = Reply(message=refusal(exc))
+        except Exception as exc:
+            await self._apologise(origin, exc)
+            return
+        if reply is not None and reply.form is not None:
+            # A follow-up form opens only in the acknowledgement, which has gone.
+            notice = Message(text=FORM_TOO_LATE, tone="warning")
+            reply = replace(reply, form=None, message=reply.message or notice)
         await self._show(origin, reply)
 
     def _notice(self, message: Message) -> dict[str, Any]:
@@ -279,6 +350,7 @@ class Listeners:
 
     async def _answer(self, origin: Origin, call: Callable[[], Awaitable[Reply | None]]) -> None:
         """Run a core call and show its reply; a user error privately, a bug as an apology."""
+        self._in_flight += 1
         try:
             reply = await call()
         except UserError as exc:
@@ -286,6 +358,8 @@ class Listeners:
         except Exception as exc:
             await self._apologise(origin, exc)
             return
+        finally:
+            self._in_flight -= 1
         await self._show(origin, reply)
 
     async def _show(self, origin: Origin, reply: Reply | None) -> None:
@@ -302,6 +376,12 @@ class Listeners:
             await self.replies.say(origin, apology(ref))
         except Exception:
             log.exception("could not even apologise (ref %s)", ref)
+
+
+def received_at(context: Body | None) -> float:
+    """When the request reached the app; now, if nothing stamped it."""
+    at = context.get(RECEIVED_AT) if context is not None else None
+    return float(at) if isinstance(at, int | float) else time.time()
 
 
 def interaction_origin(body: Body) -> Origin:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,6 +97,9 @@ class PendingInteraction:
     original_message_id: int | None = None
     followups: list[JSON] = field(default_factory=list)
     original_edits: list[JSON] = field(default_factory=list)
+    # time.monotonic() when the fake sent it and when the bot's callback arrived (bench/ack.py)
+    sent_at: float = field(default_factory=time.monotonic)
+    responded_at: float | None = None
     _changed: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
     @property

@@ -17,6 +17,7 @@ discord.py 2.7 details (``discord/webhook/async_.py``, ``discord/interactions.py
 from __future__ import annotations
 
 import copy
+import time
 from typing import Any
 
 from aiohttp import web
@@ -132,6 +133,7 @@ class WebhookApi(RestBase):
                     self.st.messages[mid] = message
                 if cb_type == CallbackType.UPDATE_MESSAGE:
                     self._apply_edit(message, data, req.files)
+        pending.responded_at = time.monotonic()
         pending.response = InteractionCallback(
             type=cb_type, data=body.get("data"), files=list(req.files)
         )
