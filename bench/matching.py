@@ -32,19 +32,12 @@ from scipy.optimize import linear_sum_assignment
 from sqlalchemy import func, insert, select
 
 from core import db
+from core.assignment import _worker, assign, assign_off_loop
 from core.clock import FakeClock
 from core.context import Invocation
 from core.defaults import EXPERTISE_OPTIONS, GOAL_EXPERTISE
 from core.ids import new_id
-from core.matching import (
-    MatchingSettings,
-    MenteeFacts,
-    MentorFacts,
-    _worker,
-    assign,
-    assign_off_loop,
-    score_table,
-)
+from core.matching import MatchingSettings, MenteeFacts, MentorFacts, score_table
 from core.models import Community, Delivery, Member, Mentee, Mentor, Mentorship
 from core.service import Mentorbot
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Select, insert, select, update
 
-from core import cards, matching
+from core import assignment, cards, matching
 from core.catalog import Planned
 from core.context import Actor
 from core.effects import DirectMessage, Effect
@@ -49,7 +49,7 @@ class Pool:
 
 @dataclass(frozen=True)
 class Plan:
-    proposals: list[matching.Proposal]
+    proposals: list[assignment.Proposal]
     waiting: int
     min_score: float
 
@@ -161,7 +161,7 @@ async def read_pool(uow: UnitOfWork, actor: Actor, cmd: RunMatchingRound) -> Poo
 
 async def solve(pool: Pool) -> Plan:
     # Scoring thousands of pairs takes seconds: in a worker process, off the event loop.
-    proposals = await matching.assign_off_loop(
+    proposals = await assignment.assign_off_loop(
         pool.mentees, pool.mentors, pool.settings, pool.start
     )
     return Plan(
@@ -221,7 +221,7 @@ async def write_proposals(
 
 async def _still_free(
     uow: UnitOfWork, community_id: str, plan: Plan
-) -> list[tuple[matching.Proposal, Earlier | None]]:
+) -> list[tuple[assignment.Proposal, Earlier | None]]:
     """The planned pairs that can still be proposed as of now, best first.
 
     The waiting mentees are locked first (PostgreSQL; SQLite runs one transaction at a
@@ -273,7 +273,7 @@ async def _still_free(
 
 
 async def write_chunk(
-    uow: UnitOfWork, actor: Actor, chosen: list[tuple[matching.Proposal, Earlier | None]]
+    uow: UnitOfWork, actor: Actor, chosen: list[tuple[assignment.Proposal, Earlier | None]]
 ) -> None:
     """Open these pairs' mentorships and queue both sides' cards: a few statements."""
     community_id, now = actor.community.id, uow.now()
@@ -345,7 +345,7 @@ async def write_chunk(
 def _cards(
     uow: UnitOfWork,
     ms: Mentorship,
-    p: matching.Proposal,
+    p: assignment.Proposal,
     mentee: tuple[Mentee, Member],
     mentor: tuple[Mentor, Member],
 ) -> list[tuple[Effect, str]]:

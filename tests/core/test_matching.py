@@ -10,11 +10,11 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.assignment import assign
 from core.matching import (
     MatchingSettings,
     MenteeFacts,
     MentorFacts,
-    assign,
     rank,
     score_table,
     timezone_overlap,

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core import matching
+from core import assignment, matching
 from core.actions import action_id
 from core.clock import FakeClock
 from core.models import AuditEntry, Member, Mentee, Mentorship, ProcessedEvent
@@ -68,15 +68,15 @@ async def test_a_mentee_who_asks_while_the_solver_runs_gets_no_second_open_mento
         mentors: Sequence[matching.MentorFacts],
         settings: matching.MatchingSettings,
         start: date,
-    ) -> list[matching.Proposal]:
-        proposals = matching.assign(mentees, mentors, settings, start)
+    ) -> list[assignment.Proposal]:
+        proposals = assignment.assign(mentees, mentors, settings, start)
         planned = {p.mentee_id: p.mentor_id for p in proposals}
         # No transaction of the round is open now: dave asks the mentor not planned for him.
         other = next(m.id for m in mentors if m.id != planned[dave])
         await bot.submit(inv("dave"), action_id("request", other), {"note": ""})
         return proposals
 
-    monkeypatch.setattr(matching, "assign_off_loop", solver_meanwhile_dave_asks)
+    monkeypatch.setattr(assignment, "assign_off_loop", solver_meanwhile_dave_asks)
 
     done = await bot.execute(OWNER, "admin match-round", {})
 
@@ -95,14 +95,14 @@ async def test_a_failure_while_writing_leaves_nothing_and_the_redelivery_runs_th
 ) -> None:
     await _two_mentors_two_mentees(bot)
     solved = 0
-    real_solve = matching.assign_off_loop
+    real_solve = assignment.assign_off_loop
 
-    async def counting_solver(*args: Any) -> list[matching.Proposal]:
+    async def counting_solver(*args: Any) -> list[assignment.Proposal]:
         nonlocal solved
         solved += 1
         return await real_solve(*args)
 
-    monkeypatch.setattr(matching, "assign_off_loop", counting_solver)
+    monkeypatch.setattr(assignment, "assign_off_loop", counting_solver)
     real_write_chunk = rounds.write_chunk
     calls = 0
 
@@ -146,13 +146,13 @@ async def test_planning_writes_nothing_even_for_a_first_time_admin(
     await _two_mentors_two_mentees(bot)
     newcomer = inv("nadia", admin=True)  # no member row yet
     seen: list[dict[str, list[tuple[Any, ...]]]] = []
-    real_solve = matching.assign_off_loop
+    real_solve = assignment.assign_off_loop
 
-    async def look_while_solving(*args: Any) -> list[matching.Proposal]:
+    async def look_while_solving(*args: Any) -> list[assignment.Proposal]:
         seen.append(await snapshot(factory))
         return await real_solve(*args)
 
-    monkeypatch.setattr(matching, "assign_off_loop", look_while_solving)
+    monkeypatch.setattr(assignment, "assign_off_loop", look_while_solving)
     before = await snapshot(factory)
 
     await bot.execute(newcomer, "admin match-round", {}, dedupe_key="evt-nadia")

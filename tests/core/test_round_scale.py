@@ -7,9 +7,10 @@ import pytest
 from sqlalchemy import delete, event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core import matching
+from core import assignment, matching
+from core.assignment import assign, candidate_pairs
 from core.clock import FakeClock
-from core.matching import MatchingSettings, MentorIndex, assign, candidate_pairs, score_table
+from core.matching import MatchingSettings, MentorIndex, score_table
 from core.models import Delivery, Mentorship
 from core.service import Mentorbot
 from tests.core.test_connections import approved_mentor, inv, mentee
@@ -50,7 +51,7 @@ def test_candidates_are_the_same_whatever_the_block_size(
     s = MatchingSettings(candidates_per_mentee=4, candidates_per_place=2)
     index = MentorIndex.build(mentors)
     whole = candidate_pairs(mentees, index, s, START)
-    monkeypatch.setattr(matching, "BLOCK_CELLS", 7 * 30)  # blocks of 7 mentees
+    monkeypatch.setattr(assignment, "BLOCK_CELLS", 7 * 30)  # blocks of 7 mentees
     blocked = candidate_pairs(mentees, index, s, START)
     assert np.array_equal(whole.rows, blocked.rows)
     assert np.array_equal(whole.cols, blocked.cols)
