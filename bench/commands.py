@@ -20,17 +20,22 @@ import asyncio
 import os
 import random
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.console.bot import COMMUNITY_ID as CONSOLE_COMMUNITY
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for bench.common
+from bench.common import LANGS, STYLES, ZONES
 from core import db
 from core.context import Invocation
 from core.defaults import EXPERTISE_OPTIONS, GOAL_OPTIONS
@@ -40,20 +45,6 @@ from core.models import Community, Member, Mentee, MentorMessage, Mentorship
 from core.models.mentoring import Mentor
 from core.service import Mentorbot
 
-ZONES = [
-    "Europe/London",
-    "Europe/Madrid",
-    "America/New_York",
-    "America/Los_Angeles",
-    "America/Sao_Paulo",
-    "Asia/Tokyo",
-    "Asia/Kolkata",
-    "Australia/Sydney",
-    "Africa/Lagos",
-    "Europe/Berlin",
-]
-LANGS = ["en", "es", "fr", "de", "pt", "ja", "hi", "yo"]
-STYLES = ["async", "scheduled", "casual"]
 # The console's own community, so that bench/startup.sh can open the seeded file with
 # `mentorbot console` and act as a seeded member.
 PLATFORM, GUILD, COMMUNITY_NAME = "console", CONSOLE_COMMUNITY, "Console community"

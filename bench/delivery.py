@@ -19,23 +19,24 @@ import asyncio
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiosqlite
 import asyncpg
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for bench.common
+from bench.common import reset
 from core import db
 from core.clock import SystemClock
 from core.delivery import DeliverySettings, Dispatcher
 from core.effects import DirectMessage, dump
 from core.messages import Message
-from core.models import Base
-from core.service import Mentorbot
 from core.uow import UnitOfWork
 
 BATCH = 100
@@ -52,24 +53,8 @@ class NullPort:
         return {}
 
 
-async def _reset(url: str) -> str:
-    """Empty every table; return a fresh community's id."""
-    engine = db.create_engine(url)
-    async with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
-            await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-        else:
-            for table in reversed(Base.metadata.sorted_tables):
-                await conn.execute(table.delete())
-    factory = db.session_factory(engine)
-    community = await Mentorbot(factory, SystemClock()).join_community("console", "bench")
-    await engine.dispose()
-    return community.id
-
-
 async def _ours(url: str, n: int) -> tuple[float, float]:
-    community_id = await _reset(url)
+    community_id = await reset(url)
     clock = SystemClock()
     engine = db.create_engine(url)
     factory = db.session_factory(engine)
@@ -139,7 +124,7 @@ def _rows(n: int, community_id: str, now: datetime, stamp: Any) -> list[tuple[An
 
 
 async def _bare_sqlite(url: str, n: int) -> tuple[float, float]:
-    community_id = await _reset(url)
+    community_id = await reset(url)
     path = make_url(url).database
     assert path
     conn = await aiosqlite.connect(path, isolation_level=None)
@@ -202,7 +187,7 @@ async def _bare_sqlite(url: str, n: int) -> tuple[float, float]:
 
 
 async def _bare_postgres(url: str, n: int) -> tuple[float, float]:
-    community_id = await _reset(url)
+    community_id = await reset(url)
     dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     conn = await asyncpg.connect(dsn)
     now = datetime.now(UTC)

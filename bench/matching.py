@@ -23,14 +23,18 @@ import functools
 import random
 import resource
 import statistics
+import sys
 import tempfile
 import time
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 from sqlalchemy import func, insert, select
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for bench.common
+from bench.common import LANGS, STYLES, ZONES
 from core import db
 from core.assignment import _worker, assign, assign_off_loop
 from core.clock import FakeClock
@@ -41,20 +45,6 @@ from core.matching import MatchingSettings, MenteeFacts, MentorFacts, score_tabl
 from core.models import Community, Delivery, Member, Mentee, Mentor, Mentorship
 from core.service import Mentorbot
 
-ZONES = [
-    "Europe/London",
-    "Europe/Madrid",
-    "America/New_York",
-    "America/Los_Angeles",
-    "America/Sao_Paulo",
-    "Asia/Tokyo",
-    "Asia/Kolkata",
-    "Australia/Sydney",
-    "Africa/Lagos",
-    "Europe/Berlin",
-]
-LANGS = ["en", "es", "fr", "de", "pt", "ja", "hi", "yo"]
-STYLES = ["async", "scheduled", "casual"]
 GOALS = list(GOAL_EXPERTISE)
 
 

@@ -29,17 +29,19 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import insert, text
+from sqlalchemy import insert
 
 from bot.config import Config
 from bot.wiring import delivery_settings, start_scheduler
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for bench.common
+from bench.common import reset
 from core import db
 from core.clock import SystemClock
 from core.delivery import Dispatcher
 from core.effects import DirectMessage, dump
 from core.messages import Message
-from core.models import Base, Delivery
-from core.service import Mentorbot
+from core.models import Delivery
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,21 +55,6 @@ class TimingPort:
     async def send_dm(self, target, user_id, message, thread, attempt):  # type: ignore[no-untyped-def]
         self.sent_at.setdefault(attempt.key, datetime.now(UTC))
         return {}
-
-
-async def _reset(url: str) -> str:
-    """Empty every table; return a fresh community's id."""
-    engine = db.create_engine(url)
-    async with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
-            await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-        else:
-            for table in reversed(Base.metadata.sorted_tables):
-                await conn.execute(table.delete())
-    community = await Mentorbot(db.session_factory(engine)).join_community("console", "bench")
-    await engine.dispose()
-    return community.id
 
 
 async def _bulk_queue(url: str, community_id: str, due: list[datetime], prefix: str) -> None:
@@ -100,7 +87,7 @@ def _pct(values: list[float], q: float) -> float:
 
 
 async def _drift(url: str, n: int, span: float) -> None:
-    community_id = await _reset(url)
+    community_id = await reset(url)
     start = datetime.now(UTC) + timedelta(seconds=3)
     due = [start + timedelta(seconds=random.uniform(0, span)) for _ in range(n)]
     due_by_key = {f"r:{i}": d for i, d in enumerate(due)}
@@ -185,7 +172,7 @@ asyncio.run(main())
 
 
 async def _start_up(url: str, pending: int) -> None:
-    community_id = await _reset(url)
+    community_id = await reset(url)
     later = datetime.now(UTC) + timedelta(hours=1)
     await _bulk_queue(url, community_id, [later] * pending, "p")
     launched = datetime.now(UTC)
