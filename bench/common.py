@@ -1,6 +1,11 @@
-"""What the benchmarks share: a seeded community's vocabulary and an emptied database."""
+"""What the benchmarks share: a seeded community's vocabulary, an emptied database and an
+event-loop stall meter."""
 
 from __future__ import annotations
+
+import asyncio
+import time
+from types import TracebackType
 
 from sqlalchemy import text
 
@@ -37,3 +42,35 @@ async def reset(url: str) -> str:
     community = await Mentorbot(db.session_factory(engine)).join_community("console", "bench")
     await engine.dispose()
     return community.id
+
+
+class StallMeter:
+    """``async with StallMeter() as meter:`` then ``meter.worst_ms``: the longest gap
+    between ticks of a 5 ms timer while the block ran, i.e. how long the loop was held."""
+
+    def __init__(self) -> None:
+        self.worst_ms = 0.0
+        self._done = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def _tick(self) -> None:
+        last = time.perf_counter()
+        while not self._done.is_set():
+            await asyncio.sleep(0.005)
+            now = time.perf_counter()
+            self.worst_ms = max(self.worst_ms, (now - last) * 1000)
+            last = now
+
+    async def __aenter__(self) -> StallMeter:
+        self._task = asyncio.create_task(self._tick())
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._done.set()
+        if self._task is not None:
+            await self._task

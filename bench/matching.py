@@ -34,7 +34,7 @@ from scipy.optimize import linear_sum_assignment
 from sqlalchemy import func, insert, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for bench.common
-from bench.common import LANGS, STYLES, ZONES
+from bench.common import LANGS, STYLES, ZONES, StallMeter
 from core import db
 from core.assignment import _worker, assign, assign_off_loop
 from core.clock import FakeClock
@@ -152,27 +152,13 @@ async def bench_round(n_mentees: int, n_mentors: int, capacity: int) -> tuple[fl
     rng = random.Random(2)
     mentees = random_mentees(rng, n_mentees)
     mentors = random_mentors(rng, n_mentors, capacity)
-    worst_gap = 0.0
-    done = asyncio.Event()
-
-    async def ticker() -> None:
-        nonlocal worst_gap
-        last = time.perf_counter()
-        while not done.is_set():
-            await asyncio.sleep(0.005)
-            now = time.perf_counter()
-            worst_gap = max(worst_gap, now - last)
-            last = now
-
     # Warm the worker process first (started once per bot process, then kept).
     await assign_off_loop(mentees[:10], mentors[:10], MatchingSettings(), date(2026, 3, 20))
-    tick = asyncio.create_task(ticker())
-    start = time.perf_counter()
-    proposals = await assign_off_loop(mentees, mentors, MatchingSettings(), date(2026, 3, 20))
-    elapsed = time.perf_counter() - start
-    done.set()
-    await tick
-    return elapsed, worst_gap * 1000, len(proposals)
+    async with StallMeter() as stall:
+        start = time.perf_counter()
+        proposals = await assign_off_loop(mentees, mentors, MatchingSettings(), date(2026, 3, 20))
+        elapsed = time.perf_counter() - start
+    return elapsed, stall.worst_ms, len(proposals)
 
 
 async def seed_round(
@@ -256,24 +242,10 @@ async def bench_round_command(
         await service.join_community("console", owner.community_platform_id, "Round")
     ).id
     await service.execute(owner, "admin setup", {"admin_role": "A", "admin_channel": "adm"})
-    worst_gap = 0.0
-    done = asyncio.Event()
-
-    async def ticker() -> None:
-        nonlocal worst_gap
-        last = time.perf_counter()
-        while not done.is_set():
-            await asyncio.sleep(0.005)
-            now = time.perf_counter()
-            worst_gap = max(worst_gap, now - last)
-            last = now
-
-    tick = asyncio.create_task(ticker())
-    start = time.perf_counter()
-    reply = await service.execute(owner, "admin match-round", {})
-    elapsed = time.perf_counter() - start
-    done.set()
-    await tick
+    async with StallMeter() as stall:
+        start = time.perf_counter()
+        reply = await service.execute(owner, "admin match-round", {})
+        elapsed = time.perf_counter() - start
     assert reply is not None
     assert reply.message is not None
     async with service.factory() as session:
@@ -288,7 +260,7 @@ async def bench_round_command(
             )
         ).scalar_one()
     assert cards >= 2 * made
-    return elapsed, worst_gap * 1000, seeding, made, worker_peak_mib()
+    return elapsed, stall.worst_ms, seeding, made, worker_peak_mib()
 
 
 def bench_quality(n_mentees: int, n_mentors: int, capacity: int) -> tuple[float, float, float]:
