@@ -249,6 +249,12 @@ class Mentorbot:
     # The console adapter's name for it.
     relay_dm = incoming_dm
 
+    async def conversation_communities(self, platform: str, user_id: str) -> list[str]:
+        """Where a DM from ``user_id`` that names no community may belong (see
+        ``threads.conversation_communities``): read from stored mentorships, one query."""
+        async with _busy_is_a_user_error(), self.read_uow() as uow:
+            return await threads.conversation_communities(uow, platform, user_id)
+
     async def mark_read(self, inv: Invocation, platform_message_id: str) -> bool:
         """The member reacted to a relayed message (no DM sent, so nothing relayed)."""
 

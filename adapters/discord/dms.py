@@ -6,8 +6,10 @@ servers that share the bot. Every DM the bot sends names its server (see
 
 1. a Discord reply to one of the bot's DMs → that DM's server (and the core routes it to
    the mentorship that DM belongs to);
-2. otherwise the servers the bot's recent DMs to this person name: exactly one → that one;
-   several → the member is asked to reply to a message from the right conversation.
+2. otherwise the servers where the person has a mentorship, from the stored mentorships
+   (one query, see ``Mentorbot.conversation_communities``; no DM history is read from
+   Discord): exactly one → that one; several → the member is asked to reply to a message
+   from the right conversation (within one server the core asks which mentorship).
 
 Replying to a relayed message marks it read when the reply is passed on (one core call,
 ``incoming_dm``, does both in one transaction; a refused reply marks nothing); reacting to
@@ -31,7 +33,6 @@ from core.usecases.threads import Attachment
 
 log = logging.getLogger(__name__)
 
-HISTORY_LIMIT = 50
 NO_CONVERSATION = (
     "I pass messages on between mentors and mentees, and you have no conversation through me "
     "yet. Find a mentor with `/mentor browse` in your server."
@@ -64,9 +65,14 @@ class DirectMessages:
         reply_to = message.reference.message_id if message.reference else None
         try:
             servers = await self._servers(message, reply_to)
-        except discord.HTTPException:
-            log.warning("could not read DM history for %s", message.author.id, exc_info=True)
-            servers = []
+        except UserError as exc:  # the database stayed busy: "try again"
+            await self._send(message, refusal(exc), None)
+            return
+        except Exception:
+            ref = new_reference()
+            log.exception("finding the server of DM %s failed (ref %s)", message.id, ref)
+            await self._send(message, apology(ref), None)
+            return
         if len(servers) != 1:
             text = several_servers([self._server(s).name for s in servers])
             await self._send(message, Message(text=text if servers else NO_CONVERSATION), None)
@@ -97,24 +103,21 @@ class DirectMessages:
             return Reply(message=apology(ref))
 
     async def _servers(self, message: discord.Message, reply_to: int | None) -> list[str]:
-        """The server(s) this DM may belong to: the replied-to DM's, else recent DMs'."""
+        """The server(s) this DM may belong to: the replied-to DM's, else the servers of
+        the sender's stored mentorships."""
         if reply_to is not None:
             assert message.reference is not None
             referenced = message.reference.resolved
             if not isinstance(referenced, discord.Message):
                 try:
                     referenced = await message.channel.fetch_message(reply_to)
-                except discord.NotFound:
+                except discord.HTTPException:
+                    log.warning("could not read replied-to DM %s", reply_to, exc_info=True)
                     referenced = None
             found = render.server_of(referenced) if referenced and self._ours(referenced) else None
             if found is not None:
                 return [found]
-        seen: list[str] = []
-        async for earlier in message.channel.history(limit=HISTORY_LIMIT, before=message):
-            found = render.server_of(earlier) if self._ours(earlier) else None
-            if found is not None and found not in seen:
-                seen.append(found)
-        return seen
+        return await self.service.conversation_communities(PLATFORM, str(message.author.id))
 
     async def _send(
         self, message: discord.Message, reply: Message, server: render.Server | None

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select, union_all, update
 
 from core import validation
 from core.actions import action_id, button
@@ -19,7 +19,16 @@ from core.context import Actor
 from core.effects import DirectMessage
 from core.errors import Conflict, InvalidValue, NotFound
 from core.messages import Button, Field, File, Message, Reply, mention, moment
-from core.models import MentorMessage, Mentorship, MessageRoute, PendingRelay
+from core.models import (
+    Community,
+    Member,
+    Mentee,
+    Mentor,
+    MentorMessage,
+    Mentorship,
+    MessageRoute,
+    PendingRelay,
+)
 from core.uow import UnitOfWork
 from core.usecases.mentees import find_mentee
 from core.usecases.mentors import find_mentor
@@ -130,6 +139,34 @@ async def _active_parties(uow: UnitOfWork, actor: Actor) -> list[Party]:
     return sorted(
         found, key=lambda p: (p.mentorship.start_date, p.other(actor.member).display_name)
     )
+
+
+async def conversation_communities(
+    uow: UnitOfWork, platform: str, platform_user_id: str
+) -> list[str]:
+    """The communities (platform ids) a DM from this person outside any server may belong
+    to: those where they have an active mentorship, else those where they have any
+    mentorship (so the core can say where it stands), oldest community first.
+
+    One statement over the stored mentorships, for a platform whose DMs carry no server
+    (Discord): each side is reached through the (community, user) member index.
+    """
+    sides = [
+        select(Community.platform_id, Community.created_at, Mentorship.status)
+        .join(Member, Member.community_id == Community.id)
+        .join(role, role.user_id == Member.id)
+        .join(Mentorship, column == role.id)
+        .where(
+            Community.platform == platform,
+            Member.platform_user_id == platform_user_id,
+            Member.left_at.is_(None),
+        )
+        for role, column in ((Mentor, Mentorship.mentor_id), (Mentee, Mentorship.mentee_id))
+    ]
+    rows = (await uow.session.execute(union_all(*sides))).all()
+    order = sorted({(created, pid) for pid, created, _ in rows})
+    active = {pid for pid, _, status in rows if status == "active"}
+    return [pid for _, pid in order if not active or pid in active]
 
 
 async def relay(

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core import db
 from core.clock import FakeClock
 from core.models import Community, Member, Mentee, Mentor, MentorMessage, Mentorship
 from core.service import Mentorbot
@@ -74,18 +75,23 @@ async def _mentor_with(
 async def _statements(
     factory: async_sessionmaker[AsyncSession], call: Callable[[], Awaitable[Any]]
 ) -> int:
-    engine = factory.kw["bind"].sync_engine
+    """Statements ``call`` sends, through the writer and the reader connections (SQLite's
+    BEGIN, which the engine sends itself, not counted)."""
+    writer = factory.kw["bind"]
+    engines = {writer.sync_engine, db.reader_engine(writer).sync_engine}
     seen = 0
 
-    def counted(*_: object) -> None:
+    def counted(_conn: object, _cursor: object, statement: str, *_: object) -> None:
         nonlocal seen
-        seen += 1
+        seen += not statement.startswith("BEGIN")
 
-    event.listen(engine, "before_cursor_execute", counted)
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", counted)
     try:
         await call()
     finally:
-        event.remove(engine, "before_cursor_execute", counted)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", counted)
     return seen
 
 
@@ -141,3 +147,40 @@ async def test_history_reads_the_last_n_messages_in_order(
     assert reply.message is not None
     assert [f.value for f in reply.message.fields] == [f"message {i:02d}" for i in range(25, 30)]
     assert "The last 5 of 30 messages." in reply.message.text
+
+
+async def test_a_dm_outside_any_community_finds_its_communities_in_one_statement(
+    factory: async_sessionmaker[AsyncSession], clock: FakeClock
+) -> None:
+    """Discord DMs name no server: the sender's communities come from stored mentorships
+    (active ones first choice), not from the platform's message history."""
+    bot = Mentorbot(factory, clock)
+    first_of_e0, _ = await _mentor_with(bot, factory, clock, 2, "first")
+    [in_second] = await _mentor_with(bot, factory, clock, 1, "second")
+    await bot.join_community("other-platform", "first", "Same id, other platform")
+
+    found: list[str] = []
+
+    async def look_up() -> None:
+        found.extend(await bot.conversation_communities("console", "x"))
+
+    assert await _statements(factory, look_up) == 1
+    assert found == ["first", "second"]
+    assert await bot.conversation_communities("console", "e1") == ["first"]
+    assert await bot.conversation_communities("console", "e0") == ["first", "second"]
+    assert await bot.conversation_communities("console", "nobody") == []
+    assert await bot.conversation_communities("other-platform", "x") == []
+
+    async with factory() as session, session.begin():
+        ms = await session.get(Mentorship, in_second)
+        assert ms is not None
+        ms.status = "paused"
+    # A paused mentorship is no place to pass a DM on to ...
+    assert await bot.conversation_communities("console", "x") == ["first"]
+    assert await bot.conversation_communities("console", "e0") == ["first"]
+    # ... unless it is all there is: the DM goes there, and the core says where it stands.
+    async with factory() as session, session.begin():
+        ms = await session.get(Mentorship, first_of_e0)
+        assert ms is not None
+        ms.status = "paused"
+    assert await bot.conversation_communities("console", "e0") == ["first", "second"]

@@ -118,6 +118,8 @@ async def test_a_mentor_with_two_mentees_keeps_the_conversations_apart(
         assert sent["components"] == []  # the chooser cannot send it twice
         await bot.deliver()
         assert "see you Friday!" in embed_text(bot_dms(bot, BOB)[-1])
+        # Each DM found its server from the stored mentorships, not from DM history.
+        assert bot.fake.calls_to("GET", "/channels/{c}/messages") == []
 
     async with factory() as session:
         rows = await session.execute(

@@ -7,14 +7,23 @@ import discord
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.messages import Message
-from core.models import Delivery, Member, MentorMessage
-from core.ports import Attempt, Target
-from tests.adapters.discord.community import bot_dms, dm_the_bot
+from core.actions import action_id
+from core.context import Invocation
+from core.models import Community, Delivery, Member, Mentor, MentorMessage, Mentorship
+from core.service import Mentorbot
+from tests.adapters.discord.community import (
+    CAROL,
+    MENTEE_PROFILE,
+    bot_dms,
+    dm_the_bot,
+)
 from tests.adapters.discord.conftest import (
     ADA,
     ALICE,
+    APPLY_OPTIONS,
+    BIO,
     BOB,
+    OWNER,
     Bot,
     BotFactory,
     World,
@@ -23,6 +32,8 @@ from tests.adapters.discord.conftest import (
     embed_text,
 )
 from tests.helpers import count, snapshot
+
+APPLICATION = {**APPLY_OPTIONS, "bio": BIO}
 
 
 async def _connect(bot: Bot) -> None:
@@ -56,6 +67,8 @@ async def test_mentor_and_mentee_write_to_each_other_through_the_bot(
 
         sent = await dm_the_bot(bot, BOB, "Hello Alice, where do I start?")
         assert "Sent to" in embed_text(sent)
+        # Its server came from Bob's stored mentorship: no DM history read from Discord.
+        assert bot.fake.calls_to("GET", "/channels/{c}/messages") == []
         await bot.deliver()
         relayed = bot_dms(bot, ALICE)[-1]
         assert embed_of(relayed)["title"] == "💬 bob (your mentee)"
@@ -103,22 +116,67 @@ async def test_a_dm_without_a_conversation_gets_pointed_to_the_commands(
         assert await count(factory, Delivery) == 0
 
 
+async def _mentorship_in(service: Mentorbot, guild: int, mentor: int, mentee: int) -> None:
+    """An active mentorship in another server, made through the core as the adapter would
+    (the server is set up, the mentor approved, the request accepted)."""
+
+    def by(user: int, name: str = "", admin: bool = False) -> Invocation:
+        return Invocation("discord", str(guild), str(user), name, is_platform_admin=admin)
+
+    owner = by(OWNER, admin=True)
+    await service.execute(owner, "admin setup", {"admin_role": "1", "admin_channel": "2"})
+    await service.execute(by(mentor, "alice"), "mentor apply", APPLICATION)
+    async with service.factory() as session:
+        mentor_id = (
+            await session.execute(
+                select(Mentor.id)
+                .join(Community, Community.id == Mentor.community_id)
+                .where(Community.platform_id == str(guild))
+            )
+        ).scalar_one()
+    await service.press(owner, action_id("approve", mentor_id, "1"))
+    await service.execute(by(mentee, "carol"), "mentee profile", MENTEE_PROFILE)
+    await service.submit(by(mentee, "carol"), action_id("request", mentor_id), {"note": ""})
+    async with service.factory() as session:
+        ms = (
+            await session.execute(select(Mentorship.id).where(Mentorship.mentor_id == mentor_id))
+        ).scalar_one()
+    await service.press(by(mentor, "alice"), action_id("accept", ms, "1"))
+
+
 async def test_a_dm_to_someone_with_several_servers_asks_which_conversation(
-    discord_bot: BotFactory, world: World
+    discord_bot: BotFactory, world: World, service: Mentorbot
 ) -> None:
     other = world.fake.add_guild("Lenders")
     world.fake.add_member(other.id, ALICE, "alice")
+    world.fake.add_member(other.id, CAROL, "carol")
     async with discord_bot() as bot:
-        for guild in (world.id, other.id):
-            target = Target("c", "discord", str(guild))
-            await bot.adapter.port.send_dm(
-                target, str(ALICE), Message(text="Hello"), None, Attempt(f"test-8-{guild}")
-            )
+        await _connect(bot)  # Alice mentors Bob in Givers
+        await _mentorship_in(service, other.id, ALICE, CAROL)  # and Carol in Lenders
+        dms = f"/channels/{bot.fake.dm_channel_id(ALICE)}/messages"
+        before = len(bot.fake.calls)
+
         answer = await dm_the_bot(bot, ALICE, "Hi, it's me")
-    text = embed_text(answer)
-    assert "**Givers**" in text
-    assert "**Lenders**" in text
-    assert "Reply" in text
+        text = embed_text(answer)
+        assert "**Givers**" in text
+        assert "**Lenders**" in text
+        assert "Reply" in text
+        # Found from the stored mentorships: the only call is the answer itself.
+        assert [(c.method, c.path) for c in bot.fake.calls[before:]] == [
+            ("POST", dms),
+        ], bot.fake.calls[before:]
+
+        # Carol has one conversation, in Lenders: her DM goes there.
+        sent = await dm_the_bot(bot, CAROL, "Hello Alice!")
+        assert "Sent to <@2001>" in embed_text(sent)
+        assert embed_of(sent)["author"]["name"] == "Lenders"
+        # A reply still names its server through the message it answers.
+        await bot.deliver()
+        from_carol = bot_dms(bot, ALICE)[-1]
+        assert embed_of(from_carol)["author"]["name"] == "Lenders"
+        answer = await dm_the_bot(bot, ALICE, "Hello Carol!", reply_to=from_carol)
+        assert "Sent to <@2003>" in embed_text(answer)
+        assert bot.fake.calls_to("GET", "/channels/{c}/messages") == []
 
 
 async def test_an_attachment_is_relayed_as_a_link_and_stored(
