@@ -480,6 +480,12 @@ def rank(
     if candidates.size == 0:
         return []
     scores = table.total[0, candidates]
+    if limit < candidates.size:
+        # Only the best ``limit`` are sorted: those scoring at least the limit-th best
+        # score (ties at that score included, so the order below stays exact).
+        cutoff = np.partition(scores, candidates.size - limit)[candidates.size - limit]
+        best = scores >= cutoff
+        candidates, scores = candidates[best], scores[best]
     # Positions follow mentor ids, so sorting by (-score, position) breaks ties by id.
     order = candidates[np.lexsort((candidates, -scores))[:limit]]
     return [(index.facts[j], table.breakdown(0, int(j))) for j in order]

@@ -71,19 +71,41 @@ def mentee_facts(mentee: Mentee) -> matching.MenteeFacts:
     )
 
 
-async def public_ratings(uow: UnitOfWork, mentor_ids: list[str]) -> dict[str, tuple[float, int]]:
-    """Average public rating and count, only for mentors with enough public reviews."""
+@dataclass(frozen=True)
+class ShownMentor:
+    row: MentorRow
+    rating: tuple[float, int] | None  # shown only from enough public reviews
+
+
+async def shown_mentors(uow: UnitOfWork, mentor_ids: list[str]) -> dict[str, ShownMentor]:
+    """The cards' rows of these mentors with their public rating, in one statement (a row
+    deleted since the listing was read is simply missing)."""
     if not mentor_ids:
         return {}
-    rows = await uow.session.execute(
-        select(MentorReview.mentor_id, func.avg(MentorReview.rating), func.count())
+    ratings = (
+        select(
+            MentorReview.mentor_id,
+            func.avg(MentorReview.rating).label("average"),
+            func.count().label("reviews"),
+        )
         .where(MentorReview.mentor_id.in_(mentor_ids), MentorReview.is_public.is_(True))
         .group_by(MentorReview.mentor_id)
+        .subquery()
+    )
+    rows = await uow.session.execute(
+        select(Mentor, Member, ratings.c.average, ratings.c.reviews)
+        .join(Member, Member.id == Mentor.user_id)
+        .outerjoin(ratings, ratings.c.mentor_id == Mentor.id)
+        .where(Mentor.id.in_(mentor_ids))
     )
     return {
-        mentor_id: (float(avg), int(count))
-        for mentor_id, avg, count in rows
-        if count >= MIN_PUBLIC_REVIEWS_FOR_RATING
+        mentor.id: ShownMentor(
+            MentorRow(mentor, member),
+            (float(average), int(reviews))
+            if reviews is not None and reviews >= MIN_PUBLIC_REVIEWS_FOR_RATING
+            else None,
+        )
+        for mentor, member, average, reviews in rows
     }
 
 
@@ -198,15 +220,9 @@ async def browse(uow: UnitOfWork, actor: Actor, cmd: BrowseMentors) -> Reply:
     page = min(max(cmd.page or 1, 1), pages)
     filters = _describe_filters(cmd, only_free)
     page_ids = [listing.index.facts[int(k)].id for k in matches[(page - 1) * size : page * size]]
-    rows = {
-        mentor.id: MentorRow(mentor, member)
-        for mentor, member in await uow.session.execute(
-            select(Mentor, Member)
-            .join(Member, Member.id == Mentor.user_id)
-            .where(Mentor.id.in_(page_ids))
-        )
-    }
-    shown = [rows[i] for i in page_ids if i in rows]
+    found_rows = await shown_mentors(uow, page_ids)
+    cards = [found_rows[i] for i in page_ids if i in found_rows]
+    shown = [card.row for card in cards]
     if not shown:
         return Reply(
             message=Message(
@@ -214,7 +230,6 @@ async def browse(uow: UnitOfWork, actor: Actor, cmd: BrowseMentors) -> Reply:
                 text=f"No accepting mentor matches {filters}. Try fewer filters.",
             )
         )
-    ratings = await public_ratings(uow, [r.mentor.id for r in shown])
     badges = await badges_of(uow, [r.member.id for r in shown])
     buttons = [
         Button(
@@ -232,8 +247,8 @@ async def browse(uow: UnitOfWork, actor: Actor, cmd: BrowseMentors) -> Reply:
             title=f"Mentors ({found} found, page {page} of {pages})",
             text=f"Accepting mentors matching {filters}.",
             fields=tuple(
-                mentor_card_field(r, now, ratings.get(r.mentor.id), badges.get(r.member.id, []))
-                for r in shown
+                mentor_card_field(card.row, now, card.rating, badges.get(card.row.member.id, []))
+                for card in cards
             ),
             buttons=tuple(buttons),
         )
@@ -336,24 +351,14 @@ async def suggestion_message(
             "or check back soon.",
         )
     now = uow.now()
-    by_id = {
-        mentor.id: MentorRow(mentor, member)
-        for mentor, member in await uow.session.execute(
-            select(Mentor, Member)
-            .join(Member, Member.id == Mentor.user_id)
-            .where(Mentor.id.in_([f.id for f, _ in ranked]))
-        )
-    }
+    by_id = await shown_mentors(uow, [f.id for f, _ in ranked])
     # A row deleted since the listing was checked (PostgreSQL reads per statement) is left out.
     ranked = [(facts, breakdown) for facts, breakdown in ranked if facts.id in by_id]
-    ratings = await public_ratings(uow, [f.id for f, _ in ranked])
     fields = []
     for facts, breakdown in ranked:
-        row = by_id[facts.id]
+        card = by_id[facts.id]
         why = "\n".join("· " + line for line in breakdown.reasons(me, facts))
-        field = mentor_card_field(
-            row, now, ratings.get(facts.id), [], extra=f"Why this match:\n{why}"
-        )
+        field = mentor_card_field(card.row, now, card.rating, [], extra=f"Why this match:\n{why}")
         fields.append(Field(f"{breakdown.score:.0f}/100 · {field.name}", field.value))
     return Message(
         title=title,
@@ -361,7 +366,7 @@ async def suggestion_message(
         fields=tuple(fields),
         buttons=tuple(
             Button(
-                f"Request {by_id[f.id].member.display_name}"[:80],
+                f"Request {by_id[f.id].row.member.display_name}"[:80],
                 action_id("request", f.id),
                 "primary",
             )

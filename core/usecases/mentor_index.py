@@ -2,10 +2,16 @@
 
 A mentor is listed while active, accepting and still a member (full ones included;
 callers filter capacity). The listing is cached per process and checked against the
-database with one aggregate query per use: the number of mentor rows and their newest
-``updated_at``. Every change to a mentor row stamps ``updated_at``, so anything that
-changes whether or how a mentor is listed (pause, retire, a new mentee, leaving the
-community) must touch the mentor row; the next use then sees it at once.
+database with one query per use: the newest ``updated_at`` of the community's mentor
+rows, read from the end of an index (it does not grow with the number of mentors; a
+count of the rows would read all of them on every call). Every change to a mentor row
+stamps ``updated_at``, so anything that changes whether or how a mentor is listed
+(pause, retire, a new mentee, leaving the community) must touch the mentor row; the next
+use then sees it at once. A deleted row stamps nothing: the rows are counted on each
+refresh (when a stamp moved, and on the periodic look back below), so a deletion alone
+is found within INDEX_MAX_AGE; meanwhile readers simply do not find the row (``browse``
+and ``suggest`` show only the rows they load, so a deleted mentor is never shown; a page
+may be one card short until then).
 
 A refresh reads only (id, updated_at) pairs, straight from an index: of the rows stamped
 after the newest stamp it knew, and, at least every INDEX_MAX_AGE seconds, of those
@@ -166,7 +172,6 @@ def _browse_order(
 
 @dataclass
 class _Cached:
-    count: int
     newest: datetime | None
     swept: float  # time.monotonic() of the last look INDEX_LOOKBACK back
     stamps: dict[str, datetime]  # every mentor row of the community -> its updated_at
@@ -206,39 +211,37 @@ def _listed(row: Any) -> Listed | None:
 
 async def mentor_listing(uow: UnitOfWork, community_id: str) -> MentorListing:
     """The community's listed mentors, fresh as of this call (see the module docstring)."""
-    version = (
-        await uow.session.execute(
-            select(func.count(Mentor.id), func.max(Mentor.updated_at)).where(
-                Mentor.community_id == community_id
+    newest = _aware(
+        (
+            await uow.session.execute(
+                select(func.max(Mentor.updated_at)).where(Mentor.community_id == community_id)
             )
-        )
-    ).one()
-    count, newest = int(version[0]), _aware(version[1])
+        ).scalar_one()
+    )
     key = ("mentor-index", community_id)
     cached: _Cached | None = uow.cache.get(key)
-    if cached is not None and _current(cached, count, newest):
+    if cached is not None and _current(cached, newest):
         return cached.listing
     # One refresh at a time per community; the others wait and then use its result.
     lock: asyncio.Lock = uow.cache.setdefault(("mentor-index-lock", community_id), asyncio.Lock())
     async with lock:
         latest: _Cached | None = uow.cache.get(key)  # another call may have refreshed it
-        if latest is not None and _current(latest, count, newest):
+        if latest is not None and _current(latest, newest):
             return latest.listing
-        refreshed = await _refresh(uow, community_id, latest, count, newest)
+        refreshed = await _refresh(uow, community_id, latest, newest)
         uow.cache[key] = refreshed
         return refreshed.listing
 
 
-def _current(cached: _Cached, count: int, newest: datetime | None) -> bool:
+def _current(cached: _Cached, newest: datetime | None) -> bool:
     fresh = time.monotonic() - cached.swept < INDEX_MAX_AGE
-    return fresh and (cached.count, cached.newest) == (count, newest)
+    return fresh and cached.newest == newest
 
 
 async def _refresh(
     uow: UnitOfWork,
     community_id: str,
     cached: _Cached | None,
-    count: int,
     newest: datetime | None,
 ) -> _Cached:
     hours = uow.settings.matching.full_availability_hours
@@ -258,7 +261,7 @@ async def _refresh(
             if (entry := _listed(row)) is not None:
                 listed[entry.facts.id] = entry
         listing = MentorListing.build(list(listed.values()), hours)
-        return _Cached(count, newest, time.monotonic(), stamps, listed, listing)
+        return _Cached(newest, time.monotonic(), stamps, listed, listing)
 
     stamps, listed = dict(cached.stamps), dict(cached.listed)
     sweep = time.monotonic() - cached.swept >= INDEX_MAX_AGE
@@ -276,6 +279,10 @@ async def _refresh(
         if stamps.get(mentor_id) != stamp:
             changed[mentor_id] = stamp
     gone: set[str] = set()
+    # Rows are counted only here, when something changed or on the periodic look back.
+    count = (
+        await uow.session.execute(select(func.count(Mentor.id)).where(in_community))
+    ).scalar_one()
     if len(stamps.keys() | changed.keys()) != count:
         # A row was deleted: find which from the ids alone.
         present = set((await uow.session.execute(select(Mentor.id).where(in_community))).scalars())
@@ -311,4 +318,4 @@ async def _refresh(
             list(listed.values()), hours
         )
     swept = time.monotonic() if sweep else cached.swept
-    return _Cached(count, newest, swept, stamps, listed, listing)
+    return _Cached(newest, swept, stamps, listed, listing)

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import delete, event, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core import db
 from core.clock import FakeClock
 from core.context import Invocation
 from core.ids import new_id
@@ -249,6 +250,53 @@ async def test_a_deleted_mentor_row_leaves_the_listing(
     after = await service.execute(SEEKER, "mentor browse", {"has_capacity": "no"})
     assert _title(after).startswith("Mentors (5 found")
     assert "Mentor 001" not in _names(after)
+
+
+async def test_a_deletion_alone_is_never_shown_and_leaves_the_count_on_the_look_back(
+    factory: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    service = Mentorbot(factory, clock)
+    ids = await _seed(factory, service, 6)
+    await service.execute(SEEKER, "mentor browse", {"has_capacity": "no"})
+    async with factory() as session, session.begin():
+        await session.execute(delete(Mentor).where(Mentor.id == ids["Mentor 001"]))
+    # No stamp moved, so the listing is not refreshed yet, but its card is not shown.
+    before_look_back = await service.execute(SEEKER, "mentor browse", {"has_capacity": "no"})
+    assert "Mentor 001" not in _names(before_look_back)
+    assert len(_names(before_look_back)) == 4  # the first page, one card short
+    monkeypatch.setattr(mentor_index, "INDEX_MAX_AGE", 0.0)  # the look back is due
+    after = await service.execute(SEEKER, "mentor browse", {"has_capacity": "no"})
+    assert _title(after).startswith("Mentors (5 found")
+    assert len(_names(after)) == 5
+
+
+async def test_an_unchanged_listing_is_checked_without_reading_every_mentor(
+    factory: async_sessionmaker[AsyncSession], clock: FakeClock
+) -> None:
+    """The per-call freshness check is one index look-up (the newest stamp), not a
+    count or any other read over all the community's mentor rows."""
+    service = Mentorbot(factory, clock)
+    await _seed(factory, service, 6)
+    await service.execute(SEEKER, "mentor suggest", {})
+    engine = factory.kw["bind"]
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement.lower())
+
+    engines = {engine.sync_engine, db.reader_engine(engine).sync_engine}
+    for e in engines:
+        event.listen(e, "before_cursor_execute", seen)
+    try:
+        await service.execute(SEEKER, "mentor suggest", {})
+        await service.execute(SEEKER, "mentor browse", {})
+    finally:
+        for e in engines:
+            event.remove(e, "before_cursor_execute", seen)
+    assert statements
+    assert not [s for s in statements if "count(" in s and "mentor_reviews" not in s]
 
 
 def _entry(i: int, *, free: int = 2, expertise: tuple[str, ...] = ("giving",)) -> Listed:
