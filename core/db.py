@@ -5,7 +5,9 @@ write transactions never interleave; ``BEGIN IMMEDIATE`` so a write transaction 
 the write lock up front and a second process waits (busy_timeout) instead of failing on
 a lock upgrade. Beside it, a small pool of reader connections for read-only units of
 work: deferred transactions (plain ``BEGIN``) with ``query_only`` on, which WAL lets run
-alongside the writer, so a read never queues behind a write.
+alongside the writer, so a read never queues behind a write. Both talk to SQLite through
+``core.sqlite_driver``: one trip to aiosqlite's thread per statement for the writer, and
+none for a reader (its short reads run on the event loop's thread).
 PostgreSQL: an ordinary asyncpg pool; several bot processes may share it. Reads use the
 same pool in ``READ ONLY`` transactions.
 
@@ -25,6 +27,8 @@ from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
+
+from core import sqlite_driver
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -72,22 +76,27 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
                 "an in-memory SQLite database cannot be migrated or shared; give a file path "
                 "such as sqlite:///mentorbot.db"
             )
+        database = str(make_url(url).database)
         engine = create_async_engine(
             url,
             echo=echo,
             pool_size=1,
             max_overflow=0,
             pool_timeout=60,
-            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            async_creator=sqlite_driver.connector(database, busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS),
         )
         _configure_sqlite(engine, writer=True)
+        # Readers run their (short) statements on the event loop's thread; see
+        # core.sqlite_driver.
         readers = create_async_engine(
             url,
             echo=echo,
             pool_size=SQLITE_READERS,
             max_overflow=0,
             pool_timeout=POOL_TIMEOUT_SECONDS,
-            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            async_creator=sqlite_driver.connector(
+                database, busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS, inline=True
+            ),
         )
         _configure_sqlite(readers, writer=False)
 
@@ -126,7 +135,8 @@ def _configure_sqlite(engine: AsyncEngine, *, writer: bool) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         pragmas = [
-            f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
+            # A reader never waits for a lock on the event loop (core.sqlite_driver).
+            f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS if writer else 0}",
             "PRAGMA foreign_keys=ON",
             "PRAGMA synchronous=NORMAL",
         ]

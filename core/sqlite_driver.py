@@ -1,0 +1,135 @@
+"""aiosqlite connections that cost one trip to their thread per statement, or none.
+
+aiosqlite runs each sqlite3 call on the connection's own thread, and SQLAlchemy's adapter
+makes four such calls per statement: create a cursor, execute, fetch the rows, close the
+cursor. Each trip is a hand-off to another thread and back through the event loop, which
+costs more than the few microseconds SQLite needs to answer a short read, and on a busy
+machine each hand-off also waits for the other thread to be scheduled (a read-only
+command made about 25 of them). So:
+
+* the statement and its first rows travel together (``OneTripCursor.execute``), and
+  creating and closing a cursor (no I/O, no lock) happen on the caller's thread;
+* a reader connection (``inline=True``) runs its statements on the caller's thread
+  outright. Reads in WAL mode take no lock that a writer holds, and the reads on command
+  paths are short (a page, an index look-up; the mentor listing streams in batches), so
+  this costs the event loop less than the hand-offs did. Such a connection does not wait
+  for a lock on the loop: its busy timeout is zero, and a statement that finds the
+  database busy (e.g. a file not yet in WAL mode while another process writes) is run
+  again on the connection's thread, where it may wait the usual busy timeout.
+
+The sqlite3 connection is opened with ``check_same_thread=False`` for this; SQLAlchemy
+never uses one connection from two places at once (each statement runs under the
+adapter's per-connection mutex), so it is still used by one thread at a time. The writer
+keeps everything that can wait on the database (execute, commit) on aiosqlite's thread.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import aiosqlite
+from aiosqlite.context import contextmanager
+
+# Rows fetched together with the statement; more (a streamed read) follow in batches.
+ROWS_WITH_STATEMENT = 500
+_BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+class OneTripCursor(aiosqlite.Cursor):
+    def __init__(self, conn: aiosqlite.Connection, cursor: sqlite3.Cursor) -> None:
+        super().__init__(conn, cursor)
+        self._ahead: list[Any] = []
+        self._more = False
+
+    def _execute_and_fetch(self, sql: str, parameters: Any) -> tuple[list[Any], bool]:
+        """On the connection's thread: run the statement and fetch its first rows."""
+        self._cursor.execute(sql, parameters)
+        if self._cursor.description is None:
+            return [], False
+        rows = self._cursor.fetchmany(ROWS_WITH_STATEMENT)
+        return rows, len(rows) == ROWS_WITH_STATEMENT
+
+    async def execute(self, sql: str, parameters: Iterable[Any] | None = None) -> OneTripCursor:
+        self._ahead, self._more = await self._execute(  # type: ignore[no-untyped-call]
+            self._execute_and_fetch, sql, [] if parameters is None else parameters
+        )
+        return self
+
+    async def executemany(self, sql: str, parameters: Iterable[Iterable[Any]]) -> OneTripCursor:
+        self._ahead, self._more = [], False
+        await super().executemany(sql, parameters)
+        return self
+
+    async def fetchone(self) -> Any:
+        if self._ahead:
+            return self._ahead.pop(0)
+        return await super().fetchone() if self._more else None
+
+    async def fetchmany(self, size: int | None = None) -> Sequence[Any]:
+        size = self.arraysize if size is None else size
+        if self._ahead:
+            taken, self._ahead = self._ahead[:size], self._ahead[size:]
+            return taken
+        return list(await super().fetchmany(size)) if self._more else []
+
+    async def fetchall(self) -> Sequence[Any]:
+        taken, self._ahead = self._ahead, []
+        if self._more:
+            self._more = False
+            taken += list(await super().fetchall())
+        return taken
+
+    async def close(self) -> None:
+        self._ahead, self._more = [], False
+        self._cursor.close()
+
+
+class OneTripConnection(aiosqlite.Connection):
+    def __init__(
+        self, connector: Callable[[], sqlite3.Connection], *, inline: bool, busy_timeout_ms: int
+    ) -> None:
+        super().__init__(connector, iter_chunk_size=64)
+        self.inline = inline
+        self.busy_timeout_ms = busy_timeout_ms
+
+    @contextmanager
+    async def cursor(self) -> aiosqlite.Cursor:
+        return OneTripCursor(self, self._conn.cursor())
+
+    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if not (self.inline and self._running and self._connection is not None):
+            return await super()._execute(fn, *args, **kwargs)  # type: ignore[no-untyped-call]
+        try:
+            return fn(*args, **kwargs)
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode not in _BUSY:
+                raise
+        return await super()._execute(self._patiently, fn, args, kwargs)  # type: ignore[no-untyped-call]
+
+    def _patiently(self, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+        """On the connection's thread: ``fn`` allowed to wait for a lock, as the writer is."""
+        self._conn.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            self._conn.execute("PRAGMA busy_timeout=0")
+
+
+def connector(path: str, *, busy_timeout_ms: int, inline: bool = False) -> Callable[[], Any]:
+    """An ``async_creator`` for ``create_async_engine``: connections to a database file.
+    ``inline``: a reader that runs its statements on the caller's thread (see above)."""
+
+    async def connect() -> OneTripConnection:
+        timeout = 0 if inline else busy_timeout_ms / 1000
+
+        def open_file() -> sqlite3.Connection:
+            return sqlite3.connect(path, timeout=timeout, check_same_thread=False)
+
+        connection = OneTripConnection(open_file, inline=inline, busy_timeout_ms=busy_timeout_ms)
+        connection._thread.daemon = True  # as SQLAlchemy does for aiosqlite's own
+        await connection
+        return connection
+
+    return connect

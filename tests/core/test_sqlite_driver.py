@@ -1,0 +1,97 @@
+"""core.sqlite_driver: readers run on the loop's thread, never wait for a lock there, and
+every statement still returns all of its rows (issue 10: first responses and suggest)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from pathlib import Path
+
+from core import sqlite_driver
+
+
+def _table(path: Path, rows: int) -> None:
+    with sqlite3.connect(path) as setup:
+        setup.execute("CREATE TABLE t (n INTEGER)")
+        setup.executemany("INSERT INTO t VALUES (?)", [(n,) for n in range(rows)])
+
+
+async def _thread_of_statements(conn: sqlite_driver.OneTripConnection) -> int:
+    conn._conn.create_function("thread_id", 0, threading.get_ident)
+    async with conn.cursor() as cursor:
+        await cursor.execute("SELECT thread_id()")
+        ((ident,),) = await cursor.fetchall()
+    return int(ident)
+
+
+async def test_a_reader_runs_on_the_loops_thread_and_the_writer_on_its_own(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "t.db"
+    _table(path, 1)
+    reader = await sqlite_driver.connector(str(path), busy_timeout_ms=5000, inline=True)()
+    writer = await sqlite_driver.connector(str(path), busy_timeout_ms=5000)()
+    try:
+        assert await _thread_of_statements(reader) == threading.get_ident()
+        assert await _thread_of_statements(writer) != threading.get_ident()
+    finally:
+        await reader.close()
+        await writer.close()
+
+
+async def test_a_reader_that_finds_the_database_locked_waits_off_the_loop(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "t.db"
+    _table(path, 3)  # rollback-journal mode: an exclusive lock keeps readers out
+    reader = await sqlite_driver.connector(str(path), busy_timeout_ms=5000, inline=True)()
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+
+    async def read() -> list[tuple[int]]:
+        async with reader.cursor() as cursor:
+            await cursor.execute("SELECT count(*) FROM t")
+            return list(await cursor.fetchall())
+
+    try:
+        pending = asyncio.ensure_future(read())
+        ticks = 0
+        for _ in range(20):  # the loop keeps running while the read waits
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert ticks == 20
+        assert not pending.done()
+        other.execute("ROLLBACK")
+        assert await asyncio.wait_for(pending, 5) == [(3,)]
+        # Back on the loop's thread for the next statement, with no wait there.
+        assert await _thread_of_statements(reader) == threading.get_ident()
+    finally:
+        other.close()
+        await reader.close()
+
+
+async def test_long_results_come_whole_whichever_way_they_are_fetched(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    rows = sqlite_driver.ROWS_WITH_STATEMENT * 2 + 7
+    _table(path, rows)
+    for inline in (True, False):
+        conn = await sqlite_driver.connector(str(path), busy_timeout_ms=5000, inline=inline)()
+        try:
+            async with conn.cursor() as cursor:
+                await cursor.execute("SELECT n FROM t ORDER BY n")
+                assert list(await cursor.fetchall()) == [(n,) for n in range(rows)]
+            async with conn.cursor() as cursor:
+                await cursor.execute("SELECT n FROM t ORDER BY n")
+                first = await cursor.fetchone()
+                batches = [first]
+                while batch := await cursor.fetchmany(300):
+                    batches.extend(batch)
+                assert batches == [(n,) for n in range(rows)]
+                assert await cursor.fetchone() is None
+            async with conn.cursor() as cursor:
+                await cursor.execute("UPDATE t SET n = n WHERE n < 5")
+                assert cursor.rowcount == 5
+                assert list(await cursor.fetchall()) == []
+        finally:
+            await conn.close()
