@@ -7,12 +7,13 @@ Seeds a Discord and a Slack community with ``bench/commands.py``'s bulk seeding 
 temporary SQLite file, then drives mixed interactions (``help``, ``browse``, ``suggest``
 and the ``apply`` form: a Discord modal submission, a Slack view submission) through the
 real ``DiscordAdapter`` (gateway + REST) and ``SlackAdapter`` (Socket Mode) against the
-project's fakes (``tests/fakes``): one at a time, then 200 and 400 at once. Each
+project's fakes (``tests/fakes``): 200 one at a time, then 200 and 400 at once. Each
 interaction is timed from the moment the fake sends it to its first response (Discord's
 interaction callback: an answer or a deferral; Slack's envelope acknowledgement), and
 the run waits for every final answer before the next round. In the same run, on the
 same fakes, the floor: a bare discord.py client answering every interaction with a
-static message and a bare Bolt app that only acks; our p99 is printed as a ratio to it.
+static message and a bare Bolt app that only acks, fed the same interactions one at a
+time and at once; our p99 is printed as a ratio to it.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from core.defaults import EXPERTISE_OPTIONS
 from core.models import Community, Member
 from core.service import Mentorbot
 from tests.fakes.discord_fake import FakeDiscord
-from tests.fakes.discord_fake_interactions import PendingInteraction
+from tests.fakes.discord_fake_interactions import PendingInteraction, new_token
 from tests.fakes.slack_fake import FakeSlack
 
 DEADLINE_MS = 2_500
@@ -71,7 +72,7 @@ class Plan:
 
 
 PLANS = {
-    "full": Plan(FULL, 100, (200, 400)),
+    "full": Plan(FULL, 200, (200, 400)),
     "quick": Plan(QUICK, 10, (10, 20)),
 }
 
@@ -212,11 +213,20 @@ class DiscordDriver:
                 )
         return out
 
+    def sent_now(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """``payload`` as Discord would send it now: with a new id (a snowflake carries its
+        creation time, from which the adapter's 3 s clock runs) and token. Payloads are
+        built ahead of a round (a form's command is answered first), and one built seconds
+        before it was sent looked late to the adapter, which then deferred it at once
+        without handling it: serial figures looked faster than handling was."""
+        fresh = self.fake.state.next_id()
+        return {**payload, "id": str(fresh), "token": new_token(fresh)}
+
     async def run(self, payloads: list[dict[str, Any]]) -> Figures:
         """Send all at once; first-response times; waits for every final answer."""
         pending: list[PendingInteraction] = []
         for payload in payloads:
-            pending.append(await self.fake.send_interaction(payload))
+            pending.append(await self.fake.send_interaction(self.sent_now(payload)))
         for p in pending:
             answer = await p.wait_response(WAIT_FINAL_SECONDS)
             if answer.type == 5:
@@ -328,7 +338,8 @@ async def discord_rounds(engine: AsyncEngine, plan: Plan, seeded: Seeded) -> Non
         connection = asyncio.create_task(bare.connect())
         await bare.wait_until_ready()
         try:
-            floor = {n: await driver.run(rounds[n]) for n in plan.bursts}
+            floor = {0: await serially(driver.run, serial)}
+            floor |= {n: await driver.run(rounds[n]) for n in plan.bursts}
         finally:
             await bare.close()
             connection.cancel()
@@ -376,7 +387,8 @@ async def slack_rounds(engine: AsyncEngine, plan: Plan, seeded: Seeded) -> None:
         handler = AsyncSocketModeHandler(bare, app_token=fake.app_token)
         await handler.connect_async()  # type: ignore[no-untyped-call]
         try:
-            floor = {n: await driver.run(rounds[n], replies=False) for n in plan.bursts}
+            floor = {0: await serially(lambda e: driver.run(e, replies=False), serial)}
+            floor |= {n: await driver.run(rounds[n], replies=False) for n in plan.bursts}
         finally:
             await handler.close_async()  # type: ignore[no-untyped-call]
     report("Slack", ours, floor)
@@ -384,6 +396,7 @@ async def slack_rounds(engine: AsyncEngine, plan: Plan, seeded: Seeded) -> None:
 
 def report(platform: str, ours: dict[int, Figures], floor: dict[int, Figures]) -> None:
     print(ours[0].line(f"{platform}: one at a time"))
+    print(floor[0].line(f"{platform} floor (bare): one at a time"))
     for n, figures in ours.items():
         if n:
             print(figures.line(f"{platform}: {n} at once"))
