@@ -9,13 +9,16 @@ command made about 25 of them). So:
 
 * the statement and its first rows travel together (``OneTripCursor.execute``), and
   creating and closing a cursor (no I/O, no lock) happen on the caller's thread;
-* a reader connection (``inline=True``) runs its statements on the caller's thread
-  outright. Reads in WAL mode take no lock that a writer holds, and the reads on command
-  paths are short (a page, an index look-up; the mentor listing streams in batches), so
-  this costs the event loop less than the hand-offs did. Such a connection does not wait
-  for a lock on the loop: its busy timeout is zero, and a statement that finds the
+* a reader connection runs its statements on the caller's thread outright while it is
+  the only read under way (``Readers.alone``): one member's command then costs no
+  hand-off at all. Reads in WAL mode take no lock that a writer holds, and the reads on
+  command paths are short (a page, an index look-up; the mentor listing streams in
+  batches). When several reads are under way (a burst), they go to their connections'
+  threads as before, so the event loop stays free to send first responses (running a
+  burst's reads on the loop made 400 at once answer later, not sooner). A reader never
+  waits for a lock on the loop: its busy timeout is zero, and a statement that finds the
   database busy (e.g. a file not yet in WAL mode while another process writes) is run
-  again on the connection's thread, where it may wait the usual busy timeout.
+  again on the connection's thread, allowed to wait the usual busy timeout.
 
 The sqlite3 connection is opened with ``check_same_thread=False`` for this; SQLAlchemy
 never uses one connection from two places at once (each statement runs under the
@@ -31,6 +34,7 @@ from typing import Any
 
 import aiosqlite
 from aiosqlite.context import contextmanager
+from sqlalchemy import event
 
 # Rows fetched together with the statement; more (a streamed read) follow in batches.
 ROWS_WITH_STATEMENT = 500
@@ -86,12 +90,37 @@ class OneTripCursor(aiosqlite.Cursor):
         self._cursor.close()
 
 
+class Readers:
+    """How many reader connections are checked out of their pool right now."""
+
+    def __init__(self) -> None:
+        self.in_use = 0
+
+    def alone(self) -> bool:
+        return self.in_use <= 1
+
+    def watch(self, pool_events: Any) -> None:
+        """Count checkouts of ``pool_events`` (a sync engine or pool)."""
+
+        @event.listens_for(pool_events, "checkout")
+        def _out(*_: Any) -> None:
+            self.in_use += 1
+
+        @event.listens_for(pool_events, "checkin")
+        def _in(*_: Any) -> None:
+            self.in_use -= 1
+
+
 class OneTripConnection(aiosqlite.Connection):
     def __init__(
-        self, connector: Callable[[], sqlite3.Connection], *, inline: bool, busy_timeout_ms: int
+        self,
+        connector: Callable[[], sqlite3.Connection],
+        *,
+        readers: Readers | None,
+        busy_timeout_ms: int,
     ) -> None:
         super().__init__(connector, iter_chunk_size=64)
-        self.inline = inline
+        self.readers = readers
         self.busy_timeout_ms = busy_timeout_ms
 
     @contextmanager
@@ -99,17 +128,23 @@ class OneTripConnection(aiosqlite.Connection):
         return OneTripCursor(self, self._conn.cursor())
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        if not (self.inline and self._running and self._connection is not None):
+        if self.readers is None or not self._running or self._connection is None:
             return await super()._execute(fn, *args, **kwargs)  # type: ignore[no-untyped-call]
+        if self.readers.alone():
+            try:
+                return fn(*args, **kwargs)
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode not in _BUSY:
+                    raise
+        return await super()._execute(self._patiently, fn, args, kwargs)  # type: ignore[no-untyped-call]
+
+    def _patiently(self, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+        """On the connection's thread: ``fn``, allowed to wait for a lock if it must."""
         try:
             return fn(*args, **kwargs)
         except sqlite3.OperationalError as exc:
             if exc.sqlite_errorcode not in _BUSY:
                 raise
-        return await super()._execute(self._patiently, fn, args, kwargs)  # type: ignore[no-untyped-call]
-
-    def _patiently(self, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
-        """On the connection's thread: ``fn`` allowed to wait for a lock, as the writer is."""
         self._conn.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
         try:
             return fn(*args, **kwargs)
@@ -117,17 +152,19 @@ class OneTripConnection(aiosqlite.Connection):
             self._conn.execute("PRAGMA busy_timeout=0")
 
 
-def connector(path: str, *, busy_timeout_ms: int, inline: bool = False) -> Callable[[], Any]:
+def connector(
+    path: str, *, busy_timeout_ms: int, readers: Readers | None = None
+) -> Callable[[], Any]:
     """An ``async_creator`` for ``create_async_engine``: connections to a database file.
-    ``inline``: a reader that runs its statements on the caller's thread (see above)."""
+    ``readers``: reader connections, inline while alone (see above); else the writer's."""
 
     async def connect() -> OneTripConnection:
-        timeout = 0 if inline else busy_timeout_ms / 1000
+        timeout = 0 if readers is not None else busy_timeout_ms / 1000
 
         def open_file() -> sqlite3.Connection:
             return sqlite3.connect(path, timeout=timeout, check_same_thread=False)
 
-        connection = OneTripConnection(open_file, inline=inline, busy_timeout_ms=busy_timeout_ms)
+        connection = OneTripConnection(open_file, readers=readers, busy_timeout_ms=busy_timeout_ms)
         connection._thread.daemon = True  # as SQLAlchemy does for aiosqlite's own
         await connection
         return connection
