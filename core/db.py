@@ -6,8 +6,8 @@ the write lock up front and a second process waits (busy_timeout) instead of fai
 a lock upgrade. Beside it, a small pool of reader connections for read-only units of
 work: deferred transactions (plain ``BEGIN``) with ``query_only`` on, which WAL lets run
 alongside the writer, so a read never queues behind a write. Both talk to SQLite through
-``core.sqlite_driver``: one trip to aiosqlite's thread per statement, and none for a read
-while it is the only one under way (its short statements run on the event loop's thread).
+``core.sqlite_driver``: one trip to aiosqlite's thread per statement for the writer, and
+none for a reader (its short statements run on the event loop's thread).
 PostgreSQL: an ordinary asyncpg pool; several bot processes may share it. Reads use the
 same pool in ``READ ONLY`` transactions.
 
@@ -86,9 +86,8 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             async_creator=sqlite_driver.connector(database, busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS),
         )
         _configure_sqlite(engine, writer=True)
-        # A read alone runs its (short) statements on the event loop's thread; see
+        # Readers run their (short) statements on the event loop's thread; see
         # core.sqlite_driver.
-        in_use = sqlite_driver.Readers()
         readers = create_async_engine(
             url,
             echo=echo,
@@ -96,10 +95,9 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             max_overflow=0,
             pool_timeout=POOL_TIMEOUT_SECONDS,
             async_creator=sqlite_driver.connector(
-                database, busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS, readers=in_use
+                database, busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS, inline=True
             ),
         )
-        in_use.watch(readers.sync_engine.pool)
         _configure_sqlite(readers, writer=False)
 
         @event.listens_for(engine.sync_engine, "engine_disposed")

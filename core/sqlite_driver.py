@@ -9,16 +9,16 @@ command made about 25 of them). So:
 
 * the statement and its first rows travel together (``OneTripCursor.execute``), and
   creating and closing a cursor (no I/O, no lock) happen on the caller's thread;
-* a reader connection runs its statements on the caller's thread outright while it is
-  the only read under way (``Readers.alone``): one member's command then costs no
-  hand-off at all. Reads in WAL mode take no lock that a writer holds, and the reads on
-  command paths are short (a page, an index look-up; the mentor listing streams in
-  batches). When several reads are under way (a burst), they go to their connections'
-  threads as before, so the event loop stays free to send first responses (running a
-  burst's reads on the loop made 400 at once answer later, not sooner). A reader never
-  waits for a lock on the loop: its busy timeout is zero, and a statement that finds the
-  database busy (e.g. a file not yet in WAL mode while another process writes) is run
-  again on the connection's thread, allowed to wait the usual busy timeout.
+* a reader connection runs its statements on the caller's thread outright, then lets
+  the event loop run whatever else is ready (``asyncio.sleep(0)``) before going on, as a
+  hand-off would have: one member's command costs no hand-off at all, and in a burst the
+  loop still switches between commands at every statement, so first responses are not
+  held up behind whole commands. Reads in WAL mode take no lock that a writer holds, and
+  the reads on command paths are short (a page, an index look-up; the mentor listing
+  streams in batches). A reader never waits for a lock on the loop: its busy timeout is
+  zero, and a statement that finds the database busy (e.g. a file not yet in WAL mode
+  while another process writes) is run again on the connection's thread, allowed to wait
+  the usual busy timeout.
 
 The sqlite3 connection is opened with ``check_same_thread=False`` for this; SQLAlchemy
 never uses one connection from two places at once (each statement runs under the
@@ -28,13 +28,13 @@ keeps everything that can wait on the database (execute, commit) on aiosqlite's 
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import aiosqlite
 from aiosqlite.context import contextmanager
-from sqlalchemy import event
 
 # Rows fetched together with the statement; more (a streamed read) follow in batches.
 ROWS_WITH_STATEMENT = 500
@@ -90,37 +90,16 @@ class OneTripCursor(aiosqlite.Cursor):
         self._cursor.close()
 
 
-class Readers:
-    """How many reader connections are checked out of their pool right now."""
-
-    def __init__(self) -> None:
-        self.in_use = 0
-
-    def alone(self) -> bool:
-        return self.in_use <= 1
-
-    def watch(self, pool_events: Any) -> None:
-        """Count checkouts of ``pool_events`` (a sync engine or pool)."""
-
-        @event.listens_for(pool_events, "checkout")
-        def _out(*_: Any) -> None:
-            self.in_use += 1
-
-        @event.listens_for(pool_events, "checkin")
-        def _in(*_: Any) -> None:
-            self.in_use -= 1
-
-
 class OneTripConnection(aiosqlite.Connection):
     def __init__(
         self,
         connector: Callable[[], sqlite3.Connection],
         *,
-        readers: Readers | None,
+        inline: bool,
         busy_timeout_ms: int,
     ) -> None:
         super().__init__(connector, iter_chunk_size=64)
-        self.readers = readers
+        self.inline = inline
         self.busy_timeout_ms = busy_timeout_ms
 
     @contextmanager
@@ -128,15 +107,16 @@ class OneTripConnection(aiosqlite.Connection):
         return OneTripCursor(self, self._conn.cursor())
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        if self.readers is None or not self._running or self._connection is None:
+        if not (self.inline and self._running and self._connection is not None):
             return await super()._execute(fn, *args, **kwargs)  # type: ignore[no-untyped-call]
-        if self.readers.alone():
-            try:
-                return fn(*args, **kwargs)
-            except sqlite3.OperationalError as exc:
-                if exc.sqlite_errorcode not in _BUSY:
-                    raise
-        return await super()._execute(self._patiently, fn, args, kwargs)  # type: ignore[no-untyped-call]
+        try:
+            result = fn(*args, **kwargs)
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode not in _BUSY:
+                raise
+            return await super()._execute(self._patiently, fn, args, kwargs)  # type: ignore[no-untyped-call]
+        await asyncio.sleep(0)  # let the loop switch here, as a hand-off would
+        return result
 
     def _patiently(self, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
         """On the connection's thread: ``fn``, allowed to wait for a lock if it must."""
@@ -152,19 +132,17 @@ class OneTripConnection(aiosqlite.Connection):
             self._conn.execute("PRAGMA busy_timeout=0")
 
 
-def connector(
-    path: str, *, busy_timeout_ms: int, readers: Readers | None = None
-) -> Callable[[], Any]:
+def connector(path: str, *, busy_timeout_ms: int, inline: bool = False) -> Callable[[], Any]:
     """An ``async_creator`` for ``create_async_engine``: connections to a database file.
-    ``readers``: reader connections, inline while alone (see above); else the writer's."""
+    ``inline``: a reader's, running statements on the caller's thread (see above)."""
 
     async def connect() -> OneTripConnection:
-        timeout = 0 if readers is not None else busy_timeout_ms / 1000
+        timeout = 0 if inline else busy_timeout_ms / 1000
 
         def open_file() -> sqlite3.Connection:
             return sqlite3.connect(path, timeout=timeout, check_same_thread=False)
 
-        connection = OneTripConnection(open_file, readers=readers, busy_timeout_ms=busy_timeout_ms)
+        connection = OneTripConnection(open_file, inline=inline, busy_timeout_ms=busy_timeout_ms)
         connection._thread.daemon = True  # as SQLAlchemy does for aiosqlite's own
         await connection
         return connection

@@ -8,9 +8,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from core import db, sqlite_driver
+from core import sqlite_driver
 
 
 def _table(path: Path, rows: int) -> None:
@@ -27,23 +25,46 @@ async def _thread_of_statements(conn: sqlite_driver.OneTripConnection) -> int:
     return int(ident)
 
 
-async def test_a_read_alone_runs_on_the_loops_thread_and_others_on_their_own(
+async def test_a_reader_runs_on_the_loops_thread_and_the_writer_on_its_own(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "t.db"
     _table(path, 1)
-    readers = sqlite_driver.Readers()
-    reader = await sqlite_driver.connector(str(path), busy_timeout_ms=5000, readers=readers)()
+    reader = await sqlite_driver.connector(str(path), busy_timeout_ms=5000, inline=True)()
     writer = await sqlite_driver.connector(str(path), busy_timeout_ms=5000)()
     try:
-        readers.in_use = 1  # this read is the only one under way
         assert await _thread_of_statements(reader) == threading.get_ident()
-        readers.in_use = 3  # a burst: reads go to their connections' threads
-        assert await _thread_of_statements(reader) != threading.get_ident()
         assert await _thread_of_statements(writer) != threading.get_ident()
     finally:
         await reader.close()
         await writer.close()
+
+
+async def test_the_loop_switches_between_a_readers_statements(tmp_path: Path) -> None:
+    """Reads on the loop's thread still let other work (a first response) in between."""
+    path = tmp_path / "t.db"
+    _table(path, 1)
+    reader = await sqlite_driver.connector(str(path), busy_timeout_ms=5000, inline=True)()
+    seen: list[str] = []
+
+    async def statements() -> None:
+        for _ in range(3):
+            async with reader.cursor() as cursor:
+                await cursor.execute("SELECT n FROM t")
+                await cursor.fetchall()
+            seen.append("statement")
+
+    async def other() -> None:
+        for _ in range(3):
+            seen.append("other")
+            await asyncio.sleep(0)
+
+    try:
+        await asyncio.gather(statements(), other())
+    finally:
+        await reader.close()
+    assert seen[:2] != ["statement", "statement"], seen
+    assert seen.count("statement") == 3
 
 
 async def test_a_reader_that_finds_the_database_locked_waits_off_the_loop(
@@ -51,9 +72,7 @@ async def test_a_reader_that_finds_the_database_locked_waits_off_the_loop(
 ) -> None:
     path = tmp_path / "t.db"
     _table(path, 3)  # rollback-journal mode: an exclusive lock keeps readers out
-    reader = await sqlite_driver.connector(
-        str(path), busy_timeout_ms=5000, readers=sqlite_driver.Readers()
-    )()
+    reader = await sqlite_driver.connector(str(path), busy_timeout_ms=5000, inline=True)()
     other = sqlite3.connect(path, isolation_level=None)
     other.execute("BEGIN EXCLUSIVE")
 
@@ -84,8 +103,7 @@ async def test_long_results_come_whole_whichever_way_they_are_fetched(tmp_path: 
     rows = sqlite_driver.ROWS_WITH_STATEMENT * 2 + 7
     _table(path, rows)
     for inline in (True, False):
-        readers = sqlite_driver.Readers() if inline else None
-        conn = await sqlite_driver.connector(str(path), busy_timeout_ms=5000, readers=readers)()
+        conn = await sqlite_driver.connector(str(path), busy_timeout_ms=5000, inline=inline)()
         try:
             async with conn.cursor() as cursor:
                 await cursor.execute("SELECT n FROM t ORDER BY n")
@@ -104,28 +122,3 @@ async def test_long_results_come_whole_whichever_way_they_are_fetched(tmp_path: 
                 assert list(await cursor.fetchall()) == []
         finally:
             await conn.close()
-
-
-async def _driver_connection(session: AsyncSession) -> sqlite_driver.OneTripConnection:
-    raw = await (await session.connection()).get_raw_connection()
-    found = raw.dbapi_connection._connection  # type: ignore[union-attr]
-    assert isinstance(found, sqlite_driver.OneTripConnection)
-    return found
-
-
-async def test_the_reader_pool_counts_the_reads_under_way(tmp_path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'count.db'}"
-    await db.upgrade_async(url)
-    engine = db.create_engine(url)
-    readers = db.read_session_factory(db.session_factory(engine))
-    try:
-        async with readers() as one:
-            assert (await _driver_connection(one)).readers.alone()  # type: ignore[union-attr]
-            async with readers() as two:
-                second = await _driver_connection(two)
-                assert second.readers is not None
-                assert not second.readers.alone()
-        async with readers() as again:
-            assert (await _driver_connection(again)).readers.alone()  # type: ignore[union-attr]
-    finally:
-        await engine.dispose()
