@@ -43,6 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.discord.bot import DiscordAdapter, point_discord_py_at
 from adapters.slack.app import SlackAdapter
 from bench.commands import FULL, LANGS, QUICK, STYLES, Seeded, Sizes, seed
+from bot.wiring import settle_memory
 from core import db
 from core.defaults import EXPERTISE_OPTIONS
 from core.models import Community, Member
@@ -325,6 +326,7 @@ async def discord_rounds(engine: AsyncEngine, plan: Plan, seeded: Seeded) -> Non
         rounds: dict[int, list[dict[str, Any]]] = {}
         try:
             await driver.run(await driver.payloads(acts.take(20)))  # warm-up, not counted
+            settle_memory()  # as `mentorbot run` does once it is up
             serial = await driver.payloads(acts.take(plan.serial))
             ours = {0: await serially(driver.run, serial)}
             for n in plan.bursts:
@@ -366,6 +368,7 @@ async def slack_rounds(engine: AsyncEngine, plan: Plan, seeded: Seeded) -> None:
         rounds: dict[int, list[tuple[str, dict[str, Any]]]] = {}
         try:
             await driver.run(await driver.envelopes(acts.take(20)), replies=True)  # warm-up
+            settle_memory()  # as `mentorbot run` does once it is up
             serial = await driver.envelopes(acts.take(plan.serial))
             ours = {0: await serially(lambda e: driver.run(e, replies=True), serial)}
             for n in plan.bursts:

@@ -229,6 +229,7 @@ async def _run_platforms(config: Config, stop: asyncio.Event | None = None) -> i
         build_slack,
         core_settings,
         open_database,
+        settle_memory,
         start_platform,
         start_scheduler,
     )
@@ -263,6 +264,7 @@ async def _run_platforms(config: Config, stop: asyncio.Event | None = None) -> i
         # Heartbeat, then whatever was left queued (or claimed by a dead run) goes now.
         await dispatcher.start()
         scheduler = start_scheduler(dispatcher, config, service=service)
+        settle_memory()
         log.info("Mentorbot is running (%s)", ", ".join(a.port.platform for a in adapters))
         await _until_signalled(stop or asyncio.Event())
         return 0

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.console.port import ConsolePort, Shown
 from bot.config import Config, DeliveryConfig
-from bot.wiring import DISPATCHER_JOB_ID, build_dispatcher, start_scheduler
+from bot.wiring import (
+    DISPATCHER_JOB_ID,
+    GC_OLDEST_EVERY,
+    build_dispatcher,
+    settle_memory,
+    start_scheduler,
+)
 from core.clock import SystemClock
 from core.effects import DirectMessage
 from core.messages import Message
@@ -71,3 +78,17 @@ async def test_a_commit_that_queues_effects_wakes_the_dispatcher(
     assert [s.message.text for s in shown] == ["now"]
     await dispatcher.stop()
     assert await dispatcher.run_pending() == 0  # stopped: no new passes
+
+
+def test_settling_keeps_start_up_objects_out_of_later_collections() -> None:
+    before = gc.get_threshold()
+    started_with: list[str] = []  # alive when the bot is up (a list is tracked by the GC)
+    try:
+        settle_memory()
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold()[2] == GC_OLDEST_EVERY
+        # Frozen: not among the objects a collection of the oldest generation walks.
+        assert all(o is not started_with for o in gc.get_objects(generation=2))
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
