@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import statistics
 import sys
@@ -28,14 +27,15 @@ from typing import Any
 
 import aiosqlite
 import asyncpg
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for bench.common
 from bench.common import reset
-from core import db
+from core import db, queue
 from core.clock import SystemClock
 from core.delivery import DeliverySettings, Dispatcher
-from core.effects import DirectMessage, dump
+from core.effects import DirectMessage, dump_json
 from core.messages import Message
 from core.uow import UnitOfWork
 
@@ -77,50 +77,20 @@ async def _ours(url: str, n: int) -> tuple[float, float]:
 
 
 # ----- the same statements on the bare driver ---------------------------------------------
+# The texts are the dispatcher's own (core.queue); like the dispatcher, each batch is one
+# transaction that records the previous batch and claims the next, and reads the
+# claimed rows' communities.
 
-INSERT = (
-    "INSERT INTO deliveries (community_id, kind, payload, idempotency_key, group_key, "
-    "destination, status, due_at, attempts, created_at) VALUES ({p}) "
-    "ON CONFLICT (idempotency_key) DO NOTHING"
-)
-CLAIM = (
-    "UPDATE deliveries SET claimed_by = {me}, lease_until = {lease}, "
-    "uncertain = CASE WHEN claimed_by IS NULL THEN uncertain ELSE {t} END "
-    "WHERE id IN (SELECT d.id FROM deliveries d WHERE d.status = 'pending' "
-    "AND d.due_at <= {now} AND (d.lease_until IS NULL OR d.lease_until < {now}) "
-    "AND NOT EXISTS (SELECT 1 FROM deliveries a WHERE a.community_id = d.community_id "
-    "AND a.destination = d.destination AND a.status = 'pending' AND a.id < d.id "
-    "AND (a.last_error IS NOT NULL OR a.lease_until >= {now})) "
-    "ORDER BY d.due_at, d.id LIMIT {limit}{lock}) "
-    "RETURNING id, kind, payload, community_id, attempts, idempotency_key, uncertain, "
-    "due_at, destination, last_error"
-)
 COMMUNITIES = "SELECT * FROM communities WHERE id = {0}"
-MINE = "SELECT id FROM deliveries WHERE id IN ({ids}) AND claimed_by = {0}{lock}"
-MARK = (
-    "UPDATE deliveries SET status = {2}, attempts = {3}, due_at = {4}, last_error = {5}, "
-    "uncertain = {6}, sent_at = {7}, result = {8}, claimed_by = NULL, lease_until = NULL "
-    "WHERE id = {0} AND claimed_by = {1}"
-)
 
 
-def _rows(n: int, community_id: str, now: datetime, stamp: Any) -> list[tuple[Any, ...]]:
-    payload = json.dumps(dump(DirectMessage("u", Message(text="hi"))))
-    return [
-        (
-            community_id,
-            "dm",
-            payload,
-            f"b:{i}",
-            None,
-            f"user:u{i}",
-            "pending",
-            stamp(now),
-            0,
-            stamp(now),
-        )
-        for i in range(n)
-    ]
+def _rows(n: int, community_id: str, now: Any) -> list[tuple[Any, ...]]:
+    payload = dump_json(DirectMessage("u", Message(text="hi")))
+    return [(community_id, "dm", payload, f"b:{i}", None, f"user:u{i}", now, now) for i in range(n)]
+
+
+def _marks(claimed: list[Any], t: Any, false: Any) -> list[tuple[Any, ...]]:
+    return [(r[0], "bare", "sent", r[4] + 1, r[7], None, false, t, None) for r in claimed]
 
 
 async def _bare_sqlite(url: str, n: int) -> tuple[float, float]:
@@ -131,54 +101,34 @@ async def _bare_sqlite(url: str, n: int) -> tuple[float, float]:
     await conn.execute("PRAGMA journal_mode=WAL")
     await conn.execute("PRAGMA synchronous=NORMAL")
     await conn.execute("PRAGMA foreign_keys=ON")
-
-    def stamp(t: datetime) -> str:
-        return t.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
-
-    now = datetime.now(UTC)
-    insert = INSERT.format(p=", ".join("?" * 10))
+    sql = queue.SQLITE
     start = time.perf_counter()
     await conn.execute("BEGIN IMMEDIATE")
-    for row in _rows(n, community_id, now, stamp):
-        await conn.execute(insert, row)
+    for row in _rows(n, community_id, queue.sqlite_time(datetime.now(UTC))):
+        await conn.execute(sql.insert, row)
     await conn.execute("COMMIT")
     queued = time.perf_counter() - start
 
-    claim = CLAIM.format(me=":me", lease=":lease", now=":now", limit=":limit", t="1", lock="")
-    mark = MARK.format(*("?" * 9))
+    async def claim() -> list[Any]:
+        t = datetime.now(UTC)
+        lease = queue.sqlite_time(t + timedelta(seconds=4))
+        claimed = list(
+            await conn.execute_fetchall(sql.claim, ("bare", lease, queue.sqlite_time(t), BATCH))
+        )
+        if claimed:
+            await conn.execute_fetchall(COMMUNITIES.format("?"), (community_id,))
+        return claimed
+
     sent = 0
     start = time.perf_counter()
-    while True:
-        t = datetime.now(UTC)
-        await conn.execute("BEGIN IMMEDIATE")
-        cursor = await conn.execute(
-            claim,
-            {
-                "me": "bare",
-                "lease": stamp(t + timedelta(seconds=4)),
-                "now": stamp(t),
-                "limit": BATCH,
-            },
-        )
-        claimed = await cursor.fetchall()
-        if claimed:
-            await (await conn.execute(COMMUNITIES.format("?"), (community_id,))).fetchall()
-        await conn.execute("COMMIT")
-        if not claimed:
-            break
+    await conn.execute("BEGIN IMMEDIATE")
+    claimed = await claim()
+    await conn.execute("COMMIT")
+    while claimed:
         sent += len(claimed)
-        ids = [r[0] for r in claimed]
-        t = stamp(datetime.now(UTC))
         await conn.execute("BEGIN IMMEDIATE")
-        mine = MINE.format("?", ids=",".join("?" * len(ids)), lock="")
-        await (await conn.execute(mine, (*ids, "bare"))).fetchall()
-        await conn.executemany(
-            mark,
-            [
-                (i, "bare", "sent", 1, r[7], None, 0, t, None)
-                for i, r in zip(ids, claimed, strict=True)
-            ],
-        )
+        await conn.executemany(sql.mark, _marks(claimed, queue.sqlite_time(datetime.now(UTC)), 0))
+        claimed = await claim()
         await conn.execute("COMMIT")
     drained = time.perf_counter() - start
     await conn.close()
@@ -190,55 +140,56 @@ async def _bare_postgres(url: str, n: int) -> tuple[float, float]:
     community_id = await reset(url)
     dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     conn = await asyncpg.connect(dsn)
-    now = datetime.now(UTC)
-    insert = INSERT.format(p=", ".join(f"${i}" for i in range(1, 11)))
+    sql = queue.POSTGRESQL
     start = time.perf_counter()
     async with conn.transaction():
-        for row in _rows(n, community_id, now, lambda t: t):
-            await conn.execute(insert, *row)
+        for row in _rows(n, community_id, datetime.now(UTC)):
+            await conn.execute(sql.insert, *row)
     queued = time.perf_counter() - start
-    claim = CLAIM.format(
-        me="$1", lease="$2", now="$3", limit="$4", t="true", lock=" FOR UPDATE SKIP LOCKED"
-    )
-    mark = MARK.format(*(f"${i}" for i in range(1, 10)))
+
+    async def claim() -> list[Any]:
+        t = datetime.now(UTC)
+        claimed = await conn.fetch(sql.claim, "bare", t + timedelta(seconds=4), t, BATCH)
+        if claimed:
+            await conn.fetch(COMMUNITIES.format("$1"), community_id)
+        return claimed
+
     sent = 0
     start = time.perf_counter()
-    while True:
-        t = datetime.now(UTC)
-        async with conn.transaction():
-            claimed = await conn.fetch(claim, "bare", t + timedelta(seconds=4), t, BATCH)
-            if claimed:
-                await conn.fetch(COMMUNITIES.format("$1"), community_id)
-        if not claimed:
-            break
+    async with conn.transaction():
+        claimed = await claim()
+    while claimed:
         sent += len(claimed)
-        ids = [r["id"] for r in claimed]
-        t = datetime.now(UTC)
         async with conn.transaction():
-            await conn.fetch(
-                "SELECT id FROM deliveries WHERE id = ANY($1::bigint[]) AND claimed_by = $2 "
-                "FOR UPDATE",
-                ids,
-                "bare",
-            )
-            await conn.executemany(
-                mark,
-                [
-                    (i, "bare", "sent", 1, r["due_at"], None, False, t, None)
-                    for i, r in zip(ids, claimed, strict=True)
-                ],
-            )
+            await conn.executemany(sql.mark, _marks(claimed, datetime.now(UTC), False))
+            claimed = await claim()
     drained = time.perf_counter() - start
     await conn.close()
     assert sent == n
     return n / queued, n / drained
 
 
+async def _all_sent(url: str, n: int) -> None:
+    """Both runs must leave every row recorded as sent (the same work, really done)."""
+    engine = db.create_engine(url)
+    async with engine.connect() as conn:
+        found = await conn.execute(
+            text("SELECT count(*) FROM deliveries WHERE status = 'sent' AND claimed_by IS NULL")
+        )
+        done = found.scalar_one()
+    await engine.dispose()
+    assert done == n, f"{done} of {n} rows recorded as sent"
+
+
 async def _compare(name: str, url: str, n: int, repeat: int) -> None:
     await db.upgrade_async(url)
     bare_run = _bare_postgres if "postgresql" in url else _bare_sqlite
-    ours = [await _ours(url, n) for _ in range(repeat)]
-    bare = [await bare_run(url, n) for _ in range(repeat)]
+    ours, bare = [], []
+    for _ in range(repeat):  # interleaved, so a change in load hits both alike
+        ours.append(await _ours(url, n))
+        await _all_sent(url, n)
+        bare.append(await bare_run(url, n))
+        await _all_sent(url, n)
     oq, od = (statistics.median(r[i] for r in ours) for i in (0, 1))
     bq, bd = (statistics.median(r[i] for r in bare) for i in (0, 1))
     print(f"{name}: {n} effects, median of {repeat}")

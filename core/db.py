@@ -25,6 +25,8 @@ from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
+from sqlalchemy.pool import PoolResetState
+from sqlalchemy.util import await_only
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -79,6 +81,7 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             max_overflow=0,
             pool_timeout=60,
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            pool_reset_on_return=None,  # see _configure_sqlite's _on_reset
         )
         _configure_sqlite(engine, writer=True)
         readers = create_async_engine(
@@ -88,6 +91,7 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             max_overflow=0,
             pool_timeout=POOL_TIMEOUT_SECONDS,
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            pool_reset_on_return=None,
         )
         _configure_sqlite(readers, writer=False)
 
@@ -137,9 +141,24 @@ def _configure_sqlite(engine: AsyncEngine, *, writer: bool) -> None:
             cursor.execute(pragma)
         cursor.close()
 
+    # Each aiosqlite call is a trip to the driver's thread, and SQLAlchemy's adapter
+    # makes three of them per statement (cursor, execute, close): BEGIN goes to the
+    # driver directly, in one.
+    begin = "BEGIN IMMEDIATE" if writer else "BEGIN"
+
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+        driver = conn.connection.driver_connection
+        assert driver is not None  # an open connection
+        await_only(driver.execute(begin))
+
+    # A connection goes back to the pool after its transaction was committed or rolled
+    # back; the pool's unconditional rollback-on-return would be one more trip for
+    # nothing, so it rolls back only what is still open.
+    @event.listens_for(engine.sync_engine, "reset")
+    def _on_reset(dbapi_connection: Any, _record: Any, state: PoolResetState) -> None:
+        if state.asyncio_safe and dbapi_connection.driver_connection.in_transaction:
+            dbapi_connection.rollback()
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
