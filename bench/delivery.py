@@ -7,9 +7,13 @@ $MENTORBOT_BENCH_PG_URL; its tables are emptied!), PostgreSQL:
 
 * queue: effects/s put in the queue through ``uow.outbox`` (one transaction);
 * deliver: effects/s claimed and marked sent by one dispatcher (no-op platform port);
-* the same two jobs done by bare aiosqlite / asyncpg running the same SQL (the
-  dispatcher's claim, its community look-up and its one-statement mark per batch),
-  and the ratio dispatcher / bare.
+* the same two jobs done by bare aiosqlite / asyncpg running the same SQL texts
+  (core.queue: the insert; the dispatcher's claim, its community look-up and its
+  one-statement mark, one transaction per batch that records a batch and claims the
+  next), and the ratio dispatcher / bare: the median of the runs' ratios (each run of
+  ours is paired with the bare run right after it) and their range.
+
+Both runs must leave every row recorded as sent.
 """
 
 from __future__ import annotations
@@ -58,6 +62,8 @@ async def _ours(url: str, n: int) -> tuple[float, float]:
     clock = SystemClock()
     engine = db.create_engine(url)
     factory = db.session_factory(engine)
+    async with engine.connect():  # connected before timing, as the bare driver is
+        pass
     start = time.perf_counter()
     async with UnitOfWork(factory, clock) as uow:
         for i in range(n):
@@ -184,17 +190,24 @@ async def _all_sent(url: str, n: int) -> None:
 async def _compare(name: str, url: str, n: int, repeat: int) -> None:
     await db.upgrade_async(url)
     bare_run = _bare_postgres if "postgresql" in url else _bare_sqlite
+    # A small warm-up of each, not counted (first compilations, imports, caches).
+    await _ours(url, min(n, 200))
+    await bare_run(url, min(n, 200))
     ours, bare = [], []
     for _ in range(repeat):  # interleaved, so a change in load hits both alike
         ours.append(await _ours(url, n))
         await _all_sent(url, n)
         bare.append(await bare_run(url, n))
         await _all_sent(url, n)
-    oq, od = (statistics.median(r[i] for r in ours) for i in (0, 1))
-    bq, bd = (statistics.median(r[i] for r in bare) for i in (0, 1))
-    print(f"{name}: {n} effects, median of {repeat}")
-    print(f"  queue    mentorbot {oq:>8,.0f}/s   bare {bq:>8,.0f}/s   ratio {oq / bq:.2f}")
-    print(f"  deliver  mentorbot {od:>8,.0f}/s   bare {bd:>8,.0f}/s   ratio {od / bd:.2f}")
+    print(f"{name}: {n} effects, {repeat} interleaved runs (load {os.getloadavg()[0]:.1f})")
+    for i, job in enumerate(("queue", "deliver")):
+        o, b = [r[i] for r in ours], [r[i] for r in bare]
+        ratios = sorted(x / y for x, y in zip(o, b, strict=True))
+        spread = f" (runs {ratios[0]:.2f}-{ratios[-1]:.2f})" if repeat > 1 else ""
+        print(
+            f"  {job:<8} mentorbot {statistics.median(o):>8,.0f}/s   bare "
+            f"{statistics.median(b):>8,.0f}/s   ratio {statistics.median(ratios):.2f}{spread}"
+        )
 
 
 async def main() -> None:

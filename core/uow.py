@@ -66,6 +66,7 @@ class Outbox:
         now = self._clock.now()
         due = due_at or now
         q = await self._connection()
+        created = q.time(now)
         params = (
             community_id,
             effect.kind,
@@ -73,8 +74,8 @@ class Outbox:
             key,
             group_key,
             effect.destination(),
-            q.time(due),
-            q.time(now),
+            created if due is now else q.time(due),
+            created,
         )
         added = await q.execute(q.statements.insert, params) > 0
         if added:

@@ -24,6 +24,7 @@ class Claimed:
     due_at: datetime
     destination: str | None
     last_error: str | None
+    stored_due: Any = None  # due_at as the driver returned it (written back as is)
 
     @classmethod
     def of(cls, row: Sequence[Any], db: QueueConnection) -> Claimed:
@@ -40,6 +41,7 @@ class Claimed:
             db.time_of(due),
             dest,
             error,
+            due,
         )
 
     def lane(self) -> str:
@@ -97,15 +99,16 @@ class Result:
     def released(cls, row: Claimed, *, uncertain: bool) -> Result:
         return cls("pending", row.attempts, row.due_at, row.last_error, uncertain)
 
-    def params(self, row_id: int, owner: str, db: QueueConnection) -> tuple[Any, ...]:
+    def params(self, row: Claimed, owner: str, db: QueueConnection) -> tuple[Any, ...]:
         """The mark statement's parameters (see core.queue) for this result."""
         sent = self.outcome.sent if self.outcome is not None else None
+        unchanged = self.due_at is row.due_at and row.stored_due is not None
         return (
-            row_id,
+            row.id,
             owner,
             self.status,
             self.attempts,
-            db.time(self.due_at),
+            row.stored_due if unchanged else db.time(self.due_at),
             self.error[:2000] if self.error else None,
             db.flag(self.uncertain),
             db.time(self.sent_at) if self.sent_at is not None else None,
@@ -123,7 +126,3 @@ class Results:
     def get(self, row_id: int) -> Result | None:
         found = self._by_id.get(row_id)
         return found[1] if found else None
-
-    def writes_back(self, row_id: int) -> bool:
-        result = self.get(row_id)
-        return result is not None and result.outcome is not None and result.outcome.writes_back

@@ -416,7 +416,12 @@ class Dispatcher:
         async with self._renew_lock, self._factory() as session, session.begin():
             # What a sent effect created (a role id, a route, a channel) is written back
             # only if the row is still ours; everything else is guarded by the mark itself.
-            writes_back = [r.id for r in claimed if results.writes_back(r.id)]
+            done = [(row, results.get(row.id)) for row in claimed]
+            writes_back = [
+                row.id
+                for row, result in done
+                if result is not None and result.outcome is not None and result.outcome.writes_back
+            ]
             mine: set[int] = set()
             if writes_back:
                 mine_stmt = select(Delivery.id).where(
@@ -428,18 +433,17 @@ class Dispatcher:
             db = await queue.connect(session)
             params = [
                 (
-                    results.get(row.id)
+                    result
                     or Result.released(row, uncertain=row.uncertain or row.id in self._cut_off)
-                ).params(row.id, self.worker_id, db)
-                for row in sorted(claimed, key=lambda r: r.id)
+                ).params(row, self.worker_id, db)
+                for row, result in sorted(done, key=lambda pair: pair[0].id)
             ]
             # Rows another dispatcher took over are left alone: claimed_by is not ours.
             await db.executemany(db.statements.mark, params)
             outbox = Outbox(session, self._clock)
-            for row in claimed:
-                done = results.get(row.id)
-                if row.id in mine and done is not None and done.outcome is not None:
-                    await performer.apply(session, row.community_id, done.outcome)
+            for row, result in done:
+                if row.id in mine and result is not None and result.outcome is not None:
+                    await performer.apply(session, row.community_id, result.outcome)
             await self._health.note(session, outbox, claimed, communities, results)
             self._held -= set(ids)
             self._cut_off -= set(ids)

@@ -6,6 +6,7 @@ Used by the dispatcher (``core.delivery``); nothing here claims or marks rows.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import select
@@ -48,6 +49,10 @@ class CommunityAddress:
     admin_channel_id: str | None
     roles: dict[str, Any]
 
+    @cached_property
+    def target(self) -> Target:
+        return Target(self.id, self.platform, self.platform_id, self.group_category_id)
+
 
 async def addresses(db: QueueConnection, ids: set[str]) -> dict[str, CommunityAddress]:
     """The communities ``ids`` that still exist."""
@@ -87,9 +92,7 @@ class Performer:
     async def perform(
         self, port: PlatformPort, community: CommunityAddress, effect: Effect, attempt: Attempt
     ) -> Outcome:
-        target = Target(
-            community.id, community.platform, community.platform_id, community.group_category_id
-        )
+        target = community.target
         match effect:
             case (
                 DirectMessage(user_id=user, message=message, thread=None)
