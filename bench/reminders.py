@@ -116,7 +116,8 @@ async def _drift(url: str, n: int, span: float) -> None:
         f"  {n} effects due within {span:g} s: sent {len(drift)}, drift p50 "
         f"{statistics.median(drift) * 1000:.0f} ms, p99 {_pct(drift, 0.99) * 1000:.0f} ms, "
         f"max {max(drift) * 1000:.0f} ms; longest event-loop stall {stall.worst_ms:.0f} ms "
-        f"(the loop's thread ran {stall.worst_cpu_ms:.0f} ms of it; at most "
+        f"(the process ran {stall.worst_process_cpu_ms:.0f} ms of it, its loop's thread "
+        f"{stall.worst_cpu_ms:.0f} ms; that thread ran at most "
         f"{stall.held_ms:.0f} ms in any one gap; load {os.getloadavg()[0]:.1f})"
     )
 

@@ -263,16 +263,13 @@ class Dispatcher:
         renewed = self._renewed_at
         return renewed is None or now - renewed >= self._heartbeat_every
 
-    async def _still_mine(self, row: Claimed) -> bool:
-        """Before a platform call: renew if a heartbeat is due, then check the claim."""
-        now = self._clock.now()
-        if self._heartbeat_due(now):
-            async with self._due_lock:
-                # The lanes that found it due while another renewed take that renewal.
-                if self._heartbeat_due(self._clock.now()):
-                    await self.heartbeat()
-            now = self._clock.now()
-        return row.id in self._held and self._claim_valid(now)
+    async def _renew_due(self) -> datetime:
+        """Renew now if a heartbeat is due (once for all lanes finding it due); return
+        the time after."""
+        async with self._due_lock:
+            if self._heartbeat_due(self._clock.now()):
+                await self.heartbeat()
+        return self._clock.now()
 
     async def _claim(self) -> tuple[list[Claimed], dict[str, CommunityAddress]]:
         async with self._factory() as session, session.begin():
@@ -315,7 +312,11 @@ class Dispatcher:
 
         async def lane(rows: list[Claimed]) -> None:
             for n, row in enumerate(rows):
-                if self._stopped or not await self._still_mine(row):
+                # Before a platform call: renew if a heartbeat is due, check the claim.
+                now = self._clock.now()
+                if self._heartbeat_due(now):
+                    now = await self._renew_due()
+                if self._stopped or row.id not in self._held or not self._claim_valid(now):
                     return  # unrecorded rows are released (or left to their new owner)
                 community = communities.get(row.community_id)
                 result = await self._attempt(performer, row, community)
