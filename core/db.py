@@ -28,6 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
 from sqlalchemy.pool import PoolResetState
 from sqlalchemy.util import await_only
 
+from core.queue import sqlite_call
+
 if TYPE_CHECKING:
     from alembic.config import Config
 
@@ -150,7 +152,7 @@ def _configure_sqlite(engine: AsyncEngine, *, writer: bool) -> None:
     def _on_begin(conn: Connection) -> None:
         driver = conn.connection.driver_connection
         assert driver is not None  # an open connection
-        await_only(driver.execute(begin))
+        await_only(sqlite_call(begin, (), driver.execute(begin)))
 
     # A connection goes back to the pool after its transaction was committed or rolled
     # back; the pool's unconditional rollback-on-return would be one more trip for

@@ -17,11 +17,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Awaitable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+T = TypeVar("T")
 
 # Placeholders are numbered ({0} is the first parameter) so that one text serves
 # SQLite (?1) and PostgreSQL ($1) and a parameter can appear twice.
@@ -138,6 +142,26 @@ class QueueConnection:
         raise NotImplementedError
 
 
+async def sqlite_call(sql: str, params: Any, call: Awaitable[T]) -> T:
+    """``call`` on aiosqlite, its errors raised as SQLAlchemy raises them (e.g.
+    ``OperationalError`` for a lock still held after the busy timeout)."""
+    try:
+        return await call
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(sql, params, exc, sqlite3.Error) from exc
+
+
+async def _postgres_call(sql: str, params: Any, call: Awaitable[T]) -> T:
+    import asyncpg
+
+    try:
+        return await call
+    except asyncpg.IntegrityConstraintViolationError as exc:
+        raise IntegrityError(sql, params, exc) from exc
+    except asyncpg.PostgresError as exc:
+        raise DBAPIError(sql, params, exc) from exc
+
+
 class _SQLite(QueueConnection):
     statements = SQLITE
 
@@ -155,14 +179,14 @@ class _SQLite(QueueConnection):
 
     async def fetch(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
         # One trip to the driver's thread: execute and fetch together.
-        return list(await self._driver.execute_fetchall(sql, params))
+        return list(await sqlite_call(sql, params, self._driver.execute_fetchall(sql, params)))
 
     async def execute(self, sql: str, params: Sequence[Any]) -> int:
-        cursor = await self._driver.execute(sql, params)
+        cursor = await sqlite_call(sql, params, self._driver.execute(sql, params))
         return int(cursor.rowcount)
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        await self._driver.executemany(sql, rows)
+        await sqlite_call(sql, rows, self._driver.executemany(sql, rows))
 
 
 _STATUS_COUNT = re.compile(r"(\d+)$")
@@ -188,12 +212,13 @@ class _PostgreSQL(QueueConnection):
 
     async def fetch(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
         if self._started():
-            return list(await self._driver.fetch(sql, *params))
+            return list(await _postgres_call(sql, params, self._driver.fetch(sql, *params)))
         return list(await self._connection.exec_driver_sql(sql, tuple(params)))
 
     async def execute(self, sql: str, params: Sequence[Any]) -> int:
         if self._started():
-            found = _STATUS_COUNT.search(await self._driver.execute(sql, *params))
+            status = await _postgres_call(sql, params, self._driver.execute(sql, *params))
+            found = _STATUS_COUNT.search(status)
             return int(found.group(1)) if found else 0
         return (await self._connection.exec_driver_sql(sql, tuple(params))).rowcount
 
@@ -201,7 +226,7 @@ class _PostgreSQL(QueueConnection):
         if not rows:
             return
         if self._started():
-            await self._driver.executemany(sql, rows)
+            await _postgres_call(sql, rows, self._driver.executemany(sql, rows))
         else:
             await self._connection.exec_driver_sql(sql, [tuple(r) for r in rows])
 
