@@ -12,7 +12,7 @@ from core.effects import load
 from core.queue import QueueConnection, json_text
 
 
-@dataclass
+@dataclass(slots=True)
 class Claimed:
     id: int
     kind: str
@@ -55,7 +55,7 @@ class Claimed:
             return f"row:{self.id}"
 
 
-@dataclass
+@dataclass(slots=True)
 class Result:
     status: str
     attempts: int
