@@ -46,20 +46,35 @@ async def reset(url: str) -> str:
 
 class StallMeter:
     """``async with StallMeter() as meter:`` then ``meter.worst_ms``: the longest gap
-    between ticks of a 5 ms timer while the block ran, i.e. how long the loop was held."""
+    between ticks of a 5 ms timer while the block ran, i.e. how long the loop was held.
+
+    ``worst_cpu_ms`` is how much of that gap the loop's thread spent running (its CPU
+    time), ``worst_process_cpu_ms`` all the process's threads (a driver thread holding
+    the GIL would show here); ``held_ms`` the most CPU the loop's thread spent within
+    any one gap. On a machine busy with other work a long gap with little CPU is the
+    process waiting for a core, not code holding the loop; ``held_ms`` is what the
+    process's own code did.
+    """
 
     def __init__(self) -> None:
         self.worst_ms = 0.0
+        self.worst_cpu_ms = 0.0
+        self.worst_process_cpu_ms = 0.0
+        self.held_ms = 0.0
         self._done = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     async def _tick(self) -> None:
-        last = time.perf_counter()
+        last, last_cpu, last_all = time.perf_counter(), time.thread_time(), time.process_time()
         while not self._done.is_set():
             await asyncio.sleep(0.005)
-            now = time.perf_counter()
-            self.worst_ms = max(self.worst_ms, (now - last) * 1000)
-            last = now
+            now, cpu, cpu_all = time.perf_counter(), time.thread_time(), time.process_time()
+            gap, used = (now - last) * 1000, (cpu - last_cpu) * 1000
+            if gap > self.worst_ms:
+                self.worst_ms, self.worst_cpu_ms = gap, used
+                self.worst_process_cpu_ms = (cpu_all - last_all) * 1000
+            self.held_ms = max(self.held_ms, used)
+            last, last_cpu, last_all = now, cpu, cpu_all
 
     async def __aenter__(self) -> StallMeter:
         self._task = asyncio.create_task(self._tick())

@@ -7,16 +7,19 @@ $MENTORBOT_BENCH_PG_URL; its tables are emptied!), PostgreSQL:
 
 * queue: effects/s put in the queue through ``uow.outbox`` (one transaction);
 * deliver: effects/s claimed and marked sent by one dispatcher (no-op platform port);
-* the same two jobs done by bare aiosqlite / asyncpg running the same SQL (the
-  dispatcher's claim, its community look-up and its one-statement mark per batch),
-  and the ratio dispatcher / bare.
+* the same two jobs done by bare aiosqlite / asyncpg running the same SQL texts
+  (core.queue: the insert; the dispatcher's claim, its community look-up and its
+  one-statement mark, one transaction per batch that records a batch and claims the
+  next), and the ratio dispatcher / bare: the median of the runs' ratios (each run of
+  ours is paired with the bare run right after it) and their range.
+
+Both runs must leave every row recorded as sent.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import statistics
 import sys
@@ -28,14 +31,15 @@ from typing import Any
 
 import aiosqlite
 import asyncpg
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for bench.common
 from bench.common import reset
-from core import db
+from core import db, queue
 from core.clock import SystemClock
 from core.delivery import DeliverySettings, Dispatcher
-from core.effects import DirectMessage, dump
+from core.effects import DirectMessage, dump_json
 from core.messages import Message
 from core.uow import UnitOfWork
 
@@ -53,77 +57,49 @@ class NullPort:
         return {}
 
 
-async def _ours(url: str, n: int) -> tuple[float, float]:
+async def _ours(url: str, n: int) -> tuple[float, ...]:
     community_id = await reset(url)
     clock = SystemClock()
     engine = db.create_engine(url)
     factory = db.session_factory(engine)
-    start = time.perf_counter()
+    async with engine.connect():  # connected before timing, as the bare driver is
+        pass
+    start, cpu = time.perf_counter(), time.process_time()
     async with UnitOfWork(factory, clock) as uow:
         for i in range(n):
             await uow.outbox.add(
                 community_id, DirectMessage(f"u{i}", Message(text="hi")), key=f"b:{i}"
             )
         await uow.commit()
-    queued = time.perf_counter() - start
+    queued, queued_cpu = time.perf_counter() - start, time.process_time() - cpu
     port = NullPort()
     dispatcher = Dispatcher(factory, {"console": port}, clock, DeliverySettings(batch_size=BATCH))
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     await dispatcher.drain(max_batches=n)
-    drained = time.perf_counter() - start
+    drained, drained_cpu = time.perf_counter() - start, time.process_time() - cpu
     await engine.dispose()
     assert port.sent == n, f"lost or duplicated effects: {port.sent} of {n}"
-    return n / queued, n / drained
+    return n / queued, n / drained, n / queued_cpu, n / drained_cpu
 
 
 # ----- the same statements on the bare driver ---------------------------------------------
+# The texts are the dispatcher's own (core.queue); like the dispatcher, each batch is one
+# transaction that records the previous batch and claims the next, and reads the
+# claimed rows' communities.
 
-INSERT = (
-    "INSERT INTO deliveries (community_id, kind, payload, idempotency_key, group_key, "
-    "destination, status, due_at, attempts, created_at) VALUES ({p}) "
-    "ON CONFLICT (idempotency_key) DO NOTHING"
-)
-CLAIM = (
-    "UPDATE deliveries SET claimed_by = {me}, lease_until = {lease}, "
-    "uncertain = CASE WHEN claimed_by IS NULL THEN uncertain ELSE {t} END "
-    "WHERE id IN (SELECT d.id FROM deliveries d WHERE d.status = 'pending' "
-    "AND d.due_at <= {now} AND (d.lease_until IS NULL OR d.lease_until < {now}) "
-    "AND NOT EXISTS (SELECT 1 FROM deliveries a WHERE a.community_id = d.community_id "
-    "AND a.destination = d.destination AND a.status = 'pending' AND a.id < d.id "
-    "AND (a.last_error IS NOT NULL OR a.lease_until >= {now})) "
-    "ORDER BY d.due_at, d.id LIMIT {limit}{lock}) "
-    "RETURNING id, kind, payload, community_id, attempts, idempotency_key, uncertain, "
-    "due_at, destination, last_error"
-)
 COMMUNITIES = "SELECT * FROM communities WHERE id = {0}"
-MINE = "SELECT id FROM deliveries WHERE id IN ({ids}) AND claimed_by = {0}{lock}"
-MARK = (
-    "UPDATE deliveries SET status = {2}, attempts = {3}, due_at = {4}, last_error = {5}, "
-    "uncertain = {6}, sent_at = {7}, result = {8}, claimed_by = NULL, lease_until = NULL "
-    "WHERE id = {0} AND claimed_by = {1}"
-)
 
 
-def _rows(n: int, community_id: str, now: datetime, stamp: Any) -> list[tuple[Any, ...]]:
-    payload = json.dumps(dump(DirectMessage("u", Message(text="hi"))))
-    return [
-        (
-            community_id,
-            "dm",
-            payload,
-            f"b:{i}",
-            None,
-            f"user:u{i}",
-            "pending",
-            stamp(now),
-            0,
-            stamp(now),
-        )
-        for i in range(n)
-    ]
+def _rows(n: int, community_id: str, now: Any) -> list[tuple[Any, ...]]:
+    payload = dump_json(DirectMessage("u", Message(text="hi")))
+    return [(community_id, "dm", payload, f"b:{i}", None, f"user:u{i}", now, now) for i in range(n)]
 
 
-async def _bare_sqlite(url: str, n: int) -> tuple[float, float]:
+def _marks(claimed: list[Any], t: Any, false: Any) -> list[tuple[Any, ...]]:
+    return [(r[0], "bare", "sent", r[4] + 1, r[7], None, false, t, None) for r in claimed]
+
+
+async def _bare_sqlite(url: str, n: int) -> tuple[float, ...]:
     community_id = await reset(url)
     path = make_url(url).database
     assert path
@@ -131,119 +107,113 @@ async def _bare_sqlite(url: str, n: int) -> tuple[float, float]:
     await conn.execute("PRAGMA journal_mode=WAL")
     await conn.execute("PRAGMA synchronous=NORMAL")
     await conn.execute("PRAGMA foreign_keys=ON")
-
-    def stamp(t: datetime) -> str:
-        return t.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
-
-    now = datetime.now(UTC)
-    insert = INSERT.format(p=", ".join("?" * 10))
-    start = time.perf_counter()
+    sql = queue.SQLITE
+    start, cpu = time.perf_counter(), time.process_time()
     await conn.execute("BEGIN IMMEDIATE")
-    for row in _rows(n, community_id, now, stamp):
-        await conn.execute(insert, row)
+    for row in _rows(n, community_id, queue.sqlite_time(datetime.now(UTC))):
+        await conn.execute(sql.insert, row)
     await conn.execute("COMMIT")
-    queued = time.perf_counter() - start
+    queued, queued_cpu = time.perf_counter() - start, time.process_time() - cpu
 
-    claim = CLAIM.format(me=":me", lease=":lease", now=":now", limit=":limit", t="1", lock="")
-    mark = MARK.format(*("?" * 9))
-    sent = 0
-    start = time.perf_counter()
-    while True:
+    async def claim() -> list[Any]:
         t = datetime.now(UTC)
-        await conn.execute("BEGIN IMMEDIATE")
-        cursor = await conn.execute(
-            claim,
-            {
-                "me": "bare",
-                "lease": stamp(t + timedelta(seconds=4)),
-                "now": stamp(t),
-                "limit": BATCH,
-            },
+        lease = queue.sqlite_time(t + timedelta(seconds=4))
+        claimed = list(
+            await conn.execute_fetchall(sql.claim, ("bare", lease, queue.sqlite_time(t), BATCH))
         )
-        claimed = await cursor.fetchall()
         if claimed:
-            await (await conn.execute(COMMUNITIES.format("?"), (community_id,))).fetchall()
-        await conn.execute("COMMIT")
-        if not claimed:
-            break
+            await conn.execute_fetchall(COMMUNITIES.format("?"), (community_id,))
+        return claimed
+
+    sent = 0
+    start, cpu = time.perf_counter(), time.process_time()
+    await conn.execute("BEGIN IMMEDIATE")
+    claimed = await claim()
+    await conn.execute("COMMIT")
+    while claimed:
         sent += len(claimed)
-        ids = [r[0] for r in claimed]
-        t = stamp(datetime.now(UTC))
         await conn.execute("BEGIN IMMEDIATE")
-        mine = MINE.format("?", ids=",".join("?" * len(ids)), lock="")
-        await (await conn.execute(mine, (*ids, "bare"))).fetchall()
-        await conn.executemany(
-            mark,
-            [
-                (i, "bare", "sent", 1, r[7], None, 0, t, None)
-                for i, r in zip(ids, claimed, strict=True)
-            ],
-        )
+        await conn.executemany(sql.mark, _marks(claimed, queue.sqlite_time(datetime.now(UTC)), 0))
+        claimed = await claim()
         await conn.execute("COMMIT")
-    drained = time.perf_counter() - start
+    drained, drained_cpu = time.perf_counter() - start, time.process_time() - cpu
     await conn.close()
     assert sent == n
-    return n / queued, n / drained
+    return n / queued, n / drained, n / queued_cpu, n / drained_cpu
 
 
-async def _bare_postgres(url: str, n: int) -> tuple[float, float]:
+async def _bare_postgres(url: str, n: int) -> tuple[float, ...]:
     community_id = await reset(url)
     dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     conn = await asyncpg.connect(dsn)
-    now = datetime.now(UTC)
-    insert = INSERT.format(p=", ".join(f"${i}" for i in range(1, 11)))
-    start = time.perf_counter()
+    sql = queue.POSTGRESQL
+    start, cpu = time.perf_counter(), time.process_time()
     async with conn.transaction():
-        for row in _rows(n, community_id, now, lambda t: t):
-            await conn.execute(insert, *row)
-    queued = time.perf_counter() - start
-    claim = CLAIM.format(
-        me="$1", lease="$2", now="$3", limit="$4", t="true", lock=" FOR UPDATE SKIP LOCKED"
-    )
-    mark = MARK.format(*(f"${i}" for i in range(1, 10)))
+        for row in _rows(n, community_id, datetime.now(UTC)):
+            await conn.execute(sql.insert, *row)
+    queued, queued_cpu = time.perf_counter() - start, time.process_time() - cpu
+
+    async def claim() -> list[Any]:
+        t = datetime.now(UTC)
+        claimed = await conn.fetch(sql.claim, "bare", t + timedelta(seconds=4), t, BATCH)
+        if claimed:
+            await conn.fetch(COMMUNITIES.format("$1"), community_id)
+        return claimed
+
     sent = 0
-    start = time.perf_counter()
-    while True:
-        t = datetime.now(UTC)
-        async with conn.transaction():
-            claimed = await conn.fetch(claim, "bare", t + timedelta(seconds=4), t, BATCH)
-            if claimed:
-                await conn.fetch(COMMUNITIES.format("$1"), community_id)
-        if not claimed:
-            break
+    start, cpu = time.perf_counter(), time.process_time()
+    async with conn.transaction():
+        claimed = await claim()
+    while claimed:
         sent += len(claimed)
-        ids = [r["id"] for r in claimed]
-        t = datetime.now(UTC)
         async with conn.transaction():
-            await conn.fetch(
-                "SELECT id FROM deliveries WHERE id = ANY($1::bigint[]) AND claimed_by = $2 "
-                "FOR UPDATE",
-                ids,
-                "bare",
-            )
-            await conn.executemany(
-                mark,
-                [
-                    (i, "bare", "sent", 1, r["due_at"], None, False, t, None)
-                    for i, r in zip(ids, claimed, strict=True)
-                ],
-            )
-    drained = time.perf_counter() - start
+            await conn.executemany(sql.mark, _marks(claimed, datetime.now(UTC), False))
+            claimed = await claim()
+    drained, drained_cpu = time.perf_counter() - start, time.process_time() - cpu
     await conn.close()
     assert sent == n
-    return n / queued, n / drained
+    return n / queued, n / drained, n / queued_cpu, n / drained_cpu
+
+
+async def _all_sent(url: str, n: int) -> None:
+    """Both runs must leave every row recorded as sent (the same work, really done)."""
+    engine = db.create_engine(url)
+    async with engine.connect() as conn:
+        found = await conn.execute(
+            text("SELECT count(*) FROM deliveries WHERE status = 'sent' AND claimed_by IS NULL")
+        )
+        done = found.scalar_one()
+    await engine.dispose()
+    assert done == n, f"{done} of {n} rows recorded as sent"
 
 
 async def _compare(name: str, url: str, n: int, repeat: int) -> None:
     await db.upgrade_async(url)
     bare_run = _bare_postgres if "postgresql" in url else _bare_sqlite
-    ours = [await _ours(url, n) for _ in range(repeat)]
-    bare = [await bare_run(url, n) for _ in range(repeat)]
-    oq, od = (statistics.median(r[i] for r in ours) for i in (0, 1))
-    bq, bd = (statistics.median(r[i] for r in bare) for i in (0, 1))
-    print(f"{name}: {n} effects, median of {repeat}")
-    print(f"  queue    mentorbot {oq:>8,.0f}/s   bare {bq:>8,.0f}/s   ratio {oq / bq:.2f}")
-    print(f"  deliver  mentorbot {od:>8,.0f}/s   bare {bd:>8,.0f}/s   ratio {od / bd:.2f}")
+    # A small warm-up of each, not counted (first compilations, imports, caches).
+    await _ours(url, min(n, 200))
+    await bare_run(url, min(n, 200))
+    ours, bare = [], []
+    for _ in range(repeat):  # interleaved, so a change in load hits both alike
+        ours.append(await _ours(url, n))
+        await _all_sent(url, n)
+        bare.append(await bare_run(url, n))
+        await _all_sent(url, n)
+    print(f"{name}: {n} effects, {repeat} interleaved runs (load {os.getloadavg()[0]:.1f})")
+    for i, job in enumerate(("queue", "deliver")):
+        o, b = [r[i] for r in ours], [r[i] for r in bare]
+        ratios = sorted(x / y for x, y in zip(o, b, strict=True))
+        spread = f" (runs {ratios[0]:.2f}-{ratios[-1]:.2f})" if repeat > 1 else ""
+        print(
+            f"  {job:<8} mentorbot {statistics.median(o):>8,.0f}/s   bare "
+            f"{statistics.median(b):>8,.0f}/s   ratio {statistics.median(ratios):.2f}{spread}"
+        )
+    if "sqlite" in url:
+        # SQLite works inside the process, so its CPU time is the whole job's: effects per
+        # CPU second tell the two apart without the scheduling noise of a busy machine.
+        for i, job in enumerate(("queue", "deliver"), start=2):
+            cpu = sorted(o[i] / b[i] for o, b in zip(ours, bare, strict=True))
+            print(f"  {job:<8} per CPU second: ratio {statistics.median(cpu):.2f}")
 
 
 async def main() -> None:

@@ -35,7 +35,7 @@ from bot.config import Config
 from bot.wiring import delivery_settings, start_scheduler
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for bench.common
-from bench.common import reset
+from bench.common import StallMeter, reset
 from core import db
 from core.clock import SystemClock
 from core.delivery import Dispatcher
@@ -101,25 +101,13 @@ async def _drift(url: str, n: int, span: float) -> None:
         SystemClock(),
         delivery_settings(config.delivery),
     )
-    stall = 0.0
-    ticking = True
-
-    async def ticker() -> None:
-        nonlocal stall
-        while ticking:
-            before = time.perf_counter()
-            await asyncio.sleep(0.01)
-            stall = max(stall, time.perf_counter() - before - 0.01)
-
     await dispatcher.start()
     scheduler = start_scheduler(dispatcher, config)
     # Stalls are measured while effects fall due (start-up, compiling statements, is not).
-    tick = asyncio.create_task(ticker())
     deadline = time.monotonic() + span + 60
-    while len(port.sent_at) < n and time.monotonic() < deadline:  # noqa: ASYNC110
-        await asyncio.sleep(0.2)
-    ticking = False
-    await tick
+    async with StallMeter() as stall:
+        while len(port.sent_at) < n and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
     scheduler.shutdown(wait=False)
     await dispatcher.stop()
     await engine.dispose()
@@ -127,7 +115,10 @@ async def _drift(url: str, n: int, span: float) -> None:
     print(
         f"  {n} effects due within {span:g} s: sent {len(drift)}, drift p50 "
         f"{statistics.median(drift) * 1000:.0f} ms, p99 {_pct(drift, 0.99) * 1000:.0f} ms, "
-        f"max {max(drift) * 1000:.0f} ms; longest event-loop stall {stall * 1000:.0f} ms"
+        f"max {max(drift) * 1000:.0f} ms; longest event-loop stall {stall.worst_ms:.0f} ms "
+        f"(the process ran {stall.worst_process_cpu_ms:.0f} ms of it, its loop's thread "
+        f"{stall.worst_cpu_ms:.0f} ms; that thread ran at most "
+        f"{stall.held_ms:.0f} ms in any one gap; load {os.getloadavg()[0]:.1f})"
     )
 
 
@@ -151,6 +142,7 @@ class TimingPort:
         return {{}}
 
 async def main():
+    print("imported", datetime.now(UTC).isoformat(), flush=True)
     engine = db.create_engine(sys.argv[1])
     port = TimingPort()
     config = Config()
@@ -197,6 +189,7 @@ async def _start_up(url: str, pending: int) -> None:
     )
     assert child.stdout is not None
     try:
+        imported = datetime.fromisoformat((await child.stdout.readline()).decode().split()[1])
         ready = datetime.fromisoformat((await child.stdout.readline()).decode().split()[1])
         sent = datetime.fromisoformat((await child.stdout.readline()).decode().split()[1])
         await child.wait()
@@ -206,7 +199,8 @@ async def _start_up(url: str, pending: int) -> None:
             await child.wait()
     print(
         f"  {pending} future effects pending: launch to ready "
-        f"{(ready - launched).total_seconds():.2f} s, first due effect drift "
+        f"{(ready - launched).total_seconds():.2f} s (of which Python start and imports "
+        f"{(imported - launched).total_seconds():.2f} s), first due effect drift "
         f"{(sent - first_due).total_seconds() * 1000:.0f} ms"
     )
 

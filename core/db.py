@@ -27,6 +27,10 @@ from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
+from sqlalchemy.pool import PoolResetState
+from sqlalchemy.util import await_only
+
+from core.queue import sqlite_call
 
 from core import sqlite_driver
 
@@ -84,6 +88,7 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             max_overflow=0,
             pool_timeout=60,
             async_creator=sqlite_driver.connector(database, busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS),
+            pool_reset_on_return=None,  # see _configure_sqlite's _on_reset
         )
         _configure_sqlite(engine, writer=True)
         # Readers run their (short) statements on the event loop's thread; see
@@ -97,6 +102,7 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             async_creator=sqlite_driver.connector(
                 database, busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS, inline=True
             ),
+            pool_reset_on_return=None,
         )
         _configure_sqlite(readers, writer=False)
 
@@ -147,9 +153,24 @@ def _configure_sqlite(engine: AsyncEngine, *, writer: bool) -> None:
             cursor.execute(pragma)
         cursor.close()
 
+    # Each aiosqlite call is a trip to the driver's thread, and SQLAlchemy's adapter
+    # makes three of them per statement (cursor, execute, close): BEGIN goes to the
+    # driver directly, in one.
+    begin = "BEGIN IMMEDIATE" if writer else "BEGIN"
+
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+        driver = conn.connection.driver_connection
+        assert driver is not None  # an open connection
+        await_only(sqlite_call(begin, (), driver.execute(begin)))
+
+    # A connection goes back to the pool after its transaction was committed or rolled
+    # back; the pool's unconditional rollback-on-return would be one more trip for
+    # nothing, so it rolls back only what is still open.
+    @event.listens_for(engine.sync_engine, "reset")
+    def _on_reset(dbapi_connection: Any, _record: Any, state: PoolResetState) -> None:
+        if state.asyncio_safe and dbapi_connection.driver_connection.in_transaction:
+            dbapi_connection.rollback()
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

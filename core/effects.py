@@ -26,6 +26,7 @@ from pydantic import PlainSerializer, PlainValidator, TypeAdapter
 from core.messages import Message, moment
 
 USEFUL_FOR_DAYS = 3
+_USEFUL_FOR = timedelta(days=USEFUL_FOR_DAYS)
 
 
 def _message(value: Any) -> Message:
@@ -53,7 +54,7 @@ class Effect:
         return self.kind
 
     def useful_until(self, due_at: datetime) -> datetime:
-        return due_at + timedelta(days=USEFUL_FOR_DAYS)
+        return due_at + _USEFUL_FOR
 
     def marked_late(self, due_at: datetime) -> Effect:
         """This effect as sent after its moment (only for ``when_late == "send"``)."""
@@ -212,8 +213,18 @@ def dump(effect: Effect) -> dict[str, Any]:
     return payload
 
 
-def load(kind: str, payload: dict[str, Any]) -> Effect:
-    """An effect from a stored row; raises KeyError for an unknown kind, ValueError for
-    a payload that does not fit it."""
-    effect: Effect = _adapter(kind).validate_python(payload)
+def dump_json(effect: Effect) -> str:
+    """The stored payload as JSON text (what :mod:`core.queue` writes)."""
+    return _adapter(effect.kind).dump_json(effect).decode()
+
+
+def load(kind: str, payload: dict[str, Any] | str | bytes) -> Effect:
+    """An effect from a stored row, its payload as a mapping or as JSON text; raises
+    KeyError for an unknown kind, ValueError for a payload that does not fit it."""
+    adapter = _adapter(kind)
+    effect: Effect = (
+        adapter.validate_json(payload)
+        if isinstance(payload, str | bytes)
+        else adapter.validate_python(payload)
+    )
     return effect

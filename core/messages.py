@@ -79,14 +79,17 @@ class Message:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Message:
+        # Read for every queued message the dispatcher sends; most have no fields,
+        # buttons or files, so those are only built when present.
+        fields, buttons, files = data.get("fields"), data.get("buttons"), data.get("files")
         return cls(
-            text=data.get("text", ""),
-            title=data.get("title"),
-            fields=tuple(Field(n, v, bool(i)) for n, v, i in data.get("fields", [])),
-            buttons=tuple(Button(lbl, a, s) for lbl, a, s in data.get("buttons", [])),
-            footer=data.get("footer"),
-            tone=data.get("tone", "info"),
-            files=tuple(File(n, base64.b64decode(d), t) for n, d, t in data.get("files", [])),
+            data.get("text", ""),
+            data.get("title"),
+            tuple(Field(n, v, bool(i)) for n, v, i in fields) if fields else (),
+            tuple(Button(lbl, a, s) for lbl, a, s in buttons) if buttons else (),
+            data.get("footer"),
+            data.get("tone", "info"),
+            tuple(File(n, base64.b64decode(d), t) for n, d, t in files) if files else (),
         )
 
 

@@ -8,30 +8,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from functools import cache
 from types import TracebackType
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
-from sqlalchemy import Table, select
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core import queue
 from core.clock import Clock
-from core.effects import Effect, dump
+from core.effects import Effect, dump, dump_json
 from core.errors import NotFound
 from core.models import AuditEntry, Base, Delivery
 from core.settings import CoreSettings
 
 M = TypeVar("M", bound=Base)
-
-
-@cache
-def _queue_statement(dialect: str) -> Any:
-    """One prepared insert (built once), ignoring a key queued before."""
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    table = cast(Table, Delivery.__table__)
-    return insert(table).on_conflict_do_nothing(index_elements=["idempotency_key"])
 
 
 class Outbox:
@@ -44,6 +36,16 @@ class Outbox:
         # The earliest due time queued (or made due again) in this transaction, so the
         # dispatcher's wake-up can be moved earlier after the commit.
         self.earliest_due: datetime | None = None
+        self._queue: tuple[object, queue.QueueConnection] | None = None
+
+    async def _connection(self) -> queue.QueueConnection:
+        """The queue's driver connection, looked up once per transaction."""
+        transaction = self._session.sync_session.get_transaction()
+        if self._queue is not None and self._queue[0] is transaction and transaction is not None:
+            return self._queue[1]
+        found = await queue.connect(self._session)
+        self._queue = (self._session.sync_session.get_transaction(), found)
+        return found
 
     def note_due(self, due_at: datetime, count: int = 1) -> None:
         """``count`` rows in this transaction became due at ``due_at`` (e.g. a retried row)."""
@@ -61,22 +63,21 @@ class Outbox:
         group_key: str | None = None,
     ) -> bool:
         """Queue ``effect``; return False if an effect with ``key`` was queued before."""
-        due = due_at or self._clock.now()
-        values = {
-            "community_id": community_id,
-            "kind": effect.kind,
-            "payload": dump(effect),
-            "idempotency_key": key,
-            "group_key": group_key,
-            "destination": effect.destination(),
-            "status": "pending",
-            "due_at": due,
-            "attempts": 0,
-            "created_at": self._clock.now(),
-        }
-        stmt = _queue_statement(self._session.get_bind().dialect.name)
-        result = await self._session.execute(stmt, values)
-        added = bool(getattr(result, "rowcount", 0))
+        now = self._clock.now()
+        due = due_at or now
+        q = await self._connection()
+        created = q.time(now)
+        params = (
+            community_id,
+            effect.kind,
+            dump_json(effect),
+            key,
+            group_key,
+            effect.destination(),
+            created if due is now else q.time(due),
+            created,
+        )
+        added = await q.execute(q.statements.insert, params) > 0
         if added:
             self.note_due(due)
         return added

@@ -17,12 +17,13 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core import queue
 from core.clock import Clock
-from core.delivery.batch import CLAIM, CLAIM_LOCKED, MARK, Claimed, Result, Results
+from core.delivery.batch import Claimed, Result, Results
 from core.delivery.health import Health, degraded_communities
-from core.delivery.perform import Performer
+from core.delivery.perform import CommunityAddress, Performer, addresses
 from core.effects import USEFUL_FOR_DAYS, load
-from core.models import Community, Delivery, DispatcherHeartbeat
+from core.models import Delivery, DispatcherHeartbeat
 from core.ports import Attempt, PermanentFailure, PlatformPort, RetryLater
 from core.uow import Outbox
 
@@ -64,6 +65,8 @@ class Dispatcher:
         self._rng = rng or random.Random()
         self._lock = asyncio.Lock()
         self._renew_lock = asyncio.Lock()
+        self._due_lock = asyncio.Lock()  # one heartbeat for all lanes finding one due
+        self._heartbeat_every = timedelta(seconds=self.settings.heartbeat_seconds)
         self._again = False
         self._stopped = False
         self._tasks: set[asyncio.Task[int]] = set()
@@ -249,44 +252,41 @@ class Dispatcher:
             )
         log.warning("took over the deliveries of stopped dispatcher(s) %s", ", ".join(dead))
 
-    def _claim_valid(self) -> bool:
+    def _claim_valid(self, now: datetime) -> bool:
         if self._renewed_at is None:
             return False
         margin = min(1.0, self.settings.lease_seconds / 4)
         lapses = self._renewed_at + timedelta(seconds=self.settings.lease_seconds - margin)
-        return self._clock.now() < lapses
+        return now < lapses
 
-    async def _still_mine(self, row: Claimed) -> bool:
-        """Before a platform call: renew if a heartbeat is due, then check the claim."""
+    def _heartbeat_due(self, now: datetime) -> bool:
         renewed = self._renewed_at
-        if renewed is None or self._clock.now() - renewed >= timedelta(
-            seconds=self.settings.heartbeat_seconds
-        ):
-            await self.heartbeat()
-        return row.id in self._held and self._claim_valid()
+        return renewed is None or now - renewed >= self._heartbeat_every
 
-    async def _claim(self) -> tuple[list[Claimed], dict[str, Community]]:
+    async def _renew_due(self) -> datetime:
+        """Renew now if a heartbeat is due (once for all lanes finding it due); return
+        the time after."""
+        async with self._due_lock:
+            if self._heartbeat_due(self._clock.now()):
+                await self.heartbeat()
+        return self._clock.now()
+
+    async def _claim(self) -> tuple[list[Claimed], dict[str, CommunityAddress]]:
         async with self._factory() as session, session.begin():
             return await self._claim_in(session)
 
-    async def _claim_in(self, session: AsyncSession) -> tuple[list[Claimed], dict[str, Community]]:
+    async def _claim_in(
+        self, session: AsyncSession
+    ) -> tuple[list[Claimed], dict[str, CommunityAddress]]:
         now = self._clock.now()
         self._claimed_at = now
-        stmt = CLAIM_LOCKED if _dialect(session) == "postgresql" else CLAIM
-        params = {
-            "b_now": now,
-            "b_lease": self._lease(now),
-            "b_me": self.worker_id,
-            "b_limit": self.settings.batch_size,
-        }
-        rows = [Claimed(*row) for row in (await session.execute(stmt, params)).all()]
+        db = await queue.connect(session)
+        params = (self.worker_id, db.time(self._lease(now)), db.time(now), self.settings.batch_size)
+        rows = [Claimed.of(row, db) for row in await db.fetch(db.statements.claim, params)]
         if not rows:
             return [], {}
         # Read in the claim's own transaction: no second lock on SQLite.
-        found = await session.execute(
-            select(Community).where(Community.id.in_({r.community_id for r in rows}))
-        )
-        communities = {c.id: c for c in found.scalars()}
+        communities = await addresses(db, {r.community_id for r in rows})
         self._held |= {r.id for r in rows}
         self._renewed_at = self._renewed_at or now
         rows.sort(key=lambda r: (r.due_at, r.id))
@@ -295,8 +295,8 @@ class Dispatcher:
     # ----- delivering ----------------------------------------------------------------
 
     async def _work(
-        self, claimed: list[Claimed], communities: dict[str, Community], *, then_claim: bool
-    ) -> tuple[list[Claimed], dict[str, Community]]:
+        self, claimed: list[Claimed], communities: dict[str, CommunityAddress], *, then_claim: bool
+    ) -> tuple[list[Claimed], dict[str, CommunityAddress]]:
         """Deliver a batch, record it, and (``then_claim``) claim the next in the same
         transaction; return that next batch."""
         lanes: dict[tuple[str, str], list[Claimed]] = {}
@@ -312,7 +312,11 @@ class Dispatcher:
 
         async def lane(rows: list[Claimed]) -> None:
             for n, row in enumerate(rows):
-                if self._stopped or not await self._still_mine(row):
+                # Before a platform call: renew if a heartbeat is due, check the claim.
+                now = self._clock.now()
+                if self._heartbeat_due(now):
+                    now = await self._renew_due()
+                if self._stopped or row.id not in self._held or not self._claim_valid(now):
                     return  # unrecorded rows are released (or left to their new owner)
                 community = communities.get(row.community_id)
                 result = await self._attempt(performer, row, community)
@@ -337,7 +341,7 @@ class Dispatcher:
         return following
 
     async def _attempt(
-        self, performer: Performer, row: Claimed, community: Community | None
+        self, performer: Performer, row: Claimed, community: CommunityAddress | None
     ) -> Result:
         if community is None:
             return Result.failed(row, "the community was deleted before delivery")
@@ -398,11 +402,11 @@ class Dispatcher:
     async def _record(
         self,
         claimed: list[Claimed],
-        communities: dict[str, Community],
+        communities: dict[str, CommunityAddress],
         results: Results,
         performer: Performer,
         then_claim: bool = False,
-    ) -> tuple[list[Claimed], dict[str, Community]]:
+    ) -> tuple[list[Claimed], dict[str, CommunityAddress]]:
         """Every result of the batch in one transaction; unattempted rows released.
 
         Not while a heartbeat renews this dispatcher's claims: both lock the same rows,
@@ -413,7 +417,12 @@ class Dispatcher:
         async with self._renew_lock, self._factory() as session, session.begin():
             # What a sent effect created (a role id, a route, a channel) is written back
             # only if the row is still ours; everything else is guarded by the mark itself.
-            writes_back = [r.id for r in claimed if results.writes_back(r.id)]
+            done = [(row, results.get(row.id)) for row in claimed]
+            writes_back = [
+                row.id
+                for row, result in done
+                if result is not None and result.outcome is not None and result.outcome.writes_back
+            ]
             mine: set[int] = set()
             if writes_back:
                 mine_stmt = select(Delivery.id).where(
@@ -422,20 +431,20 @@ class Dispatcher:
                 if _dialect(session) == "postgresql":
                     mine_stmt = mine_stmt.with_for_update()
                 mine = set((await session.execute(mine_stmt)).scalars())
+            db = await queue.connect(session)
             params = [
                 (
-                    results.get(row.id)
+                    result
                     or Result.released(row, uncertain=row.uncertain or row.id in self._cut_off)
-                ).params(row.id, self.worker_id)
-                for row in sorted(claimed, key=lambda r: r.id)
+                ).params(row, self.worker_id, db)
+                for row, result in sorted(done, key=lambda pair: pair[0].id)
             ]
             # Rows another dispatcher took over are left alone: claimed_by is not ours.
-            await session.execute(MARK, params)
+            await db.executemany(db.statements.mark, params)
             outbox = Outbox(session, self._clock)
-            for row in claimed:
-                done = results.get(row.id)
-                if row.id in mine and done is not None and done.outcome is not None:
-                    await performer.apply(session, row.community_id, done.outcome)
+            for row, result in done:
+                if row.id in mine and result is not None and result.outcome is not None:
+                    await performer.apply(session, row.community_id, result.outcome)
             await self._health.note(session, outbox, claimed, communities, results)
             self._held -= set(ids)
             self._cut_off -= set(ids)

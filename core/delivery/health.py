@@ -19,11 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.clock import Clock
 from core.effects import ChannelPost
 from core.messages import Message, moment
-from core.models import BotState, Community, Delivery
+from core.models import BotState, Delivery
 from core.uow import Outbox
 
 if TYPE_CHECKING:
     from core.delivery.batch import Claimed, Results
+    from core.delivery.perform import CommunityAddress
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ async def _state(session: AsyncSession, community_id: str) -> BotState | None:
 
 
 async def mark_degraded(
-    session: AsyncSession, clock: Clock, community: Community, failures: int, error: str
+    session: AsyncSession, clock: Clock, community: CommunityAddress, failures: int, error: str
 ) -> None:
     now = clock.now()
     state = await _state(session, community.id)
@@ -76,7 +77,7 @@ async def mark_degraded(
         )
 
 
-async def mark_recovered(session: AsyncSession, clock: Clock, community: Community) -> bool:
+async def mark_recovered(session: AsyncSession, clock: Clock, community: CommunityAddress) -> bool:
     """Return True if the community was degraded (and now is not)."""
     now = clock.now()
     state = await _state(session, community.id)
@@ -131,7 +132,7 @@ class Health:
         session: AsyncSession,
         outbox: Outbox,
         claimed: list[Claimed],
-        communities: dict[str, Community],
+        communities: dict[str, CommunityAddress],
         results: Results,
     ) -> None:
         """After a batch, in its transaction: count failures in a row per community, tell

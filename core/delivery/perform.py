@@ -6,6 +6,8 @@ Used by the dispatcher (``core.delivery``); nothing here claims or marks rows.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -33,6 +35,34 @@ from core.models import (
     SupportGroup,
 )
 from core.ports import Attempt, PermanentFailure, PlatformPort, RetryLater, Sent, Target
+from core.queue import QueueConnection
+
+
+@dataclass(frozen=True)
+class CommunityAddress:
+    """What delivery needs of a community: where it is, its roles, its admins' channel."""
+
+    id: str
+    platform: str
+    platform_id: str
+    group_category_id: str | None
+    admin_channel_id: str | None
+    roles: dict[str, Any]
+
+    @cached_property
+    def target(self) -> Target:
+        return Target(self.id, self.platform, self.platform_id, self.group_category_id)
+
+
+async def addresses(db: QueueConnection, ids: set[str]) -> dict[str, CommunityAddress]:
+    """The communities ``ids`` that still exist."""
+    if not ids:
+        return {}
+    found = await db.fetch(db.statements.communities(len(ids)), sorted(ids))
+    return {
+        row[0]: CommunityAddress(row[0], row[1], row[2], row[3], row[4], db.json_of(row[5]) or {})
+        for row in found
+    }
 
 
 @dataclass
@@ -60,11 +90,9 @@ class Performer:
         self.role_ids: dict[tuple[str, str], str] = {}
 
     async def perform(
-        self, port: PlatformPort, community: Community, effect: Effect, attempt: Attempt
+        self, port: PlatformPort, community: CommunityAddress, effect: Effect, attempt: Attempt
     ) -> Outcome:
-        target = Target(
-            community.id, community.platform, community.platform_id, community.group_category_id
-        )
+        target = community.target
         match effect:
             case (
                 DirectMessage(user_id=user, message=message, thread=None)

@@ -1,0 +1,241 @@
+"""The delivery queue's three hot statements, run on the database driver itself.
+
+Queuing an effect, claiming a batch and recording a batch's results run thousands of
+times a minute. Through SQLAlchemy each costs several times what the driver does: on
+SQLite its aiosqlite adapter makes three trips to the driver's thread per statement
+(open a cursor, execute, close it) where one does, and every parameter and column goes
+through Python type processing. So these three go straight to the driver connection of
+the session's own transaction: they commit or roll back with everything else in it.
+``bench/delivery.py`` runs these same texts on the bare driver as its baseline.
+
+Values cross in the driver's own types: datetimes as SQLAlchemy stores them (on SQLite
+the UTC wall time as text with microseconds always shown, so text order is time order;
+aware datetimes on PostgreSQL), JSON as text, flags as 0/1 on SQLite.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from collections.abc import Awaitable, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+T = TypeVar("T")
+
+# Placeholders are numbered ({0} is the first parameter) so that one text serves
+# SQLite (?1) and PostgreSQL ($1) and a parameter can appear twice.
+_INSERT = (
+    "INSERT INTO deliveries (community_id, kind, payload, idempotency_key, group_key, "
+    "destination, status, due_at, attempts, created_at) "
+    "VALUES ({0}, {1}, {2}, {3}, {4}, {5}, 'pending', {6}, 0, {7}) "
+    "ON CONFLICT (idempotency_key) DO NOTHING"
+)
+"""Parameters: community id, kind, payload (JSON text), idempotency key, group key,
+destination, due at, created at."""
+
+_CLAIM = (
+    "UPDATE deliveries SET claimed_by = {0}, lease_until = {1}, "
+    # Taken over from a claim that lapsed: that dispatcher may have sent it.
+    "uncertain = CASE WHEN claimed_by IS NULL THEN uncertain ELSE {true} END "
+    "WHERE id IN (SELECT d.id FROM deliveries d WHERE d.status = 'pending' "
+    "AND d.due_at <= {2} AND (d.lease_until IS NULL OR d.lease_until < {2}) "
+    # Order per destination: not while an earlier effect for it is being retried, or is
+    # claimed by another dispatcher.
+    "AND NOT EXISTS (SELECT 1 FROM deliveries a WHERE a.community_id = d.community_id "
+    "AND a.destination = d.destination AND a.status = 'pending' AND a.id < d.id "
+    "AND (a.last_error IS NOT NULL OR a.lease_until >= {2})) "
+    "ORDER BY d.due_at, d.id LIMIT {3}{lock}) "
+    "RETURNING id, kind, payload, community_id, attempts, idempotency_key, uncertain, "
+    "due_at, destination, last_error"
+)
+"""Parameters: dispatcher id, lease until, now, batch size. Returns the claimed rows."""
+
+_MARK = (
+    "UPDATE deliveries SET status = {2}, attempts = {3}, due_at = {4}, last_error = {5}, "
+    "uncertain = {6}, sent_at = {7}, result = {8}, claimed_by = NULL, lease_until = NULL "
+    "WHERE id = {0} AND claimed_by = {1}"
+)
+"""Parameters: row id, dispatcher id (a row another dispatcher took over is left alone),
+status, attempts, due at, last error, uncertain, sent at, result (JSON text)."""
+
+
+_COMMUNITIES = (
+    "SELECT id, platform, platform_id, group_category_id, admin_channel_id, roles "
+    "FROM communities WHERE id IN ({ids})"
+)
+"""What delivery needs of the claimed rows' communities (see core.delivery.perform)."""
+
+
+class Statements:
+    """The texts for one dialect."""
+
+    def __init__(self, dialect: str) -> None:
+        postgres = dialect == "postgresql"
+        self._place = "$" if postgres else "?"
+        places = [f"{self._place}{n}" for n in range(1, 10)]
+        self.insert = _INSERT.format(*places)
+        self.claim = _CLAIM.format(
+            *places,
+            true="true" if postgres else "1",
+            lock=" FOR UPDATE SKIP LOCKED" if postgres else "",
+        )
+        self.mark = _MARK.format(*places)
+
+    def communities(self, count: int) -> str:
+        """The communities look-up for ``count`` ids."""
+        return _COMMUNITIES.format(ids=", ".join(f"{self._place}{n + 1}" for n in range(count)))
+
+
+SQLITE = Statements("sqlite")
+POSTGRESQL = Statements("postgresql")
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is UTC:
+        return value
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to the delivery queue")
+    return value.astimezone(UTC)
+
+
+def sqlite_time(value: datetime) -> str:
+    """A datetime as SQLAlchemy's SQLite dialect stores it (see core.models.UTCDateTime)."""
+    return _utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def json_text(value: Any) -> str | None:
+    """JSON as the queue's JSON columns store it; None stays SQL NULL."""
+    return None if value is None else json.dumps(value)
+
+
+class QueueConnection:
+    """The driver connection under a session's transaction, speaking its own types."""
+
+    statements: Statements
+
+    def time(self, value: datetime) -> Any:
+        raise NotImplementedError
+
+    def time_of(self, value: Any) -> datetime:
+        raise NotImplementedError
+
+    def flag(self, value: bool) -> Any:
+        return value
+
+    def json_of(self, value: Any) -> Any:
+        """A JSON column's value as read (text on SQLite; decoded already on PostgreSQL)."""
+        return json.loads(value) if isinstance(value, str) else value
+
+    async def fetch(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
+        raise NotImplementedError
+
+    async def execute(self, sql: str, params: Sequence[Any]) -> int:
+        """Run one statement; return how many rows it changed."""
+        raise NotImplementedError
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        raise NotImplementedError
+
+
+async def sqlite_call(sql: str, params: Any, call: Awaitable[T]) -> T:
+    """``call`` on aiosqlite, its errors raised as SQLAlchemy raises them (e.g.
+    ``OperationalError`` for a lock still held after the busy timeout)."""
+    try:
+        return await call
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(sql, params, exc, sqlite3.Error) from exc
+
+
+async def _postgres_call(sql: str, params: Any, call: Awaitable[T]) -> T:
+    import asyncpg
+
+    try:
+        return await call
+    except asyncpg.IntegrityConstraintViolationError as exc:
+        raise IntegrityError(sql, params, exc) from exc
+    except asyncpg.PostgresError as exc:
+        raise DBAPIError(sql, params, exc) from exc
+
+
+class _SQLite(QueueConnection):
+    statements = SQLITE
+
+    def __init__(self, driver: Any) -> None:
+        self._driver = driver  # an aiosqlite.Connection
+
+    def time(self, value: datetime) -> str:
+        return sqlite_time(value)
+
+    def time_of(self, value: Any) -> datetime:
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+    def flag(self, value: bool) -> int:
+        return int(value)
+
+    async def fetch(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
+        # One trip to the driver's thread: execute and fetch together.
+        return list(await sqlite_call(sql, params, self._driver.execute_fetchall(sql, params)))
+
+    async def execute(self, sql: str, params: Sequence[Any]) -> int:
+        cursor = await sqlite_call(sql, params, self._driver.execute(sql, params))
+        return int(cursor.rowcount)
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        await sqlite_call(sql, rows, self._driver.executemany(sql, rows))
+
+
+_STATUS_COUNT = re.compile(r"(\d+)$")
+
+
+class _PostgreSQL(QueueConnection):
+    statements = POSTGRESQL
+
+    def __init__(self, connection: AsyncConnection, driver: Any) -> None:
+        self._connection = connection
+        self._driver = driver  # an asyncpg.Connection
+
+    def time(self, value: datetime) -> datetime:
+        return _utc(value)
+
+    def time_of(self, value: Any) -> datetime:
+        return value.astimezone(UTC)  # type: ignore[no-any-return]
+
+    def _started(self) -> bool:
+        # SQLAlchemy begins the transaction with the first statement it runs; until then
+        # statements go through it, so none runs outside the transaction.
+        return bool(self._driver.is_in_transaction())
+
+    async def fetch(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
+        if self._started():
+            return list(await _postgres_call(sql, params, self._driver.fetch(sql, *params)))
+        return list(await self._connection.exec_driver_sql(sql, tuple(params)))
+
+    async def execute(self, sql: str, params: Sequence[Any]) -> int:
+        if self._started():
+            status = await _postgres_call(sql, params, self._driver.execute(sql, *params))
+            found = _STATUS_COUNT.search(status)
+            return int(found.group(1)) if found else 0
+        return (await self._connection.exec_driver_sql(sql, tuple(params))).rowcount
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        if self._started():
+            await _postgres_call(sql, rows, self._driver.executemany(sql, rows))
+        else:
+            await self._connection.exec_driver_sql(sql, [tuple(r) for r in rows])
+
+
+async def connect(session: AsyncSession) -> QueueConnection:
+    """The queue's statements on ``session``'s connection, in its transaction (begun
+    here if none is)."""
+    connection = await session.connection()
+    driver = (await connection.get_raw_connection()).driver_connection
+    if connection.dialect.name == "postgresql":
+        return _PostgreSQL(connection, driver)
+    return _SQLite(driver)

@@ -1,0 +1,80 @@
+"""The delivery queue's statements on the bare driver (core.queue) agree with SQLAlchemy."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.dialects.sqlite import aiosqlite
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core import db, queue
+from core.clock import FakeClock
+from core.effects import Reminder
+from core.messages import Message
+from core.models import Community, Delivery
+from core.models.base import UTCDateTime
+from core.uow import UnitOfWork
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2026, 3, 29, 0, 59, 59, 999999, tzinfo=UTC),
+        datetime(2026, 3, 29, 1, 0, tzinfo=UTC),  # no microseconds: still written out
+        datetime(2026, 3, 29, 3, 0, 0, 5, tzinfo=timezone(timedelta(hours=2))),
+    ],
+)
+def test_a_time_is_written_as_sqlalchemy_writes_it_on_sqlite(moment: datetime) -> None:
+    # Rows are compared as text on SQLite, so both writers must agree to the character.
+    dialect = aiosqlite.dialect()
+    process = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
+    assert process is not None
+    assert queue.sqlite_time(moment) == process(moment)
+
+
+def test_a_naive_time_is_refused() -> None:
+    with pytest.raises(ValueError, match="naive"):
+        queue.sqlite_time(datetime(2026, 1, 1))
+
+
+async def test_an_effect_queued_on_the_driver_reads_back_through_the_orm(
+    factory: async_sessionmaker[AsyncSession], clock: FakeClock
+) -> None:
+    at = clock.now() + timedelta(days=2)
+    async with factory() as session, session.begin():
+        community = Community(platform="console", platform_id="g1", name="G")
+        session.add(community)
+    due = at - timedelta(hours=1, microseconds=7)
+    reminder = Reminder("ann", Message(text="soon", title="Session"), at)
+    async with UnitOfWork(factory, clock) as uow:
+        assert await uow.outbox.add(community.id, reminder, key="r1", due_at=due, group_key="s")
+        assert not await uow.outbox.add(community.id, reminder, key="r1", due_at=due)
+        await uow.commit()
+    async with factory() as session:
+        row = (await session.execute(select(Delivery))).scalar_one()
+    assert (row.kind, row.idempotency_key, row.group_key) == ("reminder", "r1", "s")
+    assert (row.status, row.attempts, row.destination) == ("pending", 0, "user:ann")
+    assert row.due_at == due
+    assert row.created_at == clock.now()
+    assert row.result is None
+
+
+async def test_a_write_that_cannot_get_the_lock_fails_as_sqlalchemy_reports_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(db, "SQLITE_BUSY_TIMEOUT_MS", 50)
+    url = f"sqlite:///{tmp_path / 'locked.db'}"
+    holder, waiter = db.create_engine(url), db.create_engine(url)
+    try:
+        async with holder.begin() as holding:
+            await holding.execute(text("CREATE TABLE t (x INTEGER)"))
+            with pytest.raises(OperationalError, match="locked"):
+                async with db.session_factory(waiter)() as session, session.begin():
+                    await session.execute(text("SELECT 1"))
+    finally:
+        await holder.dispose()
+        await waiter.dispose()
