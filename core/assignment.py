@@ -1,8 +1,8 @@
 """The matching round (F4): many waiting mentees assigned at once, near the optimum.
 
 The round maximises the total compatibility score (:mod:`core.matching`) under every
-mentor's remaining capacity with scipy's sparse exact bipartite matching on
-capacity-expanded slots. Only candidate pairs are kept (each mentee's best mentors and each
+mentor's remaining capacity exactly, as a min-cost flow (OR-Tools) over candidate pairs.
+Only candidate pairs are kept (each mentee's best mentors and each
 mentor's best mentees per place), scored a block of mentees at a time, so memory grows
 with mentees x candidates, not mentees x mentors. It runs in a worker process so the event
 loop stays free.
@@ -25,9 +25,11 @@ from core.matching import (
     MenteeFacts,
     MentorFacts,
     MentorIndex,
+    goal_needs,
+    incidence,
     pair_parts,
     pair_scores,
-    score_table,
+    zone_overlaps,
 )
 
 if TYPE_CHECKING:
@@ -38,27 +40,125 @@ if TYPE_CHECKING:
 
 
 # Scores of one block of mentees against every mentor are held at once: about this many
-# cells (float64), so a block is some tens of MB however large the round is.
-BLOCK_CELLS = 2_000_000
+# cells (float32), so a block is some tens of MB however large the round is.
+BLOCK_CELLS = 4_000_000
+# Exact ties are broken by a fixed pseudo-random amount below this, so that tied mentees
+# do not all name the same mentors. It only orders candidates: the solver uses exact scores.
+TIE_BREAK = 1e-3
+# Pairs whose exact scores are computed at once (float64, a few arrays of this length).
+PAIR_CHUNK = 200_000
 
 
-def _tie_breaker(rows: npt.NDArray[np.intp], m: int) -> FloatArray:
-    """A fixed pseudo-random value in [0, 1e-6) per (mentee, mentor) cell of a block.
-
-    Exact ties are broken by it so that tied mentees do not all name the same mentors. It
-    is a hash of the two positions, computed per block: the same pair always gets the
-    same value and no matrix of the whole round is ever made.
-    """
+def _hash16(positions: npt.NDArray[np.intp], salt: int) -> npt.NDArray[np.uint16]:
+    """A fixed pseudo-random 16-bit value per position (splitmix64's finaliser)."""
     import numpy as np
 
-    i = rows.astype(np.uint64)[:, None]
-    j = np.arange(m, dtype=np.uint64)[None, :]
     with np.errstate(over="ignore"):
-        h = i * np.uint64(0x9E3779B97F4A7C15) ^ (j + np.uint64(1)) * np.uint64(0xBF58476D1CE4E5B9)
+        h = (positions.astype(np.uint64) + np.uint64(salt)) * np.uint64(0x9E3779B97F4A7C15)
         h ^= h >> np.uint64(31)
         h *= np.uint64(0x94D049BB133111EB)
         h ^= h >> np.uint64(29)
-    return (h >> np.uint64(11)).astype(np.float64) * (1e-6 / 2.0**53)
+    return (h >> np.uint64(48)).astype(np.uint16)
+
+
+@dataclass
+class BlockScorer:
+    """Every mentee's score against every mentor, a block of mentees at a time (float32).
+
+    Four of the five factors are linear in a few features of each side (goal shares and
+    what each goal needs, the daytime overlap with each mentor zone, the style that fits,
+    a constant for capacity), so a block's scores are one matrix product; language ("any
+    shared language") is a second, small one. A block's tie-breaker is
+    ``frac(a_mentee + b_mentor)`` (16-bit, wrapping): for one mentee it orders tied mentors
+    by a rotation of one fixed order, a different rotation per mentee, and the same pair
+    always gets the same value, whatever the blocks.
+    """
+
+    mentee_side: npt.NDArray[np.float32]  # mentees x features
+    mentor_side: npt.NDArray[np.float32]  # features x mentors
+    mentee_languages: npt.NDArray[np.float32]  # mentees x languages
+    mentor_languages: npt.NDArray[np.float32]  # languages x mentors
+    language_weight: np.float32
+    mentee_tie: npt.NDArray[np.uint16]
+    mentor_tie: npt.NDArray[np.uint16]
+
+    @classmethod
+    def build(
+        cls,
+        mentees: Sequence[MenteeFacts],
+        index: MentorIndex,
+        settings: MatchingSettings,
+        start: date,
+    ) -> BlockScorer:
+        import numpy as np
+
+        n, m = len(mentees), len(index.facts)
+        w = {name: float(settings.weights.get(name, 0.0)) for name in FACTORS}
+        scale = 100.0 / (sum(w.values()) or 1.0)
+        goal_share, needs = goal_needs(mentees, index, settings)
+        served = np.minimum(needs @ index.expertise.T, 1.0)  # goals x mentors
+        zone_table, zone_rows = zone_overlaps(mentees, index, settings, start)
+        zone_of_mentor = np.zeros((len(index.zones), m))
+        zone_of_mentor[index.zone_cols, np.arange(m)] = 1.0
+        styles = len(index.style_vocab)
+        style_of_mentor = np.zeros((styles, m))
+        style_of_mentor[index.style, np.arange(m)] = 1.0
+        fits = np.zeros((n, styles))
+        for i, mt in enumerate(mentees):
+            if mt.style == "any":
+                fits[i] = 1.0
+            elif mt.style in index.style_vocab:
+                fits[i, index.style_vocab[mt.style]] = 1.0
+        mentee_side = np.hstack(
+            [
+                goal_share * (w["expertise"] * scale),
+                zone_table[zone_rows] * (w["timezone"] * scale),
+                fits * (w["style"] * scale),
+                np.full((n, 1), w["capacity"] * scale),
+            ]
+        )
+        mentor_side = np.vstack([served, zone_of_mentor, style_of_mentor, index.capacity[None, :]])
+        languages = incidence([mt.languages for mt in mentees], index.language_vocab)
+        return cls(
+            mentee_side=np.ascontiguousarray(mentee_side, dtype=np.float32),
+            mentor_side=np.ascontiguousarray(mentor_side, dtype=np.float32),
+            mentee_languages=languages.astype(np.float32),
+            mentor_languages=np.ascontiguousarray(index.languages.T, dtype=np.float32),
+            language_weight=np.float32(w["language"] * scale),
+            mentee_tie=_hash16(np.arange(n), 1),
+            mentor_tie=_hash16(np.arange(m), 2),
+        )
+
+    def block(self, lo: int, hi: int, *, tie_break: float = 0.0) -> npt.NDArray[np.float32]:
+        """Scores of mentees ``lo:hi`` against every mentor, plus the tie-breaker."""
+        import numpy as np
+
+        scores = self.mentee_side[lo:hi] @ self.mentor_side
+        shared = self.mentee_languages[lo:hi] @ self.mentor_languages
+        np.minimum(shared, 1.0, out=shared)
+        shared *= self.language_weight
+        scores += shared
+        if tie_break:
+            # uint16 addition wraps around: frac(a + b) in 1/65536 steps.
+            tie = np.add(self.mentee_tie[lo:hi, None], self.mentor_tie[None, :], dtype=np.uint16)
+            shared[...] = tie
+            shared *= np.float32(tie_break / 65536)
+            scores += shared
+        return scores
+
+    def pairs(
+        self, rows: npt.NDArray[np.intp], cols: npt.NDArray[np.intp]
+    ) -> npt.NDArray[np.float32]:
+        """The same scores (without the tie-breaker) for the given pairs only."""
+        import numpy as np
+
+        out = np.empty(len(rows), dtype=np.float32)
+        for lo in range(0, len(rows), PAIR_CHUNK):
+            r, c = rows[lo : lo + PAIR_CHUNK], cols[lo : lo + PAIR_CHUNK]
+            linear = np.einsum("pf,fp->p", self.mentee_side[r], self.mentor_side[:, c])
+            shared = np.einsum("pl,lp->p", self.mentee_languages[r], self.mentor_languages[:, c])
+            out[lo : lo + PAIR_CHUNK] = linear + np.minimum(shared, 1.0) * self.language_weight
+        return out
 
 
 @dataclass
@@ -68,6 +168,69 @@ class Candidates:
     rows: npt.NDArray[np.intp]
     cols: npt.NDArray[np.intp]
     scores: npt.NDArray[np.float32]
+
+
+class _MentorsBest:
+    """Each mentor's best ``wanted[j]`` mentees seen so far, merged in block by block.
+
+    A cell enters only when it beats the mentor's current last place, so after the first
+    blocks only a few cells per block are looked at again. Ties keep the earlier mentee,
+    so the result does not depend on the block size.
+    """
+
+    def __init__(self, wanted: npt.NDArray[np.int64]) -> None:
+        import numpy as np
+
+        m = len(wanted)
+        self.wanted = wanted
+        self.width = int(wanted.max()) if m else 0
+        self.values = np.full((m, self.width), -np.inf, dtype=np.float32)  # best first
+        self.rows = np.zeros((m, self.width), dtype=np.intp)
+        self.threshold = np.where(wanted > 0, -np.inf, np.inf).astype(np.float32)
+
+    def merge(self, lo: int, scores: npt.NDArray[np.float32]) -> None:
+        import numpy as np
+
+        better = scores > self.threshold[None, :]
+        if (
+            np.count_nonzero(better) > 2 * self.width * len(self.wanted)
+            and len(scores) > self.width
+        ):
+            # Early blocks: most cells beat an empty list. Only the block's own best (and
+            # cells tied with its last) can enter, so look at those alone.
+            last = len(scores) - self.width
+            own_best = np.partition(np.ascontiguousarray(scores.T), last, axis=1)[:, last]
+            better &= scores >= own_best[None, :]
+        rows, cols = np.nonzero(better)
+        del better
+        if not rows.size:
+            return
+        values = scores[rows, cols]
+        order = np.argsort(cols, kind="stable")  # by mentor, earlier mentees first
+        rows, cols, values = rows[order] + lo, cols[order], values[order]
+        touched, starts, counts = np.unique(cols, return_index=True, return_counts=True)
+        group = np.repeat(np.arange(len(touched)), counts)
+        place = self.width + np.arange(len(cols)) - np.repeat(starts, counts)
+        pool_values = np.full((len(touched), self.width + int(counts.max())), -np.inf, np.float32)
+        pool_rows = np.zeros(pool_values.shape, dtype=np.intp)
+        pool_values[:, : self.width] = self.values[touched]
+        pool_rows[:, : self.width] = self.rows[touched]
+        pool_values[group, place] = values
+        pool_rows[group, place] = rows
+        top = np.argsort(-pool_values, axis=1, kind="stable")[:, : self.width]
+        self.values[touched] = np.take_along_axis(pool_values, top, axis=1)
+        self.rows[touched] = np.take_along_axis(pool_rows, top, axis=1)
+        place_of_last = self.wanted[touched] - 1
+        self.threshold[touched] = np.where(
+            place_of_last >= 0, self.values[touched, np.maximum(place_of_last, 0)], np.inf
+        )
+
+    def pairs(self) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+        import numpy as np
+
+        keep = (np.arange(self.width)[None, :] < self.wanted[:, None]) & (self.values > -np.inf)
+        cols, places = np.nonzero(keep)
+        return self.rows[cols, places], cols.astype(np.intp)
 
 
 def candidate_pairs(
@@ -88,46 +251,37 @@ def candidate_pairs(
 
     n, m = len(mentees), len(index.facts)
     k = min(settings.candidates_per_mentee, m)
-    per_mentor = np.minimum(index.capacity_left.astype(np.int64) * settings.candidates_per_place, n)
-    width = int(per_mentor.max()) if m else 0
-    # Each mentor's best ``width`` mentees so far: keyed score and mentee position.
-    best_keyed = np.full((width, m), -np.inf)
-    best_rows = np.zeros((width, m), dtype=np.intp)
+    wanted = np.minimum(index.capacity_left.astype(np.int64) * settings.candidates_per_place, n)
+    scorer = BlockScorer.build(mentees, index, settings, start)
+    best = _MentorsBest(wanted)
     kept_rows, kept_cols = [], []
     block = max(1, BLOCK_CELLS // max(m, 1))
     for lo in range(0, n, block):
-        rows = np.arange(lo, min(lo + block, n), dtype=np.intp)
-        keyed = score_table(mentees[lo : lo + block], index, settings, start).total
-        keyed += _tie_breaker(rows, m)
+        hi = min(lo + block, n)
+        keyed = scorer.block(lo, hi, tie_break=TIE_BREAK)
         if k < m:
-            mine = np.argpartition(-keyed, k - 1, axis=1)[:, :k]
+            mine = np.argpartition(keyed, m - k, axis=1)[:, m - k :]
         else:
-            mine = np.broadcast_to(np.arange(m), (len(rows), m))
-        kept_rows.append(np.repeat(rows, mine.shape[1]))
-        kept_cols.append(mine.reshape(-1))
-        if width:
-            pool = np.concatenate([best_keyed, keyed])
-            pool_rows = np.concatenate([best_rows, np.broadcast_to(rows[:, None], keyed.shape)])
-            top = np.argpartition(-pool, width - 1, axis=0)[:width]
-            best_keyed = np.take_along_axis(pool, top, axis=0)
-            best_rows = np.take_along_axis(pool_rows, top, axis=0)
-    if width:
-        # Every mentor keeps only as many as its own free places call for.
-        order = np.argsort(-best_keyed, axis=0, kind="stable")
-        ranked = np.take_along_axis(best_rows, order, axis=0)
-        filled = np.take_along_axis(best_keyed, order, axis=0) > -np.inf
-        wanted = (np.arange(width)[:, None] < per_mentor[None, :]) & filled
-        place_rows, place_cols = np.nonzero(wanted)
-        kept_rows.append(ranked[place_rows, place_cols])
-        kept_cols.append(place_cols.astype(np.intp))
-    if not kept_rows:
+            mine = np.broadcast_to(np.arange(m), keyed.shape)
+        kept_rows.append(np.repeat(np.arange(lo, hi, dtype=np.intp), mine.shape[1]))
+        kept_cols.append(mine.reshape(-1).astype(np.intp))
+        if best.width:
+            best.merge(lo, keyed)
+        del keyed
+    place_rows, place_cols = best.pairs()
+    kept_rows.append(place_rows)
+    kept_cols.append(place_cols)
+    if not n or not m:
         empty = np.zeros(0, dtype=np.intp)
         return Candidates(empty, empty, np.zeros(0, dtype=np.float32))
-    cells = np.unique(np.concatenate(kept_rows).astype(np.int64) * m + np.concatenate(kept_cols))
+    cells = np.concatenate(kept_rows).astype(np.int64) * m + np.concatenate(kept_cols)
+    cells.sort()
+    cells = cells[np.concatenate([[True], cells[1:] != cells[:-1]])]
     rows, cols = (cells // m).astype(np.intp), (cells % m).astype(np.intp)
-    scores = pair_scores(mentees, index, settings, start, rows, cols)
+    del cells
+    scores = scorer.pairs(rows, cols)
     usable = scores >= settings.min_score
-    return Candidates(rows[usable], cols[usable], scores[usable].astype(np.float32))
+    return Candidates(rows[usable], cols[usable], scores[usable])
 
 
 @dataclass(frozen=True)
@@ -140,6 +294,48 @@ class Proposal:
 
     def breakdown(self) -> Breakdown:
         return Breakdown(self.score, dict(self.factors))
+
+
+# Scores are whole thousandths for the flow solver, which works in integers.
+COST_SCALE = 1000
+
+
+def best_flow(found: Candidates, n: int, capacity: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+    """Which candidate pairs the best assignment uses: a min-cost flow (OR-Tools).
+
+    Each mentee sends one unit either through one candidate pair to its mentor and on to
+    the sink (at most ``capacity[j]`` through mentor j), at minus the pair's score, or
+    straight to the sink at no cost ("stays unassigned"). The network has one arc per
+    candidate pair, so it grows with mentees x candidates; capacities are arc capacities,
+    not copies of each mentor.
+    """
+    import numpy as np
+    from ortools.graph.python import min_cost_flow
+
+    m = len(capacity)
+    if not len(found.rows):
+        return np.zeros(0, dtype=bool)
+    pairs, sink = len(found.rows), n + m
+    flow = min_cost_flow.SimpleMinCostFlow()
+    flow.add_arcs_with_capacity_and_unit_cost(
+        np.concatenate([found.rows, np.arange(n), n + np.arange(m)]).astype(np.int32),
+        np.concatenate([n + found.cols, np.full(n + m, sink)]).astype(np.int32),
+        np.concatenate([np.ones(pairs + n, dtype=np.int64), capacity]),
+        np.concatenate(
+            [
+                -np.rint(found.scores.astype(np.float64) * COST_SCALE).astype(np.int64),
+                np.zeros(n + m, dtype=np.int64),
+            ]
+        ),
+    )
+    supplies = np.zeros(n + m + 1, dtype=np.int64)
+    supplies[:n], supplies[sink] = 1, -n
+    flow.set_nodes_supplies(np.arange(n + m + 1, dtype=np.int32), supplies)
+    status = flow.solve()
+    if status != flow.OPTIMAL:
+        raise RuntimeError(f"the round's flow problem was not solved: {status}")
+    used: npt.NDArray[np.bool_] = np.asarray(flow.flows(np.arange(pairs, dtype=np.int32))) > 0
+    return used
 
 
 def assign(
@@ -155,46 +351,18 @@ def assign(
     sorted by id first), so the same pool always gives the same proposals.
     """
     import numpy as np
-    from scipy.sparse import csr_matrix
-    from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 
     mentees = sorted(mentees, key=lambda x: x.id)
     mentors = sorted((mr for mr in mentors if mr.capacity_left > 0), key=lambda x: x.id)
     if not mentees or not mentors:
         return []
     index = MentorIndex.build(mentors, full_availability_hours=settings.full_availability_hours)
-    n, m = len(mentees), len(mentors)
     found = candidate_pairs(mentees, index, settings, start)
-    pair_rows, pair_mentors = found.rows, found.cols
-    pair_cost = 101.0 - found.scores.astype(np.float64)
-
-    # Capacity expansion: mentor j owns slots slot_start[j] .. slot_start[j] + capacity[j).
-    capacity = np.array([mr.capacity_left for mr in mentors], dtype=np.int64)
-    slot_start = np.concatenate([[0], np.cumsum(capacity)[:-1]])
-    slots = int(capacity.sum())
-    reps = capacity[pair_mentors]
-    edge_rows = np.repeat(pair_rows, reps)
-    first_edge = np.repeat(np.cumsum(reps) - reps, reps)
-    edge_cols = np.repeat(slot_start[pair_mentors], reps) + (np.arange(reps.sum()) - first_edge)
-    # The solver minimises positive costs: 101 - score is in (0, 101]. Every mentee also
-    # has a private "stay unassigned" column costing as much as a score of 0.
-    graph = csr_matrix(
-        (
-            np.concatenate([np.repeat(pair_cost, reps), np.full(n, 101.0)]),
-            (
-                np.concatenate([edge_rows, np.arange(n)]),
-                np.concatenate([edge_cols, slots + np.arange(n)]),
-            ),
-        ),
-        shape=(n, slots + n),
+    chosen = best_flow(
+        found, len(mentees), np.array([mr.capacity_left for mr in mentors], dtype=np.int64)
     )
-    del edge_rows, edge_cols, first_edge
-    matched_rows, matched_cols = min_weight_full_bipartite_matching(graph)
-    del graph
-    slot_owner = np.repeat(np.arange(m), capacity)
-    taken = matched_cols < slots
-    rows = np.asarray(matched_rows[taken], dtype=np.intp)
-    cols = np.asarray(slot_owner[matched_cols[taken]], dtype=np.intp)
+    rows, cols = found.rows[chosen], found.cols[chosen]
+    del found
     parts = pair_parts(mentees, index, settings, start, rows, cols)
     scores = pair_scores(mentees, index, settings, start, rows, cols)
     proposals = [
@@ -228,8 +396,8 @@ async def assign_off_loop(
 ) -> list[Proposal]:
     """:func:`assign` in a worker process.
 
-    scipy's bipartite matching holds the GIL for up to a second on a large round; in a
-    thread that would freeze every other member's interaction meanwhile. The worker is
+    Scoring and the flow solver hold the GIL for seconds on a large round; in a thread
+    that would freeze every other member's interaction meanwhile. The worker is
     started on first use and kept for the life of the process.
     """
     loop = asyncio.get_running_loop()
