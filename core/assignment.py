@@ -11,6 +11,7 @@ loop stays free.
 from __future__ import annotations
 
 import asyncio
+import pickle
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -238,6 +239,7 @@ def candidate_pairs(
     index: MentorIndex,
     settings: MatchingSettings,
     start: date,
+    excluded: npt.NDArray[np.int64] | None = None,
 ) -> Candidates:
     """The pairs the round may use, at or above the minimum score.
 
@@ -245,11 +247,13 @@ def candidate_pairs(
     (``candidates_per_place`` for each free place), so that neither a popular mentor nor
     a spare place is out of the solver's reach. Mentees are scored a block at a time and
     only these pairs are kept: memory grows with mentees x candidates, not mentees x
-    mentors.
+    mentors. ``excluded`` cells (``mentee * mentors + mentor``, sorted) are never used.
     """
     import numpy as np
 
     n, m = len(mentees), len(index.facts)
+    if excluded is None:
+        excluded = np.zeros(0, dtype=np.int64)
     k = min(settings.candidates_per_mentee, m)
     wanted = np.minimum(index.capacity_left.astype(np.int64) * settings.candidates_per_place, n)
     scorer = BlockScorer.build(mentees, index, settings, start)
@@ -259,6 +263,8 @@ def candidate_pairs(
     for lo in range(0, n, block):
         hi = min(lo + block, n)
         keyed = scorer.block(lo, hi, tie_break=TIE_BREAK)
+        here = excluded[np.searchsorted(excluded, lo * m) : np.searchsorted(excluded, hi * m)]
+        keyed[here // m - lo, here % m] = -np.inf
         if k < m:
             mine = np.argpartition(keyed, m - k, axis=1)[:, m - k :]
         else:
@@ -277,6 +283,7 @@ def candidate_pairs(
     cells = np.concatenate(kept_rows).astype(np.int64) * m + np.concatenate(kept_cols)
     cells.sort()
     cells = cells[np.concatenate([[True], cells[1:] != cells[:-1]])]
+    cells = cells[~np.isin(cells, excluded, assume_unique=True)]
     rows, cols = (cells // m).astype(np.intp), (cells % m).astype(np.intp)
     del cells
     scores = scorer.pairs(rows, cols)
@@ -338,43 +345,156 @@ def best_flow(found: Candidates, n: int, capacity: npt.NDArray[np.int64]) -> npt
     return used
 
 
+@dataclass(frozen=True)
+class Solution:
+    """A round's chosen pairs as arrays (cheap to send back from the worker process), in
+    the order they should be written: best score first, then mentee id."""
+
+    mentees: npt.NDArray[np.int32]  # positions in the mentee list the solver was given
+    mentors: npt.NDArray[np.int32]  # positions in the mentor list
+    scores: npt.NDArray[np.float64]  # rounded to 0.1
+    factors: npt.NDArray[np.float64]  # pairs x FACTORS, rounded to 0.001
+
+    def __len__(self) -> int:
+        return len(self.mentees)
+
+    def proposal(self, p: int, mentee_ids: Sequence[str], mentor_ids: Sequence[str]) -> Proposal:
+        return Proposal(
+            mentee_ids[int(self.mentees[p])],
+            mentor_ids[int(self.mentors[p])],
+            float(self.scores[p]),
+            dict(zip(FACTORS, self.factors[p].tolist(), strict=True)),
+        )
+
+
+def solve(
+    mentees: Sequence[MenteeFacts],
+    mentors: Sequence[MentorFacts],
+    settings: MatchingSettings,
+    start: date,
+    *,
+    mentee_owners: Sequence[str] = (),
+    mentor_owners: Sequence[str] = (),
+) -> Solution:
+    """A round: the assignment with the highest total score under mentor capacity.
+
+    No mentor gets more mentees than ``capacity_left``; no pair below ``min_score`` is
+    proposed; a mentee may stay unassigned; a mentee and a mentor with the same owner (one
+    member on both sides) are never paired. The result depends only on the input, not on
+    its order: positions refer to the lists as given, the work is done in id order.
+    """
+    import numpy as np
+
+    mentee_order = sorted(range(len(mentees)), key=lambda i: mentees[i].id)
+    mentor_order = sorted(
+        (j for j in range(len(mentors)) if mentors[j].capacity_left > 0),
+        key=lambda j: mentors[j].id,
+    )
+    if not mentee_order or not mentor_order:
+        return Solution(
+            np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0), np.zeros((0, len(FACTORS)))
+        )
+    by_id = [mentees[i] for i in mentee_order]
+    index = MentorIndex.build(
+        [mentors[j] for j in mentor_order],
+        full_availability_hours=settings.full_availability_hours,
+    )
+    excluded = _same_owner(
+        [mentee_owners[i] for i in mentee_order] if mentee_owners else [],
+        [mentor_owners[j] for j in mentor_order] if mentor_owners else [],
+    )
+    found = candidate_pairs(by_id, index, settings, start, excluded)
+    chosen = best_flow(found, len(by_id), index.capacity_left.astype(np.int64))
+    rows, cols = found.rows[chosen], found.cols[chosen]
+    del found
+    parts = pair_parts(by_id, index, settings, start, rows, cols)
+    factors = np.asarray(
+        np.round(np.column_stack([parts[name] for name in FACTORS]), 3), dtype=np.float64
+    )
+    scores = np.round(pair_scores(by_id, index, settings, start, rows, cols), 1)
+    # Best first, ties by mentee id (rows follow ids).
+    order = np.lexsort((rows, -scores))
+    return Solution(
+        np.asarray(mentee_order, dtype=np.int32)[rows[order]],
+        np.asarray(mentor_order, dtype=np.int32)[cols[order]],
+        scores[order],
+        factors[order],
+    )
+
+
+def _same_owner(
+    mentee_owners: Sequence[str], mentor_owners: Sequence[str]
+) -> npt.NDArray[np.int64]:
+    """Cells (``mentee * mentors + mentor``, sorted) whose two sides are one member."""
+    import numpy as np
+
+    where = {owner: j for j, owner in enumerate(mentor_owners)}
+    m = len(mentor_owners)
+    cells = [i * m + where[o] for i, o in enumerate(mentee_owners) if o in where]
+    return np.array(sorted(cells), dtype=np.int64)
+
+
 def assign(
     mentees: Sequence[MenteeFacts],
     mentors: Sequence[MentorFacts],
     settings: MatchingSettings,
     start: date,
 ) -> list[Proposal]:
-    """A round: the assignment with the highest total score under mentor capacity.
-
-    No mentor gets more mentees than ``capacity_left``; no pair below ``min_score`` is
-    proposed; a mentee may stay unassigned. The result depends only on the input (it is
-    sorted by id first), so the same pool always gives the same proposals.
-    """
-    import numpy as np
-
-    mentees = sorted(mentees, key=lambda x: x.id)
-    mentors = sorted((mr for mr in mentors if mr.capacity_left > 0), key=lambda x: x.id)
-    if not mentees or not mentors:
-        return []
-    index = MentorIndex.build(mentors, full_availability_hours=settings.full_availability_hours)
-    found = candidate_pairs(mentees, index, settings, start)
-    chosen = best_flow(
-        found, len(mentees), np.array([mr.capacity_left for mr in mentors], dtype=np.int64)
-    )
-    rows, cols = found.rows[chosen], found.cols[chosen]
-    del found
-    parts = pair_parts(mentees, index, settings, start, rows, cols)
-    scores = pair_scores(mentees, index, settings, start, rows, cols)
-    proposals = [
-        Proposal(
-            mentees[int(i)].id,
-            mentors[int(j)].id,
-            round(float(scores[p]), 1),
-            {name: round(float(parts[name][p]), 3) for name in FACTORS},
-        )
-        for p, (i, j) in enumerate(zip(rows, cols, strict=True))
-    ]
+    """:func:`solve` as proposals, sorted by mentee id."""
+    solution = solve(mentees, mentors, settings, start)
+    mentee_ids, mentor_ids = [m.id for m in mentees], [m.id for m in mentors]
+    proposals = [solution.proposal(p, mentee_ids, mentor_ids) for p in range(len(solution))]
     return sorted(proposals, key=lambda p: p.mentee_id)
+
+
+@dataclass
+class PackedPool:
+    """A round's pool as the worker process receives it.
+
+    Pickled a part (a few thousand people) at a time while it is read, so handing 50,000
+    mentees to the worker is a copy of a few bytes objects: pickling them all at once
+    would hold the GIL, and so the event loop, for a large fraction of a second.
+    """
+
+    mentee_ids: list[str] = field(default_factory=list)
+    mentor_ids: list[str] = field(default_factory=list)
+    mentee_parts: list[bytes] = field(default_factory=list)
+    mentor_parts: list[bytes] = field(default_factory=list)
+
+    def add_mentees(self, facts: list[MenteeFacts], owners: list[str]) -> None:
+        self.mentee_ids.extend(f.id for f in facts)
+        self.mentee_parts.append(pickle.dumps((facts, owners), protocol=pickle.HIGHEST_PROTOCOL))
+
+    def add_mentors(self, facts: list[MentorFacts], owners: list[str]) -> None:
+        self.mentor_ids.extend(f.id for f in facts)
+        self.mentor_parts.append(pickle.dumps((facts, owners), protocol=pickle.HIGHEST_PROTOCOL))
+
+    def solve(self, settings: MatchingSettings, start: date) -> Solution:
+        """:func:`solve` on the unpacked pool (in the worker)."""
+        mentees: list[MenteeFacts] = []
+        mentors: list[MentorFacts] = []
+        mentee_owners: list[str] = []
+        mentor_owners: list[str] = []
+        for part in self.mentee_parts:
+            facts, owners = pickle.loads(part)
+            mentees.extend(facts)
+            mentee_owners.extend(owners)
+        for part in self.mentor_parts:
+            facts, owners = pickle.loads(part)
+            mentors.extend(facts)
+            mentor_owners.extend(owners)
+        return solve(
+            mentees,
+            mentors,
+            settings,
+            start,
+            mentee_owners=mentee_owners,
+            mentor_owners=mentor_owners,
+        )
+
+
+def _solve_packed(parts: PackedPool, settings: MatchingSettings, start: date) -> Solution:
+    return parts.solve(settings, start)
 
 
 _WORKER: ProcessPoolExecutor | None = None
@@ -388,19 +508,15 @@ def _worker() -> ProcessPoolExecutor:
     return _WORKER
 
 
-async def assign_off_loop(
-    mentees: Sequence[MenteeFacts],
-    mentors: Sequence[MentorFacts],
-    settings: MatchingSettings,
-    start: date,
-) -> list[Proposal]:
-    """:func:`assign` in a worker process.
+async def solve_off_loop(pool: PackedPool, settings: MatchingSettings, start: date) -> Solution:
+    """:func:`solve` in a worker process.
 
     Scoring and the flow solver hold the GIL for seconds on a large round; in a thread
-    that would freeze every other member's interaction meanwhile. The worker is
-    started on first use and kept for the life of the process.
+    that would freeze every other member's interaction meanwhile. The worker is started
+    on first use and kept for the life of the process. Only bytes and arrays cross
+    between the processes (the ids stay here), so neither side pauses to (un)pickle.
     """
+    # The ids stay here: the worker needs only the pickled parts.
+    parts = PackedPool(mentee_parts=pool.mentee_parts, mentor_parts=pool.mentor_parts)
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(
-        _worker(), assign, list(mentees), list(mentors), settings, start
-    )
+    return await loop.run_in_executor(_worker(), _solve_packed, parts, settings, start)
