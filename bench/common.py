@@ -46,20 +46,45 @@ async def reset(url: str) -> str:
 
 class StallMeter:
     """``async with StallMeter() as meter:`` then ``meter.worst_ms``: the longest gap
-    between ticks of a 5 ms timer while the block ran, i.e. how long the loop was held."""
+    between ticks of a 5 ms timer while the block ran, i.e. how long the loop was held.
+
+    ``meter.worst_cpu_ms`` is the most CPU time the loop's own thread spent between two
+    ticks: the same stall without the time the operating system gave to other processes,
+    so it can be read on a busy machine (time spent waiting for the GIL is not in it).
+
+    ``meter.phase("solve")`` starts a named phase: ``meter.phases`` then holds each
+    phase's wall time (s), longest gap (ms) and longest CPU gap (ms); a gap is counted in
+    the phase it ended in.
+    """
 
     def __init__(self) -> None:
         self.worst_ms = 0.0
+        self.worst_cpu_ms = 0.0
+        self.phases: dict[str, list[float]] = {}
+        self._phase: str | None = None
+        self._phase_start = 0.0
         self._done = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
+    def phase(self, name: str) -> None:
+        now = time.perf_counter()
+        if self._phase is not None:
+            self.phases[self._phase][0] = now - self._phase_start
+        self._phase, self._phase_start = name, now
+        self.phases.setdefault(name, [0.0, 0.0, 0.0])
+
     async def _tick(self) -> None:
-        last = time.perf_counter()
+        last, last_cpu = time.perf_counter(), time.thread_time()
         while not self._done.is_set():
             await asyncio.sleep(0.005)
-            now = time.perf_counter()
-            self.worst_ms = max(self.worst_ms, (now - last) * 1000)
-            last = now
+            now, cpu = time.perf_counter(), time.thread_time()
+            gap, cpu_gap = (now - last) * 1000, (cpu - last_cpu) * 1000
+            self.worst_ms = max(self.worst_ms, gap)
+            self.worst_cpu_ms = max(self.worst_cpu_ms, cpu_gap)
+            if self._phase is not None:
+                phase = self.phases[self._phase]
+                phase[1], phase[2] = max(phase[1], gap), max(phase[2], cpu_gap)
+            last, last_cpu = now, cpu
 
     async def __aenter__(self) -> StallMeter:
         self._task = asyncio.create_task(self._tick())
@@ -74,3 +99,5 @@ class StallMeter:
         self._done.set()
         if self._task is not None:
             await self._task
+        if self._phase is not None:
+            self.phases[self._phase][0] = time.perf_counter() - self._phase_start

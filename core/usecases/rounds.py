@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVarTuple, cast
 
-from sqlalchemy import Row, Select, insert, select, update
+from sqlalchemy import Row, Select, Table, insert, select, update
 
 from core import assignment, cards, matching
 from core.catalog import Planned
@@ -60,8 +60,8 @@ class Plan:
 # Rows read, and pairs written, per step: between steps the event loop serves other
 # members. A step of pairs is a handful of multi-row statements and ~10-20 ms of
 # building cards, however many pairs there are.
-READ_PART = 2000
-WRITE_CHUNK = 100
+READ_PART = 1000
+WRITE_CHUNK = 50
 
 
 @dataclass(frozen=True)
@@ -224,14 +224,21 @@ async def write_proposals(
 ) -> Reply:
     actor.require_admin("run a matching round")
     community_id = actor.community.id
-    chosen = await _still_free(uow, community_id, plan)
+    chosen, reopen = await _still_free(uow, community_id, plan)
     mentors: dict[str, tuple[MentorSide, tuple[Field, ...]]] = {}
+    solution = plan.solution
     for lo in range(0, len(chosen), WRITE_CHUNK):
-        await write_chunk(uow, actor, chosen[lo : lo + WRITE_CHUNK], mentors)
+        # Proposals are made a step at a time and dropped after it: nothing per pair
+        # outlives its step, so the garbage collector's full passes stay rare and short.
+        step = [
+            (solution.proposal(p, plan.mentee_ids, plan.mentor_ids), reopen.get(p))
+            for p in chosen[lo : lo + WRITE_CHUNK]
+        ]
+        await write_chunk(uow, actor, step, mentors)
         await asyncio.sleep(0)  # let other members' interactions in between steps
     made = len(chosen)
-    total = sum(p.score for p, _ in chosen)
-    gone = len(plan.solution) - made
+    total = float(solution.scores[chosen].sum()) if chosen else 0.0
+    gone = len(solution) - made
     uow.audit(
         community_id,
         actor.member.id,
@@ -269,8 +276,9 @@ async def write_proposals(
 
 async def _still_free(
     uow: UnitOfWork, community_id: str, plan: Plan
-) -> list[tuple[assignment.Proposal, Earlier | None]]:
-    """The planned pairs that can still be proposed as of now, best first.
+) -> tuple[list[int], dict[int, Earlier]]:
+    """The planned pairs that can still be proposed as of now, best first (positions in
+    the plan's solution), and the earlier mentorship of those that reopen one.
 
     The waiting mentees are locked first (PostgreSQL; SQLite runs one transaction at a
     time), and only then read: a request in flight has either committed, and its mentee is
@@ -308,7 +316,8 @@ async def _still_free(
         earlier.update(
             ((e, r), Earlier(id_, status, version)) for e, r, id_, status, version in earlier_part
         )
-    chosen = []
+    chosen: list[int] = []
+    reopen: dict[int, Earlier] = {}
     solution = plan.solution
     for lo in range(0, len(solution), READ_PART):
         for p in range(lo, min(lo + READ_PART, len(solution))):  # best first already
@@ -322,9 +331,11 @@ async def _still_free(
             ):
                 continue
             places[mentor_id] -= 1
-            chosen.append((solution.proposal(p, plan.mentee_ids, plan.mentor_ids), was))
+            chosen.append(p)
+            if was is not None:
+                reopen[p] = was
         await asyncio.sleep(0)
-    return chosen
+    return chosen, reopen
 
 
 async def write_chunk(
@@ -428,7 +439,8 @@ async def write_chunk(
             )
         )
     if new_rows:
-        await uow.session.execute(insert(Mentorship), new_rows)
+        # On the table (Core): the ORM's bulk path would add its own work per row.
+        await uow.session.execute(insert(cast(Table, Mentorship.__table__)), new_rows)
     if reopened:
         await uow.session.execute(update(Mentorship), reopened)
     await uow.outbox.add_many(community_id, effects)
