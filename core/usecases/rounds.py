@@ -21,7 +21,7 @@ from core import assignment, cards, matching
 from core.catalog import Planned
 from core.context import Actor
 from core.effects import Effect
-from core.ids import new_id
+from core.ids import new_ids
 from core.messages import Field, Message, Reply
 from core.models import Member, Mentee, Mentor, Mentorship
 from core.uow import UnitOfWork
@@ -395,6 +395,7 @@ async def write_chunk(
     new_rows: list[dict[str, Any]] = []
     reopened: list[dict[str, Any]] = []
     effects: list[tuple[Effect, str]] = []
+    fresh = iter(new_ids(sum(before is None for _, before in chosen)))
     for p, before in chosen:
         mentee, (mentor, mentor_fields) = mentees[p.mentee_id], mentors[p.mentor_id]
         # What a reopened or new request holds; open_request does the same one at a time.
@@ -413,7 +414,7 @@ async def write_chunk(
             "updated_at": now,
         }
         if before is None:
-            ms = NewRequest(new_id(), 1, now)
+            ms = NewRequest(next(fresh), 1, now)
             new_rows.append(
                 request
                 | {

@@ -158,3 +158,21 @@ async def test_planning_writes_nothing_even_for_a_first_time_admin(
 
     assert seen == [before]
     assert await count(factory, Mentorship, origin="round") == 2
+
+
+async def test_a_mentor_who_also_seeks_a_mentor_is_proposed_someone_else(
+    bot: Mentorbot, factory: async_sessionmaker[AsyncSession]
+) -> None:
+    # alice mentors and also waits as a mentee; she would be her own best match (bruno
+    # shares no language with her), so the round must find her bruno instead.
+    await approved_mentor(bot, "alice")
+    bruno = await approved_mentor(bot, "bruno", languages="fr", timezone="Asia/Tokyo")
+    await mentee(bot, "alice")
+
+    done = await bot.execute(OWNER, "admin match-round", {})
+
+    assert done is not None
+    assert done.message is not None
+    assert "Proposed 1 pair(s) to 1 waiting mentee(s)" in done.message.text
+    [proposal] = await _open_of(factory, "alice")
+    assert proposal.mentor_id == bruno
