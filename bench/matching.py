@@ -11,8 +11,11 @@
    capacity-expanded slots) on a 2,000 x 500 x 4 instance, computed in the same run;
 4. the whole ``/admin match-round`` command through the service on a seeded database
    (read the pool, solve in the worker, write the proposals and their cards): wall time,
-   the longest event-loop stall, and the worker's peak memory, at 10,000 mentees x 2,000
-   mentors x capacity 5 and (without ``--quick``) 50,000 x 10,000.
+   the longest event-loop stall (and the loop thread's own CPU time within it), each
+   phase's time and longest stall, the worker's peak memory, the idle loop's longest gap
+   on this machine meanwhile (the floor a busy machine sets) and the main process's full
+   garbage collections, at 10,000 mentees x 2,000 mentors x capacity 5 and (without
+   ``--quick``) 50,000 x 10,000.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import gc
 import random
 import resource
 import statistics
@@ -258,10 +262,11 @@ def worker_peak_mib() -> float:
 
 async def bench_round_command(
     url: str, n_mentees: int, n_mentors: int, capacity: int
-) -> tuple[float, StallMeter, float, int, float]:
+) -> tuple[float, StallMeter, float, int, float, list[float]]:
     """The whole command as an admin runs it: seconds, the stall meter (whole command and
     its phases: read the pool, solve in the worker, write), seeding seconds, proposals
-    made and the worker's peak memory (MiB)."""
+    made, the worker's peak memory (MiB) and the main process's full garbage collections
+    meanwhile (CPU ms each)."""
     service, owner, seeding = await seed_round(url, n_mentees, n_mentors, capacity)
     owner_community = (
         await service.join_community("console", owner.community_platform_id, "Round")
@@ -276,7 +281,20 @@ async def bench_round_command(
         finally:
             stall.phase("write")
 
+    full_collections: list[float] = []  # the garbage collector's full passes (ms, CPU)
+    started = 0.0
+
+    def on_collection(phase: str, info: dict[str, int]) -> None:
+        nonlocal started
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            started = time.thread_time()
+        else:
+            full_collections.append((time.thread_time() - started) * 1000)
+
     assignment.solve_off_loop = timed_solve  # type: ignore[assignment]
+    gc.callbacks.append(on_collection)
     try:
         async with StallMeter() as stall:
             stall.phase("read")
@@ -285,6 +303,7 @@ async def bench_round_command(
             elapsed = time.perf_counter() - begin
     finally:
         assignment.solve_off_loop = solve
+        gc.callbacks.remove(on_collection)
     assert reply is not None
     assert reply.message is not None
     async with service.factory() as session:
@@ -300,7 +319,7 @@ async def bench_round_command(
         ).scalar_one()
     assert cards >= 2 * made
     await service.factory.kw["bind"].dispose()
-    return elapsed, stall, seeding, made, worker_peak_mib()
+    return elapsed, stall, seeding, made, worker_peak_mib(), full_collections
 
 
 def bench_quality(n_mentees: int, n_mentors: int, capacity: int) -> tuple[float, float, float]:
@@ -347,7 +366,7 @@ async def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             url = db.normalise_url(args.database or f"sqlite:///{tmp}/round.db")
             await db.upgrade_async(url)
-            took, stall, seeding, made, peak = await bench_round_command(
+            took, stall, seeding, made, peak, collections = await bench_round_command(
                 url, n_mentees, n_mentors, capacity
             )
         floor = await idle_stall_ms(min(took, 10.0))
@@ -362,7 +381,9 @@ async def main() -> None:
             f"{stall.worst_ms:.0f} ms (loop thread's CPU in it {stall.worst_cpu_ms:.0f} ms), "
             f"worker peak {peak:,.0f} MiB (seeding {seeding:.0f} s, "
             f"not counted)   target {target}, stall <= 50 ms\n    phases: {phases}; "
-            f"idle loop's longest gap meanwhile on this machine: {floor:.0f} ms"
+            f"idle loop's longest gap meanwhile on this machine: {floor:.0f} ms; "
+            f"{len(collections)} full garbage collections in the main process, "
+            f"longest {max(collections, default=0):.0f} ms CPU"
         )
     quality = (400, 100, 4) if args.quick else (2_000, 500, 4)
     ratio, optimum, exact = bench_quality(*quality)
