@@ -254,19 +254,27 @@ async def idle_stall_ms(seconds: float) -> float:
     return idle.worst_ms
 
 
+def worker_usage() -> resource.struct_rusage:
+    return _worker().submit(functools.partial(resource.getrusage, resource.RUSAGE_SELF)).result()
+
+
 def worker_peak_mib() -> float:
     """The solver worker's peak resident memory so far (Linux reports KiB)."""
-    usage = _worker().submit(functools.partial(resource.getrusage, resource.RUSAGE_SELF))
-    return usage.result().ru_maxrss / 1024
+    return worker_usage().ru_maxrss / 1024
+
+
+def cpu_seconds(usage: resource.struct_rusage) -> float:
+    return usage.ru_utime + usage.ru_stime
 
 
 async def bench_round_command(
     url: str, n_mentees: int, n_mentors: int, capacity: int
-) -> tuple[float, StallMeter, float, int, float, list[float]]:
+) -> tuple[float, StallMeter, float, int, float, list[float], tuple[float, float]]:
     """The whole command as an admin runs it: seconds, the stall meter (whole command and
     its phases: read the pool, solve in the worker, write), seeding seconds, proposals
     made, the worker's peak memory (MiB) and the main process's full garbage collections
-    meanwhile (CPU ms each)."""
+    meanwhile (CPU ms each), and the CPU seconds the command took in the main process (all
+    its threads) and in the worker."""
     service, owner, seeding = await seed_round(url, n_mentees, n_mentors, capacity)
     owner_community = (
         await service.join_community("console", owner.community_platform_id, "Round")
@@ -295,12 +303,13 @@ async def bench_round_command(
 
     assignment.solve_off_loop = timed_solve  # type: ignore[assignment]
     gc.callbacks.append(on_collection)
+    worker_before = cpu_seconds(worker_usage())
     try:
         async with StallMeter() as stall:
             stall.phase("read")
-            begin = time.perf_counter()
+            begin, main_before = time.perf_counter(), time.process_time()
             reply = await service.execute(owner, "admin match-round", {})
-            elapsed = time.perf_counter() - begin
+            elapsed, main_cpu = time.perf_counter() - begin, time.process_time() - main_before
     finally:
         assignment.solve_off_loop = solve
         gc.callbacks.remove(on_collection)
@@ -319,7 +328,9 @@ async def bench_round_command(
         ).scalar_one()
     assert cards >= 2 * made
     await service.factory.kw["bind"].dispose()
-    return elapsed, stall, seeding, made, worker_peak_mib(), full_collections
+    worker_cpu = cpu_seconds(worker_usage()) - worker_before
+    cpu = (main_cpu, worker_cpu)
+    return elapsed, stall, seeding, made, worker_peak_mib(), full_collections, cpu
 
 
 def bench_quality(n_mentees: int, n_mentors: int, capacity: int) -> tuple[float, float, float]:
@@ -366,7 +377,7 @@ async def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             url = db.normalise_url(args.database or f"sqlite:///{tmp}/round.db")
             await db.upgrade_async(url)
-            took, stall, seeding, made, peak, collections = await bench_round_command(
+            took, stall, seeding, made, peak, collections, cpu = await bench_round_command(
                 url, n_mentees, n_mentors, capacity
             )
         floor = await idle_stall_ms(min(took, 10.0))
@@ -383,7 +394,8 @@ async def main() -> None:
             f"not counted)   target {target}, stall <= 50 ms\n    phases: {phases}; "
             f"idle loop's longest gap meanwhile on this machine: {floor:.0f} ms; "
             f"{len(collections)} full garbage collections in the main process, "
-            f"longest {max(collections, default=0):.0f} ms CPU"
+            f"longest {max(collections, default=0):.0f} ms CPU; CPU time: main process "
+            f"{cpu[0]:.1f} s, worker {cpu[1]:.1f} s"
         )
     quality = (400, 100, 4) if args.quick else (2_000, 500, 4)
     ratio, optimum, exact = bench_quality(*quality)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVarTuple, cast
 
@@ -57,9 +57,9 @@ class Plan:
         return len(self.mentee_ids)
 
 
-# Rows read, and pairs written, per step: between steps the event loop serves other
-# members. A step of pairs is a handful of multi-row statements and ~10-20 ms of
-# building cards, however many pairs there are.
+# Rows read (and pairs whose two sides are read at once) per step, and pairs written per
+# step: between steps the event loop serves other members. A step of pairs is two or
+# three multi-row statements and some milliseconds of building cards.
 READ_PART = 1000
 WRITE_CHUNK = 50
 
@@ -225,17 +225,24 @@ async def write_proposals(
     actor.require_admin("run a matching round")
     community_id = actor.community.id
     chosen, reopen = await _still_free(uow, community_id, plan)
-    mentors: dict[str, tuple[MentorSide, tuple[Field, ...]]] = {}
+    sides = Sides()
     solution = plan.solution
-    for lo in range(0, len(chosen), WRITE_CHUNK):
-        # Proposals are made a step at a time and dropped after it: nothing per pair
-        # outlives its step, so the garbage collector's full passes stay rare and short.
-        step = [
-            (solution.proposal(p, plan.mentee_ids, plan.mentor_ids), reopen.get(p))
-            for p in chosen[lo : lo + WRITE_CHUNK]
-        ]
-        await write_chunk(uow, actor, step, mentors)
-        await asyncio.sleep(0)  # let other members' interactions in between steps
+    for lo in range(0, len(chosen), READ_PART):
+        batch = chosen[lo : lo + READ_PART]
+        await sides.read(
+            uow,
+            {plan.mentee_ids[int(solution.mentees[p])] for p in batch},
+            {plan.mentor_ids[int(solution.mentors[p])] for p in batch},
+        )
+        for at in range(0, len(batch), WRITE_CHUNK):
+            # Proposals are made a step at a time and dropped after it: nothing per pair
+            # outlives its step.
+            step = [
+                (solution.proposal(p, plan.mentee_ids, plan.mentor_ids), reopen.get(p))
+                for p in batch[at : at + WRITE_CHUNK]
+            ]
+            await write_chunk(uow, actor, step, sides)
+            await asyncio.sleep(0)  # let other members' interactions in between steps
     made = len(chosen)
     total = float(solution.scores[chosen].sum()) if chosen else 0.0
     gone = len(solution) - made
@@ -338,41 +345,41 @@ async def _still_free(
     return chosen, reopen
 
 
-async def write_chunk(
-    uow: UnitOfWork,
-    actor: Actor,
-    chosen: list[tuple[assignment.Proposal, Earlier | None]],
-    mentors: dict[str, tuple[MentorSide, tuple[Field, ...]]],
-) -> None:
-    """Open these pairs' mentorships and queue both sides' cards: a few statements.
+@dataclass
+class Sides:
+    """The proposed mentees and mentors as their cards show them, read in parts of
+    ``READ_PART`` pairs: a mentor (with its profile fields laid out) is read once per
+    round, a mentee once."""
 
-    ``mentors`` keeps each mentor's side and profile fields across the round's steps, so
-    a mentor with five proposals is read and laid out once.
-    """
-    community_id, now = actor.community.id, uow.now()
-    mentees = {
-        row.id: row
-        for row in (
-            MenteeSide(*cast(tuple[Any, ...], r))
-            for r in await uow.session.execute(
-                select(
-                    Mentee.id,
-                    Mentee.goals,
-                    Mentee.languages,
-                    Mentee.timezone,
-                    Mentee.preferred_style,
-                    Mentee.challenges,
-                    Mentee.status,
-                    Member.display_name,
-                    Member.platform_user_id,
+    mentees: dict[str, MenteeSide] = field(default_factory=dict)
+    mentors: dict[str, tuple[MentorSide, tuple[Field, ...]]] = field(default_factory=dict)
+
+    async def read(self, uow: UnitOfWork, mentee_ids: set[str], mentor_ids: set[str]) -> None:
+        now = uow.now()
+        self.mentees = {
+            row.id: row
+            for row in (
+                MenteeSide(*cast(tuple[Any, ...], r))
+                for r in await uow.session.execute(
+                    select(
+                        Mentee.id,
+                        Mentee.goals,
+                        Mentee.languages,
+                        Mentee.timezone,
+                        Mentee.preferred_style,
+                        Mentee.challenges,
+                        Mentee.status,
+                        Member.display_name,
+                        Member.platform_user_id,
+                    )
+                    .join(Member, Member.id == Mentee.user_id)
+                    .where(Mentee.id.in_(mentee_ids))
                 )
-                .join(Member, Member.id == Mentee.user_id)
-                .where(Mentee.id.in_({p.mentee_id for p, _ in chosen}))
             )
-        )
-    }
-    unseen = {p.mentor_id for p, _ in chosen} - mentors.keys()
-    if unseen:
+        }
+        unseen = mentor_ids - self.mentors.keys()
+        if not unseen:
+            return
         for r in await uow.session.execute(
             select(
                 Mentor.id,
@@ -390,14 +397,24 @@ async def write_chunk(
             .where(Mentor.id.in_(unseen))
         ):
             side = MentorSide(*cast(tuple[Any, ...], r))
-            mentors[side.id] = (side, cards.mentor_fields(side, now))
+            self.mentors[side.id] = (side, cards.mentor_fields(side, now))
+
+
+async def write_chunk(
+    uow: UnitOfWork,
+    actor: Actor,
+    chosen: list[tuple[assignment.Proposal, Earlier | None]],
+    sides: Sides,
+) -> None:
+    """Open these pairs' mentorships and queue both sides' cards: a few statements."""
+    community_id, now = actor.community.id, uow.now()
     expires = now + timedelta(days=uow.settings.request_expiry_days)
     new_rows: list[dict[str, Any]] = []
     reopened: list[dict[str, Any]] = []
     effects: list[tuple[Effect, str]] = []
     fresh = iter(new_ids(sum(before is None for _, before in chosen)))
     for p, before in chosen:
-        mentee, (mentor, mentor_fields) = mentees[p.mentee_id], mentors[p.mentor_id]
+        mentee, (mentor, mentor_fields) = sides.mentees[p.mentee_id], sides.mentors[p.mentor_id]
         # What a reopened or new request holds; open_request does the same one at a time.
         request = {
             "status": "pending",
