@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, timedelta
-from typing import Any, TypeVarTuple, cast
+from typing import Any, TypeVar, TypeVarTuple, cast
 
 from sqlalchemy import Row, Select, Table, insert, select, update
 
@@ -356,48 +356,25 @@ class Sides:
 
     async def read(self, uow: UnitOfWork, mentee_ids: set[str], mentor_ids: set[str]) -> None:
         now = uow.now()
-        self.mentees = {
-            row.id: row
-            for row in (
-                MenteeSide(*cast(tuple[Any, ...], r))
-                for r in await uow.session.execute(
-                    select(
-                        Mentee.id,
-                        Mentee.goals,
-                        Mentee.languages,
-                        Mentee.timezone,
-                        Mentee.preferred_style,
-                        Mentee.challenges,
-                        Mentee.status,
-                        Member.display_name,
-                        Member.platform_user_id,
-                    )
-                    .join(Member, Member.id == Mentee.user_id)
-                    .where(Mentee.id.in_(mentee_ids))
-                )
-            )
-        }
+        self.mentees = {m.id: m for m in await _read_sides(uow, MenteeSide, Mentee, mentee_ids)}
         unseen = mentor_ids - self.mentors.keys()
-        if not unseen:
-            return
-        for r in await uow.session.execute(
-            select(
-                Mentor.id,
-                Mentor.expertise,
-                Mentor.languages,
-                Mentor.timezone,
-                Mentor.preferred_style,
-                Mentor.availability,
-                Mentor.current_mentees,
-                Mentor.max_mentees,
-                Member.display_name,
-                Member.platform_user_id,
-            )
-            .join(Member, Member.id == Mentor.user_id)
-            .where(Mentor.id.in_(unseen))
-        ):
-            side = MentorSide(*cast(tuple[Any, ...], r))
-            self.mentors[side.id] = (side, cards.mentor_fields(side, now))
+        for mentor in await _read_sides(uow, MentorSide, Mentor, unseen) if unseen else []:
+            self.mentors[mentor.id] = (mentor, cards.mentor_fields(mentor, now))
+
+
+Side = TypeVar("Side", MenteeSide, MentorSide)
+
+
+async def _read_sides(
+    uow: UnitOfWork, side: type[Side], model: type[Mentee] | type[Mentor], ids: set[str]
+) -> list[Side]:
+    """These mentees' or mentors' sides: the columns the side's fields name, from its own
+    table or else from the member behind it."""
+    columns = [getattr(model if hasattr(model, f.name) else Member, f.name) for f in fields(side)]
+    rows = await uow.session.execute(
+        select(*columns).join(Member, Member.id == model.user_id).where(model.id.in_(ids))
+    )
+    return [side(*cast(tuple[Any, ...], r)) for r in rows]
 
 
 async def write_chunk(

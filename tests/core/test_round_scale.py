@@ -118,9 +118,7 @@ def test_a_packed_pool_solves_as_the_lists_do_whatever_their_order() -> None:
         pool.add_mentees(part, [f"member-{m.id}" for m in part])
     pool.add_mentors(mentors, [f"member-{m.id}" for m in mentors])
     solution = pool.solve(s, START)
-    pairs = [
-        solution.proposal(p, pool.mentee_ids, pool.mentor_ids) for p in range(len(solution))
-    ]
+    pairs = [solution.proposal(p, pool.mentee_ids, pool.mentor_ids) for p in range(len(solution))]
     assert sorted(pairs, key=lambda p: p.mentee_id) == whole
     # Best first, so a write that runs out of places keeps the best pairs.
     assert list(solution.scores) == sorted(solution.scores, reverse=True)
