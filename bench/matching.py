@@ -303,6 +303,7 @@ async def bench_round_command(
 
     assignment.solve_off_loop = timed_solve  # type: ignore[assignment]
     gc.callbacks.append(on_collection)
+    gc.freeze()  # as `mentorbot run` does once it has started
     worker_before = cpu_seconds(worker_usage())
     try:
         async with StallMeter() as stall:
@@ -313,6 +314,7 @@ async def bench_round_command(
     finally:
         assignment.solve_off_loop = solve
         gc.callbacks.remove(on_collection)
+        gc.unfreeze()
     assert reply is not None
     assert reply.message is not None
     async with service.factory() as session:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import signal
@@ -263,6 +264,11 @@ async def _run_platforms(config: Config, stop: asyncio.Event | None = None) -> i
         # Heartbeat, then whatever was left queued (or claimed by a dead run) goes now.
         await dispatcher.start()
         scheduler = start_scheduler(dispatcher, config, service=service)
+        # Everything made while starting lives as long as the process: leave it out of
+        # the garbage collector's full passes, which otherwise walk the whole heap and
+        # hold the event loop for tens of milliseconds each (a matching round's writes
+        # set off several).
+        gc.freeze()
         log.info("Mentorbot is running (%s)", ", ".join(a.port.platform for a in adapters))
         await _until_signalled(stop or asyncio.Event())
         return 0
@@ -270,6 +276,7 @@ async def _run_platforms(config: Config, stop: asyncio.Event | None = None) -> i
         print(f"Could not start: {exc}", file=sys.stderr)
         return 2
     finally:
+        gc.unfreeze()
         if scheduler is not None:
             scheduler.shutdown(wait=False)
         # Finishes the calls under way and releases every row still claimed.
