@@ -7,8 +7,9 @@ import pytest
 from sqlalchemy import delete, event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core import assignment, matching
-from core.assignment import assign, candidate_pairs
+from core import assignment, candidates, matching
+from core.assignment import assign
+from core.candidates import candidate_pairs
 from core.clock import FakeClock
 from core.matching import MatchingSettings, MentorIndex, score_table
 from core.models import Delivery, Mentorship
@@ -51,7 +52,7 @@ def test_candidates_are_the_same_whatever_the_block_size(
     s = MatchingSettings(candidates_per_mentee=4, candidates_per_place=2)
     index = MentorIndex.build(mentors)
     whole = candidate_pairs(mentees, index, s, START)
-    monkeypatch.setattr(assignment, "BLOCK_CELLS", 7 * 30)  # blocks of 7 mentees
+    monkeypatch.setattr(candidates, "BLOCK_CELLS", 7 * 30)  # blocks of 7 mentees
     blocked = candidate_pairs(mentees, index, s, START)
     assert np.array_equal(whole.rows, blocked.rows)
     assert np.array_equal(whole.cols, blocked.cols)
