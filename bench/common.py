@@ -54,6 +54,10 @@ class StallMeter:
     any one gap. On a machine busy with other work a long gap with little CPU is the
     process waiting for a core, not code holding the loop; ``held_ms`` is what the
     process's own code did.
+
+    ``meter.phase("solve")`` starts a named phase: ``meter.phases`` then holds each
+    phase's wall time (s), longest gap (ms) and most CPU in one gap (ms); a gap is
+    counted in the phase it ended in.
     """
 
     def __init__(self) -> None:
@@ -61,8 +65,18 @@ class StallMeter:
         self.worst_cpu_ms = 0.0
         self.worst_process_cpu_ms = 0.0
         self.held_ms = 0.0
+        self.phases: dict[str, list[float]] = {}
+        self._phase: str | None = None
+        self._phase_start = 0.0
         self._done = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+
+    def phase(self, name: str) -> None:
+        now = time.perf_counter()
+        if self._phase is not None:
+            self.phases[self._phase][0] = now - self._phase_start
+        self._phase, self._phase_start = name, now
+        self.phases.setdefault(name, [0.0, 0.0, 0.0])
 
     async def _tick(self) -> None:
         last, last_cpu, last_all = time.perf_counter(), time.thread_time(), time.process_time()
@@ -74,6 +88,9 @@ class StallMeter:
                 self.worst_ms, self.worst_cpu_ms = gap, used
                 self.worst_process_cpu_ms = (cpu_all - last_all) * 1000
             self.held_ms = max(self.held_ms, used)
+            if self._phase is not None:
+                phase = self.phases[self._phase]
+                phase[1], phase[2] = max(phase[1], gap), max(phase[2], used)
             last, last_cpu, last_all = now, cpu, cpu_all
 
     async def __aenter__(self) -> StallMeter:
@@ -89,3 +106,5 @@ class StallMeter:
         self._done.set()
         if self._task is not None:
             await self._task
+        if self._phase is not None:
+            self.phases[self._phase][0] = time.perf_counter() - self._phase_start

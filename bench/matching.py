@@ -11,8 +11,11 @@
    capacity-expanded slots) on a 2,000 x 500 x 4 instance, computed in the same run;
 4. the whole ``/admin match-round`` command through the service on a seeded database
    (read the pool, solve in the worker, write the proposals and their cards): wall time,
-   the longest event-loop stall, and the worker's peak memory, at 10,000 mentees x 2,000
-   mentors x capacity 5 and (without ``--quick``) 50,000 x 10,000.
+   the longest event-loop stall (and the loop thread's own CPU time within it), each
+   phase's time and longest stall, the worker's peak memory, the idle loop's longest gap
+   on this machine meanwhile (the floor a busy machine sets) and the main process's full
+   garbage collections, at 10,000 mentees x 2,000 mentors x capacity 5 and (without
+   ``--quick``) 50,000 x 10,000.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import gc
 import random
 import resource
 import statistics
@@ -28,6 +32,7 @@ import tempfile
 import time
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -35,8 +40,8 @@ from sqlalchemy import func, insert, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for bench.common
 from bench.common import LANGS, STYLES, ZONES, StallMeter
-from core import db
-from core.assignment import _worker, assign, assign_off_loop
+from core import assignment, db
+from core.assignment import PackedPool, _worker, assign
 from core.clock import FakeClock
 from core.context import Invocation
 from core.defaults import EXPERTISE_OPTIONS, GOAL_EXPERTISE
@@ -148,17 +153,31 @@ async def bench_suggest(url: str, n_mentors: int, calls: int) -> tuple[float, fl
     return cold, statistics.median(samples), samples[int(len(samples) * 0.99) - 1]
 
 
+def packed(mentees: list[MenteeFacts], mentors: list[MentorFacts]) -> PackedPool:
+    """The pool as the round's read step hands it over: pickled 2,000 at a time."""
+    pool = PackedPool()
+    for lo in range(0, len(mentees), 2000):
+        part = mentees[lo : lo + 2000]
+        pool.add_mentees(part, [f"member-{m.id}" for m in part])
+    for lo in range(0, len(mentors), 2000):
+        part_ = mentors[lo : lo + 2000]
+        pool.add_mentors(part_, [f"member-{m.id}" for m in part_])
+    return pool
+
+
 async def bench_round(n_mentees: int, n_mentors: int, capacity: int) -> tuple[float, float, int]:
     rng = random.Random(2)
     mentees = random_mentees(rng, n_mentees)
     mentors = random_mentors(rng, n_mentors, capacity)
+    settings, start = MatchingSettings(), date(2026, 3, 20)
     # Warm the worker process first (started once per bot process, then kept).
-    await assign_off_loop(mentees[:10], mentors[:10], MatchingSettings(), date(2026, 3, 20))
+    await assignment.solve_off_loop(packed(mentees[:10], mentors[:10]), settings, start)
+    pool = packed(mentees, mentors)
     async with StallMeter() as stall:
-        start = time.perf_counter()
-        proposals = await assign_off_loop(mentees, mentors, MatchingSettings(), date(2026, 3, 20))
-        elapsed = time.perf_counter() - start
-    return elapsed, stall.worst_ms, len(proposals)
+        begin = time.perf_counter()
+        solution = await assignment.solve_off_loop(pool, settings, start)
+        elapsed = time.perf_counter() - begin
+    return elapsed, stall.worst_ms, len(solution)
 
 
 async def seed_round(
@@ -227,25 +246,75 @@ async def seed_round(
     )
 
 
+async def idle_stall_ms(seconds: float) -> float:
+    """The floor: the longest gap of the same meter while the loop does nothing at all
+    (on a machine shared with other work, the scheduler alone makes gaps)."""
+    async with StallMeter() as idle:
+        await asyncio.sleep(seconds)
+    return idle.worst_ms
+
+
+def worker_usage() -> resource.struct_rusage:
+    return _worker().submit(functools.partial(resource.getrusage, resource.RUSAGE_SELF)).result()
+
+
 def worker_peak_mib() -> float:
     """The solver worker's peak resident memory so far (Linux reports KiB)."""
-    usage = _worker().submit(functools.partial(resource.getrusage, resource.RUSAGE_SELF))
-    return usage.result().ru_maxrss / 1024
+    return worker_usage().ru_maxrss / 1024
+
+
+def cpu_seconds(usage: resource.struct_rusage) -> float:
+    return usage.ru_utime + usage.ru_stime
 
 
 async def bench_round_command(
     url: str, n_mentees: int, n_mentors: int, capacity: int
-) -> tuple[float, float, float, int, float]:
-    """The whole command as an admin runs it: seconds, worst stall (ms), proposals made."""
+) -> tuple[float, StallMeter, float, int, float, list[float], tuple[float, float]]:
+    """The whole command as an admin runs it: seconds, the stall meter (whole command and
+    its phases: read the pool, solve in the worker, write), seeding seconds, proposals
+    made, the worker's peak memory (MiB) and the main process's full garbage collections
+    meanwhile (CPU ms each), and the CPU seconds the command took in the main process (all
+    its threads) and in the worker."""
     service, owner, seeding = await seed_round(url, n_mentees, n_mentors, capacity)
     owner_community = (
         await service.join_community("console", owner.community_platform_id, "Round")
     ).id
     await service.execute(owner, "admin setup", {"admin_role": "A", "admin_channel": "adm"})
-    async with StallMeter() as stall:
-        start = time.perf_counter()
-        reply = await service.execute(owner, "admin match-round", {})
-        elapsed = time.perf_counter() - start
+    solve = assignment.solve_off_loop
+
+    async def timed_solve(*args: Any) -> assignment.Solution:
+        stall.phase("solve")
+        try:
+            return await solve(*args)
+        finally:
+            stall.phase("write")
+
+    full_collections: list[float] = []  # the garbage collector's full passes (ms, CPU)
+    started = 0.0
+
+    def on_collection(phase: str, info: dict[str, int]) -> None:
+        nonlocal started
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            started = time.thread_time()
+        else:
+            full_collections.append((time.thread_time() - started) * 1000)
+
+    assignment.solve_off_loop = timed_solve  # type: ignore[assignment]
+    gc.callbacks.append(on_collection)
+    gc.freeze()  # as `mentorbot run` does once it has started
+    worker_before = cpu_seconds(worker_usage())
+    try:
+        async with StallMeter() as stall:
+            stall.phase("read")
+            begin, main_before = time.perf_counter(), time.process_time()
+            reply = await service.execute(owner, "admin match-round", {})
+            elapsed, main_cpu = time.perf_counter() - begin, time.process_time() - main_before
+    finally:
+        assignment.solve_off_loop = solve
+        gc.callbacks.remove(on_collection)
+        gc.unfreeze()
     assert reply is not None
     assert reply.message is not None
     async with service.factory() as session:
@@ -260,7 +329,10 @@ async def bench_round_command(
             )
         ).scalar_one()
     assert cards >= 2 * made
-    return elapsed, stall.worst_ms, seeding, made, worker_peak_mib()
+    await service.factory.kw["bind"].dispose()
+    worker_cpu = cpu_seconds(worker_usage()) - worker_before
+    cpu = (main_cpu, worker_cpu)
+    return elapsed, stall, seeding, made, worker_peak_mib(), full_collections, cpu
 
 
 def bench_quality(n_mentees: int, n_mentors: int, capacity: int) -> tuple[float, float, float]:
@@ -307,15 +379,25 @@ async def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             url = db.normalise_url(args.database or f"sqlite:///{tmp}/round.db")
             await db.upgrade_async(url)
-            took, stall, seeding, made, peak = await bench_round_command(
+            took, stall, seeding, made, peak, collections, cpu = await bench_round_command(
                 url, n_mentees, n_mentors, capacity
             )
+        floor = await idle_stall_ms(min(took, 10.0))
         target = "<= 5 s, 300 MB" if n_mentees <= 10_000 else "<= 30 s, 1.5 GB"
+        phases = ", ".join(
+            f"{name} {seconds:.2f} s / stall {gap:.0f} ms (CPU {cpu:.0f} ms)"
+            for name, (seconds, gap, cpu) in stall.phases.items()
+        )
         print(
             f"/admin match-round {n_mentees:,} x {n_mentors:,} x {capacity}, whole command: "
-            f"{took:.2f} s, {made:,} proposals, longest event-loop stall {stall:.0f} ms, "
-            f"worker peak {peak:,.0f} MiB (seeding {seeding:.0f} s, not counted)   "
-            f"target {target}, stall <= 50 ms"
+            f"{took:.2f} s, {made:,} proposals, longest event-loop stall "
+            f"{stall.worst_ms:.0f} ms (loop thread's CPU in it {stall.worst_cpu_ms:.0f} ms), "
+            f"worker peak {peak:,.0f} MiB (seeding {seeding:.0f} s, "
+            f"not counted)   target {target}, stall <= 50 ms\n    phases: {phases}; "
+            f"idle loop's longest gap meanwhile on this machine: {floor:.0f} ms; "
+            f"{len(collections)} full garbage collections in the main process, "
+            f"longest {max(collections, default=0):.0f} ms CPU; CPU time: main process "
+            f"{cpu[0]:.1f} s, worker {cpu[1]:.1f} s"
         )
     quality = (400, 100, 4) if args.quick else (2_000, 500, 4)
     ratio, optimum, exact = bench_quality(*quality)

@@ -1,16 +1,15 @@
 """The matching round (F4): many waiting mentees assigned at once, near the optimum.
 
 The round maximises the total compatibility score (:mod:`core.matching`) under every
-mentor's remaining capacity with scipy's sparse exact bipartite matching on
-capacity-expanded slots. Only candidate pairs are kept (each mentee's best mentors and each
-mentor's best mentees per place), scored a block of mentees at a time, so memory grows
-with mentees x candidates, not mentees x mentors. It runs in a worker process so the event
-loop stays free.
+mentor's remaining capacity exactly, as a min-cost flow (OR-Tools) over the candidate
+pairs of :mod:`core.candidates`. It runs in a worker process so the event loop stays
+free; the pool goes there pickled in parts and the solution comes back as arrays.
 """
 
 from __future__ import annotations
 
 import asyncio
+import pickle
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from datetime import date
 from multiprocessing import get_context
 from typing import TYPE_CHECKING
 
+from core.candidates import Candidates, candidate_pairs
 from core.matching import (
     FACTORS,
     Breakdown,
@@ -27,7 +27,6 @@ from core.matching import (
     MentorIndex,
     pair_parts,
     pair_scores,
-    score_table,
 )
 
 if TYPE_CHECKING:
@@ -35,99 +34,6 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     FloatArray = npt.NDArray[np.float64]
-
-
-# Scores of one block of mentees against every mentor are held at once: about this many
-# cells (float64), so a block is some tens of MB however large the round is.
-BLOCK_CELLS = 2_000_000
-
-
-def _tie_breaker(rows: npt.NDArray[np.intp], m: int) -> FloatArray:
-    """A fixed pseudo-random value in [0, 1e-6) per (mentee, mentor) cell of a block.
-
-    Exact ties are broken by it so that tied mentees do not all name the same mentors. It
-    is a hash of the two positions, computed per block: the same pair always gets the
-    same value and no matrix of the whole round is ever made.
-    """
-    import numpy as np
-
-    i = rows.astype(np.uint64)[:, None]
-    j = np.arange(m, dtype=np.uint64)[None, :]
-    with np.errstate(over="ignore"):
-        h = i * np.uint64(0x9E3779B97F4A7C15) ^ (j + np.uint64(1)) * np.uint64(0xBF58476D1CE4E5B9)
-        h ^= h >> np.uint64(31)
-        h *= np.uint64(0x94D049BB133111EB)
-        h ^= h >> np.uint64(29)
-    return (h >> np.uint64(11)).astype(np.float64) * (1e-6 / 2.0**53)
-
-
-@dataclass
-class Candidates:
-    """The (mentee, mentor) pairs a round may use, with their scores (float32)."""
-
-    rows: npt.NDArray[np.intp]
-    cols: npt.NDArray[np.intp]
-    scores: npt.NDArray[np.float32]
-
-
-def candidate_pairs(
-    mentees: Sequence[MenteeFacts],
-    index: MentorIndex,
-    settings: MatchingSettings,
-    start: date,
-) -> Candidates:
-    """The pairs the round may use, at or above the minimum score.
-
-    Each mentee's best ``candidates_per_mentee`` mentors, plus each mentor's best mentees
-    (``candidates_per_place`` for each free place), so that neither a popular mentor nor
-    a spare place is out of the solver's reach. Mentees are scored a block at a time and
-    only these pairs are kept: memory grows with mentees x candidates, not mentees x
-    mentors.
-    """
-    import numpy as np
-
-    n, m = len(mentees), len(index.facts)
-    k = min(settings.candidates_per_mentee, m)
-    per_mentor = np.minimum(index.capacity_left.astype(np.int64) * settings.candidates_per_place, n)
-    width = int(per_mentor.max()) if m else 0
-    # Each mentor's best ``width`` mentees so far: keyed score and mentee position.
-    best_keyed = np.full((width, m), -np.inf)
-    best_rows = np.zeros((width, m), dtype=np.intp)
-    kept_rows, kept_cols = [], []
-    block = max(1, BLOCK_CELLS // max(m, 1))
-    for lo in range(0, n, block):
-        rows = np.arange(lo, min(lo + block, n), dtype=np.intp)
-        keyed = score_table(mentees[lo : lo + block], index, settings, start).total
-        keyed += _tie_breaker(rows, m)
-        if k < m:
-            mine = np.argpartition(-keyed, k - 1, axis=1)[:, :k]
-        else:
-            mine = np.broadcast_to(np.arange(m), (len(rows), m))
-        kept_rows.append(np.repeat(rows, mine.shape[1]))
-        kept_cols.append(mine.reshape(-1))
-        if width:
-            pool = np.concatenate([best_keyed, keyed])
-            pool_rows = np.concatenate([best_rows, np.broadcast_to(rows[:, None], keyed.shape)])
-            top = np.argpartition(-pool, width - 1, axis=0)[:width]
-            best_keyed = np.take_along_axis(pool, top, axis=0)
-            best_rows = np.take_along_axis(pool_rows, top, axis=0)
-    if width:
-        # Every mentor keeps only as many as its own free places call for.
-        order = np.argsort(-best_keyed, axis=0, kind="stable")
-        ranked = np.take_along_axis(best_rows, order, axis=0)
-        filled = np.take_along_axis(best_keyed, order, axis=0) > -np.inf
-        wanted = (np.arange(width)[:, None] < per_mentor[None, :]) & filled
-        place_rows, place_cols = np.nonzero(wanted)
-        kept_rows.append(ranked[place_rows, place_cols])
-        kept_cols.append(place_cols.astype(np.intp))
-    if not kept_rows:
-        empty = np.zeros(0, dtype=np.intp)
-        return Candidates(empty, empty, np.zeros(0, dtype=np.float32))
-    cells = np.unique(np.concatenate(kept_rows).astype(np.int64) * m + np.concatenate(kept_cols))
-    rows, cols = (cells // m).astype(np.intp), (cells % m).astype(np.intp)
-    scores = pair_scores(mentees, index, settings, start, rows, cols)
-    usable = scores >= settings.min_score
-    return Candidates(rows[usable], cols[usable], scores[usable].astype(np.float32))
 
 
 @dataclass(frozen=True)
@@ -142,71 +48,198 @@ class Proposal:
         return Breakdown(self.score, dict(self.factors))
 
 
+# Scores are whole thousandths for the flow solver, which works in integers.
+COST_SCALE = 1000
+
+
+def best_flow(found: Candidates, n: int, capacity: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+    """Which candidate pairs the best assignment uses: a min-cost flow (OR-Tools).
+
+    Each mentee sends one unit either through one candidate pair to its mentor and on to
+    the sink (at most ``capacity[j]`` through mentor j), at minus the pair's score, or
+    straight to the sink at no cost ("stays unassigned"). The network has one arc per
+    candidate pair, so it grows with mentees x candidates; capacities are arc capacities,
+    not copies of each mentor.
+    """
+    import numpy as np
+    from ortools.graph.python import min_cost_flow
+
+    m = len(capacity)
+    if not len(found.rows):
+        return np.zeros(0, dtype=bool)
+    pairs, sink = len(found.rows), n + m
+    flow = min_cost_flow.SimpleMinCostFlow()
+    flow.add_arcs_with_capacity_and_unit_cost(
+        np.concatenate([found.rows, np.arange(n), n + np.arange(m)]).astype(np.int32),
+        np.concatenate([n + found.cols, np.full(n + m, sink)]).astype(np.int32),
+        np.concatenate([np.ones(pairs + n, dtype=np.int64), capacity]),
+        np.concatenate(
+            [
+                -np.rint(found.scores.astype(np.float64) * COST_SCALE).astype(np.int64),
+                np.zeros(n + m, dtype=np.int64),
+            ]
+        ),
+    )
+    supplies = np.zeros(n + m + 1, dtype=np.int64)
+    supplies[:n], supplies[sink] = 1, -n
+    flow.set_nodes_supplies(np.arange(n + m + 1, dtype=np.int32), supplies)
+    status = flow.solve()
+    if status != flow.OPTIMAL:
+        raise RuntimeError(f"the round's flow problem was not solved: {status}")
+    used: npt.NDArray[np.bool_] = np.asarray(flow.flows(np.arange(pairs, dtype=np.int32))) > 0
+    return used
+
+
+@dataclass(frozen=True)
+class Solution:
+    """A round's chosen pairs as arrays (cheap to send back from the worker process), in
+    the order they should be written: best score first, then mentee id."""
+
+    mentees: npt.NDArray[np.int32]  # positions in the mentee list the solver was given
+    mentors: npt.NDArray[np.int32]  # positions in the mentor list
+    scores: npt.NDArray[np.float64]  # rounded to 0.1
+    factors: npt.NDArray[np.float64]  # pairs x FACTORS, rounded to 0.001
+
+    def __len__(self) -> int:
+        return len(self.mentees)
+
+    def proposal(self, p: int, mentee_ids: Sequence[str], mentor_ids: Sequence[str]) -> Proposal:
+        return Proposal(
+            mentee_ids[int(self.mentees[p])],
+            mentor_ids[int(self.mentors[p])],
+            float(self.scores[p]),
+            dict(zip(FACTORS, self.factors[p].tolist(), strict=True)),
+        )
+
+
+def solve(
+    mentees: Sequence[MenteeFacts],
+    mentors: Sequence[MentorFacts],
+    settings: MatchingSettings,
+    start: date,
+    *,
+    mentee_owners: Sequence[str] = (),
+    mentor_owners: Sequence[str] = (),
+) -> Solution:
+    """A round: the assignment with the highest total score under mentor capacity.
+
+    No mentor gets more mentees than ``capacity_left``; no pair below ``min_score`` is
+    proposed; a mentee may stay unassigned; a mentee and a mentor with the same owner (one
+    member on both sides) are never paired. The result depends only on the input, not on
+    its order: positions refer to the lists as given, the work is done in id order.
+    """
+    import numpy as np
+
+    mentee_order = sorted(range(len(mentees)), key=lambda i: mentees[i].id)
+    mentor_order = sorted(
+        (j for j in range(len(mentors)) if mentors[j].capacity_left > 0),
+        key=lambda j: mentors[j].id,
+    )
+    if not mentee_order or not mentor_order:
+        return Solution(
+            np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0), np.zeros((0, len(FACTORS)))
+        )
+    by_id = [mentees[i] for i in mentee_order]
+    index = MentorIndex.build(
+        [mentors[j] for j in mentor_order],
+        full_availability_hours=settings.full_availability_hours,
+    )
+    excluded = _same_owner(
+        [mentee_owners[i] for i in mentee_order] if mentee_owners else [],
+        [mentor_owners[j] for j in mentor_order] if mentor_owners else [],
+    )
+    found = candidate_pairs(by_id, index, settings, start, excluded)
+    chosen = best_flow(found, len(by_id), index.capacity_left.astype(np.int64))
+    rows, cols = found.rows[chosen], found.cols[chosen]
+    del found
+    parts = pair_parts(by_id, index, settings, start, rows, cols)
+    factors = np.asarray(
+        np.round(np.column_stack([parts[name] for name in FACTORS]), 3), dtype=np.float64
+    )
+    scores = np.round(pair_scores(by_id, index, settings, start, rows, cols), 1)
+    # Best first, ties by mentee id (rows follow ids).
+    order = np.lexsort((rows, -scores))
+    return Solution(
+        np.asarray(mentee_order, dtype=np.int32)[rows[order]],
+        np.asarray(mentor_order, dtype=np.int32)[cols[order]],
+        scores[order],
+        factors[order],
+    )
+
+
+def _same_owner(
+    mentee_owners: Sequence[str], mentor_owners: Sequence[str]
+) -> npt.NDArray[np.int64]:
+    """Cells (``mentee * mentors + mentor``, sorted) whose two sides are one member."""
+    import numpy as np
+
+    where = {owner: j for j, owner in enumerate(mentor_owners)}
+    m = len(mentor_owners)
+    cells = [i * m + where[o] for i, o in enumerate(mentee_owners) if o in where]
+    return np.array(sorted(cells), dtype=np.int64)
+
+
 def assign(
     mentees: Sequence[MenteeFacts],
     mentors: Sequence[MentorFacts],
     settings: MatchingSettings,
     start: date,
 ) -> list[Proposal]:
-    """A round: the assignment with the highest total score under mentor capacity.
-
-    No mentor gets more mentees than ``capacity_left``; no pair below ``min_score`` is
-    proposed; a mentee may stay unassigned. The result depends only on the input (it is
-    sorted by id first), so the same pool always gives the same proposals.
-    """
-    import numpy as np
-    from scipy.sparse import csr_matrix
-    from scipy.sparse.csgraph import min_weight_full_bipartite_matching
-
-    mentees = sorted(mentees, key=lambda x: x.id)
-    mentors = sorted((mr for mr in mentors if mr.capacity_left > 0), key=lambda x: x.id)
-    if not mentees or not mentors:
-        return []
-    index = MentorIndex.build(mentors, full_availability_hours=settings.full_availability_hours)
-    n, m = len(mentees), len(mentors)
-    found = candidate_pairs(mentees, index, settings, start)
-    pair_rows, pair_mentors = found.rows, found.cols
-    pair_cost = 101.0 - found.scores.astype(np.float64)
-
-    # Capacity expansion: mentor j owns slots slot_start[j] .. slot_start[j] + capacity[j).
-    capacity = np.array([mr.capacity_left for mr in mentors], dtype=np.int64)
-    slot_start = np.concatenate([[0], np.cumsum(capacity)[:-1]])
-    slots = int(capacity.sum())
-    reps = capacity[pair_mentors]
-    edge_rows = np.repeat(pair_rows, reps)
-    first_edge = np.repeat(np.cumsum(reps) - reps, reps)
-    edge_cols = np.repeat(slot_start[pair_mentors], reps) + (np.arange(reps.sum()) - first_edge)
-    # The solver minimises positive costs: 101 - score is in (0, 101]. Every mentee also
-    # has a private "stay unassigned" column costing as much as a score of 0.
-    graph = csr_matrix(
-        (
-            np.concatenate([np.repeat(pair_cost, reps), np.full(n, 101.0)]),
-            (
-                np.concatenate([edge_rows, np.arange(n)]),
-                np.concatenate([edge_cols, slots + np.arange(n)]),
-            ),
-        ),
-        shape=(n, slots + n),
-    )
-    del edge_rows, edge_cols, first_edge
-    matched_rows, matched_cols = min_weight_full_bipartite_matching(graph)
-    del graph
-    slot_owner = np.repeat(np.arange(m), capacity)
-    taken = matched_cols < slots
-    rows = np.asarray(matched_rows[taken], dtype=np.intp)
-    cols = np.asarray(slot_owner[matched_cols[taken]], dtype=np.intp)
-    parts = pair_parts(mentees, index, settings, start, rows, cols)
-    scores = pair_scores(mentees, index, settings, start, rows, cols)
-    proposals = [
-        Proposal(
-            mentees[int(i)].id,
-            mentors[int(j)].id,
-            round(float(scores[p]), 1),
-            {name: round(float(parts[name][p]), 3) for name in FACTORS},
-        )
-        for p, (i, j) in enumerate(zip(rows, cols, strict=True))
-    ]
+    """:func:`solve` as proposals, sorted by mentee id."""
+    solution = solve(mentees, mentors, settings, start)
+    mentee_ids, mentor_ids = [m.id for m in mentees], [m.id for m in mentors]
+    proposals = [solution.proposal(p, mentee_ids, mentor_ids) for p in range(len(solution))]
     return sorted(proposals, key=lambda p: p.mentee_id)
+
+
+@dataclass
+class PackedPool:
+    """A round's pool as the worker process receives it.
+
+    Pickled a part (a few thousand people) at a time while it is read, so handing 50,000
+    mentees to the worker is a copy of a few bytes objects: pickling them all at once
+    would hold the GIL, and so the event loop, for a large fraction of a second.
+    """
+
+    mentee_ids: list[str] = field(default_factory=list)
+    mentor_ids: list[str] = field(default_factory=list)
+    mentee_parts: list[bytes] = field(default_factory=list)
+    mentor_parts: list[bytes] = field(default_factory=list)
+
+    def add_mentees(self, facts: list[MenteeFacts], owners: list[str]) -> None:
+        self.mentee_ids.extend(f.id for f in facts)
+        self.mentee_parts.append(pickle.dumps((facts, owners), protocol=pickle.HIGHEST_PROTOCOL))
+
+    def add_mentors(self, facts: list[MentorFacts], owners: list[str]) -> None:
+        self.mentor_ids.extend(f.id for f in facts)
+        self.mentor_parts.append(pickle.dumps((facts, owners), protocol=pickle.HIGHEST_PROTOCOL))
+
+    def solve(self, settings: MatchingSettings, start: date) -> Solution:
+        """:func:`solve` on the unpacked pool (in the worker)."""
+        mentees: list[MenteeFacts] = []
+        mentors: list[MentorFacts] = []
+        mentee_owners: list[str] = []
+        mentor_owners: list[str] = []
+        for part in self.mentee_parts:
+            facts, owners = pickle.loads(part)
+            mentees.extend(facts)
+            mentee_owners.extend(owners)
+        for part in self.mentor_parts:
+            facts, owners = pickle.loads(part)
+            mentors.extend(facts)
+            mentor_owners.extend(owners)
+        return solve(
+            mentees,
+            mentors,
+            settings,
+            start,
+            mentee_owners=mentee_owners,
+            mentor_owners=mentor_owners,
+        )
+
+
+def _solve_packed(parts: PackedPool, settings: MatchingSettings, start: date) -> Solution:
+    return parts.solve(settings, start)
 
 
 _WORKER: ProcessPoolExecutor | None = None
@@ -220,19 +253,15 @@ def _worker() -> ProcessPoolExecutor:
     return _WORKER
 
 
-async def assign_off_loop(
-    mentees: Sequence[MenteeFacts],
-    mentors: Sequence[MentorFacts],
-    settings: MatchingSettings,
-    start: date,
-) -> list[Proposal]:
-    """:func:`assign` in a worker process.
+async def solve_off_loop(pool: PackedPool, settings: MatchingSettings, start: date) -> Solution:
+    """:func:`solve` in a worker process.
 
-    scipy's bipartite matching holds the GIL for up to a second on a large round; in a
-    thread that would freeze every other member's interaction meanwhile. The worker is
-    started on first use and kept for the life of the process.
+    Scoring and the flow solver hold the GIL for seconds on a large round; in a thread
+    that would freeze every other member's interaction meanwhile. The worker is started
+    on first use and kept for the life of the process. Only bytes and arrays cross
+    between the processes (the ids stay here), so neither side pauses to (un)pickle.
     """
+    # The ids stay here: the worker needs only the pickled parts.
+    parts = PackedPool(mentee_parts=pool.mentee_parts, mentor_parts=pool.mentor_parts)
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(
-        _worker(), assign, list(mentees), list(mentors), settings, start
-    )
+    return await loop.run_in_executor(_worker(), _solve_packed, parts, settings, start)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from core.actions import action_id
 from core.messages import Button, Field, Message, mention, moment
-from core.models import Community, Member, Mentee, Mentor
+from core.models import Community, Member, Mentor
 from core.validation import language_name
 
 STYLE_LABELS = {
@@ -25,6 +27,55 @@ MENTOR_STATUS_LABELS = {
 }
 
 
+class ShownMember(Protocol):
+    """What a card shows of a member: a Member row, or plain columns read in bulk."""
+
+    @property
+    def display_name(self) -> str: ...
+    @property
+    def platform_user_id(self) -> str: ...
+
+
+class ShownMentor(Protocol):
+    """What cards and scores use of a mentor: a Mentor row, or plain columns read in bulk."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def expertise(self) -> list[str]: ...
+    @property
+    def languages(self) -> list[str]: ...
+    @property
+    def preferred_style(self) -> str: ...
+    @property
+    def availability(self) -> int: ...
+    @property
+    def current_mentees(self) -> int: ...
+    @property
+    def max_mentees(self) -> int: ...
+    @property
+    def timezone(self) -> str | None: ...
+
+
+class ShownMentee(Protocol):
+    """What cards and scores use of a mentee: a Mentee row, or plain columns read in bulk."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def goals(self) -> list[str]: ...
+    @property
+    def challenges(self) -> str | None: ...
+    @property
+    def preferred_style(self) -> str: ...
+    @property
+    def timezone(self) -> str | None: ...
+    @property
+    def languages(self) -> list[str]: ...
+    @property
+    def status(self) -> str: ...
+
+
 def local_time(tz: str | None, now: datetime) -> str:
     """The wall-clock time in ``tz`` now, e.g. "14:05 (Europe/Madrid, UTC+01:00)"."""
     if not tz:
@@ -35,10 +86,17 @@ def local_time(tz: str | None, now: datetime) -> str:
 
 
 def languages_text(codes: list[str]) -> str:
-    return ", ".join(f"{language_name(c)} ({c})" for c in codes) or "—"
+    return ", ".join(_language_label(c) for c in codes) or "—"
 
 
-def mentor_fields(mentor: Mentor, now: datetime) -> tuple[Field, ...]:
+@lru_cache(maxsize=1024)
+def _language_label(code: str) -> str:
+    # pycountry's look-up costs ~20 µs; a round's cards name the same few languages
+    # tens of thousands of times.
+    return f"{language_name(code)} ({code})"
+
+
+def mentor_fields(mentor: ShownMentor, now: datetime) -> tuple[Field, ...]:
     return (
         Field("Expertise", ", ".join(mentor.expertise) or "—", inline=True),
         Field("Languages", languages_text(mentor.languages), inline=True),
@@ -89,7 +147,7 @@ def mentor_profile(mentor: Mentor, member: Member, now: datetime) -> Message:
     )
 
 
-def mentee_profile(mentee: Mentee, member: Member) -> Message:
+def mentee_profile(mentee: ShownMentee, member: ShownMember) -> Message:
     return Message(
         title=f"Mentee profile: {member.display_name}",
         text=mentee.challenges or "",

@@ -201,7 +201,7 @@ class ScoreTable:
         return Breakdown(round(float(self.total[i, j]), 1), factors)
 
 
-def _incidence(rows: Sequence[Sequence[str]], vocabulary: dict[str, int]) -> FloatArray:
+def incidence(rows: Sequence[Sequence[str]], vocabulary: dict[str, int]) -> FloatArray:
     import numpy as np
 
     out = np.zeros((len(rows), max(len(vocabulary), 1)))
@@ -274,9 +274,9 @@ class MentorIndex:
             facts=facts,
             owners=owner_list,
             expertise_vocab=expertise_vocab,
-            expertise=_incidence([f.expertise for f in facts], expertise_vocab),
+            expertise=incidence([f.expertise for f in facts], expertise_vocab),
             language_vocab=language_vocab,
-            languages=_incidence([f.languages for f in facts], language_vocab),
+            languages=incidence([f.languages for f in facts], language_vocab),
             zones=zones,
             zone_cols=np.array([zone_of[f.timezone or ""] for f in facts], dtype=np.intp),
             capacity_left=left,
@@ -351,7 +351,7 @@ def _capacity(
     return left, capacity
 
 
-def _goal_needs(
+def goal_needs(
     mentees: Sequence[MenteeFacts], index: MentorIndex, settings: MatchingSettings
 ) -> tuple[FloatArray, FloatArray]:
     """Each mentee's share of each goal (rows sum to 1) and what each goal needs
@@ -359,7 +359,7 @@ def _goal_needs(
     import numpy as np
 
     goal_index = _vocabulary([mt.goals for mt in mentees])
-    goal_rows = _incidence([mt.goals for mt in mentees], goal_index)
+    goal_rows = incidence([mt.goals for mt in mentees], goal_index)
     per_goal = goal_rows.sum(axis=1, keepdims=True)
     goal_share = np.divide(goal_rows, per_goal, out=np.zeros_like(goal_rows), where=per_goal > 0)
     needs = np.zeros((goal_rows.shape[1], index.expertise.shape[1]))
@@ -370,7 +370,7 @@ def _goal_needs(
     return goal_share, needs
 
 
-def _zone_overlaps(
+def zone_overlaps(
     mentees: Sequence[MenteeFacts], index: MentorIndex, settings: MatchingSettings, start: date
 ) -> tuple[FloatArray, npt.NDArray[np.intp]]:
     """Daytime overlap per pair of distinct zones (mentee zones x mentor zones), and each
@@ -415,18 +415,18 @@ def score_table(
     n, m = len(mentees), len(index.facts)
 
     # Expertise: goal shares (mentees x goals, rows sum to 1) @ served (goals x mentors).
-    goal_share, needs = _goal_needs(mentees, index, settings)
+    goal_share, needs = goal_needs(mentees, index, settings)
     served = np.minimum(needs @ index.expertise.T, 1.0)  # goals x mentors, 0/1
     expertise = goal_share @ served
 
     # Language: 1 when they share any language.
     language = np.minimum(
-        _incidence([mt.languages for mt in mentees], index.language_vocab) @ index.languages.T,
+        incidence([mt.languages for mt in mentees], index.language_vocab) @ index.languages.T,
         1.0,
     )
 
     # Timezone: one overlap per pair of distinct zones, gathered per pair when needed.
-    zone_table, zone_rows = _zone_overlaps(mentees, index, settings, start)
+    zone_table, zone_rows = zone_overlaps(mentees, index, settings, start)
     zone_cols = index.zone_cols
     capacity = index.capacity
 
@@ -502,10 +502,10 @@ def pair_parts(
     """The five factors of the given pairs only (mentee position, mentor position)."""
     import numpy as np
 
-    goal_share, needs = _goal_needs(mentees, index, settings)
+    goal_share, needs = goal_needs(mentees, index, settings)
     served = np.minimum(index.expertise @ needs.T, 1.0)  # mentors x goals, 0/1
-    mentee_langs = _incidence([mt.languages for mt in mentees], index.language_vocab)
-    zone_table, zone_rows = _zone_overlaps(mentees, index, settings, start)
+    mentee_langs = incidence([mt.languages for mt in mentees], index.language_vocab)
+    zone_table, zone_rows = zone_overlaps(mentees, index, settings, start)
     wants_any = np.array([mt.style == "any" for mt in mentees], dtype=bool)
     wanted = np.array([index.style_vocab.get(mt.style, -1) for mt in mentees], dtype=np.intp)
     return {

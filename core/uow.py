@@ -108,10 +108,12 @@ class Outbox:
             }
             for effect, key in effects
         ]
+        table = cast(Table, Delivery.__table__)
+        # A Core insert on the table: the ORM's bulk path would add its own work per row.
         stmt = (
-            insert(Delivery)
+            insert(table)
             .on_conflict_do_nothing(index_elements=["idempotency_key"])
-            .returning(Delivery.id)
+            .returning(table.c.id)
         )
         added = len((await self._session.execute(stmt, rows)).all())
         if added:

@@ -7,6 +7,8 @@ the last place give exactly one mentorship.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from sqlalchemy import update
 
 from core.actions import action_id, button, require_current
@@ -21,7 +23,17 @@ from core.usecases.discovery import suggestion_message
 from core.usecases.parties import Party, party_for
 
 
-def decision_buttons(ms: Mentorship) -> tuple[Button, ...]:
+class RequestRef(Protocol):
+    """Which request a card decides on: a Mentorship row, or the values a bulk writer
+    is about to insert."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def request_version(self) -> int: ...
+
+
+def decision_buttons(ms: RequestRef) -> tuple[Button, ...]:
     """Accept and Decline for this request as it is now (its id and request version)."""
     ref = (ms.id, str(ms.request_version))
     return (

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from core import matching, validation
+from core import cards, matching, validation
 from core.actions import action_id, button
 from core.cards import STYLE_LABELS, languages_text, local_time
 from core.context import Actor
@@ -32,7 +32,7 @@ class MentorRow:
         return mentor_facts(self.mentor)
 
 
-def mentor_facts(m: Mentor) -> matching.MentorFacts:
+def mentor_facts(m: cards.ShownMentor) -> matching.MentorFacts:
     return matching.MentorFacts(
         id=m.id,
         expertise=tuple(m.expertise),
@@ -61,7 +61,7 @@ async def accepting_mentors(uow: UnitOfWork, community_id: str) -> list[MentorRo
     return [MentorRow(mentor, member) for mentor, member in rows]
 
 
-def mentee_facts(mentee: Mentee) -> matching.MenteeFacts:
+def mentee_facts(mentee: cards.ShownMentee) -> matching.MenteeFacts:
     return matching.MenteeFacts(
         id=mentee.id,
         goals=tuple(mentee.goals),

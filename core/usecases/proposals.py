@@ -2,68 +2,72 @@
 
 from __future__ import annotations
 
-from core import cards
-from core.context import Actor
-from core.effects import DirectMessage
-from core.messages import Message, mention
-from core.models import Member, Mentee, Mentor, Mentorship
-from core.uow import UnitOfWork
+from datetime import datetime
+from typing import Protocol
+
+from core import cards, matching
+from core.effects import DirectMessage, Effect
+from core.messages import Field, Message, mention
 from core.usecases.answers import decision_buttons
-from core.usecases.requests import expires_at, open_request, request_card, score_pair
+from core.usecases.requests import ShownRequest, request_card
 
 # An earlier mentorship of the pair in one of these states may be proposed again.
 REOPENABLE = ("declined", "expired")
 
 
-async def propose(
-    uow: UnitOfWork,
-    actor: Actor,
-    mentee: tuple[Mentee, Member],
-    mentor: tuple[Mentor, Member],
-    existing: Mentorship | None,
-    score: float,
-) -> bool:
-    """Propose the pair (rows loaded by the caller, with their earlier mentorship if any);
-    both sides are asked. False if that earlier mentorship rules the proposal out."""
-    if existing is not None and existing.status not in REOPENABLE:
-        return False
-    (mentee_row, mentee_member), (mentor_row, mentor_member) = mentee, mentor
-    ms = await open_request(
-        uow, actor, mentee_row, mentor_row, existing, origin="round", score=score, note=None
-    )
-    breakdown = score_pair(uow, mentee_row, mentor_row)
+class ShownMentorSide(cards.ShownMentor, cards.ShownMember, Protocol):
+    """A mentor with the member behind it, as a proposal shows them."""
+
+
+class ShownMenteeSide(cards.ShownMentee, cards.ShownMember, Protocol):
+    """A mentee with the member behind it, as a proposal shows them."""
+
+
+def proposal_cards(
+    ms: ShownRequest,
+    mentee: ShownMenteeSide,
+    mentor: ShownMentorSide,
+    breakdown: matching.Breakdown,
+    *,
+    expires_at: datetime,
+    mentor_fields: tuple[Field, ...],
+) -> list[tuple[Effect, str]]:
+    """Both sides' proposal cards with their delivery keys: the mentor decides on the
+    mentee's card, the mentee on the mentor's (``mentor_fields``: the mentor's profile
+    fields, the same on every card of that mentor in one round)."""
     stamp = ms.request_version
-    await uow.outbox.add(
-        actor.community.id,
-        DirectMessage(
-            mentor_member.platform_user_id,
-            request_card(
-                ms,
-                mentee_row,
-                mentee_member,
-                breakdown,
-                mentor_row,
-                title=f"Proposed mentee: {mentee_member.display_name}",
-                expires_at=expires_at(uow, ms),
-            ),
-        ),
-        key=f"proposal:{ms.id}:{stamp}:mentor",
-    )
-    await uow.outbox.add(
-        actor.community.id,
-        DirectMessage(
-            mentee_member.platform_user_id,
-            Message(
-                title=f"We found you a mentor: {mentor_member.display_name}",
-                text=(
-                    f"The matching round proposes {mention(mentor_member.platform_user_id)} "
-                    f"({', '.join(mentor_row.expertise)}), compatibility {score:.0f}/100. "
-                    "If you both accept, your mentorship starts."
+    return [
+        (
+            DirectMessage(
+                mentor.platform_user_id,
+                request_card(
+                    ms,
+                    mentee,
+                    mentee,
+                    breakdown,
+                    mentor,
+                    title=f"Proposed mentee: {mentee.display_name}",
+                    expires_at=expires_at,
                 ),
-                fields=cards.mentor_fields(mentor_row, uow.now()),
-                buttons=decision_buttons(ms),
             ),
+            f"proposal:{ms.id}:{stamp}:mentor",
         ),
-        key=f"proposal:{ms.id}:{stamp}:mentee",
-    )
-    return True
+        (
+            DirectMessage(
+                mentee.platform_user_id,
+                Message(
+                    title=f"We found you a mentor: {mentor.display_name}",
+                    text=(
+                        "The matching round proposes "
+                        f"{mention(mentor.platform_user_id)} "
+                        f"({', '.join(mentor.expertise)}), compatibility "
+                        f"{breakdown.score:.0f}/100. If you both accept, your mentorship "
+                        "starts."
+                    ),
+                    fields=mentor_fields,
+                    buttons=decision_buttons(ms),
+                ),
+            ),
+            f"proposal:{ms.id}:{stamp}:mentee",
+        ),
+    ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import select
 
@@ -21,7 +22,7 @@ from core.errors import Conflict, InvalidValue, NotConfigured
 from core.messages import Field, Form, FormField, Message, Reply, mention, moment, say
 from core.models import Member, Mentee, Mentor, Mentorship
 from core.uow import UnitOfWork
-from core.usecases.answers import decision_buttons
+from core.usecases.answers import RequestRef, decision_buttons
 from core.usecases.discovery import mentee_facts, mentor_facts
 from core.usecases.mentors import find_mentor
 
@@ -177,16 +178,23 @@ async def open_request(
     return ms
 
 
-def expires_at(uow: UnitOfWork, ms: Mentorship) -> datetime:
+class ShownRequest(RequestRef, Protocol):
+    @property
+    def request_note(self) -> str | None: ...
+    @property
+    def requested_at(self) -> datetime: ...
+
+
+def expires_at(uow: UnitOfWork, ms: ShownRequest) -> datetime:
     return ms.requested_at + timedelta(days=uow.settings.request_expiry_days)
 
 
 def request_card(
-    ms: Mentorship,
-    mentee: Mentee,
-    mentee_member: Member,
+    ms: ShownRequest,
+    mentee: cards.ShownMentee,
+    mentee_member: cards.ShownMember,
     breakdown: matching.Breakdown,
-    mentor: Mentor,
+    mentor: cards.ShownMentor,
     *,
     title: str,
     expires_at: datetime,

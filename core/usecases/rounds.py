@@ -10,25 +10,25 @@ who filled a place while the solver ran is left out, and nothing is ever half-wr
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, replace
-from datetime import date
-from typing import Any
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field, fields, replace
+from datetime import date, datetime, timedelta
+from typing import Any, TypeVar, TypeVarTuple, cast
 
-from sqlalchemy import Select, insert, select, update
+from sqlalchemy import Row, Select, Table, insert, select, update
 
 from core import assignment, cards, matching
 from core.catalog import Planned
 from core.context import Actor
-from core.effects import DirectMessage, Effect
-from core.ids import new_id
-from core.messages import Field, Message, Reply, mention
+from core.effects import Effect
+from core.ids import new_ids
+from core.messages import Field, Message, Reply
 from core.models import Member, Mentee, Mentor, Mentorship
 from core.uow import UnitOfWork
-from core.usecases.answers import decision_buttons
-from core.usecases.proposals import REOPENABLE
-from core.usecases.requests import expires_at, request_card
+from core.usecases.proposals import REOPENABLE, proposal_cards
 
 OPEN = ("pending", "active", "paused")
+Columns = TypeVarTuple("Columns")
 
 
 @dataclass(frozen=True)
@@ -40,23 +40,28 @@ class RunMatchingRound:
 class Pool:
     """What a round reads, as plain values: its transaction is gone when they are used."""
 
-    mentees: list[matching.MenteeFacts]
-    mentors: list[matching.MentorFacts]
-    member_of: dict[str, str]  # mentee or mentor id -> member id
+    packed: assignment.PackedPool
     settings: matching.MatchingSettings
     start: date
 
 
 @dataclass(frozen=True)
 class Plan:
-    proposals: list[assignment.Proposal]
-    waiting: int
+    solution: assignment.Solution
+    mentee_ids: list[str]
+    mentor_ids: list[str]
     min_score: float
 
+    @property
+    def waiting(self) -> int:
+        return len(self.mentee_ids)
 
-# Pairs written per step: between steps the event loop serves other members, and each
-# step is a handful of multi-row statements however many pairs there are.
-WRITE_CHUNK = 250
+
+# Rows read (and pairs whose two sides are read at once) per step, and pairs written per
+# step: between steps the event loop serves other members. A step of pairs is two or
+# three multi-row statements and some milliseconds of building cards.
+READ_PART = 1000
+WRITE_CHUNK = 50
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,54 @@ class Earlier:
     id: str
     status: str
     request_version: int
+
+
+@dataclass(frozen=True)
+class MenteeSide:
+    """A proposed mentee as its cards show it, read as plain columns."""
+
+    id: str
+    goals: list[str]
+    languages: list[str]
+    timezone: str | None
+    preferred_style: str
+    challenges: str | None
+    status: str
+    display_name: str
+    platform_user_id: str
+
+
+@dataclass(frozen=True)
+class MentorSide:
+    """A proposed mentor as its cards show it, read as plain columns."""
+
+    id: str
+    expertise: list[str]
+    languages: list[str]
+    timezone: str | None
+    preferred_style: str
+    availability: int
+    current_mentees: int
+    max_mentees: int
+    display_name: str
+    platform_user_id: str
+
+
+@dataclass(frozen=True)
+class NewRequest:
+    """The request a proposal opens, as its cards name it (the row is inserted in bulk)."""
+
+    id: str
+    request_version: int
+    requested_at: datetime
+    request_note: str | None = None
+
+
+async def _parts(uow: UnitOfWork, stmt: Select[*Columns]) -> AsyncIterator[Sequence[Row[*Columns]]]:
+    """The statement's rows a part at a time, the event loop free between parts."""
+    result = await uow.session.stream(stmt)
+    async for part in result.partitions(READ_PART):
+        yield part
 
 
 def _waiting_mentees(community_id: str) -> Select[str]:
@@ -105,71 +158,65 @@ def _accepting_mentors(community_id: str) -> Select[str]:
 async def read_pool(uow: UnitOfWork, actor: Actor, cmd: RunMatchingRound) -> Pool:
     actor.require_admin("run a matching round")
     community_id = actor.community.id
-    # Plain columns, not ORM objects: a pool of 10,000 mentees is read in milliseconds.
-    mentee_rows = await uow.session.execute(
-        _waiting_mentees(community_id).with_only_columns(
-            Mentee.id,
-            Mentee.user_id,
-            Mentee.goals,
-            Mentee.languages,
-            Mentee.timezone,
-            Mentee.preferred_style,
-        )
+    packed = assignment.PackedPool()
+    # Plain columns, not ORM objects, a part at a time: each part is turned into facts and
+    # pickled for the worker before the next is read.
+    mentee_rows = _waiting_mentees(community_id).with_only_columns(
+        Mentee.id,
+        Mentee.user_id,
+        Mentee.goals,
+        Mentee.languages,
+        Mentee.timezone,
+        Mentee.preferred_style,
     )
-    mentor_rows = await uow.session.execute(
-        _accepting_mentors(community_id).with_only_columns(
-            Mentor.id,
-            Mentor.user_id,
-            Mentor.expertise,
-            Mentor.languages,
-            Mentor.timezone,
-            Mentor.preferred_style,
-            Mentor.max_mentees,
-            Mentor.current_mentees,
-            Mentor.availability,
+    async for part in _parts(uow, mentee_rows):
+        packed.add_mentees(
+            [
+                matching.MenteeFacts(id_, tuple(goals), tuple(languages), timezone, style)
+                for id_, _, goals, languages, timezone, style in part
+            ],
+            [user_id for _, user_id, *_ in part],
         )
+    mentor_rows = _accepting_mentors(community_id).with_only_columns(
+        Mentor.id,
+        Mentor.user_id,
+        Mentor.expertise,
+        Mentor.languages,
+        Mentor.timezone,
+        Mentor.preferred_style,
+        Mentor.max_mentees,
+        Mentor.current_mentees,
+        Mentor.availability,
     )
-    mentees, mentors, member_of = [], [], {}
-    for id_, user_id, goals, languages, timezone, style in mentee_rows:
-        mentees.append(matching.MenteeFacts(id_, tuple(goals), tuple(languages), timezone, style))
-        member_of[id_] = user_id
-    for id_, user_id, expertise, languages, timezone, style, most, now, hours in mentor_rows:
-        mentors.append(
-            matching.MentorFacts(
-                id_,
-                tuple(expertise),
-                tuple(languages),
-                timezone,
-                style,
-                max(most - now, 0),
-                most,
-                hours,
-            )
+    async for mentor_part in _parts(uow, mentor_rows):
+        packed.add_mentors(
+            [
+                matching.MentorFacts(
+                    id_,
+                    tuple(expertise),
+                    tuple(languages),
+                    timezone,
+                    style,
+                    max(most - now, 0),
+                    most,
+                    hours,
+                )
+                for id_, _, expertise, languages, timezone, style, most, now, hours in mentor_part
+            ],
+            [user_id for _, user_id, *_ in mentor_part],
         )
-        member_of[id_] = user_id
     settings = uow.settings.matching
     if cmd.min_score is not None:
         settings = replace(settings, min_score=float(cmd.min_score))
-    return Pool(
-        mentees=mentees,
-        mentors=mentors,
-        member_of=member_of,
-        settings=settings,
-        start=matching.horizon_start(uow.now()),
-    )
+    return Pool(packed=packed, settings=settings, start=matching.horizon_start(uow.now()))
 
 
 async def solve(pool: Pool) -> Plan:
-    # Scoring thousands of pairs takes seconds: in a worker process, off the event loop.
-    proposals = await assignment.assign_off_loop(
-        pool.mentees, pool.mentors, pool.settings, pool.start
-    )
-    return Plan(
-        # A member who is both mentor and mentee is never their own match.
-        [p for p in proposals if pool.member_of[p.mentee_id] != pool.member_of[p.mentor_id]],
-        len(pool.mentees),
-        pool.settings.min_score,
-    )
+    # Scoring and solving take seconds on a large pool: in a worker process, off the loop.
+    # A member who is both mentor and mentee is never their own match (the solver knows
+    # each side's member).
+    solution = await assignment.solve_off_loop(pool.packed, pool.settings, pool.start)
+    return Plan(solution, pool.packed.mentee_ids, pool.packed.mentor_ids, pool.settings.min_score)
 
 
 async def write_proposals(
@@ -177,13 +224,28 @@ async def write_proposals(
 ) -> Reply:
     actor.require_admin("run a matching round")
     community_id = actor.community.id
-    chosen = await _still_free(uow, community_id, plan)
-    for lo in range(0, len(chosen), WRITE_CHUNK):
-        await write_chunk(uow, actor, chosen[lo : lo + WRITE_CHUNK])
-        await asyncio.sleep(0)  # let other members' interactions in between steps
+    chosen, reopen = await _still_free(uow, community_id, plan)
+    sides = Sides()
+    solution = plan.solution
+    for lo in range(0, len(chosen), READ_PART):
+        batch = chosen[lo : lo + READ_PART]
+        await sides.read(
+            uow,
+            {plan.mentee_ids[int(solution.mentees[p])] for p in batch},
+            {plan.mentor_ids[int(solution.mentors[p])] for p in batch},
+        )
+        for at in range(0, len(batch), WRITE_CHUNK):
+            # Proposals are made a step at a time and dropped after it: nothing per pair
+            # outlives its step.
+            step = [
+                (solution.proposal(p, plan.mentee_ids, plan.mentor_ids), reopen.get(p))
+                for p in batch[at : at + WRITE_CHUNK]
+            ]
+            await write_chunk(uow, actor, step, sides)
+            await asyncio.sleep(0)  # let other members' interactions in between steps
     made = len(chosen)
-    total = sum(p.score for p, _ in chosen)
-    gone = len(plan.proposals) - made
+    total = float(solution.scores[chosen].sum()) if chosen else 0.0
+    gone = len(solution) - made
     uow.audit(
         community_id,
         actor.member.id,
@@ -221,13 +283,14 @@ async def write_proposals(
 
 async def _still_free(
     uow: UnitOfWork, community_id: str, plan: Plan
-) -> list[tuple[assignment.Proposal, Earlier | None]]:
-    """The planned pairs that can still be proposed as of now, best first.
+) -> tuple[list[int], dict[int, Earlier]]:
+    """The planned pairs that can still be proposed as of now, best first (positions in
+    the plan's solution), and the earlier mentorship of those that reopen one.
 
     The waiting mentees are locked first (PostgreSQL; SQLite runs one transaction at a
     time), and only then read: a request in flight has either committed, and its mentee is
     left out, or waits until the proposals are written. A mentor with fewer free places
-    than planned keeps the best pairs.
+    than planned keeps the best pairs. Everything is read and checked a part at a time.
     """
     await uow.session.execute(
         select(Mentee.id)
@@ -236,71 +299,99 @@ async def _still_free(
         .with_for_update()
     )
     waiting = _waiting_mentees(community_id)
-    mentees = set((await uow.session.execute(waiting)).scalars())
-    places = {
-        id_: most - now
-        for id_, most, now in await uow.session.execute(
-            _accepting_mentors(community_id).with_only_columns(
-                Mentor.id, Mentor.max_mentees, Mentor.current_mentees
-            )
-        )
-    }
-    rows = await uow.session.execute(
-        select(
-            Mentorship.mentee_id,
-            Mentorship.mentor_id,
-            Mentorship.id,
-            Mentorship.status,
-            Mentorship.request_version,
-        ).where(
-            Mentorship.community_id == community_id,
-            Mentorship.mentee_id.in_(waiting.order_by(None)),
-        )
+    mentees: set[str] = set()
+    async for part in _parts(uow, waiting):
+        mentees.update(id_ for (id_,) in part)
+    places: dict[str, int] = {}
+    free = _accepting_mentors(community_id).with_only_columns(
+        Mentor.id, Mentor.max_mentees, Mentor.current_mentees
     )
-    earlier = {(e, r): Earlier(id_, status, version) for e, r, id_, status, version in rows}
-    chosen = []
-    for p in sorted(plan.proposals, key=lambda p: (-p.score, p.mentee_id)):
-        before = earlier.get((p.mentee_id, p.mentor_id))
-        if (
-            p.mentee_id not in mentees
-            or places.get(p.mentor_id, 0) <= 0
-            or (before is not None and before.status not in REOPENABLE)
-        ):
-            continue
-        places[p.mentor_id] -= 1
-        chosen.append((p, before))
-    return chosen
+    async for free_part in _parts(uow, free):
+        places.update((id_, most - now) for id_, most, now in free_part)
+    earlier: dict[tuple[str, str], Earlier] = {}
+    before = select(
+        Mentorship.mentee_id,
+        Mentorship.mentor_id,
+        Mentorship.id,
+        Mentorship.status,
+        Mentorship.request_version,
+    ).where(
+        Mentorship.community_id == community_id,
+        Mentorship.mentee_id.in_(waiting.order_by(None)),
+    )
+    async for earlier_part in _parts(uow, before):
+        earlier.update(
+            ((e, r), Earlier(id_, status, version)) for e, r, id_, status, version in earlier_part
+        )
+    chosen: list[int] = []
+    reopen: dict[int, Earlier] = {}
+    solution = plan.solution
+    for lo in range(0, len(solution), READ_PART):
+        for p in range(lo, min(lo + READ_PART, len(solution))):  # best first already
+            mentee_id = plan.mentee_ids[int(solution.mentees[p])]
+            mentor_id = plan.mentor_ids[int(solution.mentors[p])]
+            was = earlier.get((mentee_id, mentor_id))
+            if (
+                mentee_id not in mentees
+                or places.get(mentor_id, 0) <= 0
+                or (was is not None and was.status not in REOPENABLE)
+            ):
+                continue
+            places[mentor_id] -= 1
+            chosen.append(p)
+            if was is not None:
+                reopen[p] = was
+        await asyncio.sleep(0)
+    return chosen, reopen
+
+
+@dataclass
+class Sides:
+    """The proposed mentees and mentors as their cards show them, read in parts of
+    ``READ_PART`` pairs: a mentor (with its profile fields laid out) is read once per
+    round, a mentee once."""
+
+    mentees: dict[str, MenteeSide] = field(default_factory=dict)
+    mentors: dict[str, tuple[MentorSide, tuple[Field, ...]]] = field(default_factory=dict)
+
+    async def read(self, uow: UnitOfWork, mentee_ids: set[str], mentor_ids: set[str]) -> None:
+        now = uow.now()
+        self.mentees = {m.id: m for m in await _read_sides(uow, MenteeSide, Mentee, mentee_ids)}
+        unseen = mentor_ids - self.mentors.keys()
+        for mentor in await _read_sides(uow, MentorSide, Mentor, unseen) if unseen else []:
+            self.mentors[mentor.id] = (mentor, cards.mentor_fields(mentor, now))
+
+
+Side = TypeVar("Side", MenteeSide, MentorSide)
+
+
+async def _read_sides(
+    uow: UnitOfWork, side: type[Side], model: type[Mentee] | type[Mentor], ids: set[str]
+) -> list[Side]:
+    """These mentees' or mentors' sides: the columns the side's fields name, from its own
+    table or else from the member behind it."""
+    columns = [getattr(model if hasattr(model, f.name) else Member, f.name) for f in fields(side)]
+    rows = await uow.session.execute(
+        select(*columns).join(Member, Member.id == model.user_id).where(model.id.in_(ids))
+    )
+    return [side(*cast(tuple[Any, ...], r)) for r in rows]
 
 
 async def write_chunk(
-    uow: UnitOfWork, actor: Actor, chosen: list[tuple[assignment.Proposal, Earlier | None]]
+    uow: UnitOfWork,
+    actor: Actor,
+    chosen: list[tuple[assignment.Proposal, Earlier | None]],
+    sides: Sides,
 ) -> None:
     """Open these pairs' mentorships and queue both sides' cards: a few statements."""
     community_id, now = actor.community.id, uow.now()
-    mentees = {
-        m.id: (m, member)
-        for m, member in await uow.session.execute(
-            select(Mentee, Member)
-            .join(Member, Member.id == Mentee.user_id)
-            .where(Mentee.id.in_({p.mentee_id for p, _ in chosen}))
-        )
-    }
-    mentors = {
-        m.id: (m, member)
-        for m, member in await uow.session.execute(
-            select(Mentor, Member)
-            .join(Member, Member.id == Mentor.user_id)
-            .where(Mentor.id.in_({p.mentor_id for p, _ in chosen}))
-        )
-    }
+    expires = now + timedelta(days=uow.settings.request_expiry_days)
     new_rows: list[dict[str, Any]] = []
     reopened: list[dict[str, Any]] = []
     effects: list[tuple[Effect, str]] = []
+    fresh = iter(new_ids(sum(before is None for _, before in chosen)))
     for p, before in chosen:
-        (mentee, mentee_member), (mentor, mentor_member) = (
-            mentees[p.mentee_id],
-            mentors[p.mentor_id],
-        )
+        mentee, (mentor, mentor_fields) = sides.mentees[p.mentee_id], sides.mentors[p.mentor_id]
         # What a reopened or new request holds; open_request does the same one at a time.
         request = {
             "status": "pending",
@@ -317,7 +408,7 @@ async def write_chunk(
             "updated_at": now,
         }
         if before is None:
-            ms = Mentorship(id=new_id(), request_version=1, requested_at=now)
+            ms = NewRequest(next(fresh), 1, now)
             new_rows.append(
                 request
                 | {
@@ -330,62 +421,24 @@ async def write_chunk(
                 }
             )
         else:
-            ms = Mentorship(
-                id=before.id, request_version=before.request_version + 1, requested_at=now
-            )
+            ms = NewRequest(before.id, before.request_version + 1, now)
             reopened.append(request | {"id": ms.id, "request_version": ms.request_version})
-        effects.extend(_cards(uow, ms, p, (mentee, mentee_member), (mentor, mentor_member)))
+        effects.extend(
+            proposal_cards(
+                ms,
+                mentee,
+                mentor,
+                p.breakdown(),
+                expires_at=expires,
+                mentor_fields=mentor_fields,
+            )
+        )
     if new_rows:
-        await uow.session.execute(insert(Mentorship), new_rows)
+        # On the table (Core): the ORM's bulk path would add its own work per row.
+        await uow.session.execute(insert(cast(Table, Mentorship.__table__)), new_rows)
     if reopened:
         await uow.session.execute(update(Mentorship), reopened)
     await uow.outbox.add_many(community_id, effects)
-
-
-def _cards(
-    uow: UnitOfWork,
-    ms: Mentorship,
-    p: assignment.Proposal,
-    mentee: tuple[Mentee, Member],
-    mentor: tuple[Mentor, Member],
-) -> list[tuple[Effect, str]]:
-    """Both sides' proposal cards (the mentor decides on the mentee's card, and back)."""
-    (mentee_row, mentee_member), (mentor_row, mentor_member) = mentee, mentor
-    stamp = ms.request_version
-    return [
-        (
-            DirectMessage(
-                mentor_member.platform_user_id,
-                request_card(
-                    ms,
-                    mentee_row,
-                    mentee_member,
-                    p.breakdown(),
-                    mentor_row,
-                    title=f"Proposed mentee: {mentee_member.display_name}",
-                    expires_at=expires_at(uow, ms),
-                ),
-            ),
-            f"proposal:{ms.id}:{stamp}:mentor",
-        ),
-        (
-            DirectMessage(
-                mentee_member.platform_user_id,
-                Message(
-                    title=f"We found you a mentor: {mentor_member.display_name}",
-                    text=(
-                        "The matching round proposes "
-                        f"{mention(mentor_member.platform_user_id)} "
-                        f"({', '.join(mentor_row.expertise)}), compatibility "
-                        f"{p.score:.0f}/100. If you both accept, your mentorship starts."
-                    ),
-                    fields=cards.mentor_fields(mentor_row, uow.now()),
-                    buttons=decision_buttons(ms),
-                ),
-            ),
-            f"proposal:{ms.id}:{stamp}:mentee",
-        ),
-    ]
 
 
 matching_round = Planned(read=read_pool, compute=solve, write=write_proposals)

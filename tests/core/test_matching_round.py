@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
@@ -64,19 +63,19 @@ async def test_a_mentee_who_asks_while_the_solver_runs_gets_no_second_open_mento
     dave = await _mentee_id(factory, "dave")
 
     async def solver_meanwhile_dave_asks(
-        mentees: Sequence[matching.MenteeFacts],
-        mentors: Sequence[matching.MentorFacts],
-        settings: matching.MatchingSettings,
-        start: date,
-    ) -> list[assignment.Proposal]:
-        proposals = assignment.assign(mentees, mentors, settings, start)
-        planned = {p.mentee_id: p.mentor_id for p in proposals}
+        pool: assignment.PackedPool, settings: matching.MatchingSettings, start: date
+    ) -> assignment.Solution:
+        solution = pool.solve(settings, start)
+        planned = {
+            pool.mentee_ids[i]: pool.mentor_ids[j]
+            for i, j in zip(solution.mentees, solution.mentors, strict=True)
+        }
         # No transaction of the round is open now: dave asks the mentor not planned for him.
-        other = next(m.id for m in mentors if m.id != planned[dave])
+        other = next(m for m in pool.mentor_ids if m != planned[dave])
         await bot.submit(inv("dave"), action_id("request", other), {"note": ""})
-        return proposals
+        return solution
 
-    monkeypatch.setattr(assignment, "assign_off_loop", solver_meanwhile_dave_asks)
+    monkeypatch.setattr(assignment, "solve_off_loop", solver_meanwhile_dave_asks)
 
     done = await bot.execute(OWNER, "admin match-round", {})
 
@@ -95,14 +94,14 @@ async def test_a_failure_while_writing_leaves_nothing_and_the_redelivery_runs_th
 ) -> None:
     await _two_mentors_two_mentees(bot)
     solved = 0
-    real_solve = assignment.assign_off_loop
+    real_solve = assignment.solve_off_loop
 
-    async def counting_solver(*args: Any) -> list[assignment.Proposal]:
+    async def counting_solver(*args: Any) -> assignment.Solution:
         nonlocal solved
         solved += 1
         return await real_solve(*args)
 
-    monkeypatch.setattr(assignment, "assign_off_loop", counting_solver)
+    monkeypatch.setattr(assignment, "solve_off_loop", counting_solver)
     real_write_chunk = rounds.write_chunk
     calls = 0
 
@@ -146,16 +145,34 @@ async def test_planning_writes_nothing_even_for_a_first_time_admin(
     await _two_mentors_two_mentees(bot)
     newcomer = inv("nadia", admin=True)  # no member row yet
     seen: list[dict[str, list[tuple[Any, ...]]]] = []
-    real_solve = assignment.assign_off_loop
+    real_solve = assignment.solve_off_loop
 
-    async def look_while_solving(*args: Any) -> list[assignment.Proposal]:
+    async def look_while_solving(*args: Any) -> assignment.Solution:
         seen.append(await snapshot(factory))
         return await real_solve(*args)
 
-    monkeypatch.setattr(assignment, "assign_off_loop", look_while_solving)
+    monkeypatch.setattr(assignment, "solve_off_loop", look_while_solving)
     before = await snapshot(factory)
 
     await bot.execute(newcomer, "admin match-round", {}, dedupe_key="evt-nadia")
 
     assert seen == [before]
     assert await count(factory, Mentorship, origin="round") == 2
+
+
+async def test_a_mentor_who_also_seeks_a_mentor_is_proposed_someone_else(
+    bot: Mentorbot, factory: async_sessionmaker[AsyncSession]
+) -> None:
+    # alice mentors and also waits as a mentee; she would be her own best match (bruno
+    # shares no language with her), so the round must find her bruno instead.
+    await approved_mentor(bot, "alice")
+    bruno = await approved_mentor(bot, "bruno", languages="fr", timezone="Asia/Tokyo")
+    await mentee(bot, "alice")
+
+    done = await bot.execute(OWNER, "admin match-round", {})
+
+    assert done is not None
+    assert done.message is not None
+    assert "Proposed 1 pair(s) to 1 waiting mentee(s)" in done.message.text
+    [proposal] = await _open_of(factory, "alice")
+    assert proposal.mentor_id == bruno

@@ -7,8 +7,9 @@ import pytest
 from sqlalchemy import delete, event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core import assignment, matching
-from core.assignment import assign, candidate_pairs
+from core import assignment, candidates, matching
+from core.assignment import assign
+from core.candidates import candidate_pairs
 from core.clock import FakeClock
 from core.matching import MatchingSettings, MentorIndex, score_table
 from core.models import Delivery, Mentorship
@@ -51,7 +52,7 @@ def test_candidates_are_the_same_whatever_the_block_size(
     s = MatchingSettings(candidates_per_mentee=4, candidates_per_place=2)
     index = MentorIndex.build(mentors)
     whole = candidate_pairs(mentees, index, s, START)
-    monkeypatch.setattr(assignment, "BLOCK_CELLS", 7 * 30)  # blocks of 7 mentees
+    monkeypatch.setattr(candidates, "BLOCK_CELLS", 7 * 30)  # blocks of 7 mentees
     blocked = candidate_pairs(mentees, index, s, START)
     assert np.array_equal(whole.rows, blocked.rows)
     assert np.array_equal(whole.cols, blocked.cols)
@@ -89,6 +90,41 @@ def test_a_proposal_carries_its_factors_as_the_score_table_has_them() -> None:
         expected = table.breakdown(i, ids.index(p.mentor_id))
         assert p.breakdown().factors == pytest.approx(expected.factors, abs=1e-3)
         assert p.score == pytest.approx(expected.score, abs=0.11)
+
+
+def test_a_member_on_both_sides_gets_another_mentor_not_themself() -> None:
+    # Mentee 0 and mentor 0 are one member, and that mentor is mentee 0's best match.
+    mentors = [
+        mentor(0, expertise=("giving",), languages=("es",), capacity_left=1),
+        mentor(1, expertise=("loans",), languages=("en",), capacity_left=1),
+    ]
+    mentees = [mentee_facts(0, goals=("learn_giving",), languages=("es",))]
+    s = MatchingSettings(min_score=0)
+    alone = assignment.solve(mentees, mentors, s, START)
+    assert [int(j) for j in alone.mentors] == [0]
+    both = assignment.solve(
+        mentees, mentors, s, START, mentee_owners=["ana"], mentor_owners=["ana", "ben"]
+    )
+    assert [int(j) for j in both.mentors] == [1]
+
+
+def test_a_packed_pool_solves_as_the_lists_do_whatever_their_order() -> None:
+    mentees, mentors = _pool(90, 25)
+    s = MatchingSettings()
+    whole = assign(mentees, mentors, s, START)
+    pool = assignment.PackedPool()
+    shuffled = list(reversed(mentees))
+    for lo in range(0, len(shuffled), 17):  # parts of any size
+        part = shuffled[lo : lo + 17]
+        pool.add_mentees(part, [f"member-{m.id}" for m in part])
+    pool.add_mentors(mentors, [f"member-{m.id}" for m in mentors])
+    solution = pool.solve(s, START)
+    pairs = [solution.proposal(p, pool.mentee_ids, pool.mentor_ids) for p in range(len(solution))]
+    assert sorted(pairs, key=lambda p: p.mentee_id) == whole
+    # Best first, so a write that runs out of places keeps the best pairs.
+    assert list(solution.scores) == sorted(solution.scores, reverse=True)
+    per_mentor = np.bincount(solution.mentors, minlength=len(mentors))
+    assert all(per_mentor[j] <= m.capacity_left for j, m in enumerate(mentors))
 
 
 async def _round_statements(
