@@ -30,9 +30,8 @@ from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
 from sqlalchemy.pool import PoolResetState
 from sqlalchemy.util import await_only
 
-from core.queue import sqlite_call
-
 from core import sqlite_driver
+from core.queue import sqlite_call
 
 if TYPE_CHECKING:
     from alembic.config import Config
