@@ -43,6 +43,8 @@ from core.usecases import threads
 from core.usecases.home import dashboard
 from core.usecases.housekeeping import nudge_and_expire
 from core.usecases.pruning import Pruned, more_to_prune, prune_step
+from core.usecases.sessions.agenda import feed_for
+from core.usecases.sessions.planning import nudge_check_ins
 from core.usecases.threads import Attachment
 
 log = logging.getLogger(__name__)
@@ -258,13 +260,22 @@ class Mentorbot:
         return bool(await self._run(inv, None, body))
 
     async def housekeeping(self) -> tuple[int, int]:
-        """Recurring job: nudge waiting requests once, expire old ones, and prune rows
-        past their useful life. (nudged, expired)"""
+        """Recurring job: nudge waiting requests once, expire old ones, nudge quiet
+        mentorships to check in, and prune rows past their useful life. (nudged, expired)"""
         async with self.uow() as uow:
             counts = await nudge_and_expire(uow)
             await uow.commit()
+        async with self.uow() as uow:
+            await nudge_check_ins(uow)
+            await uow.commit()
         await self.prune()
         return counts
+
+    async def calendar_feed(self, token: str) -> bytes | None:
+        """A member's live calendar (.ics) for the token in their private feed URL, or
+        None when no feed has that token (unknown, or reset since)."""
+        async with _busy_is_a_user_error(), self.read_uow() as uow:
+            return await feed_for(uow, token)
 
     async def prune(self) -> Pruned:
         """Delete dedupe records, pending relays and message routes past their retention,

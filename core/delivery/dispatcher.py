@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.clock import Clock
 from core.delivery.batch import CLAIM, CLAIM_LOCKED, MARK, Claimed, Result, Results
 from core.delivery.health import Health, degraded_communities
-from core.delivery.perform import Performer
+from core.delivery.perform import Performer, Superseded
 from core.effects import USEFUL_FOR_DAYS, load
 from core.models import Community, Delivery, DispatcherHeartbeat
 from core.ports import Attempt, PermanentFailure, PlatformPort, RetryLater
@@ -362,6 +362,8 @@ class Dispatcher:
             outcome = await performer.perform(
                 port, community, effect, Attempt(row.idempotency_key, uncertain=row.uncertain)
             )
+        except Superseded as exc:
+            return Result.cancelled(row, str(exc))
         except RetryLater as exc:
             return self._retry(row, str(exc), exc.retry_after, exc.rate_limited)
         except PermanentFailure as exc:

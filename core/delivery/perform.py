@@ -22,17 +22,32 @@ from core.effects import (
     Reminder,
     RevokeRole,
     ScheduledEvent,
+    SessionEvent,
     SpaceMembership,
 )
 from core.models import (
     Community,
     Member,
+    MentorSession,
     Mentorship,
     MentorshipThread,
     MessageRoute,
     SupportGroup,
 )
-from core.ports import Attempt, PermanentFailure, PlatformPort, RetryLater, Sent, Target
+from core.ports import (
+    Attempt,
+    DeliveryError,
+    PermanentFailure,
+    PlatformPort,
+    RetryLater,
+    Sent,
+    Target,
+)
+
+
+class Superseded(DeliveryError):
+    """The effect no longer applies (a reminder for a session since moved or cancelled):
+    recorded as cancelled, never sent."""
 
 
 @dataclass
@@ -44,10 +59,16 @@ class Outcome:
     group_channel: tuple[str, str] | None = None  # (group id, channel id)
     # A mentorship DM: (mentorship id, recipient user id, platform message id, thread id).
     route: tuple[str, str, str | None, str | None] | None = None
+    session_event: tuple[str, str] | None = None  # (session id, platform event id)
 
     @property
     def writes_back(self) -> bool:
-        return bool(self.role_ids) or self.group_channel is not None or self.route is not None
+        return (
+            bool(self.role_ids)
+            or self.group_channel is not None
+            or self.route is not None
+            or self.session_event is not None
+        )
 
 
 class Performer:
@@ -66,6 +87,13 @@ class Performer:
             community.id, community.platform, community.platform_id, community.group_category_id
         )
         match effect:
+            case Reminder(
+                user_id=user, message=message, session_id=str(session), session_version=v
+            ):
+                # Checked right before the call: a session moved or cancelled since the
+                # reminder was queued (by any process) is never reminded of.
+                await self._require_current_session(session, v)
+                return Outcome(sent=await port.send_dm(target, user, message, None, attempt))
             case (
                 DirectMessage(user_id=user, message=message, thread=None)
                 | Reminder(user_id=user, message=message)
@@ -112,7 +140,42 @@ class Performer:
                 space = await self._group_space(group_id)
                 event_id = await port.create_scheduled_event(target, space, title, text, s, e)
                 return Outcome(sent={"event_id": event_id})
+            case SessionEvent() as ev:
+                known = await self._session_event_id(ev.session_id)
+                if known is None and ev.cancel:
+                    return Outcome()  # never created: nothing to cancel
+                made = await port.session_event(
+                    target,
+                    known,
+                    ev.title,
+                    ev.description,
+                    ev.start,
+                    ev.end,
+                    ev.location,
+                    ev.cancel,
+                )
+                if made is None or made == known:
+                    return Outcome(sent={"event_id": made})
+                return Outcome(sent={"event_id": made}, session_event=(ev.session_id, made))
         raise PermanentFailure(f"unknown effect kind {effect.kind}")
+
+    async def _require_current_session(self, session_id: str, version: int) -> None:
+        async with self._factory() as session:
+            found = (
+                await session.execute(
+                    select(MentorSession.version, MentorSession.status).where(
+                        MentorSession.id == session_id
+                    )
+                )
+            ).first()
+        if found is None or found.status != "scheduled" or found.version != version:
+            raise Superseded("the session was moved, cancelled or held since")
+
+    async def _session_event_id(self, session_id: str) -> str | None:
+        async with self._factory() as session:
+            return await session.scalar(
+                select(MentorSession.event_id).where(MentorSession.id == session_id)
+            )
 
     async def _thread_of(self, community_id: str, mentorship_id: str, user_id: str) -> str | None:
         async with self._factory() as session:
@@ -147,6 +210,10 @@ class Performer:
                 community.roles = roles
         if outcome.route is not None:
             await self._record_route(session, community_id, outcome.route)
+        if outcome.session_event is not None:
+            found = await session.get(MentorSession, outcome.session_event[0])
+            if found is not None:
+                found.event_id = outcome.session_event[1]
         if outcome.group_channel is not None:
             group = await session.get(SupportGroup, outcome.group_channel[0])
             if group is not None:

@@ -17,7 +17,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.models.base import Base, JSONType, community_fk, created_at, id_column, member_fk, updated_at
+from core.models.base import (
+    Base,
+    JSONType,
+    community_fk,
+    created_at,
+    id_column,
+    member_fk,
+    updated_at,
+)
 
 PLATFORMS = ("discord", "slack", "console")
 

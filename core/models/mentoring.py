@@ -208,15 +208,15 @@ class SessionAttendee(Base):
 
 
 class CalendarFeed(Base):
-    """A member's private calendar feed: the URL carries a token, only its hash is kept."""
+    """A member's private calendar feed: its URL carries this unguessable token (revocable)."""
 
     __tablename__ = "calendar_feeds"
-    __table_args__ = (UniqueConstraint("member_id"), UniqueConstraint("token_hash"))
+    __table_args__ = (UniqueConstraint("member_id"), UniqueConstraint("token"))
 
     id: Mapped[str] = id_column()
     community_id: Mapped[str] = community_fk()
     member_id: Mapped[str] = member_fk()
-    token_hash: Mapped[str] = mapped_column(String(64))
+    token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = created_at()
 
 

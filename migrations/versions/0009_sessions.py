@@ -3,8 +3,8 @@
 Sessions (F7) gain who scheduled them and in which zone, a version (the calendar file's
 SEQUENCE; reminders made for an older one are dropped), a no-show, a workshop capacity
 and the platform event's id. ``session_attendees`` lists whom a session is for (indexed
-by member, so a member's agenda never scans sessions); ``calendar_feeds`` keeps the hash
-of each member's private feed token; members get their own reminder offsets; check-ins
+by member, so a member's agenda never scans sessions); ``calendar_feeds`` keeps each
+member's private feed token; members get their own reminder offsets; check-ins
 read mentorships by ``next_check_in``.
 
 Revision ID: 0009
@@ -78,13 +78,13 @@ def upgrade() -> None:
     sa.Column('id', sa.String(length=24), nullable=False),
     sa.Column('community_id', sa.String(length=24), nullable=False),
     sa.Column('member_id', sa.String(length=24), nullable=False),
-    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('token', sa.String(length=64), nullable=False),
     sa.Column('created_at', core.models.base.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['community_id'], ['communities.id'], name=op.f('fk_calendar_feeds_community_id_communities'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_calendar_feeds_member_id_members'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_calendar_feeds')),
     sa.UniqueConstraint('member_id', name=op.f('uq_calendar_feeds_member_id')),
-    sa.UniqueConstraint('token_hash', name=op.f('uq_calendar_feeds_token_hash'))
+    sa.UniqueConstraint('token', name=op.f('uq_calendar_feeds_token'))
     )
     with op.batch_alter_table('calendar_feeds', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_calendar_feeds_community_id'), ['community_id'], unique=False)
