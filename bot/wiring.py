@@ -68,6 +68,9 @@ def core_settings(config: Config) -> CoreSettings:
         dedupe_retention_days=config.retention.dedupe_days,
         pending_relay_retention_days=config.retention.pending_relay_days,
         route_retention_days=config.retention.route_days,
+        session_reminder_minutes=tuple(config.sessions.reminder_minutes),
+        check_in_days=config.sessions.check_in_days,
+        calendar_base_url=config.calendar.public_base_url,
     )
 
 

@@ -79,12 +79,25 @@ async def agenda_message(uow: UnitOfWork, actor: Actor, limit: int) -> Message:
     )
 
 
-async def next_session_text(uow: UnitOfWork, member_id: str) -> str | None:
-    found = await upcoming(uow, member_id, 1)
-    if not found:
-        return None
-    session = found[0][0]
-    return f"{session.title}, {moment(session.scheduled_at, 'f')}"
+async def next_sessions(uow: UnitOfWork, mentorship_ids: list[str]) -> dict[str, str]:
+    """Each mentorship's next scheduled session, as "title, moment" (one query)."""
+    if not mentorship_ids:
+        return {}
+    rows = await uow.session.execute(
+        select(MentorSession.mentorship_id, MentorSession.title, MentorSession.scheduled_at)
+        .where(
+            MentorSession.mentorship_id.in_(mentorship_ids),
+            MentorSession.status == "scheduled",
+            MentorSession.scheduled_at > uow.now(),
+        )
+        .order_by(MentorSession.scheduled_at)
+        .limit(20 * len(mentorship_ids))
+    )
+    found: dict[str, str] = {}
+    for ms, title, at in rows:
+        if ms is not None:
+            found.setdefault(ms, f"{title}, {moment(at, 'f')}")
+    return found
 
 
 async def set_reminders(uow: UnitOfWork, actor: Actor, cmd: SetReminders) -> Reply:
