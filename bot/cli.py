@@ -226,6 +226,7 @@ async def _run_platforms(config: Config, stop: asyncio.Event | None = None) -> i
         StartError,
         build_discord,
         build_dispatcher,
+        build_http_server,
         build_slack,
         core_settings,
         open_database,
@@ -246,10 +247,11 @@ async def _run_platforms(config: Config, stop: asyncio.Event | None = None) -> i
         on_effects=lambda: holder[0].wake() if holder else None,
     )
     adapters: list[Platform] = []
+    http = build_http_server(config, service)
     if config.discord.enabled:
         adapters.append(build_discord(service, config))
     if config.slack.enabled:
-        adapters.append(build_slack(service, config))
+        adapters.append(build_slack(service, config, server=http.app if http else None))
     dispatcher = build_dispatcher(
         factory, {a.port.platform: a.port for a in adapters}, config, clock
     )
@@ -260,6 +262,8 @@ async def _run_platforms(config: Config, stop: asyncio.Event | None = None) -> i
         for adapter in adapters:
             await start_platform(adapter)
             started.append(adapter)
+        if http is not None:
+            await http.start()
         # Heartbeat, then whatever was left queued (or claimed by a dead run) goes now.
         await dispatcher.start()
         scheduler = start_scheduler(dispatcher, config, service=service)
@@ -274,6 +278,8 @@ async def _run_platforms(config: Config, stop: asyncio.Event | None = None) -> i
             scheduler.shutdown(wait=False)
         # Finishes the calls under way and releases every row still claimed.
         await dispatcher.stop()
+        if http is not None:
+            await http.stop()
         for adapter in reversed(started):
             await adapter.stop()
         await engine.dispose()

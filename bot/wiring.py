@@ -29,10 +29,12 @@ from core.service import Mentorbot
 from core.settings import CoreSettings
 
 if TYPE_CHECKING:
+    from aiohttp import web
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
     from adapters.discord.bot import DiscordAdapter
     from adapters.slack.app import SlackAdapter
+    from bot.http import HttpServer
 
 log = logging.getLogger(__name__)
 
@@ -274,7 +276,9 @@ def build_discord(service: Mentorbot, config: Config) -> DiscordAdapter:
     )
 
 
-def build_slack(service: Mentorbot, config: Config) -> SlackAdapter:
+def build_slack(
+    service: Mentorbot, config: Config, *, server: web.Application | None = None
+) -> SlackAdapter:
     from adapters.slack.app import SlackAdapter
 
     s = config.slack
@@ -292,6 +296,25 @@ def build_slack(service: Mentorbot, config: Config) -> SlackAdapter:
         http_host=s.http_host,
         http_port=s.http_port,
         api_base_url=s.api_base_url,
+        server=server,
         command=s.command,
         badge_usergroups=s.badge_usergroups,
     )
+
+
+def build_http_server(config: Config, service: Mentorbot) -> HttpServer | None:
+    """The one HTTP server, when something needs it: the calendar feed and the Slack HTTP
+    mode share it (at Slack's ``http_host:http_port`` when that mode runs, else at the
+    ``[calendar]`` host and port)."""
+    slack_http = config.slack.enabled and config.slack.mode == "http"
+    if not (config.calendar.enabled or slack_http):
+        return None
+    from bot.http import HttpServer, add_calendar_feed
+
+    if slack_http:
+        server = HttpServer(config.slack.http_host, config.slack.http_port)
+    else:
+        server = HttpServer(config.calendar.host, config.calendar.port)
+    if config.calendar.enabled:
+        add_calendar_feed(server, service)
+    return server
