@@ -34,6 +34,29 @@ def _queue_statement(dialect: str) -> Any:
     return insert(table).on_conflict_do_nothing(index_elements=["idempotency_key"])
 
 
+def _row(
+    community_id: str,
+    effect: Effect,
+    key: str,
+    due: datetime,
+    group_key: str | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """An effect as a queue row, pending from ``due``."""
+    return {
+        "community_id": community_id,
+        "kind": effect.kind,
+        "payload": dump(effect),
+        "idempotency_key": key,
+        "group_key": group_key,
+        "destination": effect.destination(),
+        "status": "pending",
+        "due_at": due,
+        "attempts": 0,
+        "created_at": now,
+    }
+
+
 class Outbox:
     """Queues effects in the current transaction. Same idempotency key twice = queued once."""
 
@@ -62,18 +85,7 @@ class Outbox:
     ) -> bool:
         """Queue ``effect``; return False if an effect with ``key`` was queued before."""
         due = due_at or self._clock.now()
-        values = {
-            "community_id": community_id,
-            "kind": effect.kind,
-            "payload": dump(effect),
-            "idempotency_key": key,
-            "group_key": group_key,
-            "destination": effect.destination(),
-            "status": "pending",
-            "due_at": due,
-            "attempts": 0,
-            "created_at": self._clock.now(),
-        }
+        values = _row(community_id, effect, key, due, group_key, self._clock.now())
         stmt = _queue_statement(self._session.get_bind().dialect.name)
         result = await self._session.execute(stmt, values)
         added = bool(getattr(result, "rowcount", 0))
@@ -99,24 +111,10 @@ class Outbox:
         now = self._clock.now()
         bind = self._session.get_bind()
         insert = pg_insert if bind.dialect.name == "postgresql" else sqlite_insert
-        rows = []
-        for item in effects:
-            effect, key = item[0], item[1]
-            due = item[2] if len(item) > 2 else now
-            rows.append(
-                {
-                    "community_id": community_id,
-                    "kind": effect.kind,
-                    "payload": dump(effect),
-                    "idempotency_key": key,
-                    "group_key": group_key,
-                    "destination": effect.destination(),
-                    "status": "pending",
-                    "due_at": due,
-                    "attempts": 0,
-                    "created_at": now,
-                }
-            )
+        rows = [
+            _row(community_id, item[0], item[1], item[2] if len(item) > 2 else now, group_key, now)
+            for item in effects
+        ]
         stmt = (
             insert(Delivery)
             .on_conflict_do_nothing(index_elements=["idempotency_key"])
