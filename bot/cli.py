@@ -12,6 +12,7 @@ import json
 import logging
 import signal
 import sys
+import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -115,7 +116,8 @@ async def _console(
 
     engine, factory = await open_database(url)
     clock = FakeClock(datetime.now(UTC)) if demo_clock else None
-    bot = build_console(factory, config, clock=clock, sink=print)
+    files = config.console.files_dir or str(Path(tempfile.gettempdir()) / "mentorbot-files")
+    bot = build_console(factory, config, clock=clock, sink=print, files_dir=Path(files))
     try:
         if script is not None:
             return await _run_script(bot, script)

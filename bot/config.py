@@ -216,6 +216,9 @@ class CalendarConfig(_Section):
 
 class ConsoleConfig(_Section):
     community_name: str = "Console community"
+    # Where `mentorbot console` saves files sent to members (calendar files, exports);
+    # "" (default): a "mentorbot-files" folder in the system's temporary directory.
+    files_dir: str = ""
 
 
 class LoggingConfig(_Section):

@@ -141,7 +141,9 @@ def build_console(
     *,
     clock: Clock | None = None,
     sink: Callable[[str], None] | None = None,
+    files_dir: Path | None = None,
 ) -> ConsoleBot:
+    """``files_dir``: where files sent to members are saved (None: only listed)."""
     clock = clock or SystemClock()
     service = Mentorbot(factory, clock, settings=core_settings(config))
 
@@ -149,7 +151,11 @@ def build_console(
         return Dispatcher(factory, {"console": port}, clock, delivery_settings(config.delivery))
 
     return ConsoleBot(
-        service, make_dispatcher, sink=sink, community_name=config.console.community_name
+        service,
+        make_dispatcher,
+        sink=sink,
+        community_name=config.console.community_name,
+        files_dir=files_dir,
     )
 
 

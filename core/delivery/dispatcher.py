@@ -304,6 +304,11 @@ class Dispatcher:
             lanes.setdefault((row.community_id, row.lane()), []).append(row)
         results = Results()
         performer = Performer(self._factory, self._clock)
+        performer.expect_sessions(
+            str(r.payload["session_id"])
+            for r in claimed
+            if r.kind == "reminder" and r.payload.get("session_id")
+        )
         waiting = deque(lanes.values())
 
         async def worker() -> None:

@@ -5,6 +5,8 @@ Used by the dispatcher (``core.delivery``); nothing here claims or marks rows.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -44,6 +46,9 @@ from core.ports import (
     Target,
 )
 
+# How old a batch's read of its reminders' sessions may be before a send re-reads it.
+SESSION_CHECK_SECONDS = 0.25
+
 
 class Superseded(DeliveryError):
     """The effect no longer applies (a reminder for a session since moved or cancelled):
@@ -79,6 +84,16 @@ class Performer:
         self._factory = factory
         self._clock = clock
         self.role_ids: dict[tuple[str, str], str] = {}
+        # Sessions the batch's reminders are about -> (version, status), read at once for
+        # all of them and re-read when older than SESSION_CHECK_SECONDS.
+        self._sessions: set[str] = set()
+        self._states: dict[str, tuple[int, str]] = {}
+        self._states_read_at = -1.0
+        self._states_lock = asyncio.Lock()
+
+    def expect_sessions(self, session_ids: Iterable[str]) -> None:
+        """The sessions this batch's reminders are about (read together, not one by one)."""
+        self._sessions.update(session_ids)
 
     async def perform(
         self, port: PlatformPort, community: Community, effect: Effect, attempt: Attempt
@@ -160,15 +175,30 @@ class Performer:
         raise PermanentFailure(f"unknown effect kind {effect.kind}")
 
     async def _require_current_session(self, session_id: str, version: int) -> None:
-        async with self._factory() as session:
-            found = (
-                await session.execute(
-                    select(MentorSession.version, MentorSession.status).where(
-                        MentorSession.id == session_id
+        """Refuse a reminder whose session has moved on since it was queued.
+
+        The change that moved it also cancelled its queued reminders in the same
+        transaction; this catches one another process had already claimed. The states
+        are read for the whole batch in one query and re-read once they are older than
+        ``SESSION_CHECK_SECONDS``, which bounds how stale a check can be.
+        """
+        loop = asyncio.get_running_loop()
+        async with self._states_lock:
+            if (
+                session_id not in self._states
+                or loop.time() - self._states_read_at > SESSION_CHECK_SECONDS
+            ):
+                wanted = self._sessions | {session_id}
+                async with self._factory() as session:
+                    rows = await session.execute(
+                        select(MentorSession.id, MentorSession.version, MentorSession.status).where(
+                            MentorSession.id.in_(wanted)
+                        )
                     )
-                )
-            ).first()
-        if found is None or found.status != "scheduled" or found.version != version:
+                    self._states = {sid: (v, status) for sid, v, status in rows}
+                self._states_read_at = loop.time()
+        found = self._states.get(session_id)
+        if found is None or found != (version, "scheduled"):
             raise Superseded("the session was moved, cancelled or held since")
 
     async def _session_event_id(self, session_id: str) -> str | None:
