@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from core.catalog import Command, Option, OptionType
+from core.catalog import Autocomplete, Command, Option, OptionType
 from core.usecases.sessions import agenda, manage, planning, rules, workshops
 
 __all__ = ["COMMANDS", "agenda", "manage", "planning", "workshops"]
@@ -30,6 +30,7 @@ _WHEN = Option(
     'Date and time in your timezone: 2026-12-03 18:30, "tomorrow 18:30", "next tue 9am"',
     required=True,
     max_length=60,
+    autocomplete=Autocomplete.FREE_SLOTS,
 )
 _DURATION = Option(
     "duration",

@@ -12,7 +12,7 @@ from sqlalchemy import and_, func, or_, select
 from core.actions import action_id, button
 from core.context import Actor
 from core.effects import DirectMessage
-from core.errors import Conflict
+from core.errors import Conflict, UserError
 from core.messages import Button, Field, Message, Reply, mention, moment
 from core.models import Member, MentorSession, Mentorship
 from core.uow import UnitOfWork
@@ -48,8 +48,11 @@ def free_slots(
     busy: list[tuple[datetime, datetime]],
     first: int,
     last: int,
+    *,
+    most: int = SLOTS_SHOWN,
+    per_day: int = 1,
 ) -> list[datetime]:
-    """Up to ``SLOTS_SHOWN`` starts in the next ``HORIZON_DAYS`` days, one per day (the
+    """Up to ``most`` starts in the next ``HORIZON_DAYS`` days, ``per_day`` a day (the
     first zone's), inside both zones' daytime, clear of ``busy``. Computed on real dates,
     so a daylight-saving change in either zone is honoured."""
     tz = (ZoneInfo(zones[0]), ZoneInfo(zones[1]))
@@ -58,18 +61,18 @@ def free_slots(
     start += timedelta(minutes=(-start.minute) % GRID_MINUTES)
     length = timedelta(minutes=duration)
     found: list[datetime] = []
-    days: set[object] = set()
+    days: dict[object, int] = {}
     at = start
-    while at < now + timedelta(days=HORIZON_DAYS) and len(found) < SLOTS_SHOWN:
+    while at < now + timedelta(days=HORIZON_DAYS) and len(found) < most:
         end = at + length
         day = at.astimezone(tz[0]).date()
         if (
-            day not in days
+            days.get(day, 0) < per_day
             and all(_daytime(at, end, z, first, last) for z in tz)
             and not any(b_start < end and at < b_end for b_start, b_end in busy)
         ):
             found.append(at)
-            days.add(day)
+            days[day] = days.get(day, 0) + 1
         at += step
     return found
 
@@ -124,6 +127,41 @@ async def _suggest(uow: UnitOfWork, actor: Actor, party: Party, duration: int) -
             buttons=buttons,
         )
     )
+
+
+async def slot_choices(
+    uow: UnitOfWork, actor: Actor, person: str, typed: str, limit: int
+) -> list[tuple[str, str]]:
+    """Free times with ``person`` as (label, value) for the `when` option's autocomplete:
+    the value is the time as typed in the actor's zone; nothing if they are no partners."""
+    try:
+        party = await party_with(uow, actor, person, ("active",))
+    except UserError:
+        return []
+    now, m = uow.now(), uow.settings.matching
+    other = party.other(actor.member)
+    zones = (zone_of(actor.member, actor.community), zone_of(other, actor.community))
+    busy = await busy_between(
+        uow, [actor.member.id, other.id], now, now + timedelta(days=HORIZON_DAYS + 1)
+    )
+    slots = free_slots(
+        now,
+        rules.DURATION_DEFAULT,
+        zones,
+        busy,
+        m.day_start_hour,
+        m.day_end_hour,
+        most=limit * 2,
+        per_day=3,
+    )
+    tz, needle = ZoneInfo(zones[0]), typed.strip().lower()
+    found = []
+    for at in slots:
+        local = at.astimezone(tz)
+        label = f"{local:%a %d %b %H:%M} ({zones[0]}): free for you both"
+        if needle in label.lower() or needle in f"{local:%Y-%m-%d %H:%M}":
+            found.append((label, f"{local:%Y-%m-%d %H:%M}"))
+    return found[:limit]
 
 
 @button("sslot", arity=3)

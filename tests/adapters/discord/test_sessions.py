@@ -221,3 +221,27 @@ async def test_a_workshop_is_a_guild_scheduled_event_moved_and_cancelled_with_it
         (event,) = events.values()
         assert event["status"] == 4  # canceled
         assert embed_of(bot_dms(bot, BOB)[-1])["title"] == "Session cancelled: Microloans 101"
+
+
+async def test_when_autocompletes_free_times_with_the_person_chosen(
+    discord_bot: BotFactory, factory: async_sessionmaker[AsyncSession]
+) -> None:
+    async with discord_bot() as bot:
+        await _connect(bot)
+        await _schedule(bot)  # 2026-01-08 19:30 Paris is taken
+        payload = bot.fake.autocomplete(
+            bot.world.id, BOB, "session schedule", {"person": ALICE, "when": "08 Jan"}, "when"
+        )
+        answer = await bot.fake.interact(payload)
+        assert answer.type == 8, answer
+        assert answer.data is not None
+        choices = answer.data["choices"]
+        assert choices
+        assert all(c["name"].startswith("Thu 08 Jan") for c in choices)
+        assert all("(Europe/Paris)" in c["name"] for c in choices)
+        assert "2026-01-08 19:30" not in [c["value"] for c in choices]  # their session
+        # Without a person there is nobody to find a time with.
+        alone = bot.fake.autocomplete(bot.world.id, BOB, "session schedule", {"when": ""}, "when")
+        nothing = await bot.fake.interact(alone)
+        assert nothing.data is not None
+        assert nothing.data["choices"] == []
