@@ -25,6 +25,8 @@ from core.usecases.sessions.store import MANAGERS, names_of_others, upcoming
 FEED_PAST_DAYS = 30
 FEED_MAX = 500
 TOKEN_BYTES = 32
+# Upcoming sessions whose queued reminders move when a member changes their times.
+REQUEUE_MAX = 100
 
 
 @dataclass(frozen=True)
@@ -105,12 +107,11 @@ async def set_reminders(uow: UnitOfWork, actor: Actor, cmd: SetReminders) -> Rep
     offsets = rules.reminder_offsets("times", cmd.times)
     actor.member.session_reminders = offsets
     await uow.session.flush()
-    moved = 0
-    for session, role in await upcoming(uow, actor.member.id, 100):
+    for session, role in await upcoming(uow, actor.member.id, REQUEUE_MAX):
         await stop_reminders(
             uow, session, "superseded: reminder times changed", member=actor.member
         )
-        moved += await queue_reminders(uow, session, [(actor.member, role)])
+        await queue_reminders(uow, session, [(actor.member, role)])
     if offsets is None:
         chosen = ", ".join(rules.offset_text(m) for m in uow.settings.session_reminder_minutes)
         text = f"Back to the default reminders: {chosen} before each session."

@@ -8,7 +8,7 @@ renders them natively, Slack as ``<!date^…>``, the console in the member's zon
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from core.actions import action_id
 from core.effects import DirectMessage, Effect, Reminder
@@ -111,7 +111,7 @@ async def queue_reminders(
     """
     now = uow.now()
     stamp = int(now.timestamp() * 1000)
-    items: list[tuple[Effect, str, object]] = []
+    items: list[tuple[Effect, str, datetime]] = []
     for member, role in people:
         offsets = member.session_reminders
         if offsets is None:
@@ -129,11 +129,7 @@ async def queue_reminders(
             )
             key = f"remind:{session.id}:{session.version}:{member.id}:{minutes}:{stamp}"
             items.append((effect, key, due))
-    return await uow.outbox.add_many(
-        session.community_id,
-        items,  # type: ignore[arg-type]
-        group_key=group_key(session),
-    )
+    return await uow.outbox.add_many(session.community_id, items, group_key=group_key(session))
 
 
 async def stop_reminders(

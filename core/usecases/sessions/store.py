@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from core.context import Actor
 from core.errors import Conflict, NotAllowed
@@ -68,7 +68,7 @@ async def managed(
     return session
 
 
-def upcoming_query(member_id: str, now: datetime, limit: int) -> object:
+def upcoming_query(member_id: str, now: datetime, limit: int) -> Select[MentorSession, str]:
     """A member's scheduled sessions not yet over, soonest first (at most ``limit``)."""
     return (
         select(MentorSession, SessionAttendee.role)
@@ -86,7 +86,7 @@ def upcoming_query(member_id: str, now: datetime, limit: int) -> object:
 
 async def upcoming(uow: UnitOfWork, member_id: str, limit: int) -> list[tuple[MentorSession, str]]:
     now = uow.now()
-    rows = await uow.session.execute(upcoming_query(member_id, now, limit + 20))  # type: ignore[call-overload]
+    rows = await uow.session.execute(upcoming_query(member_id, now, limit + 20))
     found = [(s, role) for s, role in rows if end_of(s) > now]
     return found[:limit]
 
