@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from icalendar import Calendar
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -16,6 +17,8 @@ from bot.config import Config
 from bot.wiring import build_console
 from core import db
 from core.clock import FakeClock
+from core.context import Invocation
+from core.errors import UserError
 from core.models import Delivery, Member, MentorSession, Mentorship
 from tests.adapters.console.test_issue8_core import _connected
 from tests.helpers import snapshot
@@ -420,3 +423,34 @@ async def test_a_workshop_is_announced_with_rsvp_and_attendees_get_reminders(
     out = "\n".join(await console.say("/session agenda"))
     await console.handle("click Cancel session")
     assert "[event 1 cancelled]" in "\n".join(console.lines)
+
+
+async def test_a_session_ahead_postpones_the_check_in(
+    console: ConsoleBot, clock: FakeClock
+) -> None:
+    await _connected(console)
+    await console.handle('/session schedule person:@alice title:"Later" when:"2026-01-25 10:00"')
+    out = "\n".join(await console.say("advance 15d"))
+    assert "Time for a check-in?" not in out  # next_check_in: 14 days after that session
+
+
+async def test_a_forged_button_from_someone_else_changes_nothing(
+    console: ConsoleBot, factory: async_sessionmaker[AsyncSession]
+) -> None:
+    await _connected(console)
+    await console.handle(SCHEDULE)
+    session = await _session(factory)
+    mallory = Invocation("console", "console", "mallory", "mallory")
+    other_place = Invocation("console", "elsewhere", "dave", "dave")
+    before = await snapshot(factory)
+    for who in (mallory, other_place):
+        for action in (f"mb:scancel:{session.id}:1", f"mb:smove:{session.id}:1"):
+            with pytest.raises(UserError):
+                await console.service.press(who, action)
+    with pytest.raises(UserError):
+        await console.service.press(mallory, f"mb:sslot:{session.mentorship_id}:1893456000:60")
+    after = await snapshot(factory)
+    # Only the members and the other community those presses introduced are new.
+    assert {k: v for k, v in after.items() if k not in ("members", "communities")} == {
+        k: v for k, v in before.items() if k not in ("members", "communities")
+    }
