@@ -4,6 +4,7 @@ cancel (twice), complete and no-show, and the agenda on the App Home."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 from icalendar import Calendar
@@ -32,6 +33,18 @@ async def _ready(slack: Slack) -> SlackHarness:
 async def _session(factory: async_sessionmaker[AsyncSession]) -> MentorSession:
     async with factory() as s:
         return (await s.execute(select(MentorSession))).scalars().all()[-1]
+
+
+async def _until_session(
+    factory: async_sessionmaker[AsyncSession], status: str, version: int
+) -> None:
+    """Wait for a press or form handled after Slack's ack to have committed."""
+    for _ in range(200):
+        session = await _session(factory)
+        if (session.status, session.version) == (status, version):
+            return
+        await asyncio.sleep(0.025)
+    raise AssertionError(f"the session never became {status} v{version}")
 
 
 def _calendars(bot: SlackHarness, user: str) -> list[Calendar]:
@@ -98,6 +111,7 @@ async def test_schedule_remind_reschedule_cancel_on_slack(
         view_id=view_id,
         values={"when": {"when": "2026-01-10 11:00"}},  # Ana is in Europe/Madrid
     )
+    await _until_session(factory, "scheduled", 2)
     await bot.deliver()
     assert any("Session moved: Budget review" in t for t in _dm_texts(bot, BOB))
     assert _calendars(bot, BOB)[-1].walk("VEVENT")[0]["SEQUENCE"] == 2
@@ -107,6 +121,7 @@ async def test_schedule_remind_reschedule_cancel_on_slack(
     assert len(_reminders(bot, BOB)) == 1
 
     await bot.click(BOB, "Cancel session", channel=BOB)
+    await _until_session(factory, "cancelled", 3)
     await bot.deliver()
     assert any("Session cancelled: Budget review" in t for t in _dm_texts(bot, ANA))
     assert _calendars(bot, ANA)[-1]["METHOD"] == "CANCEL"
