@@ -7,6 +7,9 @@
    shorter span compresses the same load), delivered by one dispatcher with its
    wake-up and the production poll, through a no-op port: drift (sent - due) p50 / p99 /
    max, and the longest event-loop stall seen by a 10 ms ticker.
+   Run twice: as plain DMs, then as ``--n`` scheduled sessions' reminders (one session
+   each; before each is sent the dispatcher re-reads its session's version, so a moved
+   or cancelled session is never reminded of).
 2. ``--pending`` effects due in an hour plus one due 2 s after launch: time from
    launching a dispatcher process to ready (heartbeat written, first pass done, wake-up
    armed), and the drift of that first due effect.
@@ -28,6 +31,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import insert
 
@@ -39,9 +43,9 @@ from bench.common import StallMeter, reset
 from core import db
 from core.clock import SystemClock
 from core.delivery import Dispatcher
-from core.effects import DirectMessage, dump
+from core.effects import DirectMessage, Reminder, dump
 from core.messages import Message
-from core.models import Delivery
+from core.models import Delivery, Member, Mentor, MentorSession
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,15 +61,21 @@ class TimingPort:
         return {}
 
 
-async def _bulk_queue(url: str, community_id: str, due: list[datetime], prefix: str) -> None:
+async def _bulk_queue(
+    url: str, community_id: str, due: list[datetime], prefix: str, *, sessions: bool = False
+) -> None:
     engine = db.create_engine(url)
-    payload = dump(DirectMessage("u", Message(text="reminder")))
+    payloads = [dump(DirectMessage("u", Message(text="reminder")))] * len(due)
+    kind = "dm"
+    if sessions:
+        kind = "reminder"
+        payloads = await _sessions(engine, community_id, due)
     now = datetime.now(UTC)
     rows = [
         {
             "community_id": community_id,
-            "kind": "dm",
-            "payload": payload,
+            "kind": kind,
+            "payload": payloads[i],
             "idempotency_key": f"{prefix}:{i}",
             "destination": f"user:u{i}",
             "status": "pending",
@@ -81,17 +91,84 @@ async def _bulk_queue(url: str, community_id: str, due: list[datetime], prefix: 
     await engine.dispose()
 
 
+async def _sessions(engine: Any, community_id: str, due: list[datetime]) -> list[dict[str, Any]]:
+    """One scheduled session per reminder (each 24 h after its reminder); their payloads."""
+    now = datetime.now(UTC)
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(Member).values(
+                id="benchmember",
+                community_id=community_id,
+                platform_user_id="host",
+                display_name="host",
+                languages=[],
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        await conn.execute(
+            insert(Mentor).values(
+                id="benchmentor",
+                community_id=community_id,
+                user_id="benchmember",
+                bio="b",
+                expertise=[],
+                availability=1,
+                max_mentees=1,
+                current_mentees=0,
+                preferred_style="async",
+                languages=[],
+                is_accepting=True,
+                application_date=now,
+                status="active",
+                application_version=1,
+                total_mentees=0,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        rows = [
+            {
+                "id": f"bs{i}",
+                "community_id": community_id,
+                "mentor_id": "benchmentor",
+                "title": "Session",
+                "scheduled_at": when + timedelta(hours=24),
+                "duration": 60,
+                "type": "workshop",
+                "status": "scheduled",
+                "version": 1,
+                "created_at": now,
+            }
+            for i, when in enumerate(due)
+        ]
+        for start in range(0, len(rows), 5000):
+            await conn.execute(insert(MentorSession), rows[start : start + 5000])
+    return [
+        dump(
+            Reminder(
+                f"u{i}",
+                Message(text="Your session starts soon."),
+                at=when + timedelta(hours=24),
+                session_id=f"bs{i}",
+                session_version=1,
+            )
+        )
+        for i, when in enumerate(due)
+    ]
+
+
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def _drift(url: str, n: int, span: float) -> None:
+async def _drift(url: str, n: int, span: float, *, sessions: bool = False) -> None:
     community_id = await reset(url)
-    start = datetime.now(UTC) + timedelta(seconds=3)
+    start = datetime.now(UTC) + timedelta(seconds=3 + (n / 2000 if sessions else 0))
     due = [start + timedelta(seconds=random.uniform(0, span)) for _ in range(n)]
     due_by_key = {f"r:{i}": d for i, d in enumerate(due)}
-    await _bulk_queue(url, community_id, due, "r")
+    await _bulk_queue(url, community_id, due, "r", sessions=sessions)
     engine = db.create_engine(url)
     port = TimingPort()
     config = Config()
@@ -112,8 +189,9 @@ async def _drift(url: str, n: int, span: float) -> None:
     await dispatcher.stop()
     await engine.dispose()
     drift = [(port.sent_at[k] - due_by_key[k]).total_seconds() for k in port.sent_at]
+    what = "scheduled sessions' reminders" if sessions else "effects"
     print(
-        f"  {n} effects due within {span:g} s: sent {len(drift)}, drift p50 "
+        f"  {n} {what} due within {span:g} s: sent {len(drift)}, drift p50 "
         f"{statistics.median(drift) * 1000:.0f} ms, p99 {_pct(drift, 0.99) * 1000:.0f} ms, "
         f"max {max(drift) * 1000:.0f} ms; longest event-loop stall {stall.worst_ms:.0f} ms "
         f"(the process ran {stall.worst_process_cpu_ms:.0f} ms of it, its loop's thread "
@@ -209,6 +287,7 @@ async def _run(name: str, url: str, args: argparse.Namespace) -> None:
     await db.upgrade_async(url)
     print(name)
     await _drift(url, args.n, args.span)
+    await _drift(url, args.n, args.span, sessions=True)
     await _start_up(url, args.pending)
 
 

@@ -13,6 +13,7 @@ import json
 import logging
 import signal
 import sys
+import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -116,7 +117,8 @@ async def _console(
 
     engine, factory = await open_database(url)
     clock = FakeClock(datetime.now(UTC)) if demo_clock else None
-    bot = build_console(factory, config, clock=clock, sink=print)
+    files = config.console.files_dir or str(Path(tempfile.gettempdir()) / "mentorbot-files")
+    bot = build_console(factory, config, clock=clock, sink=print, files_dir=Path(files))
     try:
         if script is not None:
             return await _run_script(bot, script)
@@ -227,6 +229,7 @@ async def _run_platforms(config: Config, stop: asyncio.Event | None = None) -> i
         StartError,
         build_discord,
         build_dispatcher,
+        build_http_server,
         build_slack,
         core_settings,
         open_database,
@@ -248,10 +251,11 @@ async def _run_platforms(config: Config, stop: asyncio.Event | None = None) -> i
         on_effects=lambda: holder[0].wake() if holder else None,
     )
     adapters: list[Platform] = []
+    http = build_http_server(config, service)
     if config.discord.enabled:
         adapters.append(build_discord(service, config))
     if config.slack.enabled:
-        adapters.append(build_slack(service, config))
+        adapters.append(build_slack(service, config, server=http.app if http else None))
     dispatcher = build_dispatcher(
         factory, {a.port.platform: a.port for a in adapters}, config, clock
     )
@@ -262,6 +266,8 @@ async def _run_platforms(config: Config, stop: asyncio.Event | None = None) -> i
         for adapter in adapters:
             await start_platform(adapter)
             started.append(adapter)
+        if http is not None:
+            await http.start()
         # Heartbeat, then whatever was left queued (or claimed by a dead run) goes now.
         await dispatcher.start()
         scheduler = start_scheduler(dispatcher, config, service=service)
@@ -278,6 +284,8 @@ async def _run_platforms(config: Config, stop: asyncio.Event | None = None) -> i
             scheduler.shutdown(wait=False)
         # Finishes the calls under way and releases every row still claimed.
         await dispatcher.stop()
+        if http is not None:
+            await http.stop()
         for adapter in reversed(started):
             await adapter.stop()
         await engine.dispose()

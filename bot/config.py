@@ -178,8 +178,47 @@ class RetentionConfig(_Section):
     route_days: int = Field(180, ge=7, le=3650)
 
 
+class SessionsConfig(_Section):
+    """Sessions (F7): default reminder times and the check-in gap."""
+
+    # Minutes before a session each member is reminded unless they chose their own.
+    reminder_minutes: list[int] = Field(default_factory=lambda: [24 * 60, 15], max_length=5)
+    check_in_days: int = Field(14, ge=1, le=365)
+
+    @field_validator("reminder_minutes")
+    @classmethod
+    def _offsets(cls, value: list[int]) -> list[int]:
+        if any(not 1 <= m <= 7 * 24 * 60 for m in value):
+            raise ValueError("each must be 1 to 10080 minutes (7 days)")
+        return sorted(set(value), reverse=True)
+
+
+class CalendarConfig(_Section):
+    """The live calendar feed, served by the bot's HTTP server (off without a base URL)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8090, ge=1, le=65535)
+    # The address members' calendar apps reach the server at (usually behind HTTPS),
+    # e.g. "https://mentorbot.example.org"; feed URLs are <base>/calendar/<token>.ics.
+    public_base_url: str | None = None
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        return _with_scheme(value.strip(), "http", "https").rstrip("/")
+
+    @property
+    def enabled(self) -> bool:
+        return self.public_base_url is not None
+
+
 class ConsoleConfig(_Section):
     community_name: str = "Console community"
+    # Where `mentorbot console` saves files sent to members (calendar files, exports);
+    # "" (default): a "mentorbot-files" folder in the system's temporary directory.
+    files_dir: str = ""
 
 
 class LoggingConfig(_Section):
@@ -194,6 +233,8 @@ class Config(_Section):
     matching: MatchingConfig = MatchingConfig()
     requests: RequestsConfig = RequestsConfig()
     retention: RetentionConfig = RetentionConfig()
+    sessions: SessionsConfig = SessionsConfig()
+    calendar: CalendarConfig = CalendarConfig()
     console: ConsoleConfig = ConsoleConfig()
     logging: LoggingConfig = LoggingConfig()
 

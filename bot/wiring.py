@@ -30,10 +30,12 @@ from core.service import Mentorbot
 from core.settings import CoreSettings
 
 if TYPE_CHECKING:
+    from aiohttp import web
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
     from adapters.discord.bot import DiscordAdapter
     from adapters.slack.app import SlackAdapter
+    from bot.http import HttpServer
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,9 @@ def core_settings(config: Config) -> CoreSettings:
         dedupe_retention_days=config.retention.dedupe_days,
         pending_relay_retention_days=config.retention.pending_relay_days,
         route_retention_days=config.retention.route_days,
+        session_reminder_minutes=tuple(config.sessions.reminder_minutes),
+        check_in_days=config.sessions.check_in_days,
+        calendar_base_url=config.calendar.public_base_url,
     )
 
 
@@ -137,7 +142,9 @@ def build_console(
     *,
     clock: Clock | None = None,
     sink: Callable[[str], None] | None = None,
+    files_dir: Path | None = None,
 ) -> ConsoleBot:
+    """``files_dir``: where files sent to members are saved (None: only listed)."""
     clock = clock or SystemClock()
     service = Mentorbot(factory, clock, settings=core_settings(config))
 
@@ -145,7 +152,11 @@ def build_console(
         return Dispatcher(factory, {"console": port}, clock, delivery_settings(config.delivery))
 
     return ConsoleBot(
-        service, make_dispatcher, sink=sink, community_name=config.console.community_name
+        service,
+        make_dispatcher,
+        sink=sink,
+        community_name=config.console.community_name,
+        files_dir=files_dir,
     )
 
 
@@ -293,7 +304,9 @@ def build_discord(service: Mentorbot, config: Config) -> DiscordAdapter:
     )
 
 
-def build_slack(service: Mentorbot, config: Config) -> SlackAdapter:
+def build_slack(
+    service: Mentorbot, config: Config, *, server: web.Application | None = None
+) -> SlackAdapter:
     from adapters.slack.app import SlackAdapter
 
     s = config.slack
@@ -311,6 +324,25 @@ def build_slack(service: Mentorbot, config: Config) -> SlackAdapter:
         http_host=s.http_host,
         http_port=s.http_port,
         api_base_url=s.api_base_url,
+        server=server,
         command=s.command,
         badge_usergroups=s.badge_usergroups,
     )
+
+
+def build_http_server(config: Config, service: Mentorbot) -> HttpServer | None:
+    """The one HTTP server, when something needs it: the calendar feed and the Slack HTTP
+    mode share it (at Slack's ``http_host:http_port`` when that mode runs, else at the
+    ``[calendar]`` host and port)."""
+    slack_http = config.slack.enabled and config.slack.mode == "http"
+    if not (config.calendar.enabled or slack_http):
+        return None
+    from bot.http import HttpServer, add_calendar_feed
+
+    if slack_http:
+        server = HttpServer(config.slack.http_host, config.slack.http_port)
+    else:
+        server = HttpServer(config.calendar.host, config.calendar.port)
+    if config.calendar.enabled:
+        add_calendar_feed(server, service)
+    return server

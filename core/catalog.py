@@ -44,6 +44,9 @@ class Autocomplete(StrEnum):
     LANGUAGES = "languages"
     EXPERTISE = "expertise"
     GOALS = "goals"
+    # Free times with the command's ``person`` (Discord, where the choices can depend on
+    # the options typed so far).
+    FREE_SLOTS = "free_slots"
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from core.usecases import (
     mentorships,
     requests,
     rounds,
+    sessions,
     threads,
 )
 from core.usecases.help import ShowHelp, show_help
@@ -390,5 +391,6 @@ CATALOG = Catalog(
             access=Access.ADMIN,
             read_only=True,
         ),
+        *sessions.COMMANDS,
     ]
 )

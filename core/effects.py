@@ -87,6 +87,10 @@ class Reminder(Effect):
     user_id: str
     message: StoredMessage
     at: datetime
+    # The session it is about, and which version of it: once the session is moved,
+    # cancelled or done, a reminder made for an older version is dropped at send time.
+    session_id: str | None = None
+    session_version: int = 0
 
     def destination(self) -> str:
         return f"user:{self.user_id}"
@@ -172,6 +176,24 @@ class ArchiveSpace(Effect):
 
 
 @dataclass(frozen=True)
+class SessionEvent(Effect):
+    """A workshop's platform calendar event (Discord Guild Scheduled Event): created the
+    first time, then updated, or cancelled (``cancel``). Its id is stored on the session."""
+
+    kind: ClassVar[str] = "session_event"
+    session_id: str
+    title: str
+    description: str
+    start: datetime
+    end: datetime
+    location: str
+    cancel: bool = False
+
+    def destination(self) -> str:
+        return f"session:{self.session_id}"
+
+
+@dataclass(frozen=True)
 class ScheduledEvent(Effect):
     """A platform calendar event (Discord Guild Scheduled Event) for a group meeting."""
 
@@ -198,6 +220,7 @@ EFFECT_TYPES: dict[str, type[Effect]] = {
         SpaceMembership,
         ArchiveSpace,
         ScheduledEvent,
+        SessionEvent,
     )
 }
 

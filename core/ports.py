@@ -118,3 +118,18 @@ class PlatformPort(Protocol):
         start: datetime,
         end: datetime,
     ) -> str: ...
+
+    async def session_event(
+        self,
+        target: Target,
+        event_id: str | None,
+        title: str,
+        description: str,
+        start: datetime,
+        end: datetime,
+        location: str,
+        cancel: bool,
+    ) -> str | None:
+        """Create (``event_id`` None), update or cancel (``cancel``) a workshop's platform
+        calendar event; return its id, or None where the platform has no such events."""
+        ...

@@ -43,6 +43,8 @@ from core.usecases import threads
 from core.usecases.home import dashboard
 from core.usecases.housekeeping import nudge_and_expire
 from core.usecases.pruning import Pruned, more_to_prune, prune_step
+from core.usecases.sessions.agenda import feed_for
+from core.usecases.sessions.planning import nudge_check_ins, slot_choices
 from core.usecases.threads import Attachment
 
 log = logging.getLogger(__name__)
@@ -264,13 +266,22 @@ class Mentorbot:
         return bool(await self._run(inv, None, body))
 
     async def housekeeping(self) -> tuple[int, int]:
-        """Recurring job: nudge waiting requests once, expire old ones, and prune rows
-        past their useful life. (nudged, expired)"""
+        """Recurring job: nudge waiting requests once, expire old ones, nudge quiet
+        mentorships to check in, and prune rows past their useful life. (nudged, expired)"""
         async with self.uow() as uow:
             counts = await nudge_and_expire(uow)
             await uow.commit()
+        async with self.uow() as uow:
+            await nudge_check_ins(uow)
+            await uow.commit()
         await self.prune()
         return counts
+
+    async def calendar_feed(self, token: str) -> bytes | None:
+        """A member's live calendar (.ics) for the token in their private feed URL, or
+        None when no feed has that token (unknown, or reset since)."""
+        async with _busy_is_a_user_error(), self.read_uow() as uow:
+            return await feed_for(uow, token)
 
     async def prune(self) -> Pruned:
         """Delete dedupe records, pending relays and message routes past their retention,
@@ -328,12 +339,22 @@ class Mentorbot:
             return found
 
     async def autocomplete(
-        self, platform: str, platform_id: str, source: Autocomplete, typed: str
+        self,
+        platform: str,
+        platform_id: str,
+        source: Autocomplete,
+        typed: str,
+        *,
+        user_id: str | None = None,
+        person: str | None = None,
     ) -> list[tuple[str, str]]:
         """Suggestions as (label, value) for what the member has typed so far.
 
         For list options the last comma-separated item is completed and the rest kept.
+        Free times need who is typing (``user_id``) and the ``person`` option so far.
         """
+        if source is Autocomplete.FREE_SLOTS:
+            return await self._free_slots(platform, platform_id, typed, user_id, person)
         head, _, last = typed.rpartition(",")
         prefix = (head + ",") if head else ""
         needle = last.strip().lower()
@@ -355,6 +376,17 @@ class Mentorbot:
         else:
             options = list(community.goal_options) if community else []
         return [(o, prefix + o) for o in options if needle in o][:AUTOCOMPLETE_LIMIT]
+
+    async def _free_slots(
+        self, platform: str, platform_id: str, typed: str, user: str | None, person: str | None
+    ) -> list[tuple[str, str]]:
+        if not user or not person:
+            return []
+        async with _busy_is_a_user_error(), self.read_uow() as uow:
+            actor = await _existing_actor(uow, Invocation(platform, platform_id, user))
+            if actor is None:
+                return []
+            return await slot_choices(uow, actor, person, typed, AUTOCOMPLETE_LIMIT)
 
 
 def new_reference() -> str:

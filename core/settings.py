@@ -27,3 +27,10 @@ class CoreSettings:
     prune_batch: int = 1000
     prune_max_batches: int = 50
     history_page_size: int = 20
+    # Sessions (F7): reminders before the start unless a member chose their own, in
+    # minutes; a mentorship without a session this many days is nudged to check in; the
+    # public base URL of the calendar feed (None: the feed is off).
+    session_reminder_minutes: tuple[int, ...] = (24 * 60, 15)
+    check_in_days: int = 14
+    calendar_base_url: str | None = None
+    agenda_page_size: int = 5

@@ -11,7 +11,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -24,6 +24,29 @@ from core.models import AuditEntry, Base, Delivery
 from core.settings import CoreSettings
 
 M = TypeVar("M", bound=Base)
+
+
+def _row(
+    community_id: str,
+    effect: Effect,
+    key: str,
+    due: datetime,
+    group_key: str | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """An effect as a queue row, pending from ``due``."""
+    return {
+        "community_id": community_id,
+        "kind": effect.kind,
+        "payload": dump(effect),
+        "idempotency_key": key,
+        "group_key": group_key,
+        "destination": effect.destination(),
+        "status": "pending",
+        "due_at": due,
+        "attempts": 0,
+        "created_at": now,
+    }
 
 
 class Outbox:
@@ -82,8 +105,15 @@ class Outbox:
             self.note_due(due)
         return added
 
-    async def add_many(self, community_id: str, effects: Sequence[tuple[Effect, str]]) -> int:
-        """Queue many ``(effect, key)`` pairs, due now; keys queued before are skipped.
+    async def add_many(
+        self,
+        community_id: str,
+        effects: Sequence[tuple[Effect, str]] | Sequence[tuple[Effect, str, datetime]],
+        *,
+        group_key: str | None = None,
+    ) -> int:
+        """Queue many ``(effect, key)`` pairs, due now, or ``(effect, key, due_at)``
+        triples; keys queued before are skipped.
 
         One statement, sent as multi-row inserts (SQLAlchemy's "insertmanyvalues"
         batches); returns how many were queued.
@@ -94,31 +124,45 @@ class Outbox:
         bind = self._session.get_bind()
         insert = pg_insert if bind.dialect.name == "postgresql" else sqlite_insert
         rows = [
-            {
-                "community_id": community_id,
-                "kind": effect.kind,
-                "payload": dump(effect),
-                "idempotency_key": key,
-                "group_key": None,
-                "destination": effect.destination(),
-                "status": "pending",
-                "due_at": now,
-                "attempts": 0,
-                "created_at": now,
-            }
-            for effect, key in effects
+            _row(community_id, item[0], item[1], item[2] if len(item) > 2 else now, group_key, now)
+            for item in effects
         ]
         table = cast(Table, Delivery.__table__)
         # A Core insert on the table: the ORM's bulk path would add its own work per row.
         stmt = (
             insert(table)
             .on_conflict_do_nothing(index_elements=["idempotency_key"])
-            .returning(table.c.id)
+            .returning(table.c.id, table.c.due_at)
         )
-        added = len((await self._session.execute(stmt, rows)).all())
+        added = (await self._session.execute(stmt, rows)).all()
         if added:
-            self.note_due(now, added)
-        return added
+            self.note_due(min(due for _, due in added), len(added))
+        return len(added)
+
+    async def cancel(
+        self, community_id: str, reason: str, *, group_key: str, destination: str | None = None
+    ) -> int:
+        """Cancel what is still queued under ``group_key`` (only for ``destination``, if
+        given), in this transaction: a session's reminders once it moved or ended.
+
+        A row a dispatcher holds right now is let go too (its claim is cleared, so the
+        dispatcher's record of it changes nothing); the dispatcher re-checks a session
+        reminder's version before sending it, so neither ever reaches the platform.
+        """
+        stmt = (
+            update(Delivery)
+            .where(
+                Delivery.community_id == community_id,
+                Delivery.group_key == group_key,
+                Delivery.status == "pending",
+            )
+            .values(status="cancelled", last_error=reason, claimed_by=None, lease_until=None)
+            .execution_options(synchronize_session=False)
+        )
+        if destination is not None:
+            stmt = stmt.where(Delivery.destination == destination)
+        result = await self._session.execute(stmt)
+        return int(getattr(result, "rowcount", 0) or 0)
 
 
 class UnitOfWork:

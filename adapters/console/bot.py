@@ -23,6 +23,7 @@ import shlex
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 
 from sqlalchemy import select
 
@@ -63,6 +64,9 @@ class ConsoleBot:
     parse_errors: int = 0
     # Why the latest line could not be parsed (a script stops there and says so).
     last_parse_error: str | None = None
+    # Where files sent to members (calendar files, exports) are saved, so they can be
+    # opened; None lists them without saving.
+    files_dir: Path | None = None
 
     def __post_init__(self) -> None:
         self.port = ConsolePort(emit=self._on_shown, emit_line=self._out)
@@ -72,6 +76,7 @@ class ConsoleBot:
         self._forms: dict[str, _PendingForm] = {}
         self._zones: dict[str, str] = {}
         self._default_zone = "UTC"
+        self._saved = 0
 
     # ----- output ---------------------------------------------------------------------
 
@@ -82,11 +87,23 @@ class ConsoleBot:
 
     def _show(self, header: str, message: Message, reader: str | None) -> None:
         zone = self._zones.get(reader or "", self._default_zone)
-        body = message_lines(message, zone, self.service.clock.now())
+        body = message_lines(message, zone, self.service.clock.now(), self._save(message))
         self._out(header)
         for line in body:
             for part in line.split("\n"):
                 self._out("    " + part)
+
+    def _save(self, message: Message) -> list[str]:
+        if self.files_dir is None or not message.files:
+            return []
+        self.files_dir.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for file in message.files:
+            self._saved += 1
+            path = self.files_dir / f"{self._saved:04d}-{Path(file.name).name}"
+            path.write_bytes(file.data)
+            paths.append(str(path))
+        return paths
 
     def _on_shown(self, shown: Shown) -> None:
         self.shown.append(shown)

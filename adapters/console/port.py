@@ -139,3 +139,25 @@ class ConsolePort:
         self.events.append((title, space_id or "", start))
         self.emit_line(f"[event] {title} at {start:%Y-%m-%d %H:%M} UTC")
         return str(len(self.events))
+
+    async def session_event(
+        self,
+        target: Target,
+        event_id: str | None,
+        title: str,
+        description: str,
+        start: datetime,
+        end: datetime,
+        location: str,
+        cancel: bool,
+    ) -> str | None:
+        self._call("session_event", event_id, title, start, cancel)
+        if event_id is None:
+            self.events.append((title, location, start))
+            event_id = str(len(self.events))
+            self.emit_line(f"[event {event_id}] {title} at {start:%Y-%m-%d %H:%M} UTC")
+        elif cancel:
+            self.emit_line(f"[event {event_id} cancelled] {title}")
+        else:
+            self.emit_line(f"[event {event_id} moved] {title} to {start:%Y-%m-%d %H:%M} UTC")
+        return event_id

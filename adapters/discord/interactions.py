@@ -225,9 +225,18 @@ class Router:
     ) -> list[app_commands.Choice[str]]:
         if interaction.guild_id is None:
             return []
+        # Free times depend on whom they are with: the `person` typed so far, if any.
+        person = getattr(interaction.namespace, "person", None)
         try:
             found = await asyncio.wait_for(
-                self.service.autocomplete(PLATFORM, str(interaction.guild_id), source, current),
+                self.service.autocomplete(
+                    PLATFORM,
+                    str(interaction.guild_id),
+                    source,
+                    current,
+                    user_id=str(interaction.user.id),
+                    person=str(getattr(person, "id", person)) if person is not None else None,
+                ),
                 AUTOCOMPLETE_TIMEOUT_SECONDS,
             )
         except Exception:

@@ -233,3 +233,20 @@ class DiscordPort:
         with platform_call(f"create the event “{title}”", "Create Events"):
             event = await spaces.create_event(guild, space_id, title, description, start, end)
         return str(event.id)
+
+    async def session_event(
+        self,
+        target: Target,
+        event_id: str | None,
+        title: str,
+        description: str,
+        start: datetime,
+        end: datetime,
+        location: str,
+        cancel: bool,
+    ) -> str | None:
+        guild = self._guild(target)
+        with platform_call(f"update the event “{title}”", "Create Events"):
+            return await spaces.put_event(
+                guild, event_id, title, description, start, end, location, cancel
+            )

@@ -160,10 +160,12 @@ async def create_event(
     description: str,
     start: datetime,
     end: datetime,
+    location: str | None = None,
 ) -> discord.ScheduledEvent:
     # An "external" event: Discord events can only be *in* voice or stage channels, so the
     # group's text channel is given as the location (a link that opens it).
-    location = f"https://discord.com/channels/{guild.id}/{space_id}" if space_id else guild.name
+    if location is None:
+        location = f"https://discord.com/channels/{guild.id}/{space_id}" if space_id else guild.name
     return await guild.create_scheduled_event(
         name=clip(title, 100),
         description=clip(description, 1000),
@@ -174,3 +176,39 @@ async def create_event(
         privacy_level=discord.PrivacyLevel.guild_only,
         reason=REASON,
     )
+
+
+async def put_event(
+    guild: discord.Guild,
+    event_id: str | None,
+    title: str,
+    description: str,
+    start: datetime,
+    end: datetime,
+    location: str,
+    cancel: bool,
+) -> str:
+    """Create, move or cancel a workshop's event (an external event at its link)."""
+    if event_id is None:
+        event = await create_event(guild, None, title, description, start, end, location)
+        return str(event.id)
+    try:
+        event = await guild.fetch_scheduled_event(int(event_id))
+    except discord.NotFound:
+        if cancel:
+            return event_id  # already gone
+        created = await create_event(guild, None, title, description, start, end, location)
+        return str(created.id)
+    if cancel:
+        if event.status is discord.EventStatus.scheduled:
+            await event.cancel(reason=REASON)
+        return event_id
+    await event.edit(
+        name=clip(title, 100),
+        description=clip(description, 1000),
+        start_time=start,
+        end_time=end,
+        location=clip(location or guild.name, 100),
+        reason=REASON,
+    )
+    return event_id

@@ -96,7 +96,11 @@ class SlackAdapter:
         command: str = "/mentor",
         badge_usergroups: bool = False,
         retry_handlers: Sequence[AsyncRetryHandler] | None = None,
+        server: web.Application | None = None,
     ) -> None:
+        """``server``: the bot's shared HTTP server (bot/http.py), which then carries the
+        HTTP mode's events route and is started by its owner; without it the adapter
+        listens on ``http_host:http_port`` itself."""
         if mode == "http" and not signing_secret:
             raise ValueError("Slack HTTP mode needs the signing secret (SLACK_SIGNING_SECRET)")
         if mode == "socket" and not app_token:
@@ -138,6 +142,9 @@ class SlackAdapter:
         )
         self.listeners.register(self.app)
         DirectMessages(service, self.client, self.render, self.directory).register(self.app)
+        self._shared_server = server is not None and mode == "http"
+        if server is not None and mode == "http":
+            server.router.add_post(EVENTS_PATH, self._handle_http)
         self._socket: AsyncSocketModeHandler | None = None
         self._runner: web.AppRunner | None = None
 
@@ -164,6 +171,8 @@ class SlackAdapter:
             await self._socket.connect_async()  # type: ignore[no-untyped-call]
             log.info("Slack: connected to %s in Socket Mode", self.directory.team_name)
             return
+        if self._shared_server:
+            return  # its owner starts the shared server
         server = web.Application()
         server.router.add_post(EVENTS_PATH, self._handle_http)
         self._runner = web.AppRunner(server, access_log=None, shutdown_timeout=5.0)

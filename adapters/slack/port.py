@@ -338,3 +338,17 @@ class SlackPort:
         message = Message(title=title, text=description, fields=(Field("When", when),))
         sent = await self._post(space_id, message, None)
         return str(sent["ts"])
+
+    async def session_event(
+        self,
+        target: Target,
+        event_id: str | None,
+        title: str,
+        description: str,
+        start: datetime,
+        end: datetime,
+        location: str,
+        cancel: bool,
+    ) -> str | None:
+        """Slack has no calendar events: a workshop's announcement post stands for it."""
+        return None

@@ -80,6 +80,10 @@ class Result:
         return cls("expired", row.attempts, row.due_at, reason, row.uncertain)
 
     @classmethod
+    def cancelled(cls, row: Claimed, reason: str) -> Result:
+        return cls("cancelled", row.attempts, row.due_at, reason, row.uncertain)
+
+    @classmethod
     def retry(cls, row: Claimed, due: datetime, error: str, *, counts: bool) -> Result:
         # Only a clean refusal (a rate limit) leaves the outcome of this attempt known.
         return cls(

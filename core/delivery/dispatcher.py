@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import random
@@ -11,6 +12,7 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -21,7 +23,7 @@ from core import queue
 from core.clock import Clock
 from core.delivery.batch import Claimed, Result, Results
 from core.delivery.health import Health, degraded_communities
-from core.delivery.perform import CommunityAddress, Performer, addresses
+from core.delivery.perform import CommunityAddress, Performer, Superseded, addresses
 from core.effects import USEFUL_FOR_DAYS, load
 from core.models import Delivery, DispatcherHeartbeat
 from core.ports import Attempt, PermanentFailure, PlatformPort, RetryLater
@@ -304,6 +306,11 @@ class Dispatcher:
             lanes.setdefault((row.community_id, row.lane()), []).append(row)
         results = Results()
         performer = Performer(self._factory, self._clock)
+        performer.expect_sessions(
+            str(session)
+            for r in claimed
+            if r.kind == "reminder" and (session := _payload(r).get("session_id"))
+        )
         waiting = deque(lanes.values())
 
         async def worker() -> None:
@@ -366,6 +373,8 @@ class Dispatcher:
             outcome = await performer.perform(
                 port, community, effect, Attempt(row.idempotency_key, uncertain=row.uncertain)
             )
+        except Superseded as exc:
+            return Result.cancelled(row, str(exc))
         except RetryLater as exc:
             return self._retry(row, str(exc), exc.retry_after, exc.rate_limited)
         except PermanentFailure as exc:
@@ -529,3 +538,8 @@ def _dead_local(worker_id: str) -> bool:
 
 def _dialect(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
+
+
+def _payload(row: Claimed) -> dict[str, Any]:
+    """A claimed row's payload as a mapping (SQLite returns the JSON text)."""
+    return row.payload if isinstance(row.payload, dict) else json.loads(row.payload)

@@ -5,6 +5,8 @@ Used by the dispatcher (``core.delivery``); nothing here claims or marks rows.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -24,18 +26,36 @@ from core.effects import (
     Reminder,
     RevokeRole,
     ScheduledEvent,
+    SessionEvent,
     SpaceMembership,
 )
 from core.models import (
     Community,
     Member,
+    MentorSession,
     Mentorship,
     MentorshipThread,
     MessageRoute,
     SupportGroup,
 )
-from core.ports import Attempt, PermanentFailure, PlatformPort, RetryLater, Sent, Target
+from core.ports import (
+    Attempt,
+    DeliveryError,
+    PermanentFailure,
+    PlatformPort,
+    RetryLater,
+    Sent,
+    Target,
+)
 from core.queue import QueueConnection
+
+# How old a batch's read of its reminders' sessions may be before a send re-reads it.
+SESSION_CHECK_SECONDS = 0.25
+
+
+class Superseded(DeliveryError):
+    """The effect no longer applies (a reminder for a session since moved or cancelled):
+    recorded as cancelled, never sent."""
 
 
 @dataclass(frozen=True)
@@ -74,10 +94,16 @@ class Outcome:
     group_channel: tuple[str, str] | None = None  # (group id, channel id)
     # A mentorship DM: (mentorship id, recipient user id, platform message id, thread id).
     route: tuple[str, str, str | None, str | None] | None = None
+    session_event: tuple[str, str] | None = None  # (session id, platform event id)
 
     @property
     def writes_back(self) -> bool:
-        return bool(self.role_ids) or self.group_channel is not None or self.route is not None
+        return (
+            bool(self.role_ids)
+            or self.group_channel is not None
+            or self.route is not None
+            or self.session_event is not None
+        )
 
 
 class Performer:
@@ -88,12 +114,29 @@ class Performer:
         self._factory = factory
         self._clock = clock
         self.role_ids: dict[tuple[str, str], str] = {}
+        # Sessions the batch's reminders are about -> (version, status), read at once for
+        # all of them and re-read when older than SESSION_CHECK_SECONDS.
+        self._sessions: set[str] = set()
+        self._states: dict[str, tuple[int, str]] = {}
+        self._states_read_at = -1.0
+        self._states_lock = asyncio.Lock()
+
+    def expect_sessions(self, session_ids: Iterable[str]) -> None:
+        """The sessions this batch's reminders are about (read together, not one by one)."""
+        self._sessions.update(session_ids)
 
     async def perform(
         self, port: PlatformPort, community: CommunityAddress, effect: Effect, attempt: Attempt
     ) -> Outcome:
         target = community.target
         match effect:
+            case Reminder(
+                user_id=user, message=message, session_id=str(session), session_version=v
+            ):
+                # Checked right before the call: a session moved or cancelled since the
+                # reminder was queued (by any process) is never reminded of.
+                await self._require_current_session(session, v)
+                return Outcome(sent=await port.send_dm(target, user, message, None, attempt))
             case (
                 DirectMessage(user_id=user, message=message, thread=None)
                 | Reminder(user_id=user, message=message)
@@ -140,7 +183,57 @@ class Performer:
                 space = await self._group_space(group_id)
                 event_id = await port.create_scheduled_event(target, space, title, text, s, e)
                 return Outcome(sent={"event_id": event_id})
+            case SessionEvent() as ev:
+                known = await self._session_event_id(ev.session_id)
+                if known is None and ev.cancel:
+                    return Outcome()  # never created: nothing to cancel
+                made = await port.session_event(
+                    target,
+                    known,
+                    ev.title,
+                    ev.description,
+                    ev.start,
+                    ev.end,
+                    ev.location,
+                    ev.cancel,
+                )
+                if made is None or made == known:
+                    return Outcome(sent={"event_id": made})
+                return Outcome(sent={"event_id": made}, session_event=(ev.session_id, made))
         raise PermanentFailure(f"unknown effect kind {effect.kind}")
+
+    async def _require_current_session(self, session_id: str, version: int) -> None:
+        """Refuse a reminder whose session has moved on since it was queued.
+
+        The change that moved it also cancelled its queued reminders in the same
+        transaction; this catches one another process had already claimed. The states
+        are read for the whole batch in one query and re-read once they are older than
+        ``SESSION_CHECK_SECONDS``, which bounds how stale a check can be.
+        """
+        loop = asyncio.get_running_loop()
+        async with self._states_lock:
+            if (
+                session_id not in self._states
+                or loop.time() - self._states_read_at > SESSION_CHECK_SECONDS
+            ):
+                wanted = self._sessions | {session_id}
+                async with self._factory() as session:
+                    rows = await session.execute(
+                        select(MentorSession.id, MentorSession.version, MentorSession.status).where(
+                            MentorSession.id.in_(wanted)
+                        )
+                    )
+                    self._states = {sid: (v, status) for sid, v, status in rows}
+                self._states_read_at = loop.time()
+        found = self._states.get(session_id)
+        if found is None or found != (version, "scheduled"):
+            raise Superseded("the session was moved, cancelled or held since")
+
+    async def _session_event_id(self, session_id: str) -> str | None:
+        async with self._factory() as session:
+            return await session.scalar(
+                select(MentorSession.event_id).where(MentorSession.id == session_id)
+            )
 
     async def _thread_of(self, community_id: str, mentorship_id: str, user_id: str) -> str | None:
         async with self._factory() as session:
@@ -175,6 +268,10 @@ class Performer:
                 community.roles = roles
         if outcome.route is not None:
             await self._record_route(session, community_id, outcome.route)
+        if outcome.session_event is not None:
+            found = await session.get(MentorSession, outcome.session_event[0])
+            if found is not None:
+                found.event_id = outcome.session_event[1]
         if outcome.group_channel is not None:
             group = await session.get(SupportGroup, outcome.group_channel[0])
             if group is not None:

@@ -12,6 +12,7 @@ from core.models.groups import (
     SupportGroupReply,
 )
 from core.models.mentoring import (
+    CalendarFeed,
     Mentee,
     Mentor,
     MentorMessage,
@@ -21,6 +22,7 @@ from core.models.mentoring import (
     MentorshipThread,
     MessageRoute,
     PendingRelay,
+    SessionAttendee,
 )
 from core.models.state import BotState
 
@@ -29,6 +31,7 @@ __all__ = [
     "BadgeAward",
     "Base",
     "BotState",
+    "CalendarFeed",
     "Community",
     "Delivery",
     "DispatcherHeartbeat",
@@ -45,6 +48,7 @@ __all__ = [
     "MessageRoute",
     "PendingRelay",
     "ProcessedEvent",
+    "SessionAttendee",
     "SupportGroup",
     "SupportGroupMeeting",
     "SupportGroupMember",

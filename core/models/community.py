@@ -17,7 +17,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.models.base import Base, community_fk, created_at, id_column, member_fk, updated_at
+from core.models.base import (
+    Base,
+    JSONType,
+    community_fk,
+    created_at,
+    id_column,
+    member_fk,
+    updated_at,
+)
 
 PLATFORMS = ("discord", "slack", "console")
 
@@ -61,6 +69,8 @@ class Member(Base):
     timezone: Mapped[str | None] = mapped_column(String(64))
     languages: Mapped[list[str]] = mapped_column(default=list)
     left_at: Mapped[datetime | None] = mapped_column()
+    # Minutes before a session this member is reminded; NULL = the defaults, [] = none.
+    session_reminders: Mapped[list[int] | None] = mapped_column(JSONType, default=None)
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
 

@@ -101,6 +101,7 @@ class Mentorship(Base):
         Index(None, "mentor_id", "status"),
         Index(None, "mentee_id", "status"),
         Index(None, "status", "requested_at"),
+        Index(None, "status", "next_check_in"),
     )
 
     id: Mapped[str] = id_column()
@@ -146,13 +147,27 @@ class MentorMessage(Base):
 
 
 class MentorSession(Base):
+    """A scheduled session (F7): one-on-one within a mentorship, or a workshop open to all.
+
+    ``version`` is raised on every change (moved, cancelled, completed): it is the
+    calendar file's SEQUENCE, buttons carry it, and a queued reminder made for an older
+    version is dropped at send time.
+    """
+
     __tablename__ = "mentor_sessions"
-    __table_args__ = (Index(None, "mentor_id", "scheduled_at"), Index(None, "mentorship_id"))
+    __table_args__ = (
+        Index(None, "mentor_id", "scheduled_at"),
+        Index(None, "mentorship_id", "scheduled_at"),
+        Index(None, "community_id", "type", "status", "scheduled_at"),
+    )
 
     id: Mapped[str] = id_column()
     community_id: Mapped[str] = community_fk()
     mentorship_id: Mapped[str | None] = mapped_column(ForeignKey("mentorships.id"))
     mentor_id: Mapped[str] = mapped_column(ForeignKey("mentors.id", ondelete="CASCADE"))
+    # Who scheduled it, in which zone they typed the time.
+    host_id: Mapped[str | None] = member_fk(nullable=True, ondelete="SET NULL")
+    timezone: Mapped[str | None] = mapped_column(String(64))
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str | None] = mapped_column(Text)
     scheduled_at: Mapped[datetime] = mapped_column()
@@ -162,6 +177,46 @@ class MentorSession(Base):
     status: Mapped[str] = mapped_column(String(16), default="scheduled")
     notes: Mapped[str | None] = mapped_column(Text)
     feedback: Mapped[str | None] = mapped_column(Text)
+    no_show_id: Mapped[str | None] = member_fk(nullable=True, ondelete="SET NULL")
+    capacity: Mapped[int | None] = mapped_column(Integer)  # workshops only
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # The platform's calendar event (Discord Guild Scheduled Event), once created.
+    event_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime | None] = mapped_column()
+
+
+class SessionAttendee(Base):
+    """Who a session is for: both people of a one-on-one, a workshop's host and RSVPs.
+
+    Agenda, reminders, free-time checks and the calendar feed all read a member's
+    sessions through this table (indexed by member), never by scanning sessions.
+    """
+
+    __tablename__ = "session_attendees"
+    __table_args__ = (
+        UniqueConstraint("session_id", "member_id"),
+        Index(None, "member_id", "session_id"),
+    )
+
+    id: Mapped[str] = id_column()
+    community_id: Mapped[str] = community_fk()
+    session_id: Mapped[str] = mapped_column(ForeignKey("mentor_sessions.id", ondelete="CASCADE"))
+    member_id: Mapped[str] = member_fk()
+    role: Mapped[str] = mapped_column(String(16))  # host, participant, attendee
+    created_at: Mapped[datetime] = created_at()
+
+
+class CalendarFeed(Base):
+    """A member's private calendar feed: its URL carries this unguessable token (revocable)."""
+
+    __tablename__ = "calendar_feeds"
+    __table_args__ = (UniqueConstraint("member_id"), UniqueConstraint("token"))
+
+    id: Mapped[str] = id_column()
+    community_id: Mapped[str] = community_fk()
+    member_id: Mapped[str] = member_fk()
+    token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = created_at()
 
 

@@ -12,8 +12,10 @@ from core.models import Member, Mentor
 from core.uow import UnitOfWork
 from core.usecases import mentors
 from core.usecases.mentees import find_mentee
+from core.usecases.sessions.store import upcoming
 
 MAX_APPLICATIONS_SHOWN = 5
+MAX_SESSIONS_SHOWN = 3
 
 
 async def dashboard(uow: UnitOfWork, actor: Actor) -> Message:
@@ -49,6 +51,19 @@ async def dashboard(uow: UnitOfWork, actor: Actor) -> Message:
             Field(
                 "Finding a mentor",
                 f"Your goals: {', '.join(mentee.goals)}. Status: {mentee.status}.",
+            )
+        )
+
+    sessions = await upcoming(uow, actor.member.id, MAX_SESSIONS_SHOWN)
+    if sessions:
+        fields.append(
+            Field(
+                "Next sessions",
+                "\n".join(
+                    f"{s.title}: {moment(s.scheduled_at, 'f')} ({moment(s.scheduled_at, 'R')})"
+                    + (f" · {s.meeting_link}" if s.meeting_link else "")
+                    for s, _ in sessions
+                ),
             )
         )
 

@@ -25,6 +25,7 @@ from core.usecases.parties import (
     party_for,
     party_with,
 )
+from core.usecases.sessions.agenda import next_sessions
 
 COMPLETION_MIN, COMPLETION_MAX = 5, 2000
 
@@ -70,12 +71,16 @@ async def list_mentorships(uow: UnitOfWork, actor: Actor, cmd: ListMentorships) 
     found.sort(key=lambda p: p.other(actor.member).display_name)
     found.sort(key=lambda p: p.mentorship.created_at, reverse=True)
     fields = []
+    upcoming = await next_sessions(uow, [p.mentorship.id for p in found])
     for party in found:
         ms = party.mentorship
         other = party.other(actor.member)
         role = "your mentee" if party.role_of(actor.member) == "mentor" else "your mentor"
         since = moment(ms.start_date, "D")
-        fields.append(Field(f"{other.display_name} ({role})", f"{ms.status} since {since}"))
+        value = f"{ms.status} since {since}"
+        if ms.id in upcoming:
+            value += f"; next session: {upcoming[ms.id]}"
+        fields.append(Field(f"{other.display_name} ({role})", value))
     if not fields:
         return say("You have no mentorships yet. `/mentor browse` to find a mentor.")
     return Reply(message=Message(title="Your mentorships", fields=tuple(fields)))

@@ -136,14 +136,18 @@ READ_ONLY = {
     "admin applications",
     "admin audit",
     "admin deliveries",
+    "session agenda",
+    "session suggest-times",
 }
+# Needs a mentorship to answer: checked to write nothing in tests/adapters/console/test_sessions.py.
+NEEDS_A_PARTNER = {"session suggest-times"}
 
 
 def test_the_catalog_marks_exactly_the_commands_that_only_read() -> None:
     assert {c.path for c in CATALOG if c.read_only} == READ_ONLY
 
 
-@pytest.mark.parametrize("path", sorted(READ_ONLY))
+@pytest.mark.parametrize("path", sorted(READ_ONLY - NEEDS_A_PARTNER))
 async def test_read_only_commands_write_nothing_even_with_a_dedupe_key(
     factory: async_sessionmaker[AsyncSession], clock: FakeClock, path: str
 ) -> None:
