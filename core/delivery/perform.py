@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.badges import BADGE_ROLE_NAMES
 from core.clock import Clock
 from core.defaults import ROLE_NAMES
 from core.effects import (
@@ -89,7 +90,9 @@ class Performer:
                 return Outcome(sent=await port.post(target, channel, message, pin, attempt))
             case GrantRole(user_id=user, role_key=key) | RevokeRole(user_id=user, role_key=key):
                 info = community.roles.get(key) or {}
-                name = info.get("name") or ROLE_NAMES.get(key, key.replace("_", " ").title())
+                name = info.get("name") or {**ROLE_NAMES, **BADGE_ROLE_NAMES}.get(
+                    key, key.replace("_", " ").title()
+                )
                 known = self.role_ids.get((community.id, key)) or info.get("id")
                 role_id = await port.ensure_role(target, name, known)
                 self.role_ids[(community.id, key)] = role_id

@@ -16,6 +16,7 @@ from core.messages import Field, Form, FormField, Message, Reply, mention, momen
 from core.models import Mentor, Mentorship
 from core.models.base import utcnow
 from core.uow import UnitOfWork
+from core.usecases.badges import award_badges
 from core.usecases.mentees import find_mentee
 from core.usecases.mentors import find_mentor
 from core.usecases.parties import (
@@ -25,6 +26,7 @@ from core.usecases.parties import (
     party_for,
     party_with,
 )
+from core.usecases.reviews import invite_review
 
 COMPLETION_MIN, COMPLETION_MAX = 5, 2000
 
@@ -181,5 +183,13 @@ async def end_mentorship(
                 thread=ms.id,
             ),
             key=f"end:{ms.id}:{now.timestamp()}:{member.id}",
+        )
+    await invite_review(uow, party, f"end-{ms.request_version}")
+    if outcome == "completed":
+        await award_badges(
+            uow,
+            actor.community,
+            [party.mentor_member.id, party.mentee_member.id],
+            ("mentees_completed", "mentorships_graduated"),
         )
     return say(f"Mentorship {word}; notes saved.", tone="success")
