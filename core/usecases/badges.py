@@ -169,9 +169,7 @@ async def show_badges(uow: UnitOfWork, actor: Actor, cmd: ShowBadges) -> Reply:
                 .where(BadgeAward.member_id == member.id)
                 .order_by(BadgeAward.awarded_at)
             )
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     audiences = {"mentee"}  # anyone may reply in support groups or be mentored
     if await find_mentor(uow, member) is not None:

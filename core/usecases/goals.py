@@ -526,9 +526,7 @@ async def chart_reply(uow: UnitOfWork, actor: Actor, party: Party) -> Reply:
                     MenteeMilestone.goal_id.in_([g.id for g in goals])
                 )
             )
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     history: dict[str, list[Point]] = {g.id: [] for g in goals}
     for row in (
