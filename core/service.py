@@ -41,7 +41,7 @@ from core.settings import CoreSettings
 from core.uow import ReadOnlyUnitOfWork, UnitOfWork
 from core.usecases import threads
 from core.usecases.home import dashboard
-from core.usecases.housekeeping import nudge_and_expire
+from core.usecases.housekeeping import goals_and_badges, nudge_and_expire
 from core.usecases.pruning import Pruned, more_to_prune, prune_step
 from core.usecases.threads import Attachment
 
@@ -262,6 +262,9 @@ class Mentorbot:
         past their useful life. (nudged, expired)"""
         async with self.uow() as uow:
             counts = await nudge_and_expire(uow)
+            await uow.commit()
+        async with self.uow() as uow:
+            await goals_and_badges(uow)
             await uow.commit()
         await self.prune()
         return counts

@@ -312,7 +312,7 @@ async def show_reviews(uow: UnitOfWork, actor: Actor, cmd: ShowReviews) -> Reply
         mentor = await find_mentor(uow, actor.member)
         member = actor.member
         if mentor is None:
-            raise InvalidValue("mentor", "is required (you have no mentor profile yourself)")
+            return say("Whose reviews? Name a mentor: `/mentor reviews mentor:@name`.")
     else:
         found = await find_member(uow, actor.community.id, cmd.mentor)
         mentor = await find_mentor(uow, found) if found is not None else None
