@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import logging
 import shlex
+import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 
 from sqlalchemy import select
 
@@ -33,7 +35,7 @@ from core.clock import FakeClock
 from core.context import Invocation
 from core.delivery import Dispatcher
 from core.errors import UserError
-from core.messages import Button, Form, Message, Reply
+from core.messages import Button, File, Form, Message, Reply
 from core.models import Community, Member
 from core.service import Mentorbot, apology, new_reference, refusal
 from core.usecases.help import help_message
@@ -63,6 +65,8 @@ class ConsoleBot:
     parse_errors: int = 0
     # Why the latest line could not be parsed (a script stops there and says so).
     last_parse_error: str | None = None
+    # Where files the bot sends are written (a temporary folder unless given).
+    files_dir: Path | None = None
 
     def __post_init__(self) -> None:
         self.port = ConsolePort(emit=self._on_shown, emit_line=self._out)
@@ -72,8 +76,19 @@ class ConsoleBot:
         self._forms: dict[str, _PendingForm] = {}
         self._zones: dict[str, str] = {}
         self._default_zone = "UTC"
+        self._saved = 0
 
     # ----- output ---------------------------------------------------------------------
+
+    def _save(self, file: File) -> str:
+        """Write a file the bot sent (a chart, an export) where the person can open it."""
+        if self.files_dir is None:
+            self.files_dir = Path(tempfile.mkdtemp(prefix="mentorbot-files-"))
+        self.files_dir.mkdir(parents=True, exist_ok=True)
+        self._saved += 1
+        path = self.files_dir / f"{self._saved:03d}-{Path(file.name).name}"
+        path.write_bytes(file.data)
+        return str(path)
 
     def _out(self, line: str, *, echo: bool = True) -> None:
         self.lines.append(line)
@@ -82,7 +97,8 @@ class ConsoleBot:
 
     def _show(self, header: str, message: Message, reader: str | None) -> None:
         zone = self._zones.get(reader or "", self._default_zone)
-        body = message_lines(message, zone, self.service.clock.now())
+        paths = [self._save(file) for file in message.files]
+        body = message_lines(message, zone, self.service.clock.now(), paths)
         self._out(header)
         for line in body:
             for part in line.split("\n"):

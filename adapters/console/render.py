@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -52,7 +53,8 @@ def text(value: str, tz: str, now: datetime) -> str:
     return _NAMED_TOKEN.sub(lambda m: m.group(1)[0] + m.group(2), rendered)
 
 
-def message_lines(message: Message, tz: str, now: datetime) -> list[str]:
+def message_lines(message: Message, tz: str, now: datetime, paths: Sequence[str] = ()) -> list[str]:
+    """The message as lines; ``paths`` are where its files were saved, in order."""
     lines: list[str] = []
     mark = _TONE_MARK.get(message.tone, "")
     if message.title:
@@ -66,8 +68,9 @@ def message_lines(message: Message, tz: str, now: datetime) -> list[str]:
         lines.append(f"  {text(field.name, tz, now)}: {value}")
     if message.footer:
         lines.append(f"  — {text(message.footer, tz, now)}")
-    for file in message.files:
-        lines.append(f"  📎 {file.name} ({len(file.data)} bytes, {file.content_type})")
+    for n, file in enumerate(message.files):
+        where = paths[n] if n < len(paths) else file.name
+        lines.append(f"  📎 {where} ({len(file.data)} bytes, {file.content_type})")
     if message.buttons:
         lines.append("  " + " ".join(f"[{b.label}]" for b in message.buttons))
     return lines
