@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 DISPATCHER_JOB_ID = "delivery-dispatcher"
 HOUSEKEEPING_JOB_ID = "request-housekeeping"
 HOUSEKEEPING_MINUTES = 60
+BADGE_SYNC_JOB_ID = "badge-role-sync"
 
 
 def core_settings(config: Config) -> CoreSettings:
@@ -68,6 +69,12 @@ def core_settings(config: Config) -> CoreSettings:
         dedupe_retention_days=config.retention.dedupe_days,
         pending_relay_retention_days=config.retention.pending_relay_days,
         route_retention_days=config.retention.route_days,
+        goal_nudge_days=config.goals.nudge_days,
+        review_after_sessions=config.reviews.after_sessions,
+        review_edit_window_hours=config.reviews.edit_window_hours,
+        review_flag_threshold=config.reviews.flag_threshold,
+        peer_supporter_replies=config.badges.peer_supporter_replies,
+        peer_supporter_daily_cap=config.badges.peer_supporter_daily_cap,
     )
 
 
@@ -198,6 +205,15 @@ def start_scheduler(
             "interval",
             minutes=HOUSEKEEPING_MINUTES,
             id=HOUSEKEEPING_JOB_ID,
+            replace_existing=True,
+            max_instances=1,
+            coalesce=True,
+        )
+        scheduler.add_job(
+            service.sync_badge_roles,
+            "cron",
+            hour=config.badges.sync_hour,
+            id=BADGE_SYNC_JOB_ID,
             replace_existing=True,
             max_instances=1,
             coalesce=True,

@@ -34,6 +34,7 @@ BADGES_ON = "badges"
 BACKFILL_CURSOR = "badges_backfill_after"  # set while earlier history is being awarded
 SYNC_CURSOR = "badges_sync_after"  # set while a sync is under way
 SYNC_RUN = "badges_sync_run"
+SYNCED_DAY = "badges_synced_day"
 
 
 @dataclass(frozen=True)
@@ -234,7 +235,7 @@ async def backfill_step(uow: UnitOfWork) -> int:
     community = (
         await uow.session.execute(
             select(Community)
-            .where(Community.settings[BACKFILL_CURSOR].is_not(None))
+            .where(Community.settings[BACKFILL_CURSOR].as_string().is_not(None))
             .limit(1)
             .with_for_update()
         )
@@ -351,13 +352,13 @@ async def sync_step(uow: UnitOfWork, community: Community) -> int:
     return len(rows)
 
 
-async def daily_sync_step(uow: UnitOfWork, day: str) -> int:
-    """The daily job: start today's sync in each community not synced today, one batch of
-    one community per call. Returns the grants queued (0 when every community is done)."""
+async def daily_sync_step(uow: UnitOfWork, day: str) -> int | None:
+    """The daily job: start ``day``'s sync in each community not synced that day, one
+    batch of one community per call. Returns the grants queued, None when all are done."""
     community = (
         await uow.session.execute(
             select(Community)
-            .where(Community.settings[SYNC_CURSOR].is_not(None))
+            .where(Community.settings[SYNC_CURSOR].as_string().is_not(None))
             .limit(1)
             .with_for_update()
         )
@@ -369,17 +370,13 @@ async def daily_sync_step(uow: UnitOfWork, day: str) -> int:
             )
         ).scalars()
         community = next(
-            (
-                c
-                for c in candidates
-                if badges_enabled(c) and c.settings.get("badges_synced_day") != day
-            ),
+            (c for c in candidates if badges_enabled(c) and c.settings.get(SYNCED_DAY) != day),
             None,
         )
         if community is None:
-            return 0
+            return None
         start_sync(community, day)
         settings = dict(community.settings)
-        settings["badges_synced_day"] = day
+        settings[SYNCED_DAY] = day
         community.settings = settings
-    return max(await sync_step(uow, community), 1)
+    return await sync_step(uow, community)

@@ -341,3 +341,21 @@ async def test_every_badge_is_declared_with_a_role_and_a_reachable_rule() -> Non
     assert {b.audience for b in BADGES} == {"mentor", "mentee"}
     assert BY_KEY["dedicated_mentor"].needs(CoreSettings()) == 10
     assert BY_KEY["peer_supporter"].needs(CoreSettings(peer_supporter_replies=4)) == 4
+
+
+async def test_the_daily_sync_regrants_each_award_once_a_day(
+    bot: Mentorbot, factory: async_sessionmaker[AsyncSession], clock: FakeClock
+) -> None:
+    pair = await _pair(bot)
+    await complete_sessions(bot, pair, 1)
+    assert await bot.sync_badge_roles() == 2  # Mentorship Started, First Mentor Session
+    assert await bot.sync_badge_roles() == 0  # done for today
+    assert await role_grants(factory, "mentorship_started") == 2
+    clock.advance(days=1)
+    assert await bot.sync_badge_roles() == 2
+
+
+async def test_app_home_shows_earned_badges(bot: Mentorbot) -> None:
+    await _pair(bot)
+    home = await bot.home(inv("dave"))
+    assert any(f.name == "Badges" and "Mentorship Started" in f.value for f in home.fields)
