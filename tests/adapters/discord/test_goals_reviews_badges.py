@@ -176,3 +176,31 @@ async def test_badges_become_roles_and_sync_repairs_a_removed_one(
         assert started in fake.member_role_ids(world.id, BOB)
         async with service.factory() as session:
             assert (await session.execute(select(MentorRow.id))).first() is not None
+
+
+async def test_a_bot_role_below_badge_roles_is_reported_once_naming_the_fix(
+    discord_bot: BotFactory, world: World, service: Mentorbot
+) -> None:
+    add_members(world, [Mentor(ANA, "ana")])
+    for user, name in ((4001, "cy"), (4002, "di")):
+        world.fake.add_member(world.id, user, name)
+    async with discord_bot() as bot:
+        await _mentorship(bot, service, world)
+        fake = bot.fake
+        # From now on Discord refuses role changes: the bot's role sits below the badges.
+        fake.fail_next("PUT", "/guilds/{g}/members/{u}/roles/{r}", status=403, times=10)
+        ana = member(world, ANA, "ana")
+        for user, name in ((4001, "cy"), (4002, "di")):
+            learner = member(world, user, name)
+            await service.execute(learner, "mentee profile", {"goals": "learn_giving"})
+            await service.execute(learner, "mentor request", {"mentor": str(ANA)})
+            request = (await mentorships(service.factory))[-1]
+            await service.press(ana, f"mb:accept:{request.id}:1")
+        await bot.deliver()
+        notices = [
+            embed_text(m)
+            for m in bot.admin_messages()
+            if "placed above “Mentorship Started”" in embed_text(m)
+        ]
+        assert len(notices) == 1  # two refused grants, one notice
+        assert "Manage Roles with its own role placed above" in notices[0]
