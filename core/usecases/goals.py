@@ -26,9 +26,14 @@ from core.messages import Button, Field, File, Form, FormField, Message, Reply, 
 from core.models import GoalProgress, MenteeGoal, MenteeMilestone, Mentorship
 from core.uow import UnitOfWork
 from core.usecases.badges import award_badges
-from core.usecases.mentees import find_mentee
-from core.usecases.mentors import find_mentor
-from core.usecases.parties import Party, load_parties, load_party, parties, party_with
+from core.usecases.parties import (
+    Party,
+    load_parties,
+    load_party,
+    parties,
+    parties_of,
+    party_with,
+)
 
 TITLE_MAX = 100
 DESCRIPTION_MAX = 1000
@@ -241,21 +246,8 @@ async def _my_mentorships(uow: UnitOfWork, actor: Actor, person: str | None) -> 
     """The actor's mentorships (all of them, or the one with ``person``)."""
     if person is not None:
         return [await party_with(uow, actor, person, (*LIVE, "completed", "ended"))]
-    mentor = await find_mentor(uow, actor.member)
-    mentee = await find_mentee(uow, actor.member)
-    sides = []
-    if mentor is not None:
-        sides.append(Mentorship.mentor_id == mentor.id)
-    if mentee is not None:
-        sides.append(Mentorship.mentee_id == mentee.id)
-    if not sides:
-        return []
-    return await load_parties(
-        uow,
-        parties()
-        .where(or_(*sides), Mentorship.status.in_((*LIVE, "completed", "ended")))
-        .order_by(Mentorship.created_at.desc(), Mentorship.id),
-    )
+    found = await parties_of(uow, actor, (*LIVE, "completed", "ended"))
+    return sorted(found, key=lambda p: (p.mentorship.created_at, p.mentorship.id), reverse=True)
 
 
 async def list_goals(uow: UnitOfWork, actor: Actor, cmd: ListGoals) -> Reply:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 
 from core import validation
 from core.actions import action_id, form, require_current
@@ -17,12 +17,9 @@ from core.models import Mentor, Mentorship
 from core.models.base import utcnow
 from core.uow import UnitOfWork
 from core.usecases.badges import award_badges
-from core.usecases.mentees import find_mentee
-from core.usecases.mentors import find_mentor
 from core.usecases.parties import (
     Party,
-    load_parties,
-    parties,
+    parties_of,
     party_for,
     party_with,
 )
@@ -50,24 +47,7 @@ class ListMentorships:
 
 
 async def list_mentorships(uow: UnitOfWork, actor: Actor, cmd: ListMentorships) -> Reply:
-    mentor = await find_mentor(uow, actor.member)
-    mentee = await find_mentee(uow, actor.member)
-    conditions = []
-    if mentor is not None:
-        conditions.append(Mentorship.mentor_id == mentor.id)
-    if mentee is not None:
-        conditions.append(Mentorship.mentee_id == mentee.id)
-    if not conditions:
-        return say("You have no mentorships yet. `/mentor browse` to find a mentor.")
-    found = await load_parties(
-        uow,
-        parties()
-        .where(
-            or_(*conditions),
-            Mentorship.status.in_(("pending", "active", "paused", "completed", "ended")),
-        )
-        .order_by(Mentorship.created_at.desc()),
-    )
+    found = await parties_of(uow, actor, ("pending", "active", "paused", "completed", "ended"))
     # Newest first; mentorships made at the same moment by the other person's name.
     found.sort(key=lambda p: p.other(actor.member).display_name)
     found.sort(key=lambda p: p.mentorship.created_at, reverse=True)

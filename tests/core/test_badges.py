@@ -30,7 +30,14 @@ from core.models import (
 from core.service import Mentorbot
 from core.settings import CoreSettings
 from core.usecases.badges import award_badges, backfill_step
-from tests.core.test_connections import approved_mentor, inv, mentee, request
+from tests.core.test_connections import (
+    active_mentorship,
+    approved_mentor,
+    inv,
+    mentee,
+    mentorship_of,
+    request,
+)
 
 
 @dataclass
@@ -48,19 +55,16 @@ def bot(factory: async_sessionmaker[AsyncSession], clock: FakeClock) -> Mentorbo
 
 
 async def _pair(bot: Mentorbot, mentor: str = "alice", learner: str = "dave") -> Pair:
-    mentor_id = await approved_mentor(bot, mentor)
-    await mentee(bot, learner)
-    ms = await request(bot, learner, mentor_id)
-    await bot.press(inv(mentor), action_id("accept", ms, "1"))
+    ms = await active_mentorship(bot, mentor, learner)
     async with bot.factory() as session:
         row = await session.get(Mentorship, ms)
-        mentor_row = await session.get(Mentor, mentor_id)
         assert row is not None
+        mentor_row = await session.get(Mentor, row.mentor_id)
         assert mentor_row is not None
         learner_member = (
             await session.execute(select(Member.id).where(Member.platform_user_id == learner))
         ).scalar_one()
-        return Pair(ms, mentor_id, mentor_row.user_id, learner_member, row.community_id)
+        return Pair(ms, row.mentor_id, mentor_row.user_id, learner_member, row.community_id)
 
 
 async def awards(factory: async_sessionmaker[AsyncSession], member_id: str) -> list[str]:
@@ -215,7 +219,7 @@ async def test_mentee_success_after_three_completed_mentorships(bot: Mentorbot) 
         mentor_member = mentor.user_id
     for n, learner in enumerate(("d1", "d2", "d3")):
         await bot.execute(inv("alice"), "mentorship end", {"person": learner})
-        ms = await request_id(bot, learner)
+        ms = await mentorship_of(bot, learner)
         await bot.submit(
             inv("alice"), action_id("end", ms, "completed", "1"), {"notes": "All goals met."}
         )
@@ -228,20 +232,6 @@ async def test_mentee_success_after_three_completed_mentorships(bot: Mentorbot) 
             )
         ).all()
     assert len(graduates) == 3
-
-
-async def request_id(bot: Mentorbot, learner: str) -> str:
-    async with bot.factory() as session:
-        from core.models import Mentee
-
-        return (
-            await session.execute(
-                select(Mentorship.id)
-                .join(Mentee, Mentee.id == Mentorship.mentee_id)
-                .join(Member, Member.id == Mentee.user_id)
-                .where(Member.platform_user_id == learner)
-            )
-        ).scalar_one()
 
 
 @pytest.mark.parametrize("before", [0, 8])

@@ -9,7 +9,6 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.actions import action_id
 from core.charts import HEIGHT_PX, WIDTH_PX, png_size
 from core.clock import FakeClock
 from core.errors import Conflict, InvalidValue, NotFound
@@ -17,7 +16,7 @@ from core.messages import Message, Reply
 from core.models import BadgeAward, Delivery, GoalProgress, MenteeGoal, MenteeMilestone
 from core.service import Mentorbot
 from core.usecases.goals import bar
-from tests.core.test_connections import approved_mentor, inv, mentee, request
+from tests.core.test_connections import active_mentorship, inv
 from tests.helpers import snapshot
 
 
@@ -28,11 +27,7 @@ def bot(factory: async_sessionmaker[AsyncSession], clock: FakeClock) -> Mentorbo
 
 
 async def pair(bot: Mentorbot, mentor: str = "alice", learner: str = "dave") -> str:
-    mentor_id = await approved_mentor(bot, mentor)
-    await mentee(bot, learner)
-    ms = await request(bot, learner, mentor_id)
-    await bot.press(inv(mentor), action_id("accept", ms, "1"))
-    return ms
+    return await active_mentorship(bot, mentor, learner)
 
 
 GOAL = {
