@@ -105,6 +105,9 @@ class ConsolePort:
         held.discard(role_id)
         self.emit_line(f"[role] @{user_id} -{role_id}")
 
+    async def role_holders(self, target: Target, role_id: str) -> list[str] | None:
+        return sorted(user for user, held in self.roles.items() if role_id in held)
+
     async def create_private_space(
         self, target: Target, name: str, topic: str, user_ids: tuple[str, ...], attempt: Attempt
     ) -> str:

@@ -20,12 +20,14 @@ from core.effects import (
     DirectMessage,
     Effect,
     GrantRole,
+    PruneRole,
     Reminder,
     RevokeRole,
     ScheduledEvent,
     SpaceMembership,
 )
 from core.models import (
+    BadgeAward,
     Community,
     Member,
     Mentorship,
@@ -101,6 +103,19 @@ class Performer:
                 else:
                     await port.revoke_role(target, user, role_id)
                 return Outcome(sent={"role_id": role_id}, role_ids={key: role_id})
+            case PruneRole(role_key=key):
+                info = community.roles.get(key) or {}
+                known = self.role_ids.get((community.id, key)) or info.get("id")
+                if known is None:
+                    return Outcome()  # never created: nobody holds it
+                holders = await port.role_holders(target, known)
+                if holders is None:
+                    return Outcome(sent={"pruned": None})
+                entitled = await self._awarded(community.id, key, holders)
+                strays = [user for user in holders if user not in entitled]
+                for user in strays:
+                    await port.revoke_role(target, user, known)
+                return Outcome(sent={"pruned": len(strays)})
             case CreatePrivateSpace(group_id=group_id, name=name, topic=topic, member_user_ids=ids):
                 space = await port.create_private_space(target, name, topic, ids, attempt)
                 return Outcome(sent={"space_id": space}, group_channel=(group_id, space))
@@ -116,6 +131,22 @@ class Performer:
                 event_id = await port.create_scheduled_event(target, space, title, text, s, e)
                 return Outcome(sent={"event_id": event_id})
         raise PermanentFailure(f"unknown effect kind {effect.kind}")
+
+    async def _awarded(self, community_id: str, badge: str, users: list[str]) -> set[str]:
+        """Which of ``users`` (platform ids) hold the award ``badge`` in the community."""
+        if not users:
+            return set()
+        async with self._factory() as session:
+            found = await session.execute(
+                select(Member.platform_user_id)
+                .join(BadgeAward, BadgeAward.member_id == Member.id)
+                .where(
+                    Member.community_id == community_id,
+                    BadgeAward.badge == badge,
+                    Member.platform_user_id.in_(users),
+                )
+            )
+            return set(found.scalars())
 
     async def _thread_of(self, community_id: str, mentorship_id: str, user_id: str) -> str | None:
         async with self._factory() as session:

@@ -20,7 +20,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from core.badges import BADGES, Badge, Counts, badge_name, badges_counting
 from core.context import Actor, find_member
-from core.effects import ChannelPost, DirectMessage, Effect, GrantRole
+from core.effects import ChannelPost, DirectMessage, Effect, GrantRole, PruneRole
 from core.errors import InvalidValue
 from core.ids import new_id
 from core.messages import Field, Message, Reply, mention, moment, say
@@ -348,6 +348,10 @@ async def sync_step(uow: UnitOfWork, community: Community) -> int:
     else:
         settings.pop(SYNC_CURSOR, None)
         settings.pop(SYNC_RUN, None)
+        # Every award is granted again; now take each badge role from those without one.
+        await uow.outbox.add_many(
+            community.id, [(PruneRole(b.key), f"badge-prune:{run}:{b.key}") for b in BADGES]
+        )
     community.settings = settings
     return len(rows)
 

@@ -106,9 +106,11 @@ async def test_badges_show_as_labels_and_sync_repairs_a_removed_role(
     assert any("0 of 1 goals achieved to **Goal Achieved**" in line for line in shown)
     assert "Mentorship Started" in community.port.roles["dave"]
     community.port.roles["dave"].discard("Mentorship Started")  # someone removed it
+    community.port.roles["zed"] = {"Mentorship Started"}  # someone gave it away
     await community.handle("as @owner")
     synced = await community.say("/admin badges sync")
     assert "[role] @dave +Mentorship Started" in synced
+    assert "[role] @zed -Mentorship Started" in synced
     again = await community.say("/admin badges sync")
     assert not any(line.startswith("[role]") for line in again)  # nothing left to repair
     await community.handle("as @dave")

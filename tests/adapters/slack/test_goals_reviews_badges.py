@@ -14,7 +14,16 @@ from core.charts import HEIGHT_PX, WIDTH_PX, png_size
 from core.clock import FakeClock
 from core.models import Mentor
 from tests.adapters.slack.community import ANA_MENTOR, become_mentee, connect, seed_mentors
-from tests.adapters.slack.conftest import ANA, BOB, OWNER, Slack, SlackHarness, buttons, texts
+from tests.adapters.slack.conftest import (
+    ANA,
+    BOB,
+    CAROL,
+    OWNER,
+    Slack,
+    SlackHarness,
+    buttons,
+    texts,
+)
 
 
 async def _mentorship(bot: SlackHarness) -> None:
@@ -118,7 +127,7 @@ async def test_badges_as_user_groups_and_sync_repairs_a_removed_member(slack: Sl
     assert "Mentorship Started" in shown
     assert "0 of 1 goals achieved to" in shown
 
-    group.users = [u for u in group.users if u != BOB]  # someone took Bob out
+    group.users = [u for u in group.users if u != BOB] + [CAROL]  # Bob out, Carol in
     await bot.command(BOB, "admin badges sync")
     assert "only community admins" in texts((await bot.reply())["blocks"])
     await bot.command(OWNER, "admin badges sync")
