@@ -115,13 +115,21 @@ def parse_milestones(value: str | None) -> list[str]:
     return items
 
 
-def _record(
+async def _record(
     uow: UnitOfWork,
     goal: MenteeGoal,
     change: str,
     actor: Actor | None,
     milestone: str | None = None,
 ) -> None:
+    """Keep this change of ``goal`` (locked by the caller) for its history. Times are
+    strictly increasing per goal, so changes made within one clock tick keep their order."""
+    last = (
+        await uow.session.execute(
+            select(func.max(GoalProgress.at)).where(GoalProgress.goal_id == goal.id)
+        )
+    ).scalar_one()
+    at = uow.now() if last is None else max(uow.now(), last + timedelta(microseconds=1))
     uow.session.add(
         GoalProgress(
             community_id=goal.community_id,
@@ -130,7 +138,7 @@ def _record(
             change=change,
             milestone_id=milestone,
             actor_id=actor.member.id if actor else None,
-            at=uow.now(),
+            at=at,
         )
     )
 
@@ -170,7 +178,7 @@ async def add_goal(uow: UnitOfWork, actor: Actor, cmd: AddGoal) -> Reply:
                 created_at=uow.now(),
             )
         )
-    _record(uow, goal, "created", actor)
+    await _record(uow, goal, "created", actor)
     await uow.session.flush()
     await _tell_other(
         uow,
@@ -351,7 +359,7 @@ async def tick_milestone(uow: UnitOfWork, actor: Actor, args: list[str]) -> Repl
         milestone.completed_at = uow.now() if ticked else None
         await uow.session.flush()
         await _follow_milestones(uow, goal)
-        _record(uow, goal, "milestone" if ticked else "unticked", actor, milestone.id)
+        await _record(uow, goal, "milestone" if ticked else "unticked", actor, milestone.id)
         if ticked:
             await _tell_other(
                 uow,
@@ -392,7 +400,7 @@ async def submit_progress(
 
 async def _set_progress(uow: UnitOfWork, actor: Actor, goal: MenteeGoal, progress: int) -> None:
     goal.progress, goal.progress_manual = float(progress), True
-    _record(uow, goal, "manual", actor)
+    await _record(uow, goal, "manual", actor)
 
 
 async def set_goal_progress(uow: UnitOfWork, actor: Actor, cmd: SetGoalProgress) -> Reply:
@@ -434,7 +442,7 @@ async def set_goal_progress(uow: UnitOfWork, actor: Actor, cmd: SetGoalProgress)
 async def complete_goal(uow: UnitOfWork, actor: Actor, args: list[str]) -> Reply:
     goal, party = await _goal_for(uow, actor, args[0])
     goal.status, goal.progress, goal.completed_at = "completed", 100.0, uow.now()
-    _record(uow, goal, "completed", actor)
+    await _record(uow, goal, "completed", actor)
     await uow.session.flush()
     await _tell_other(
         uow,
@@ -451,7 +459,7 @@ async def complete_goal(uow: UnitOfWork, actor: Actor, args: list[str]) -> Reply
 async def abandon_goal(uow: UnitOfWork, actor: Actor, args: list[str]) -> Reply:
     goal, party = await _goal_for(uow, actor, args[0])
     goal.status = "abandoned"
-    _record(uow, goal, "abandoned", actor)
+    await _record(uow, goal, "abandoned", actor)
     await _tell_other(
         uow,
         actor,
