@@ -64,8 +64,12 @@ async def award_badges(
     Slack user group) grant and, with ``announce``, an announcement in the community's
     announcement channel (a DM to the member when there is none). Returns the new awards.
     """
-    if not member_ids or not badges_enabled(community) or BACKFILL_CURSOR in community.settings:
-        # While earlier history is being awarded, the backfill will reach these members.
+    if BACKFILL_CURSOR in community.settings:
+        # Earlier history is being awarded in member-id order: members it has not reached
+        # yet get their badges from it (quietly), the others as usual.
+        reached = str(community.settings[BACKFILL_CURSOR])
+        member_ids = [m for m in member_ids if m <= reached]
+    if not member_ids or not badges_enabled(community):
         return []
     candidates = badges_counting(reasons)
     if not candidates:

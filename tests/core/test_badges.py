@@ -29,7 +29,7 @@ from core.models import (
 )
 from core.service import Mentorbot
 from core.settings import CoreSettings
-from core.usecases.badges import award_badges, backfill_step
+from core.usecases.badges import BACKFILL_CURSOR, award_badges, backfill_step
 from tests.core.test_connections import (
     active_mentorship,
     approved_mentor,
@@ -349,3 +349,17 @@ async def test_app_home_shows_earned_badges(bot: Mentorbot) -> None:
     await _pair(bot)
     home = await bot.home(inv("dave"))
     assert any(f.name == "Badges" and "Mentorship Started" in f.value for f in home.fields)
+
+
+async def test_during_a_backfill_only_members_it_reached_earn_badges_live(
+    bot: Mentorbot, factory: async_sessionmaker[AsyncSession]
+) -> None:
+    pair = await _pair(bot)
+    for reached, expected in (("", []), (pair.mentor_member, ["first_mentor_session"])):
+        async with bot.uow() as uow:
+            community = await uow.session.get(Community, pair.community)
+            assert community is not None
+            community.settings = {**community.settings, BACKFILL_CURSOR: reached}
+            await uow.commit()
+        got = await complete_sessions(bot, pair, 1)
+        assert got == expected
