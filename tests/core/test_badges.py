@@ -29,6 +29,7 @@ from core.models import (
 )
 from core.service import Mentorbot
 from core.settings import CoreSettings
+from core.uow import UnitOfWork
 from core.usecases.badges import BACKFILL_CURSOR, award_badges, backfill_step
 from tests.core.test_connections import (
     active_mentorship,
@@ -81,6 +82,19 @@ async def role_grants(factory: async_sessionmaker[AsyncSession], role_key: str) 
         return sum(1 for p in rows.scalars() if p["role_key"] == role_key)
 
 
+def completed_session(uow: UnitOfWork, pair: Pair) -> MentorSession:
+    return MentorSession(
+        community_id=pair.community,
+        mentorship_id=pair.mentorship_id,
+        mentor_id=pair.mentor_id,
+        title="Check-in",
+        scheduled_at=uow.now() - timedelta(hours=1),
+        duration=30,
+        type="one_on_one",
+        status="completed",
+    )
+
+
 async def complete_sessions(bot: Mentorbot, pair: Pair, n: int) -> list[str]:
     """What the sessions feature does when a session is completed: the row, then the
     award check, in one transaction. Returns the badges awarded along the way."""
@@ -89,18 +103,7 @@ async def complete_sessions(bot: Mentorbot, pair: Pair, n: int) -> list[str]:
         async with bot.uow() as uow:
             community = await uow.session.get(Community, pair.community)
             assert community is not None
-            uow.session.add(
-                MentorSession(
-                    community_id=pair.community,
-                    mentorship_id=pair.mentorship_id,
-                    mentor_id=pair.mentor_id,
-                    title="Check-in",
-                    scheduled_at=uow.now() - timedelta(hours=1),
-                    duration=30,
-                    type="one_on_one",
-                    status="completed",
-                )
-            )
+            uow.session.add(completed_session(uow, pair))
             await uow.session.flush()
             new = await award_badges(uow, community, [pair.mentor_member], ("completed_sessions",))
             got += [a.badge.key for a in new]
@@ -247,18 +250,7 @@ async def test_two_completions_racing_award_the_badge_once(bot: Mentorbot, befor
         async with bot.uow() as uow:
             community = await uow.session.get(Community, pair.community)
             assert community is not None
-            uow.session.add(
-                MentorSession(
-                    community_id=pair.community,
-                    mentorship_id=pair.mentorship_id,
-                    mentor_id=pair.mentor_id,
-                    title=f"Race {me}",
-                    scheduled_at=uow.now(),
-                    duration=30,
-                    type="one_on_one",
-                    status="completed",
-                )
-            )
+            uow.session.add(completed_session(uow, pair))
             await uow.session.flush()
             if postgres:
                 # Both sessions are written, neither committed, before either counts.
