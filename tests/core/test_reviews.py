@@ -10,10 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.actions import action_id
 from core.clock import FakeClock
 from core.errors import Conflict, InvalidValue, NotAllowed, NotFound
-from core.models import Delivery, Mentor, MentorReview
+from core.models import Delivery, Mentor, MentorReview, MentorSession, Mentorship
 from core.service import Mentorbot
+from core.settings import CoreSettings
 from core.usecases.discovery import MIN_PUBLIC_REVIEWS_FOR_RATING
-from tests.core.test_connections import approved_mentor, inv, mentee, request
+from core.usecases.parties import load_party
+from core.usecases.reviews import invite_review
+from tests.core.test_connections import active_mentorship, approved_mentor, inv, mentee, request
 from tests.helpers import snapshot
 
 
@@ -204,3 +207,29 @@ async def test_a_low_rating_is_flagged_to_admins_with_a_summary_button(
     names = [f.name for f in summary.message.fields]
     assert "Messages exchanged" in names
     assert summary.message.title == "Mentorship summary"
+
+
+async def test_with_reviews_after_sessions_a_completed_session_opens_the_review(
+    factory: async_sessionmaker[AsyncSession], clock: FakeClock
+) -> None:
+    bot = Mentorbot(factory, clock, settings=CoreSettings(review_after_sessions=True))
+    ms = await active_mentorship(bot, "alice", "dave")
+    with pytest.raises(Conflict, match="once it has ended"):
+        await bot.press(inv("dave"), action_id("rate", ms, "5"))
+    async with bot.uow() as uow:
+        party = await load_party(uow, (await uow.session.get(Mentorship, ms)).community_id, ms)
+        uow.session.add(
+            MentorSession(
+                community_id=party.mentorship.community_id,
+                mentorship_id=ms,
+                mentor_id=party.mentor.id,
+                title="First call",
+                scheduled_at=uow.now(),
+                duration=30,
+                type="one_on_one",
+                status="completed",
+            )
+        )
+        await invite_review(uow, party, "session-1")
+        await uow.commit()
+    assert "saved" in await review(bot, "dave", ms, 5)
