@@ -170,6 +170,24 @@ class RequestsConfig(_Section):
     max_open: int = Field(3, ge=1, le=20)
 
 
+class GoalsConfig(_Section):
+    # Both people are nudged this many days before a goal's target date.
+    nudge_days: int = Field(3, ge=1, le=60)
+
+
+class ReviewsConfig(_Section):
+    after_sessions: bool = False
+    edit_window_hours: int = Field(48, ge=0, le=24 * 60)
+    flag_threshold: int = Field(2, ge=0, le=5)
+
+
+class BadgesConfig(_Section):
+    peer_supporter_replies: int = Field(10, ge=1, le=10_000)
+    peer_supporter_daily_cap: int = Field(3, ge=1, le=100)
+    # Hour (UTC) of the daily job that gives back badge roles members lost.
+    sync_hour: int = Field(4, ge=0, le=23)
+
+
 class RetentionConfig(_Section):
     """How long housekeeping keeps rows that only matter for a while (days)."""
 
@@ -232,6 +250,9 @@ class Config(_Section):
     slack: SlackConfig = SlackConfig()
     matching: MatchingConfig = MatchingConfig()
     requests: RequestsConfig = RequestsConfig()
+    goals: GoalsConfig = GoalsConfig()
+    reviews: ReviewsConfig = ReviewsConfig()
+    badges: BadgesConfig = BadgesConfig()
     retention: RetentionConfig = RetentionConfig()
     sessions: SessionsConfig = SessionsConfig()
     calendar: CalendarConfig = CalendarConfig()

@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 DISPATCHER_JOB_ID = "delivery-dispatcher"
 HOUSEKEEPING_JOB_ID = "request-housekeeping"
 HOUSEKEEPING_MINUTES = 60
+BADGE_SYNC_JOB_ID = "badge-role-sync"
 
 
 def core_settings(config: Config) -> CoreSettings:
@@ -74,6 +75,12 @@ def core_settings(config: Config) -> CoreSettings:
         session_reminder_minutes=tuple(config.sessions.reminder_minutes),
         check_in_days=config.sessions.check_in_days,
         calendar_base_url=config.calendar.public_base_url,
+        goal_nudge_days=config.goals.nudge_days,
+        review_after_sessions=config.reviews.after_sessions,
+        review_edit_window_hours=config.reviews.edit_window_hours,
+        review_flag_threshold=config.reviews.flag_threshold,
+        peer_supporter_replies=config.badges.peer_supporter_replies,
+        peer_supporter_daily_cap=config.badges.peer_supporter_daily_cap,
     )
 
 
@@ -210,6 +217,15 @@ def start_scheduler(
             "interval",
             minutes=HOUSEKEEPING_MINUTES,
             id=HOUSEKEEPING_JOB_ID,
+            replace_existing=True,
+            max_instances=1,
+            coalesce=True,
+        )
+        scheduler.add_job(
+            service.sync_badge_roles,
+            "cron",
+            hour=config.badges.sync_hour,
+            id=BADGE_SYNC_JOB_ID,
             replace_existing=True,
             max_instances=1,
             coalesce=True,

@@ -140,6 +140,18 @@ class RevokeRole(Effect):
 
 
 @dataclass(frozen=True)
+class PruneRole(Effect):
+    """Take the role (user group) behind ``role_key`` from everyone the community's
+    awards do not give it to, where the platform can list who holds it."""
+
+    kind: ClassVar[str] = "prune_role"
+    role_key: str
+
+    def destination(self) -> str:
+        return "roles"
+
+
+@dataclass(frozen=True)
 class CreatePrivateSpace(Effect):
     """A private channel for a support group; its id is stored back on the group."""
 
@@ -216,6 +228,7 @@ EFFECT_TYPES: dict[str, type[Effect]] = {
         ChannelPost,
         GrantRole,
         RevokeRole,
+        PruneRole,
         CreatePrivateSpace,
         SpaceMembership,
         ArchiveSpace,

@@ -99,6 +99,11 @@ class PlatformPort(Protocol):
 
     async def revoke_role(self, target: Target, user_id: str, role_id: str) -> None: ...
 
+    async def role_holders(self, target: Target, role_id: str) -> list[str] | None:
+        """Who holds the role or user group now; None where the platform cannot list it
+        (Discord without the privileged members intent)."""
+        ...
+
     async def create_private_space(
         self, target: Target, name: str, topic: str, user_ids: tuple[str, ...], attempt: Attempt
     ) -> str: ...

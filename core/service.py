@@ -40,8 +40,9 @@ from core.models import BotState, Community, Member, ProcessedEvent
 from core.settings import CoreSettings
 from core.uow import ReadOnlyUnitOfWork, UnitOfWork
 from core.usecases import threads
+from core.usecases.badges import daily_sync_step
 from core.usecases.home import dashboard
-from core.usecases.housekeeping import nudge_and_expire
+from core.usecases.housekeeping import goals_and_badges, nudge_and_expire
 from core.usecases.pruning import Pruned, more_to_prune, prune_step
 from core.usecases.sessions.agenda import feed_for
 from core.usecases.sessions.planning import nudge_check_ins, slot_choices
@@ -273,6 +274,7 @@ class Mentorbot:
             await uow.commit()
         async with self.uow() as uow:
             await nudge_check_ins(uow)
+            await goals_and_badges(uow)
             await uow.commit()
         await self.prune()
         return counts
@@ -282,6 +284,20 @@ class Mentorbot:
         None when no feed has that token (unknown, or reset since)."""
         async with _busy_is_a_user_error(), self.read_uow() as uow:
             return await feed_for(uow, token)
+
+    async def sync_badge_roles(self) -> int:
+        """Daily job: queue a grant of every awarded badge's role, a batch of one
+        community's awards per short transaction (the ports change only members who lack
+        the role, and recreate a deleted one). Returns the grants queued."""
+        day = self.clock.now().strftime("%Y-%m-%d")
+        queued = 0
+        while True:
+            async with self.uow() as uow:
+                step = await daily_sync_step(uow, day)
+                await uow.commit()
+            if step is None:
+                return queued
+            queued += step
 
     async def prune(self) -> Pruned:
         """Delete dedupe records, pending relays and message routes past their retention,

@@ -34,3 +34,19 @@ class CoreSettings:
     check_in_days: int = 14
     calendar_base_url: str | None = None
     agenda_page_size: int = 5
+    # Goals (F10): both people are nudged this many days before a goal's target date.
+    goal_nudge_days: int = 3
+    goals_per_page: int = 10
+    # Reviews (F11): also invite one after each completed session; a review can be
+    # changed this long after it was written; a rating at or below the threshold is
+    # flagged to the admins.
+    review_after_sessions: bool = False
+    review_edit_window_hours: int = 48
+    review_flag_threshold: int = 2
+    reviews_page_size: int = 5
+    # Badges (F12): Peer Supporter after this many support-group replies, counting at
+    # most ``peer_supporter_daily_cap`` a day; sync and backfill work this many awards
+    # (or members) per transaction.
+    peer_supporter_replies: int = 10
+    peer_supporter_daily_cap: int = 3
+    badge_batch: int = 500

@@ -91,13 +91,22 @@ class ConsolePort:
 
     async def grant_role(self, target: Target, user_id: str, role_id: str) -> None:
         self._call("grant_role", user_id, role_id)
-        self.roles.setdefault(user_id, set()).add(role_id)
+        held = self.roles.setdefault(user_id, set())
+        if role_id in held:
+            return  # as on the platforms: the current state is checked first
+        held.add(role_id)
         self.emit_line(f"[role] @{user_id} +{role_id}")
 
     async def revoke_role(self, target: Target, user_id: str, role_id: str) -> None:
         self._call("revoke_role", user_id, role_id)
-        self.roles.setdefault(user_id, set()).discard(role_id)
+        held = self.roles.setdefault(user_id, set())
+        if role_id not in held:
+            return
+        held.discard(role_id)
         self.emit_line(f"[role] @{user_id} -{role_id}")
+
+    async def role_holders(self, target: Target, role_id: str) -> list[str] | None:
+        return sorted(user for user, held in self.roles.items() if role_id in held)
 
     async def create_private_space(
         self, target: Target, name: str, topic: str, user_ids: tuple[str, ...], attempt: Attempt

@@ -180,13 +180,15 @@ def _callback(command: Command, runner: CommandRunner) -> Callback:
     return callback
 
 
-def app_command(command: Command, runner: CommandRunner) -> app_commands.Command[Any, ..., None]:
+def app_command(
+    command: Command, runner: CommandRunner, *, name: str | None = None
+) -> app_commands.Command[Any, ..., None]:
     if len(modal_options(command)) > MODAL_INPUTS_MAX:
         raise ValueError(
             f"/{command.path}: a Discord modal holds at most {MODAL_INPUTS_MAX} inputs"
         )
     return app_commands.Command(
-        name=command.name,
+        name=name or command.name,
         description=command.description,
         callback=_callback(command, runner),
     )
@@ -210,8 +212,18 @@ def catalog_groups(catalog: Catalog, runner: CommandRunner) -> list[app_commands
             allowed_contexts=app_commands.AppCommandContext(guild=True),
             allowed_installs=app_commands.AppInstallationType(guild=True),
         )
+        subgroups: dict[str, app_commands.Group] = {}
         for command in commands:
-            group.add_command(app_command(command, runner))
+            sub, _, leaf = command.name.rpartition(" ")
+            if not sub:
+                group.add_command(app_command(command, runner))
+                continue
+            # "badges sync" → the subcommand group "badges" with its command "sync".
+            if sub not in subgroups:
+                subgroups[sub] = app_commands.Group(
+                    name=sub, description=clip(f"{name.capitalize()} {sub}", 100), parent=group
+                )
+            subgroups[sub].add_command(app_command(command, runner, name=leaf))
         groups.append(group)
     return groups
 

@@ -166,6 +166,11 @@ class DiscordPort:
                 ) from cause
             raise
 
+    async def role_holders(self, target: Target, role_id: str) -> list[str] | None:
+        # Listing a role's members needs the privileged Server Members intent, which
+        # Mentorbot does not ask for: strays are left to admins.
+        return None
+
     async def _change_role(
         self, guild: discord.Guild, user_id: str, role_id: str, add: bool
     ) -> None:

@@ -101,6 +101,8 @@ class SlashCommands:
         candidates = [(f"mentor {first}", 1)]
         if len(words) > 1 and first in self.catalog.groups:
             candidates.insert(0 if first != "mentor" else 1, (f"{first} {words[1].lower()}", 2))
+            if len(words) > 2:  # a command in a subgroup: "admin badges sync"
+                candidates.insert(0, (f"{first} {words[1].lower()} {words[2].lower()}", 3))
         for path, used in candidates:
             try:
                 return self.catalog.find(path), list(words[used:])

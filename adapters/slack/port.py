@@ -252,6 +252,12 @@ class SlackPort:
             async with delivering(f"disabling user group {role_id}", ignore=("already_disabled",)):
                 await self._client.usergroups_disable(usergroup=role_id)
 
+    async def role_holders(self, target: Target, role_id: str) -> list[str] | None:
+        if not SLACK_USERGROUP_ID.match(role_id):
+            return None  # badges without user groups: nothing held on Slack
+        members, disabled = await self._group_members(role_id)
+        return [] if disabled else members
+
     async def _groups(self) -> list[dict[str, Any]]:
         async with delivering("listing user groups"):
             listed = await self._client.usergroups_list(include_disabled=True, include_users=True)

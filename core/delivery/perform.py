@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.badges import BADGE_ROLE_NAMES
 from core.clock import Clock
 from core.defaults import ROLE_NAMES
 from core.effects import (
@@ -23,6 +24,7 @@ from core.effects import (
     DirectMessage,
     Effect,
     GrantRole,
+    PruneRole,
     Reminder,
     RevokeRole,
     ScheduledEvent,
@@ -30,6 +32,7 @@ from core.effects import (
     SpaceMembership,
 )
 from core.models import (
+    BadgeAward,
     Community,
     Member,
     MentorSession,
@@ -160,7 +163,9 @@ class Performer:
                 return Outcome(sent=await port.post(target, channel, message, pin, attempt))
             case GrantRole(user_id=user, role_key=key) | RevokeRole(user_id=user, role_key=key):
                 info = community.roles.get(key) or {}
-                name = info.get("name") or ROLE_NAMES.get(key, key.replace("_", " ").title())
+                name = info.get("name") or {**ROLE_NAMES, **BADGE_ROLE_NAMES}.get(
+                    key, key.replace("_", " ").title()
+                )
                 known = self.role_ids.get((community.id, key)) or info.get("id")
                 role_id = await port.ensure_role(target, name, known)
                 self.role_ids[(community.id, key)] = role_id
@@ -169,6 +174,19 @@ class Performer:
                 else:
                     await port.revoke_role(target, user, role_id)
                 return Outcome(sent={"role_id": role_id}, role_ids={key: role_id})
+            case PruneRole(role_key=key):
+                info = community.roles.get(key) or {}
+                known = self.role_ids.get((community.id, key)) or info.get("id")
+                if known is None:
+                    return Outcome()  # never created: nobody holds it
+                holders = await port.role_holders(target, known)
+                if holders is None:
+                    return Outcome(sent={"pruned": None})
+                entitled = await self._awarded(community.id, key, holders)
+                strays = [user for user in holders if user not in entitled]
+                for user in strays:
+                    await port.revoke_role(target, user, known)
+                return Outcome(sent={"pruned": len(strays)})
             case CreatePrivateSpace(group_id=group_id, name=name, topic=topic, member_user_ids=ids):
                 space = await port.create_private_space(target, name, topic, ids, attempt)
                 return Outcome(sent={"space_id": space}, group_channel=(group_id, space))
@@ -234,6 +252,22 @@ class Performer:
             return await session.scalar(
                 select(MentorSession.event_id).where(MentorSession.id == session_id)
             )
+
+    async def _awarded(self, community_id: str, badge: str, users: list[str]) -> set[str]:
+        """Which of ``users`` (platform ids) hold the award ``badge`` in the community."""
+        if not users:
+            return set()
+        async with self._factory() as session:
+            found = await session.execute(
+                select(Member.platform_user_id)
+                .join(BadgeAward, BadgeAward.member_id == Member.id)
+                .where(
+                    Member.community_id == community_id,
+                    BadgeAward.badge == badge,
+                    Member.platform_user_id.in_(users),
+                )
+            )
+            return set(found.scalars())
 
     async def _thread_of(self, community_id: str, mentorship_id: str, user_id: str) -> str | None:
         async with self._factory() as session:

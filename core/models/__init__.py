@@ -3,7 +3,7 @@
 from core.models.base import Base
 from core.models.community import AuditEntry, BadgeAward, Community, Member
 from core.models.delivery import Delivery, DispatcherHeartbeat, ProcessedEvent
-from core.models.goals import MenteeGoal, MenteeMilestone
+from core.models.goals import GoalProgress, MenteeGoal, MenteeMilestone
 from core.models.groups import (
     SupportGroup,
     SupportGroupMeeting,
@@ -35,6 +35,7 @@ __all__ = [
     "Community",
     "Delivery",
     "DispatcherHeartbeat",
+    "GoalProgress",
     "Member",
     "Mentee",
     "MenteeGoal",

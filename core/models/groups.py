@@ -16,7 +16,10 @@ GROUP_MEMBER_ROLES = ("facilitator", "member")
 
 class SupportGroup(Base):
     __tablename__ = "support_groups"
-    __table_args__ = (Index(None, "type", "status"),)
+    __table_args__ = (
+        Index(None, "type", "status"),
+        Index(None, "facilitator_id"),  # the Group Facilitator badge's counter
+    )
 
     id: Mapped[str] = id_column()
     community_id: Mapped[str] = community_fk()
@@ -83,7 +86,10 @@ class SupportGroupPost(Base):
 
 class SupportGroupReply(Base):
     __tablename__ = "support_group_replies"
-    __table_args__ = (Index(None, "post_id"),)
+    __table_args__ = (
+        Index(None, "post_id"),
+        Index(None, "author_id", "created_at"),  # the Peer Supporter badge's counter
+    )
 
     id: Mapped[str] = id_column()
     community_id: Mapped[str] = community_fk()

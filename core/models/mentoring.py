@@ -239,6 +239,8 @@ class MentorReview(Base):
     content: Mapped[str | None] = mapped_column(Text)
     is_public: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = created_at()
+    # Set when the reviewer changed it within the edit window.
+    edited_at: Mapped[datetime | None] = mapped_column()
 
 
 class MessageRoute(Base):

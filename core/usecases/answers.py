@@ -19,6 +19,7 @@ from core.messages import Button, Message, Reply, mention
 from core.models import Mentor, Mentorship
 from core.models.base import utcnow
 from core.uow import UnitOfWork
+from core.usecases.badges import award_badges
 from core.usecases.discovery import suggestion_message
 from core.usecases.parties import Party, party_for
 
@@ -163,6 +164,7 @@ async def _activate(uow: UnitOfWork, actor: Actor, party: Party) -> None:
         ),
         key=f"{key}:mentee",
     )
+    await award_badges(uow, actor.community, [party.mentee_member.id], ("mentorships_started",))
 
 
 @button("decline", arity=2, versioned=True)

@@ -14,6 +14,7 @@ from core.errors import InvalidValue
 from core.messages import Field, Message, Reply, mention, moment
 from core.models import AuditEntry, Member
 from core.uow import UnitOfWork
+from core.usecases.badges import badges_enabled, set_badges
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class SetUpCommunity:
     mentor_role_name: str | None = None
     expertise: list[str] | None = None
     goals: list[str] | None = None
+    badges: bool | None = None
 
 
 async def set_up(uow: UnitOfWork, actor: Actor, cmd: SetUpCommunity) -> Reply:
@@ -63,6 +65,9 @@ async def set_up(uow: UnitOfWork, actor: Actor, cmd: SetUpCommunity) -> Reply:
             changes["mentor_role_name"] = {"from": roles.get("mentor", {}).get("name"), "to": name}
             roles["mentor"] = {"name": name}
             community.roles = roles
+    if cmd.badges is not None and badges_enabled(community) != cmd.badges:
+        changes["badges"] = {"from": not cmd.badges, "to": cmd.badges}
+        set_badges(community, cmd.badges)
     first_time = not community.is_set_up
     community.is_set_up = True
     uow.audit(

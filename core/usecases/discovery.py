@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from core import cards, matching, validation
 from core.actions import action_id, button
+from core.badges import badge_name
 from core.cards import STYLE_LABELS, languages_text, local_time
 from core.context import Actor
 from core.errors import InvalidValue, NotConfigured, StaleAction
@@ -119,7 +120,7 @@ async def badges_of(uow: UnitOfWork, member_ids: list[str]) -> dict[str, list[st
     )
     found: dict[str, list[str]] = {}
     for member_id, badge in rows:
-        found.setdefault(member_id, []).append(badge.replace("_", " ").title())
+        found.setdefault(member_id, []).append(badge_name(badge))
     return found
 
 

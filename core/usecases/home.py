@@ -11,6 +11,7 @@ from core.messages import Button, Field, Message, Reply, moment
 from core.models import Member, Mentor
 from core.uow import UnitOfWork
 from core.usecases import mentors
+from core.usecases.discovery import badges_of
 from core.usecases.mentees import find_mentee
 from core.usecases.sessions.store import upcoming
 
@@ -66,6 +67,10 @@ async def dashboard(uow: UnitOfWork, actor: Actor) -> Message:
                 ),
             )
         )
+    earned = (await badges_of(uow, [actor.member.id])).get(actor.member.id)
+    if earned:
+        # On Slack without user groups this is where badges live (besides announcements).
+        fields.append(Field("Badges", "🏅 " + ", ".join(earned) + " · `/mentor badges`"))
 
     if actor.is_admin:
         waiting = (Mentor.community_id == actor.community.id, Mentor.status == "pending")

@@ -1,4 +1,6 @@
-"""F5 housekeeping: requests waiting too long are nudged once, then expire."""
+"""Housekeeping: requests waiting too long are nudged once, then expire (F5); goals
+near or past their target date are nudged (F10); badges just turned on award earlier
+history, a batch at a time (F12)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ from core.messages import Message, mention, moment
 from core.models import Mentorship
 from core.uow import UnitOfWork
 from core.usecases.answers import decision_buttons
+from core.usecases.badges import backfill_step
+from core.usecases.goals import nudge_goals
 from core.usecases.parties import load_parties, parties
 from core.usecases.requests import expires_at
 
@@ -85,3 +89,8 @@ async def nudge_and_expire(uow: UnitOfWork) -> tuple[int, int]:
                 key=f"nudge:{ms.id}:{ms.request_version}:{user}",
             )
     return nudged, expired
+
+
+async def goals_and_badges(uow: UnitOfWork) -> int:
+    """One bounded pass of goal nudges and badge backfill; returns rows handled."""
+    return await nudge_goals(uow) + await backfill_step(uow)

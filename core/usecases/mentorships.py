@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 
 from core import validation
 from core.actions import action_id, form, require_current
@@ -16,15 +16,14 @@ from core.messages import Field, Form, FormField, Message, Reply, mention, momen
 from core.models import Mentor, Mentorship
 from core.models.base import utcnow
 from core.uow import UnitOfWork
-from core.usecases.mentees import find_mentee
-from core.usecases.mentors import find_mentor
+from core.usecases.badges import award_badges
 from core.usecases.parties import (
     Party,
-    load_parties,
-    parties,
+    parties_of,
     party_for,
     party_with,
 )
+from core.usecases.reviews import invite_review
 from core.usecases.sessions.agenda import next_sessions
 
 COMPLETION_MIN, COMPLETION_MAX = 5, 2000
@@ -49,24 +48,7 @@ class ListMentorships:
 
 
 async def list_mentorships(uow: UnitOfWork, actor: Actor, cmd: ListMentorships) -> Reply:
-    mentor = await find_mentor(uow, actor.member)
-    mentee = await find_mentee(uow, actor.member)
-    conditions = []
-    if mentor is not None:
-        conditions.append(Mentorship.mentor_id == mentor.id)
-    if mentee is not None:
-        conditions.append(Mentorship.mentee_id == mentee.id)
-    if not conditions:
-        return say("You have no mentorships yet. `/mentor browse` to find a mentor.")
-    found = await load_parties(
-        uow,
-        parties()
-        .where(
-            or_(*conditions),
-            Mentorship.status.in_(("pending", "active", "paused", "completed", "ended")),
-        )
-        .order_by(Mentorship.created_at.desc()),
-    )
+    found = await parties_of(uow, actor, ("pending", "active", "paused", "completed", "ended"))
     # Newest first; mentorships made at the same moment by the other person's name.
     found.sort(key=lambda p: p.other(actor.member).display_name)
     found.sort(key=lambda p: p.mentorship.created_at, reverse=True)
@@ -186,5 +168,13 @@ async def end_mentorship(
                 thread=ms.id,
             ),
             key=f"end:{ms.id}:{now.timestamp()}:{member.id}",
+        )
+    await invite_review(uow, party, f"end-{ms.request_version}")
+    if outcome == "completed":
+        await award_badges(
+            uow,
+            actor.community,
+            [party.mentor_member.id, party.mentee_member.id],
+            ("mentees_completed", "mentorships_graduated"),
         )
     return say(f"Mentorship {word}; notes saved.", tone="success")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import aliased
 
 from core.context import Actor, find_member
@@ -69,6 +69,20 @@ async def load_party(
     if not found:
         raise NotFound("mentorship")
     return found[0]
+
+
+async def parties_of(uow: UnitOfWork, actor: Actor, statuses: tuple[str, ...]) -> list[Party]:
+    """The actor's mentorships in these statuses, on either side (no order)."""
+    mentor = await find_mentor(uow, actor.member)
+    mentee = await find_mentee(uow, actor.member)
+    sides = []
+    if mentor is not None:
+        sides.append(Mentorship.mentor_id == mentor.id)
+    if mentee is not None:
+        sides.append(Mentorship.mentee_id == mentee.id)
+    if not sides:
+        return []
+    return await load_parties(uow, parties().where(or_(*sides), Mentorship.status.in_(statuses)))
 
 
 async def party_for(uow: UnitOfWork, actor: Actor, mentorship_id: str) -> Party:

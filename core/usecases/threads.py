@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select, union_all, update
+from sqlalchemy import func, select, union_all, update
 
 from core import validation
 from core.actions import action_id, button
@@ -30,13 +30,10 @@ from core.models import (
     PendingRelay,
 )
 from core.uow import UnitOfWork
-from core.usecases.mentees import find_mentee
-from core.usecases.mentors import find_mentor
 from core.usecases.parties import (
     Party,
-    load_parties,
     load_party,
-    parties,
+    parties_of,
     party_for,
     party_with,
 )
@@ -125,16 +122,7 @@ async def message_command(uow: UnitOfWork, actor: Actor, cmd: SendToPerson) -> R
 
 
 async def _active_parties(uow: UnitOfWork, actor: Actor) -> list[Party]:
-    mentor = await find_mentor(uow, actor.member)
-    mentee = await find_mentee(uow, actor.member)
-    sides = []
-    if mentor is not None:
-        sides.append(Mentorship.mentor_id == mentor.id)
-    if mentee is not None:
-        sides.append(Mentorship.mentee_id == mentee.id)
-    if not sides:
-        return []
-    found = await load_parties(uow, parties().where(or_(*sides), Mentorship.status == "active"))
+    found = await parties_of(uow, actor, ("active",))
     # Oldest first; mentorships started at the same moment by the other person's name.
     return sorted(
         found, key=lambda p: (p.mentorship.start_date, p.other(actor.member).display_name)

@@ -56,15 +56,30 @@ async def mentee(bot: Mentorbot, user: str, *, guild: str = GUILD) -> None:
 
 async def request(bot: Mentorbot, user: str, mentor_id: str) -> str:
     await bot.submit(inv(user), action_id("request", mentor_id), {"note": ""})
+    return await mentorship_of(bot, user, mentor_id)
+
+
+async def mentorship_of(bot: Mentorbot, user: str, mentor_id: str | None = None) -> str:
+    """The id of ``user``'s mentorship (with ``mentor_id``, if they have several)."""
     async with bot.factory() as session:
-        return (
-            await session.execute(
-                select(Mentorship.id)
-                .join(Mentee, Mentee.id == Mentorship.mentee_id)
-                .join(Member, Member.id == Mentee.user_id)
-                .where(Mentorship.mentor_id == mentor_id, Member.platform_user_id == user)
-            )
-        ).scalar_one()
+        stmt = (
+            select(Mentorship.id)
+            .join(Mentee, Mentee.id == Mentorship.mentee_id)
+            .join(Member, Member.id == Mentee.user_id)
+            .where(Member.platform_user_id == user)
+        )
+        if mentor_id is not None:
+            stmt = stmt.where(Mentorship.mentor_id == mentor_id)
+        return (await session.execute(stmt)).scalar_one()
+
+
+async def active_mentorship(bot: Mentorbot, mentor: str, learner: str, **changes: str) -> str:
+    """``mentor`` approved, ``learner`` a mentee, the request accepted; the mentorship id."""
+    mentor_id = await approved_mentor(bot, mentor, **changes)
+    await mentee(bot, learner)
+    ms = await request(bot, learner, mentor_id)
+    await bot.press(inv(mentor), action_id("accept", ms, "1"))
+    return ms
 
 
 @pytest.fixture

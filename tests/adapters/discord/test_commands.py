@@ -10,6 +10,7 @@ from tests.adapters.discord.conftest import ALICE, BotFactory, World
 
 # Discord's application-command option types.
 SUB_COMMAND = 1
+SUB_COMMAND_GROUP = 2
 DISCORD_TYPES = {
     OptionType.STRING: 3,
     OptionType.TEXT: 3,
@@ -72,8 +73,14 @@ async def test_every_catalog_command_and_option_is_registered_on_discord(
             group = registered[command.group]
             assert (group["contexts"], group["integration_types"]) == ([0], [0])  # servers only
             subcommands = {o["name"]: o for o in group["options"]}
-            assert set(subcommands) == {c.name for c in CATALOG.in_group(command.group)}
-            sub = subcommands[command.name]
+            # "badges sync" is the command "sync" of the subcommand group "badges".
+            top = {c.name.split(" ")[0] for c in CATALOG.in_group(command.group)}
+            assert set(subcommands) == top
+            *parent, leaf = command.name.split(" ")
+            if parent:
+                assert subcommands[parent[0]]["type"] == SUB_COMMAND_GROUP
+                subcommands = {o["name"]: o for o in subcommands[parent[0]]["options"]}
+            sub = subcommands[leaf]
             assert sub["type"] == SUB_COMMAND
             assert sub["description"] == command.description
             options = {o["name"]: _registered(o) for o in sub.get("options") or []}

@@ -245,8 +245,12 @@ async def test_ending_asks_for_notes_tells_both_and_the_history_exports_as_json(
         assert ended.ephemeral
         assert "Mentorship completed" in embed_text(ended)
         await bot.deliver()
-        to_alice, to_bob = bot_dms(bot, ALICE)[-1], bot_dms(bot, BOB)[-1]
-        assert title(to_alice) == title(to_bob) == "Mentorship completed"
+        to_alice = bot_dms(bot, ALICE)[-1]
+        # The mentee (bob) also gets a review invitation (F11) and a badge (F12).
+        bob_titles = [title(m) for m in bot_dms(bot, BOB)]
+        assert title(to_alice) == "Mentorship completed"
+        assert "Mentorship completed" in bob_titles
+        assert "How was mentoring with alice?" in bob_titles
         assert "> I give monthly now. Next: a budget." in embed_text(to_alice)
 
         exported = await bot.command(BOB, "mentorship export", {"person": ALICE})

@@ -1,0 +1,108 @@
+"""Goal progress charts (F10): a PNG drawn with matplotlib, and the same in words.
+
+matplotlib is imported only when a chart is drawn (with the Agg backend, no display),
+so start-up and every other command never pay for it. Drawing is CPU work; callers run
+:func:`draw_progress_chart` in a worker thread.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+WIDTH_PX, HEIGHT_PX, DPI = 800, 450, 100
+# pyplot's state is process-wide: one chart at a time.
+_DRAWING = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Point:
+    at: datetime
+    progress: float
+    milestone: str | None = None  # the milestone ticked at this moment, if any
+
+
+@dataclass(frozen=True)
+class GoalSeries:
+    title: str
+    status: str
+    points: tuple[Point, ...]
+    target: datetime | None = None
+
+
+def draw_progress_chart(series: list[GoalSeries], zone: str, now: datetime) -> bytes:
+    """A PNG of each goal's progress over time (steps), milestones marked, dates in
+    ``zone``; exactly :data:`WIDTH_PX` x :data:`HEIGHT_PX` pixels."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
+
+    tz = ZoneInfo(zone)
+    with _DRAWING:
+        fig, ax = plt.subplots(figsize=(WIDTH_PX / DPI, HEIGHT_PX / DPI), dpi=DPI)
+        try:
+
+            def num(at: datetime) -> float:
+                return float(mdates.date2num(at.astimezone(tz)))  # type: ignore[no-untyped-call]
+
+            for goal in series:
+                xs = [num(p.at) for p in goal.points]
+                ys = [p.progress for p in goal.points]
+                if goal.status == "active":
+                    xs.append(num(now))
+                    ys.append(ys[-1])
+                (line,) = ax.step(xs, ys, where="post", label=goal.title[:40])
+                marked = [p for p in goal.points if p.milestone]
+                if marked:
+                    ax.plot(
+                        [num(p.at) for p in marked],
+                        [p.progress for p in marked],
+                        "o",
+                        color=line.get_color(),
+                    )
+                if goal.target is not None:
+                    ax.axvline(num(goal.target), color=line.get_color(), ls=":", lw=1)
+            ax.set_ylim(-2, 102)
+            ax.set_ylabel("Progress (%)")
+            ax.set_title("Goal progress")
+            ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b", tz=tz))  # type: ignore[no-untyped-call]
+            ax.grid(alpha=0.3)
+            if series:
+                ax.legend(loc="upper left", fontsize="small")
+            buffer = io.BytesIO()
+            fig.savefig(buffer, format="png", dpi=DPI)
+        finally:
+            plt.close(fig)
+    return buffer.getvalue()
+
+
+def describe_progress(series: list[GoalSeries], zone: str) -> str:
+    """The chart in words, for screen readers and text-only clients."""
+    tz = ZoneInfo(zone)
+    lines = []
+    for goal in series:
+        first, last = goal.points[0], goal.points[-1]
+        ticks = [p for p in goal.points if p.milestone]
+        steps = "; ".join(
+            f"“{p.milestone}” ticked {p.at.astimezone(tz):%d %b}, {p.progress:.0f}%" for p in ticks
+        )
+        lines.append(
+            f"{goal.title} ({goal.status}): {first.progress:.0f}% on "
+            f"{first.at.astimezone(tz):%d %b %Y}, {last.progress:.0f}% on "
+            f"{last.at.astimezone(tz):%d %b %Y}, {len(goal.points)} change(s)"
+            + (f". Milestones: {steps}" if steps else "")
+            + "."
+        )
+    return "\n".join(lines)
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from a PNG's header."""
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        raise ValueError("not a PNG")
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
