@@ -172,7 +172,11 @@ class ArchiveSpace(Effect):
 
 @dataclass(frozen=True)
 class ScheduledEvent(Effect):
-    """A platform calendar event (Discord Guild Scheduled Event) for a group meeting."""
+    """A platform calendar event (Discord Guild Scheduled Event) for a group meeting.
+
+    With ``meeting_id`` the event's id is stored back on that meeting, so moving or
+    cancelling the meeting changes the same event.
+    """
 
     kind: ClassVar[str] = "scheduled_event"
     group_id: str
@@ -180,9 +184,56 @@ class ScheduledEvent(Effect):
     description: str
     start: datetime
     end: datetime
+    meeting_id: str | None = None
 
     def destination(self) -> str:
         return f"group:{self.group_id}"
+
+
+@dataclass(frozen=True)
+class ScheduledEventChange(Effect):
+    """Move (new ``start``/``end``) or cancel (``cancel=True``) a meeting's platform event.
+
+    The event id is read from the meeting when delivered; a meeting whose event was never
+    created has nothing to change.
+    """
+
+    kind: ClassVar[str] = "scheduled_event_change"
+    group_id: str
+    meeting_id: str
+    start: datetime | None = None
+    end: datetime | None = None
+    cancel: bool = False
+
+    def destination(self) -> str:
+        return f"group:{self.group_id}"
+
+
+@dataclass(frozen=True)
+class GroupPost(Effect):
+    """A message in a support group's private space, found when delivered.
+
+    ``post_id`` names the stored post (a facilitator post or prompt) it publishes: the
+    port opens a thread under it (``thread_name``) and both ids are stored back so replies
+    there are recognised. ``reply_to`` instead posts into that stored post's thread (a
+    reply given through a form). A reminder about a moment sets ``until``: useful until
+    then, dropped after.
+    """
+
+    kind: ClassVar[str] = "group_post"
+    group_id: str
+    message: StoredMessage
+    pin: bool = False
+    post_id: str | None = None
+    thread_name: str | None = None
+    reply_to: str | None = None
+    until: datetime | None = None
+
+    def destination(self) -> str:
+        return f"group:{self.group_id}"
+
+    def useful_until(self, due_at: datetime) -> datetime:
+        return self.until if self.until is not None else super().useful_until(due_at)
 
 
 EFFECT_TYPES: dict[str, type[Effect]] = {
@@ -197,6 +248,8 @@ EFFECT_TYPES: dict[str, type[Effect]] = {
         SpaceMembership,
         ArchiveSpace,
         ScheduledEvent,
+        ScheduledEventChange,
+        GroupPost,
     )
 }
 

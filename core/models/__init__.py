@@ -5,6 +5,8 @@ from core.models.community import AuditEntry, BadgeAward, Community, Member
 from core.models.delivery import Delivery, DispatcherHeartbeat, ProcessedEvent
 from core.models.goals import MenteeGoal, MenteeMilestone
 from core.models.groups import (
+    DiscussionPrompt,
+    GroupPromptUse,
     SupportGroup,
     SupportGroupMeeting,
     SupportGroupMember,
@@ -31,7 +33,9 @@ __all__ = [
     "BotState",
     "Community",
     "Delivery",
+    "DiscussionPrompt",
     "DispatcherHeartbeat",
+    "GroupPromptUse",
     "Member",
     "Mentee",
     "MenteeGoal",
