@@ -44,6 +44,7 @@ class Autocomplete(StrEnum):
     LANGUAGES = "languages"
     EXPERTISE = "expertise"
     GOALS = "goals"
+    GROUPS = "groups"
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from core.usecases import (
     community,
     deliveries,
     discovery,
+    group_catalog,
     mentees,
     mentors,
     mentorships,
@@ -342,6 +343,11 @@ CATALOG = Catalog(
                 ),
                 Option("expertise", OptionType.LIST, "Expertise mentors can pick, comma-separated"),
                 Option("goals", OptionType.LIST, "Goals mentees can pick, comma-separated"),
+                Option(
+                    "group_types",
+                    OptionType.LIST,
+                    "Support-group types besides new_givers, loan_funders, community_leaders",
+                ),
             ),
             access=Access.ADMIN,
         ),
@@ -390,5 +396,6 @@ CATALOG = Catalog(
             access=Access.ADMIN,
             read_only=True,
         ),
+        *group_catalog.COMMANDS,
     ]
 )

@@ -35,7 +35,7 @@ DURATION_MIN, DURATION_MAX = 15, 480
 
 
 def parse_time(field_name: str, value: str) -> time:
-    """"19:00", "7pm" or "7:30 pm" as a time of day; anything else names the rule."""
+    """ "19:00", "7pm" or "7:30 pm" as a time of day; anything else names the rule."""
     match = _TIME_RE.match(value.strip())
     rule = "must be a time of day such as 19:00 or 7pm (00:00–23:59)"
     if match is None:
@@ -97,8 +97,9 @@ class Schedule:
             raise InvalidValue("week", "a monthly meeting needs the week: 1, 2, 3, 4 or last")
         if not DURATION_MIN <= self.duration <= DURATION_MAX:
             raise InvalidValue(
-                "duration", f"must be a whole number of minutes from {DURATION_MIN} to "
-                f"{DURATION_MAX}", self.duration
+                "duration",
+                f"must be a whole number of minutes from {DURATION_MIN} to {DURATION_MAX}",
+                self.duration,
             )
 
     @property
@@ -127,7 +128,8 @@ class Schedule:
         day = _RR_DAYS[self.weekday]
         if self.frequency == "monthly":
             rule = rrule.rrule(
-                rrule.MONTHLY, dtstart=datetime.combine(start.replace(day=1), time()),
+                rrule.MONTHLY,
+                dtstart=datetime.combine(start.replace(day=1), time()),
                 byweekday=day(self.week or 1),
             )
         else:
@@ -152,9 +154,7 @@ class Schedule:
             start, shifted = local_instant(day, self.at, zone)
             if start <= after:
                 continue
-            found.append(
-                Occurrence(start, start + timedelta(minutes=self.duration), day, shifted)
-            )
+            found.append(Occurrence(start, start + timedelta(minutes=self.duration), day, shifted))
             if len(found) >= count:
                 break
         return found

@@ -27,3 +27,13 @@ class CoreSettings:
     prune_batch: int = 1000
     prune_max_batches: int = 50
     history_page_size: int = 20
+    # Support groups (F8): below this many members a group is "forming".
+    group_min_members: int = 3
+    groups_page_size: int = 5
+    # A place freed in a full group is offered to the first waiting member this long.
+    waitlist_offer_hours: int = 24
+    # Meetings kept materialised ahead, and reminders posted in the group's space.
+    meeting_window: int = 4
+    meeting_reminder_hours: tuple[int, ...] = (24, 1)
+    # Groups one housekeeping pass extends, offers it expires or prompts it posts, at most.
+    group_batch: int = 200

@@ -12,7 +12,7 @@ from functools import cache
 from types import TracebackType
 from typing import Any, Self, TypeVar, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -116,6 +116,23 @@ class Outbox:
         if added:
             self.note_due(now, added)
         return added
+
+    async def cancel(self, community_id: str, group_keys: Sequence[str]) -> int:
+        """Cancel the effects still waiting under these group keys (a meeting's reminders);
+        return how many. Sent ones stay sent."""
+        if not group_keys:
+            return 0
+        result = await self._session.execute(
+            update(Delivery)
+            .where(
+                Delivery.community_id == community_id,
+                Delivery.group_key.in_(list(group_keys)),
+                Delivery.status == "pending",
+            )
+            .values(status="cancelled", last_error="cancelled: no longer needed")
+            .execution_options(synchronize_session=False)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
 
 
 class UnitOfWork:

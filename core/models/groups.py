@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-
 from typing import Any
 
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models.base import (
-    JSONType,
     Base,
+    JSONType,
     community_fk,
     created_at,
     id_column,

@@ -1,0 +1,578 @@
+"""Support-group meetings (F8): the rolling window, reminders, events, moves and notes.
+
+The next ``meeting_window`` occurrences of a group's schedule exist as meeting rows, one
+per occurrence (unique per group, so materialising again never duplicates). Each has its
+reminders posted in the group's space (``meeting_reminder_hours`` before), a platform
+event (Discord Guild Scheduled Event), and a DM to the facilitator after it ends with a
+button to record notes: all queued with the meeting's ``group_key``, so a move or a
+cancellation cancels them at once. Housekeeping extends each window when its first
+meeting has started (``SupportGroup.meetings_due_at``), a bounded batch of groups a pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from core import validation
+from core.actions import action_id, button, form
+from core.context import Actor
+from core.effects import DirectMessage, GroupPost, ScheduledEvent, ScheduledEventChange
+from core.errors import Conflict, InvalidValue
+from core.messages import Button, Field, File, Form, FormField, Message, Reply, moment, say
+from core.models import Member, SupportGroup, SupportGroupMeeting
+from core.recurrence import (
+    FREQUENCIES,
+    CalendarEntry,
+    Schedule,
+    calendar_file,
+    local_instant,
+    parse_time,
+    week_number,
+    weekday,
+)
+from core.uow import UnitOfWork
+from core.usecases.groups import GroupRef, find_group, may_see, require_lead, require_open
+
+NOTES_MAX, TOPIC_MAX = 2000, 200
+_DATE_HELP = "must be a date as YYYY-MM-DD"
+
+
+def schedule_of(group: SupportGroup) -> Schedule | None:
+    return Schedule.from_dict(group.schedule) if group.schedule else None
+
+
+def meeting_key(meeting: SupportGroupMeeting) -> str:
+    return f"meeting:{meeting.id}"
+
+
+def schedule_from(
+    frequency: str,
+    day: str,
+    at: str,
+    zone: str,
+    week: str | None,
+    duration: int | None,
+    anchor: date,
+) -> Schedule:
+    """A schedule from command options; each bad part names its option."""
+    chosen = validation.choice("frequency", frequency, FREQUENCIES)
+    return Schedule(
+        frequency=chosen,  # type: ignore[arg-type]  # checked against FREQUENCIES
+        weekday=weekday("day", day),
+        at=parse_time("time", at),
+        duration=60 if duration is None else duration,
+        zone=validation.timezone("timezone", zone),
+        week=week_number("week", week) if chosen == "monthly" else None,
+        anchor=anchor,
+    )
+
+
+def shifted_note(meetings: Sequence[SupportGroupMeeting], schedule: Schedule) -> str:
+    """Say so when a meeting's local time does not exist that day (a spring-forward night)."""
+    moved = [m for m in meetings if _local(m.scheduled_at, schedule.zone).time() != schedule.at]
+    if not moved:
+        return ""
+    days = ", ".join(f"{_local(m.scheduled_at, schedule.zone):%Y-%m-%d}" for m in moved)
+    return (
+        f"⚠️ {schedule.at:%H:%M} does not exist in {schedule.zone} on {days} (the clocks "
+        f"go forward), so that meeting starts an hour later, at the same moment it would "
+        "have had."
+    )
+
+
+def _local(when: datetime, zone: str) -> datetime:
+    return when.astimezone(ZoneInfo(zone))
+
+
+async def upcoming(uow: UnitOfWork, group: SupportGroup, limit: int) -> list[SupportGroupMeeting]:
+    rows = await uow.session.execute(
+        select(SupportGroupMeeting)
+        .where(
+            SupportGroupMeeting.group_id == group.id,
+            SupportGroupMeeting.status == "scheduled",
+            SupportGroupMeeting.scheduled_at > uow.now(),
+        )
+        .order_by(SupportGroupMeeting.scheduled_at)
+        .limit(limit)
+    )
+    return list(rows.scalars())
+
+
+async def materialise(
+    uow: UnitOfWork, group: SupportGroup, now: datetime
+) -> list[SupportGroupMeeting]:
+    """Top the group's future occurrences up to the window; queue each new one's effects.
+
+    Counts occurrences (scheduled or cancelled), not rows moved elsewhere, so a cancelled
+    meeting is not replaced by a later one.
+    """
+    schedule = schedule_of(group)
+    if schedule is None or group.status == "archived":
+        group.meetings_due_at = None
+        return []
+    ahead = list(
+        (
+            await uow.session.execute(
+                select(SupportGroupMeeting.occurrence_at)
+                .where(
+                    SupportGroupMeeting.group_id == group.id,
+                    SupportGroupMeeting.occurrence_at > now,
+                )
+                .order_by(SupportGroupMeeting.occurrence_at)
+            )
+        ).scalars()
+    )
+    window = uow.settings.meeting_window
+    after = max([now, *[a for a in ahead if a is not None]])
+    made: list[SupportGroupMeeting] = []
+    facilitator = (
+        await uow.session.get(Member, group.facilitator_id) if group.facilitator_id else None
+    )
+    for occurrence in schedule.occurrences(after, max(window - len(ahead), 0)):
+        meeting = SupportGroupMeeting(
+            community_id=group.community_id,
+            group_id=group.id,
+            title=f"{group.name} meeting",
+            scheduled_at=occurrence.start,
+            occurrence_at=occurrence.start,
+            duration=schedule.duration,
+            status="scheduled",
+            created_at=now,
+        )
+        uow.session.add(meeting)
+        made.append(meeting)
+    if made:
+        await uow.session.flush()
+        for meeting in made:
+            await queue_meeting_effects(uow, group, meeting, facilitator)
+    first = ahead[0] if ahead else (made[0].occurrence_at if made else None)
+    group.meetings_due_at = first
+    return made
+
+
+async def queue_meeting_effects(
+    uow: UnitOfWork,
+    group: SupportGroup,
+    meeting: SupportGroupMeeting,
+    facilitator: Member | None,
+    *,
+    create_event: bool = True,
+) -> None:
+    """Reminders in the space, the platform event, and the facilitator's notes prompt.
+
+    Keys carry the start time, so a moved meeting's new reminders are new rows.
+    """
+    now, start = uow.now(), meeting.scheduled_at
+    end = start + timedelta(minutes=meeting.duration)
+    stamp = int(start.timestamp())
+    group_key = meeting_key(meeting)
+    for hours in uow.settings.meeting_reminder_hours:
+        due = start - timedelta(hours=hours)
+        if due <= now:
+            continue
+        await uow.outbox.add(
+            group.community_id,
+            GroupPost(
+                group.id,
+                Message(
+                    title=f"Reminder: {group.name} meets {moment(start, 'R')}",
+                    text=f"{moment(start, 'F')} – {moment(end, 't')}"
+                    + (f"\nTopic: {meeting.topic}" if meeting.topic else ""),
+                ),
+                until=start,
+            ),
+            key=f"{group_key}:{stamp}:remind:{hours}",
+            due_at=due,
+            group_key=group_key,
+        )
+    if create_event:
+        await uow.outbox.add(
+            group.community_id,
+            ScheduledEvent(
+                group.id,
+                meeting.title or f"{group.name} meeting",
+                (group.description or f"{group.name} support group meeting")[:1000],
+                start,
+                end,
+                meeting_id=meeting.id,
+            ),
+            key=f"{group_key}:event",
+            group_key=group_key,
+        )
+    if facilitator is not None:
+        await uow.outbox.add(
+            group.community_id,
+            DirectMessage(
+                facilitator.platform_user_id,
+                Message(
+                    title=f"How did the {group.name} meeting go?",
+                    text=f"Record the topic, notes and how many came to the meeting of "
+                    f"{moment(start, 'f')}.",
+                    buttons=(Button("Record notes", action_id("gnotes", meeting.id), "primary"),),
+                ),
+            ),
+            key=f"{group_key}:{stamp}:notes",
+            due_at=end,
+            group_key=group_key,
+        )
+
+
+async def extend_windows(uow: UnitOfWork) -> int:
+    """Housekeeping: groups whose first upcoming meeting has started get their window
+    topped up; at most ``group_batch`` groups a pass, earliest first."""
+    now = uow.now()
+    due = (
+        (
+            await uow.session.execute(
+                select(SupportGroup)
+                .where(SupportGroup.meetings_due_at <= now, SupportGroup.status != "archived")
+                .order_by(SupportGroup.meetings_due_at, SupportGroup.id)
+                .limit(uow.settings.group_batch)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    for group in due:
+        await materialise(uow, group, now)
+    return len(due)
+
+
+async def cancel_future(uow: UnitOfWork, group: SupportGroup, *, forget: bool) -> int:
+    """Cancel every future meeting, its reminders and its event. ``forget`` also frees its
+    occurrence (a schedule change: the new rule's occurrences replace them)."""
+    future = (
+        (
+            await uow.session.execute(
+                select(SupportGroupMeeting).where(
+                    SupportGroupMeeting.group_id == group.id,
+                    SupportGroupMeeting.scheduled_at > uow.now(),
+                    SupportGroupMeeting.status == "scheduled",
+                )
+            )
+        )
+        .scalars()
+        .all()
+    )
+    await uow.outbox.cancel(group.community_id, [meeting_key(m) for m in future])
+    for meeting in future:
+        meeting.status = "cancelled"
+        if forget:
+            meeting.occurrence_at = None
+        await uow.outbox.add(
+            group.community_id,
+            ScheduledEventChange(group.id, meeting.id, cancel=True),
+            key=f"{meeting_key(meeting)}:event:cancel",
+        )
+    return len(future)
+
+
+# ----- commands -----------------------------------------------------------------------
+
+
+async def list_meetings(uow: UnitOfWork, actor: Actor, cmd: GroupRef) -> Reply:
+    group = await find_group(uow, actor, cmd.group)
+    meetings = await upcoming(uow, group, uow.settings.meeting_window)
+    past = (
+        (
+            await uow.session.execute(
+                select(SupportGroupMeeting)
+                .where(
+                    SupportGroupMeeting.group_id == group.id,
+                    SupportGroupMeeting.status == "scheduled",
+                    SupportGroupMeeting.scheduled_at <= uow.now(),
+                )
+                .order_by(SupportGroupMeeting.scheduled_at.desc())
+                .limit(1)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    zone = group.timezone or "UTC"
+    fields = [
+        Field(
+            f"{_local(m.scheduled_at, zone):%Y-%m-%d} ({zone})",
+            f"{moment(m.scheduled_at, 'F')}" + (f" · {m.topic}" if m.topic else ""),
+        )
+        for m in meetings
+    ]
+    buttons: list[Button] = []
+    for m in past:
+        notes = f"notes: {m.notes[:200]}" if m.notes else "no notes yet"
+        fields.insert(0, Field(f"Last: {_local(m.scheduled_at, zone):%Y-%m-%d}", notes))
+        buttons.append(Button("Record notes", action_id("gnotes", m.id)))
+    return Reply(
+        message=Message(
+            title=f"Meetings of {group.name}",
+            text=group.meeting_schedule or "No schedule.",
+            fields=tuple(fields),
+            buttons=(*buttons, Button("Calendar (.ics)", action_id("gics", group.id))),
+            footer="The facilitator moves or cancels one with /group move-meeting or "
+            "/group cancel-meeting (date as shown).",
+        )
+    )
+
+
+def _date(field_name: str, value: str) -> datetime:
+    try:
+        return datetime.strptime(value.strip(), "%Y-%m-%d")
+    except ValueError:
+        raise InvalidValue(field_name, _DATE_HELP, value) from None
+
+
+async def _meeting_on(uow: UnitOfWork, group: SupportGroup, day_text: str) -> SupportGroupMeeting:
+    day = _date("date", day_text).date()
+    zone = group.timezone or "UTC"
+    for meeting in await upcoming(uow, group, uow.settings.meeting_window * 2):
+        if _local(meeting.scheduled_at, zone).date() == day:
+            return meeting
+    raise InvalidValue("date", f"no upcoming meeting of “{group.name}” on {day} ({zone})")
+
+
+@dataclass(frozen=True)
+class MoveMeeting:
+    group: str
+    date: str
+    to_date: str
+    to_time: str
+
+
+async def move_meeting(uow: UnitOfWork, actor: Actor, cmd: MoveMeeting) -> Reply:
+    group = await find_group(uow, actor, cmd.group, lock=True)
+    require_lead(actor, group, "move this group's meetings")
+    require_open(group)
+    meeting = await _meeting_on(uow, group, cmd.date)
+    zone = ZoneInfo(group.timezone or "UTC")
+    day, at = _date("to_date", cmd.to_date).date(), parse_time("to_time", cmd.to_time)
+    start, shifted = local_instant(day, at, zone)
+    if shifted:
+        raise InvalidValue(
+            "to_time",
+            f"{at:%H:%M} does not exist on {day} in {zone.key} (the clocks go "
+            "forward); pick another time",
+        )
+    if start <= uow.now():
+        raise InvalidValue("to_date", "must be in the future")
+    await uow.outbox.cancel(group.community_id, [meeting_key(meeting)])
+    old = meeting.scheduled_at
+    meeting.scheduled_at = start
+    facilitator = (
+        await uow.session.get(Member, group.facilitator_id) if group.facilitator_id else None
+    )
+    await queue_meeting_effects(uow, group, meeting, facilitator, create_event=False)
+    end = start + timedelta(minutes=meeting.duration)
+    await uow.outbox.add(
+        group.community_id,
+        ScheduledEventChange(group.id, meeting.id, start=start, end=end),
+        key=f"{meeting_key(meeting)}:event:move:{int(start.timestamp())}",
+    )
+    await _announce(uow, group, f"The meeting of {moment(old, 'F')} moves to {moment(start, 'F')}.")
+    return say(f"Moved to {moment(start, 'F')}; reminders and the event follow.", tone="success")
+
+
+@dataclass(frozen=True)
+class CancelMeeting:
+    group: str
+    date: str
+
+
+async def cancel_meeting(uow: UnitOfWork, actor: Actor, cmd: CancelMeeting) -> Reply:
+    group = await find_group(uow, actor, cmd.group, lock=True)
+    require_lead(actor, group, "cancel this group's meetings")
+    require_open(group)
+    meeting = await _meeting_on(uow, group, cmd.date)
+    meeting.status = "cancelled"
+    await uow.outbox.cancel(group.community_id, [meeting_key(meeting)])
+    await uow.outbox.add(
+        group.community_id,
+        ScheduledEventChange(group.id, meeting.id, cancel=True),
+        key=f"{meeting_key(meeting)}:event:cancel",
+    )
+    await _announce(uow, group, f"The meeting of {moment(meeting.scheduled_at, 'F')} is cancelled.")
+    return say("Cancelled; its reminders and event are withdrawn.", tone="success")
+
+
+async def _announce(uow: UnitOfWork, group: SupportGroup, text: str) -> None:
+    await uow.outbox.add(
+        group.community_id,
+        GroupPost(group.id, Message(text=text)),
+        key=f"group:{group.id}:announce:{uow.now().timestamp()}:{hash(text) & 0xFFFFFF}",
+    )
+
+
+@dataclass(frozen=True)
+class ChangeSchedule:
+    group: str
+    frequency: str
+    day: str
+    time: str
+    week: str | None = None
+    duration: int | None = None
+    timezone: str | None = None
+
+
+async def change_schedule(uow: UnitOfWork, actor: Actor, cmd: ChangeSchedule) -> Reply:
+    group = await find_group(uow, actor, cmd.group, lock=True)
+    require_lead(actor, group, "change this group's schedule")
+    require_open(group)
+    zone = cmd.timezone or group.timezone or "UTC"
+    now = uow.now()
+    schedule = schedule_from(
+        cmd.frequency,
+        cmd.day,
+        cmd.time,
+        zone,
+        cmd.week,
+        cmd.duration,
+        now.astimezone(ZoneInfo(validation.timezone("timezone", zone))).date(),
+    )
+    await cancel_future(uow, group, forget=True)
+    group.schedule, group.timezone = schedule.to_dict(), schedule.zone
+    group.meeting_schedule = schedule.describe()[:64]
+    await uow.session.flush()
+    made = await materialise(uow, group, now)
+    await _announce(uow, group, f"New meeting schedule: {schedule.describe()}.")
+    note = shifted_note(made, schedule)
+    first = moment(made[0].scheduled_at, "F") if made else "none"
+    return say(
+        f"Schedule changed to {schedule.describe()}. Next meeting: {first}."
+        + (f"\n{note}" if note else ""),
+        tone="success",
+    )
+
+
+# ----- notes and the calendar file ----------------------------------------------------------
+
+
+@button("gnotes")
+async def ask_notes(uow: UnitOfWork, actor: Actor, args: list[str]) -> Reply:
+    meeting, group = await _meeting_for_lead(uow, actor, args[0])
+    return Reply(
+        form=Form(
+            action=action_id("gnotes", meeting.id),
+            title=f"Notes: {group.name[:30]} meeting",
+            fields=(
+                FormField("topic", "Topic", max_length=TOPIC_MAX, required=False),
+                FormField("notes", "Notes", long=True, max_length=NOTES_MAX, required=False),
+                FormField("attendees", "How many came", max_length=3, required=False),
+            ),
+        )
+    )
+
+
+async def _meeting_for_lead(
+    uow: UnitOfWork, actor: Actor, meeting_id: str
+) -> tuple[SupportGroupMeeting, SupportGroup]:
+    meeting = await uow.get_scoped(SupportGroupMeeting, meeting_id, actor.community.id, "meeting")
+    group = await uow.get_scoped(SupportGroup, meeting.group_id, actor.community.id, "group")
+    require_lead(actor, group, "record this meeting's notes")
+    if meeting.status != "scheduled":
+        raise Conflict("This meeting was cancelled.")
+    if meeting.scheduled_at > uow.now():
+        raise Conflict("Notes are recorded after the meeting has started.")
+    return meeting, group
+
+
+@form("gnotes")
+async def record_notes(
+    uow: UnitOfWork, actor: Actor, args: list[str], values: Mapping[str, str]
+) -> Reply:
+    meeting, _group = await _meeting_for_lead(uow, actor, args[0])
+    topic = validation.text("topic", values.get("topic", ""), max_length=TOPIC_MAX)
+    notes = validation.text("notes", values.get("notes", ""), max_length=NOTES_MAX)
+    raw = validation.clean(values.get("attendees", ""))
+    attendees = None
+    if raw:
+        if not raw.isdigit():
+            raise InvalidValue("attendees", "must be a whole number from 0 to 500", raw)
+        attendees = validation.integer("attendees", int(raw), minimum=0, maximum=500)
+    meeting.topic = topic or meeting.topic
+    meeting.notes = notes or meeting.notes
+    meeting.attendee_count = attendees if attendees is not None else meeting.attendee_count
+    return say("Meeting notes saved.", tone="success")
+
+
+@button("gics")
+async def calendar(uow: UnitOfWork, actor: Actor, args: list[str]) -> Reply:
+    group = await uow.get_scoped(SupportGroup, args[0], actor.community.id, "group")
+    if not await may_see(uow, actor, group):
+        raise InvalidValue("group", "is private; only its members get its calendar")
+    schedule = schedule_of(group)
+    if schedule is None or group.status == "archived":
+        raise Conflict(f"“{group.name}” has no meetings to put in a calendar.")
+    data = group_calendar(group, schedule, await _window(uow, group), uow.now())
+    return Reply(
+        message=Message(
+            text=f"The meetings of “{group.name}” ({schedule.describe()}) for your calendar.",
+            files=(File(f"{_slug(group.name)}.ics", data, "text/calendar"),),
+        )
+    )
+
+
+async def _window(uow: UnitOfWork, group: SupportGroup) -> list[SupportGroupMeeting]:
+    rows = await uow.session.execute(
+        select(SupportGroupMeeting)
+        .where(
+            SupportGroupMeeting.group_id == group.id,
+            SupportGroupMeeting.occurrence_at > uow.now(),
+        )
+        .order_by(SupportGroupMeeting.occurrence_at)
+    )
+    return list(rows.scalars())
+
+
+def group_calendar(
+    group: SupportGroup,
+    schedule: Schedule,
+    window: Sequence[SupportGroupMeeting],
+    now: datetime,
+) -> bytes:
+    """The series with its RRULE (from its next occurrence on), minus cancelled or moved
+    occurrences, plus moved ones as their own entries."""
+    zone = schedule.tz
+    first = schedule.occurrences(now, 1)
+    if not first:
+        raise Conflict("This schedule has no future meetings.")
+    start = first[0].start.astimezone(zone)
+    exdates = [
+        m.occurrence_at.astimezone(zone)
+        for m in window
+        if m.occurrence_at is not None
+        and (m.status == "cancelled" or m.scheduled_at != m.occurrence_at)
+    ]
+    entries = [
+        CalendarEntry(
+            uid=f"group-{group.id}@mentorbot",
+            title=f"{group.name} meeting",
+            start=start,
+            duration=timedelta(minutes=schedule.duration),
+            description=group.description,
+            rrule=schedule.rrule_text(),
+            exdates=exdates,
+        )
+    ]
+    entries += [
+        CalendarEntry(
+            uid=f"meeting-{m.id}@mentorbot",
+            title=f"{group.name} meeting (moved)",
+            start=m.scheduled_at.astimezone(zone),
+            duration=timedelta(minutes=m.duration),
+        )
+        for m in window
+        if m.status == "scheduled"
+        and m.occurrence_at is not None
+        and m.scheduled_at != m.occurrence_at
+    ]
+    return calendar_file(entries, stamp=now.astimezone(UTC))
+
+
+def _slug(name: str) -> str:
+    import re
+
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "group"

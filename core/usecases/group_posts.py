@@ -1,0 +1,473 @@
+"""Facilitator posts, their replies, and facilitated prompts (F8 posts, F9).
+
+A post is stored as a ``SupportGroupPost`` and published in the group's space with a
+thread under it (a queued ``GroupPost``); the platform ids come back onto the post, so
+replies in that thread are recognised and stored as ``SupportGroupReply``. Anything else
+said in the space is never stored. Where replies cannot be read (Discord without the
+Message Content intent) the post's Reply button opens a form; the reply is stored and
+posted into the thread.
+
+Prompts come from the library (``core.prompts``): shipped plus the community's own. A
+group never sees a prompt again until it has seen all of them (``GroupPromptUse``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, select
+
+from core import validation
+from core.actions import action_id, button, form
+from core.context import Actor
+from core.effects import GroupPost
+from core.errors import Conflict, InvalidValue, NotAllowed
+from core.messages import Button, Field, Form, FormField, Message, Reply, mention, say
+from core.models import (
+    DiscussionPrompt,
+    Member,
+    SupportGroup,
+    SupportGroupPost,
+    SupportGroupReply,
+)
+from core.models.groups import GroupPromptUse
+from core.prompts import KIND_NAMES, KINDS, Prompt, pick, shipped
+from core.recurrence import Schedule, parse_time, weekday
+from core.uow import UnitOfWork
+from core.usecases.groups import (
+    find_group,
+    is_facilitator,
+    membership,
+    require_lead,
+    require_open,
+)
+
+POST_MAX, REPLY_MAX = 3000, 2000
+PROMPT_TITLE_MAX, PROMPT_TEXT_MAX = 100, 1500
+
+
+# ----- posts and replies ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PostToGroup:
+    group: str
+    text: str
+    pin: bool | None = None
+
+
+async def post(uow: UnitOfWork, actor: Actor, cmd: PostToGroup) -> Reply:
+    group = await find_group(uow, actor, cmd.group, lock=True)
+    if not is_facilitator(actor, group):
+        raise NotAllowed("post in this group", "only its facilitator posts there")
+    require_open(group)
+    text = validation.text("text", cmd.text, min_length=1, max_length=POST_MAX)
+    await publish(uow, group, actor.member, text, title=None, pin=bool(cmd.pin))
+    return say(f"Posted in “{group.name}”, with a thread for replies.", tone="success")
+
+
+async def publish(
+    uow: UnitOfWork,
+    group: SupportGroup,
+    author: Member,
+    text: str,
+    *,
+    title: str | None,
+    pin: bool = False,
+    prompt_id: str | None = None,
+    key: str | None = None,
+) -> SupportGroupPost:
+    now = uow.now()
+    stored = SupportGroupPost(
+        community_id=group.community_id,
+        group_id=group.id,
+        author_id=author.id,
+        content=text if title is None else f"{title}\n{text}",
+        is_pinned=pin,
+        prompt_id=prompt_id,
+        created_at=now,
+        updated_at=now,
+    )
+    uow.session.add(stored)
+    await uow.session.flush()
+    thread = (title or text.split("\n", 1)[0])[:90] or "Replies"
+    await uow.outbox.add(
+        group.community_id,
+        GroupPost(
+            group.id,
+            Message(
+                title=title,
+                text=text,
+                footer=f"From {author.display_name} · reply in the thread",
+                buttons=(Button("Reply", action_id("greply", stored.id)),),
+            ),
+            pin=pin,
+            post_id=stored.id,
+            thread_name=thread,
+        ),
+        key=key or f"post:{stored.id}",
+    )
+    return stored
+
+
+async def thread_reply(
+    uow: UnitOfWork, actor: Actor, thread_id: str, content: str
+) -> SupportGroupReply | None:
+    """A message in a post's thread, as the platform saw it; stored if it belongs to one.
+
+    Returns None (and stores nothing) for anything that is not a reply in a known post's
+    thread by a member of its group: ordinary chatter is never kept.
+    """
+    found = (
+        await uow.session.execute(
+            select(SupportGroupPost, SupportGroup)
+            .join(SupportGroup, SupportGroup.id == SupportGroupPost.group_id)
+            .where(
+                SupportGroupPost.community_id == actor.community.id,
+                SupportGroupPost.platform_thread_id == thread_id,
+            )
+            .limit(1)
+        )
+    ).first()
+    if found is None:
+        return None
+    stored_post, group = found
+    row = await membership(uow, group.id, actor.member.id)
+    if group.status == "archived" or row is None or row.status != "active":
+        return None
+    text = validation.clean(content)[:REPLY_MAX]
+    if not text:
+        return None
+    reply = SupportGroupReply(
+        community_id=group.community_id,
+        post_id=stored_post.id,
+        author_id=actor.member.id,
+        content=text,
+        created_at=uow.now(),
+    )
+    uow.session.add(reply)
+    return reply
+
+
+@button("greply")
+async def ask_reply(uow: UnitOfWork, actor: Actor, args: list[str]) -> Reply:
+    stored_post, group = await _post_for_member(uow, actor, args[0])
+    return Reply(
+        form=Form(
+            action=action_id("greply", stored_post.id),
+            title=f"Reply in {group.name[:35]}",
+            fields=(
+                FormField("text", "Your reply", long=True, min_length=1, max_length=REPLY_MAX),
+            ),
+        )
+    )
+
+
+async def _post_for_member(
+    uow: UnitOfWork, actor: Actor, post_id: str
+) -> tuple[SupportGroupPost, SupportGroup]:
+    stored_post = await uow.get_scoped(SupportGroupPost, post_id, actor.community.id, "post")
+    group = await uow.get_scoped(SupportGroup, stored_post.group_id, actor.community.id, "group")
+    require_open(group)
+    row = await membership(uow, group.id, actor.member.id)
+    if row is None or row.status != "active":
+        raise NotAllowed("reply here", f"only members of “{group.name}” reply to its posts")
+    return stored_post, group
+
+
+@form("greply")
+async def submit_reply(
+    uow: UnitOfWork, actor: Actor, args: list[str], values: Mapping[str, str]
+) -> Reply:
+    stored_post, group = await _post_for_member(uow, actor, args[0])
+    text = validation.text("text", values.get("text", ""), min_length=1, max_length=REPLY_MAX)
+    reply = SupportGroupReply(
+        community_id=group.community_id,
+        post_id=stored_post.id,
+        author_id=actor.member.id,
+        content=text,
+        created_at=uow.now(),
+    )
+    uow.session.add(reply)
+    await uow.session.flush()
+    await uow.outbox.add(
+        group.community_id,
+        GroupPost(
+            group.id, Message(text=f"{mention(actor.user_id)}: {text}"), reply_to=stored_post.id
+        ),
+        key=f"reply:{reply.id}",
+    )
+    return say("Your reply is posted in the thread.", tone="success")
+
+
+# ----- prompts -----------------------------------------------------------------------------------
+
+
+async def library(uow: UnitOfWork, community_id: str) -> list[Prompt]:
+    own = await uow.session.execute(
+        select(DiscussionPrompt)
+        .where(DiscussionPrompt.community_id == community_id)
+        .order_by(DiscussionPrompt.created_at, DiscussionPrompt.id)
+    )
+    return [
+        *shipped(),
+        *(Prompt(p.id, p.kind, p.title, p.text, tuple(p.tags)) for p in own.scalars()),
+    ]
+
+
+async def post_prompt(
+    uow: UnitOfWork,
+    group: SupportGroup,
+    author: Member,
+    kind: str | None,
+    tag: str | None,
+    *,
+    strict: bool,
+    key: str | None = None,
+) -> Prompt:
+    """Post the group's next prompt and record it in its rotation.
+
+    ``strict``: a filter nothing fresh matches is refused (a command); otherwise the
+    filter is dropped (a scheduled prompt always posts something).
+    """
+    prompts = await library(uow, group.community_id)
+    used = set(
+        (
+            await uow.session.execute(
+                select(GroupPromptUse.prompt_id).where(GroupPromptUse.group_id == group.id)
+            )
+        ).scalars()
+    )
+    chosen = pick(prompts, used, group.id, kind, tag)
+    if chosen is None and strict:
+        what = " ".join(x for x in (tag, KIND_NAMES.get(kind or "", "prompt").lower()) if x)
+        raise Conflict(
+            f"“{group.name}” has already seen every {what} (others remain unseen, and the "
+            "library starts over only once all are used). Try another kind or tag."
+        )
+    if chosen is None:
+        chosen = pick(prompts, used, group.id)
+    if chosen is None:
+        raise Conflict("The prompt library is empty.")
+    if chosen.new_round:
+        await uow.session.execute(delete(GroupPromptUse).where(GroupPromptUse.group_id == group.id))
+    uow.session.add(
+        GroupPromptUse(
+            community_id=group.community_id,
+            group_id=group.id,
+            prompt_id=chosen.prompt.id,
+            used_at=uow.now(),
+        )
+    )
+    prompt = chosen.prompt
+    await publish(
+        uow,
+        group,
+        author,
+        prompt.text,
+        title=f"{KIND_NAMES[prompt.kind]}: {prompt.title}",
+        prompt_id=prompt.id,
+        key=key,
+    )
+    return prompt
+
+
+@dataclass(frozen=True)
+class PromptNow:
+    group: str
+    kind: str | None = None
+    tag: str | None = None
+
+
+async def prompt_now(uow: UnitOfWork, actor: Actor, cmd: PromptNow) -> Reply:
+    group = await find_group(uow, actor, cmd.group, lock=True)
+    if not is_facilitator(actor, group):
+        raise NotAllowed("post prompts in this group", "only its facilitator does")
+    require_open(group)
+    tag = validation.clean(cmd.tag or "").lower() or None
+    prompt = await post_prompt(uow, group, actor.member, cmd.kind, tag, strict=True)
+    return say(f"Posted “{prompt.title}” in “{group.name}”.", tone="success")
+
+
+@dataclass(frozen=True)
+class PromptSchedule:
+    group: str
+    day: str | None = None
+    time: str | None = None
+    kind: str | None = None
+    tag: str | None = None
+    off: bool | None = None
+
+
+def next_prompt_at(group: SupportGroup, after: datetime) -> datetime | None:
+    plan = group.prompt_schedule
+    if not plan:
+        return None
+    rule = Schedule(
+        "weekly",
+        int(plan["weekday"]),
+        parse_time("time", plan["at"]),
+        15,
+        group.timezone or "UTC",
+    )
+    found = rule.occurrences(after, 1)
+    return found[0].start if found else None
+
+
+async def prompt_schedule(uow: UnitOfWork, actor: Actor, cmd: PromptSchedule) -> Reply:
+    group = await find_group(uow, actor, cmd.group, lock=True)
+    require_lead(actor, group, "schedule this group's prompts")
+    require_open(group)
+    if cmd.off:
+        group.prompt_schedule, group.next_prompt_at = None, None
+        return say(f"No more scheduled prompts in “{group.name}”.", tone="success")
+    if cmd.day is None or cmd.time is None:
+        raise InvalidValue("day", "and `time` are both needed (or give off:yes to stop)")
+    day, at = weekday("day", cmd.day), parse_time("time", cmd.time)
+    group.prompt_schedule = {
+        "weekday": day,
+        "at": at.strftime("%H:%M"),
+        "kind": cmd.kind,
+        "tag": validation.clean(cmd.tag or "").lower() or None,
+    }
+    group.next_prompt_at = next_prompt_at(group, uow.now())
+    zone = ZoneInfo(group.timezone or "UTC")
+    when = group.next_prompt_at.astimezone(zone) if group.next_prompt_at else None
+    return say(
+        f"A {KIND_NAMES.get(cmd.kind or '', 'prompt').lower()} will be posted in "
+        f"“{group.name}” every {when:%A at %H:%M} ({zone.key}); the first on "
+        f"{when:%Y-%m-%d}."
+        if when
+        else "Scheduled.",
+        tone="success",
+    )
+
+
+async def post_scheduled_prompts(uow: UnitOfWork) -> int:
+    """Housekeeping: post the prompts that fell due, a bounded batch of groups a pass.
+
+    The post's key is the due moment, and the next moment is set in the same transaction,
+    so a restart neither skips nor repeats one.
+    """
+    now = uow.now()
+    due = (
+        await uow.session.execute(
+            select(SupportGroup, Member)
+            .join(Member, Member.id == SupportGroup.facilitator_id)
+            .where(SupportGroup.next_prompt_at <= now, SupportGroup.status != "archived")
+            .order_by(SupportGroup.next_prompt_at, SupportGroup.id)
+            .limit(uow.settings.group_batch)
+        )
+    ).all()
+    for group, facilitator in due:
+        plan = group.prompt_schedule or {}
+        moment_due = group.next_prompt_at
+        assert moment_due is not None
+        await post_prompt(
+            uow,
+            group,
+            facilitator,
+            plan.get("kind"),
+            plan.get("tag"),
+            strict=False,
+            key=f"prompt:{group.id}:{int(moment_due.timestamp())}",
+        )
+        group.next_prompt_at = next_prompt_at(group, max(now, moment_due))
+    return len(due)
+
+
+# ----- the community's own prompts ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AddPrompt:
+    kind: str
+    title: str
+    text: str
+    tags: list[str] | None = None
+
+
+async def add_prompt(uow: UnitOfWork, actor: Actor, cmd: AddPrompt) -> Reply:
+    actor.require_admin("add prompts")
+    kind = validation.choice("kind", cmd.kind, KINDS)
+    title = validation.text("title", cmd.title, min_length=3, max_length=PROMPT_TITLE_MAX)
+    text = validation.text("text", cmd.text, min_length=10, max_length=PROMPT_TEXT_MAX)
+    tags = validation.tags("tags", cmd.tags) if cmd.tags else []
+    prompt = DiscussionPrompt(
+        community_id=actor.community.id,
+        kind=kind,
+        title=title,
+        text=text,
+        tags=tags,
+        created_by=actor.member.id,
+        created_at=uow.now(),
+    )
+    uow.session.add(prompt)
+    await uow.session.flush()
+    uow.audit(
+        actor.community.id,
+        actor.member.id,
+        "prompt.add",
+        target_type="prompt",
+        target_id=prompt.id,
+        summary=f"added the {kind} “{title}”",
+    )
+    return say(
+        f"Added the {KIND_NAMES[kind].lower()} “{title}” (id `{prompt.id}`).", tone="success"
+    )
+
+
+@dataclass(frozen=True)
+class ListPrompts:
+    kind: str | None = None
+    page: int | None = None
+
+
+async def list_prompts(uow: UnitOfWork, actor: Actor, cmd: ListPrompts) -> Reply:
+    actor.require_admin("list prompts")
+    size, page = 10, cmd.page or 1
+    prompts = [p for p in await library(uow, actor.community.id) if cmd.kind in (None, p.kind)]
+    shown = prompts[(page - 1) * size : page * size]
+    if not shown:
+        return say("No prompts here." if page == 1 else "No more prompts.")
+    own = {p.id for p in prompts} - {p.id for p in shipped()}
+    fields = tuple(
+        Field(
+            f"{p.title} ({p.kind}{', yours' if p.id in own else ''})",
+            f"`{p.id}` · {', '.join(p.tags) or 'any group'}\n{p.text[:150]}",
+        )
+        for p in shown
+    )
+    more = len(prompts) > page * size
+    return Reply(
+        message=Message(
+            title=f"Prompt library ({len(prompts)})",
+            fields=fields,
+            footer=f"Page {page}" + (f" · more with page:{page + 1}" if more else ""),
+        )
+    )
+
+
+@dataclass(frozen=True)
+class RemovePrompt:
+    prompt: str
+
+
+async def remove_prompt(uow: UnitOfWork, actor: Actor, cmd: RemovePrompt) -> Reply:
+    actor.require_admin("remove prompts")
+    if any(p.id == cmd.prompt for p in shipped()):
+        raise InvalidValue("prompt", "is part of the shipped library, which cannot be removed")
+    prompt = await uow.get_scoped(DiscussionPrompt, cmd.prompt, actor.community.id, "prompt")
+    await uow.session.delete(prompt)
+    uow.audit(
+        actor.community.id,
+        actor.member.id,
+        "prompt.remove",
+        target_type="prompt",
+        target_id=prompt.id,
+        summary=f"removed the {prompt.kind} “{prompt.title}”",
+    )
+    return say(f"Removed “{prompt.title}”.", tone="success")
