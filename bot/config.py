@@ -94,6 +94,9 @@ class DiscordConfig(_Section):
     gateway_url: str = "wss://gateway.discord.gg/"
     # Sync commands to this guild only (instant; handy while developing).
     dev_guild_id: str | None = None
+    # Store replies in support-group post threads; needs the privileged Message Content
+    # intent enabled in the Developer Portal. Off: the post's Reply button is the way.
+    capture_group_replies: bool = False
 
     @field_validator("api_base_url")
     @classmethod

@@ -268,6 +268,7 @@ def build_discord(service: Mentorbot, config: Config) -> DiscordAdapter:
         api_base_url=d.api_base_url,
         gateway_url=d.gateway_url,
         dev_guild_id=d.dev_guild_id,
+        capture_group_replies=d.capture_group_replies,
     )
 
 
