@@ -47,11 +47,18 @@ def group_name(value: str) -> str:
 
 
 async def find_group(
-    uow: UnitOfWork, actor: Actor, ref: str, *, lock: bool = False, field: str = "group"
+    uow: UnitOfWork,
+    actor: Actor,
+    ref: str,
+    *,
+    lock: bool = False,
+    field: str = "group",
+    to_join: bool = False,
 ) -> SupportGroup:
     """A group of the actor's community by id or (case-insensitive) name.
 
-    A private group is found only by its members and admins, so its name is not revealed.
+    A private group is found only by its members and admins (it is unlisted), except by
+    someone asking to join it (``to_join``) who knows its name.
     """
     ref = validation.clean(ref)
     if not ref:
@@ -65,7 +72,9 @@ async def find_group(
     if lock:
         stmt = stmt.with_for_update()
     group = (await uow.session.execute(stmt.order_by(SupportGroup.created_at).limit(1))).scalar()
-    if group is None or (group.is_private and not await may_see(uow, actor, group)):
+    if group is None or (
+        group.is_private and not to_join and not await may_see(uow, actor, group)
+    ):
         raise NotFound("group")
     return group
 
@@ -133,7 +142,11 @@ async def waitlist_position(uow: UnitOfWork, row: SupportGroupMember) -> int:
         select(func.count()).where(
             SupportGroupMember.group_id == row.group_id,
             SupportGroupMember.status == "waitlisted",
-            SupportGroupMember.queued_at < row.queued_at,
+            or_(
+                SupportGroupMember.queued_at < row.queued_at,
+                (SupportGroupMember.queued_at == row.queued_at)
+                & (SupportGroupMember.id < row.id),
+            ),
         )
     )
     return int(ahead.scalar_one()) + 1
@@ -275,7 +288,8 @@ class GroupRef:
 
 
 async def join_group(uow: UnitOfWork, actor: Actor, cmd: GroupRef) -> Reply:
-    return await _join(uow, actor, await find_group(uow, actor, cmd.group, lock=True))
+    group = await find_group(uow, actor, cmd.group, lock=True, to_join=True)
+    return await _join(uow, actor, group)
 
 
 @button("gjoin")
