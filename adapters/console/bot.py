@@ -274,6 +274,9 @@ class ConsoleBot:
         if not mine:
             raise ParseError("there is no group post thread in your rooms")
         thread = max(mine, key=int)
+        text = text.strip()
+        if len(text) >= 2 and text[0] == text[-1] == '"':
+            text = text[1:-1]
         self._out(f"[#{self.port.threads[thread]} › thread] @{inv.user_id}: {text}")
 
         async def reply() -> Reply | None:

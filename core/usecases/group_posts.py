@@ -34,7 +34,7 @@ from core.models import (
     SupportGroupReply,
 )
 from core.models.groups import GroupPromptUse
-from core.prompts import KIND_NAMES, KINDS, Prompt, pick, shipped
+from core.prompts import KIND_NAMES, KINDS, Prompt, matches, pick, shipped
 from core.recurrence import Schedule, parse_time, weekday
 from core.uow import UnitOfWork
 from core.usecases.groups import (
@@ -242,6 +242,8 @@ async def post_prompt(
         ).scalars()
     )
     chosen = pick(prompts, used, group.id, kind, tag)
+    if chosen is None and strict and not any(matches(p, kind, tag) for p in prompts):
+        raise InvalidValue("tag", f"no {kind or 'prompt'} in the library has the tag {tag}", tag)
     if chosen is None and strict:
         what = " ".join(x for x in (tag, KIND_NAMES.get(kind or "", "prompt").lower()) if x)
         raise Conflict(

@@ -72,9 +72,7 @@ async def find_group(
     if lock:
         stmt = stmt.with_for_update()
     group = (await uow.session.execute(stmt.order_by(SupportGroup.created_at).limit(1))).scalar()
-    if group is None or (
-        group.is_private and not to_join and not await may_see(uow, actor, group)
-    ):
+    if group is None or (group.is_private and not to_join and not await may_see(uow, actor, group)):
         raise NotFound("group")
     return group
 
@@ -144,8 +142,7 @@ async def waitlist_position(uow: UnitOfWork, row: SupportGroupMember) -> int:
             SupportGroupMember.status == "waitlisted",
             or_(
                 SupportGroupMember.queued_at < row.queued_at,
-                (SupportGroupMember.queued_at == row.queued_at)
-                & (SupportGroupMember.id < row.id),
+                (SupportGroupMember.queued_at == row.queued_at) & (SupportGroupMember.id < row.id),
             ),
         )
     )

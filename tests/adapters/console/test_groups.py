@@ -80,8 +80,10 @@ async def test_a_group_lives_from_creation_to_archive(
     assert group.status == "archived"
     async with factory() as session:
         reminders = (
-            await session.execute(select(Delivery).where(Delivery.kind == "group_post"))
-        ).scalars().all()
+            (await session.execute(select(Delivery).where(Delivery.kind == "group_post")))
+            .scalars()
+            .all()
+        )
         meetings = (await session.execute(select(SupportGroupMeeting))).scalars().all()
     assert reminders
     assert {r.status for r in reminders} == {"cancelled"}
@@ -199,10 +201,14 @@ async def test_meetings_stay_at_local_time_across_the_clock_change(
     await created(console)
     async with factory() as session:
         meetings = (
-            await session.execute(
-                select(SupportGroupMeeting).order_by(SupportGroupMeeting.scheduled_at)
+            (
+                await session.execute(
+                    select(SupportGroupMeeting).order_by(SupportGroupMeeting.scheduled_at)
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
     starts = [m.scheduled_at for m in meetings]
     assert starts == [
         datetime(2026, 3, 18, 19, 0, tzinfo=UTC),  # 19:00 GMT
@@ -223,10 +229,16 @@ async def test_a_time_the_clock_change_skips_is_moved_and_said(
     assert any("01:30 does not exist in Europe/London on 2026-03-29" in line for line in out)
     async with factory() as session:
         starts = (
-            await session.execute(
-                select(SupportGroupMeeting.scheduled_at).order_by(SupportGroupMeeting.scheduled_at)
+            (
+                await session.execute(
+                    select(SupportGroupMeeting.scheduled_at).order_by(
+                        SupportGroupMeeting.scheduled_at
+                    )
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
     # 22 March 01:30 GMT; 29 March 01:30 does not exist: 02:30 BST (01:30 UTC); then 01:30 BST.
     assert starts[:3] == [
         datetime(2026, 3, 22, 1, 30, tzinfo=UTC),
