@@ -208,9 +208,11 @@ async def test_meetings_and_pinned_posts_land_in_the_channel(slack: Slack) -> No
     bot = await slack()
     port, fake = bot.app.port, bot.fake
     start = datetime(2026, 3, 4, 19, 0, tzinfo=UTC)
-    ts = await port.create_scheduled_event(
+    event_id = await port.create_scheduled_event(
         TARGET, GENERAL, "New givers meetup", "Bring a question", start, start + timedelta(hours=1)
     )
+    channel, _, ts = event_id.partition(":")  # the announcement is the event
+    assert channel == GENERAL
     posted = fake.message(GENERAL, ts)
     assert posted is not None
     assert f"<!date^{int(start.timestamp())}^{{date_long_pretty}} {{time}}|" in texts(posted.blocks)
