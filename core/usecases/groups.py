@@ -429,7 +429,7 @@ async def approve_request(uow: UnitOfWork, actor: Actor, args: list[str]) -> Rep
     done = Message(
         text=f"Approved {mention(member.platform_user_id)} for “{group.name}”.", tone="success"
     )
-    return Reply(message=done, update_origin=done)
+    return Reply(update_origin=done)
 
 
 @button("gdecline", arity=2)
@@ -445,7 +445,7 @@ async def decline_request(uow: UnitOfWork, actor: Actor, args: list[str]) -> Rep
         key=f"group:{group.id}:declined:{row.id}:{row.offer_version}",
     )
     done = Message(text=f"Declined {mention(member.platform_user_id)}'s request.")
-    return Reply(message=done, update_origin=done)
+    return Reply(update_origin=done)
 
 
 # ----- leaving, removing, offering freed places ---------------------------------------------
@@ -590,7 +590,7 @@ async def take_place(uow: UnitOfWork, actor: Actor, args: list[str]) -> Reply:
     await add_to_space(uow, group, actor.user_id, True)
     await refresh_status(uow, group)
     done = Message(text=f"You joined “{group.name}”. Welcome!", tone="success")
-    return Reply(message=done, update_origin=done)
+    return Reply(update_origin=done)
 
 
 async def expire_offers(uow: UnitOfWork) -> int:
