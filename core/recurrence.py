@@ -134,11 +134,15 @@ class Schedule:
             )
         else:
             # Every other week counts from the anchor's week, so the series keeps its
-            # rhythm whatever day the window starts on.
-            anchor = self.anchor - timedelta(days=self.anchor.weekday())
+            # rhythm whatever day the window starts on; the rule starts at the last
+            # whole period before ``start`` (not years back, which dateutil would walk).
+            step = 14 if self.frequency == "biweekly" else 7
+            first = self.anchor - timedelta(days=self.anchor.weekday())
+            if start > first:
+                first += timedelta(days=(start - first).days // step * step)
             rule = rrule.rrule(
                 rrule.WEEKLY,
-                dtstart=datetime.combine(anchor, time()),
+                dtstart=datetime.combine(first, time()),
                 interval=2 if self.frequency == "biweekly" else 1,
                 byweekday=day,
             )

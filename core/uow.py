@@ -7,6 +7,7 @@ raises half-way leaves nothing behind: no rows, no queued effects.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from types import TracebackType
@@ -32,6 +33,16 @@ def _queue_statement(dialect: str) -> Any:
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     table = cast(Table, Delivery.__table__)
     return insert(table).on_conflict_do_nothing(index_elements=["idempotency_key"])
+
+
+@dataclass(frozen=True)
+class Queued:
+    """One effect for :meth:`Outbox.add_many`, with its key and, if not now, its moment."""
+
+    effect: Effect
+    key: str
+    due_at: datetime | None = None
+    group_key: str | None = None
 
 
 class Outbox:
@@ -81,8 +92,11 @@ class Outbox:
             self.note_due(due)
         return added
 
-    async def add_many(self, community_id: str, effects: Sequence[tuple[Effect, str]]) -> int:
-        """Queue many ``(effect, key)`` pairs, due now; keys queued before are skipped.
+    async def add_many(
+        self, community_id: str, effects: Sequence[tuple[Effect, str] | Queued]
+    ) -> int:
+        """Queue many ``(effect, key)`` pairs (due now) or :class:`Queued` items; keys
+        queued before are skipped.
 
         One statement, sent as multi-row inserts (SQLAlchemy's "insertmanyvalues"
         batches); returns how many were queued.
@@ -92,30 +106,31 @@ class Outbox:
         now = self._clock.now()
         bind = self._session.get_bind()
         insert = pg_insert if bind.dialect.name == "postgresql" else sqlite_insert
+        items = [e if isinstance(e, Queued) else Queued(*e) for e in effects]
         rows = [
             {
                 "community_id": community_id,
-                "kind": effect.kind,
-                "payload": dump(effect),
-                "idempotency_key": key,
-                "group_key": None,
-                "destination": effect.destination(),
+                "kind": item.effect.kind,
+                "payload": dump(item.effect),
+                "idempotency_key": item.key,
+                "group_key": item.group_key,
+                "destination": item.effect.destination(),
                 "status": "pending",
-                "due_at": now,
+                "due_at": item.due_at or now,
                 "attempts": 0,
                 "created_at": now,
             }
-            for effect, key in effects
+            for item in items
         ]
         stmt = (
             insert(Delivery)
             .on_conflict_do_nothing(index_elements=["idempotency_key"])
-            .returning(Delivery.id)
+            .returning(Delivery.id, Delivery.due_at)
         )
-        added = len((await self._session.execute(stmt, rows)).all())
-        if added:
-            self.note_due(now, added)
-        return added
+        added = (await self._session.execute(stmt, rows)).all()
+        for _, due in added:
+            self.note_due(due)
+        return len(added)
 
     async def cancel(self, community_id: str, group_keys: Sequence[str]) -> int:
         """Cancel the effects still waiting under these group keys (a meeting's reminders);

@@ -35,7 +35,7 @@ from core.recurrence import (
     week_number,
     weekday,
 )
-from core.uow import UnitOfWork
+from core.uow import Queued, UnitOfWork
 from core.usecases.groups import GroupRef, find_group, may_see, require_lead, require_open
 
 NOTES_MAX, TOPIC_MAX = 2000, 200
@@ -148,21 +148,23 @@ async def materialise(
         made.append(meeting)
     if made:
         await uow.session.flush()
-        for meeting in made:
-            await queue_meeting_effects(uow, group, meeting, facilitator)
+        queued = [
+            item for meeting in made for item in meeting_effects(uow, group, meeting, facilitator)
+        ]
+        await uow.outbox.add_many(group.community_id, queued)
     first = ahead[0] if ahead else (made[0].occurrence_at if made else None)
     group.meetings_due_at = first
     return made
 
 
-async def queue_meeting_effects(
+def meeting_effects(
     uow: UnitOfWork,
     group: SupportGroup,
     meeting: SupportGroupMeeting,
     facilitator: Member | None,
     *,
     create_event: bool = True,
-) -> None:
+) -> list[Queued]:
     """Reminders in the space, the platform event, and the facilitator's notes prompt.
 
     Keys carry the start time, so a moved meeting's new reminders are new rows.
@@ -171,55 +173,43 @@ async def queue_meeting_effects(
     end = start + timedelta(minutes=meeting.duration)
     stamp = int(start.timestamp())
     group_key = meeting_key(meeting)
+    queued: list[Queued] = []
     for hours in uow.settings.meeting_reminder_hours:
         due = start - timedelta(hours=hours)
         if due <= now:
             continue
-        await uow.outbox.add(
-            group.community_id,
-            GroupPost(
-                group.id,
-                Message(
-                    title=f"Reminder: {group.name} meets {moment(start, 'R')}",
-                    text=f"{moment(start, 'F')} – {moment(end, 't')}"
-                    + (f"\nTopic: {meeting.topic}" if meeting.topic else ""),
-                ),
-                until=start,
+        reminder = GroupPost(
+            group.id,
+            Message(
+                title=f"Reminder: {group.name} meets {moment(start, 'R')}",
+                text=f"{moment(start, 'F')} – {moment(end, 't')}"
+                + (f"\nTopic: {meeting.topic}" if meeting.topic else ""),
             ),
-            key=f"{group_key}:{stamp}:remind:{hours}",
-            due_at=due,
-            group_key=group_key,
+            until=start,
         )
+        queued.append(Queued(reminder, f"{group_key}:{stamp}:remind:{hours}", due, group_key))
     if create_event:
-        await uow.outbox.add(
-            group.community_id,
-            ScheduledEvent(
-                group.id,
-                meeting.title or f"{group.name} meeting",
-                (group.description or f"{group.name} support group meeting")[:1000],
-                start,
-                end,
-                meeting_id=meeting.id,
-            ),
-            key=f"{group_key}:event",
-            group_key=group_key,
+        event = ScheduledEvent(
+            group.id,
+            meeting.title or f"{group.name} meeting",
+            (group.description or f"{group.name} support group meeting")[:1000],
+            start,
+            end,
+            meeting_id=meeting.id,
         )
+        queued.append(Queued(event, f"{group_key}:event", None, group_key))
     if facilitator is not None:
-        await uow.outbox.add(
-            group.community_id,
-            DirectMessage(
-                facilitator.platform_user_id,
-                Message(
-                    title=f"How did the {group.name} meeting go?",
-                    text=f"Record the topic, notes and how many came to the meeting of "
-                    f"{moment(start, 'f')}.",
-                    buttons=(Button("Record notes", action_id("gnotes", meeting.id), "primary"),),
-                ),
+        notes = DirectMessage(
+            facilitator.platform_user_id,
+            Message(
+                title=f"How did the {group.name} meeting go?",
+                text=f"Record the topic, notes and how many came to the meeting of "
+                f"{moment(start, 'f')}.",
+                buttons=(Button("Record notes", action_id("gnotes", meeting.id), "primary"),),
             ),
-            key=f"{group_key}:{stamp}:notes",
-            due_at=end,
-            group_key=group_key,
         )
+        queued.append(Queued(notes, f"{group_key}:{stamp}:notes", end, group_key))
+    return queued
 
 
 async def extend_windows(uow: UnitOfWork) -> int:
@@ -365,7 +355,9 @@ async def move_meeting(uow: UnitOfWork, actor: Actor, cmd: MoveMeeting) -> Reply
     facilitator = (
         await uow.session.get(Member, group.facilitator_id) if group.facilitator_id else None
     )
-    await queue_meeting_effects(uow, group, meeting, facilitator, create_event=False)
+    await uow.outbox.add_many(
+        group.community_id, meeting_effects(uow, group, meeting, facilitator, create_event=False)
+    )
     end = start + timedelta(minutes=meeting.duration)
     await uow.outbox.add(
         group.community_id,
