@@ -23,6 +23,7 @@ from core.actions import action_id, button, form
 from core.context import Actor
 from core.effects import DirectMessage, GroupPost, ScheduledEvent, ScheduledEventChange
 from core.errors import Conflict, InvalidValue
+from core.ids import new_id
 from core.messages import Button, Field, File, Form, FormField, Message, Reply, moment, say
 from core.models import Member, SupportGroup, SupportGroupMeeting
 from core.recurrence import (
@@ -106,54 +107,78 @@ async def upcoming(uow: UnitOfWork, group: SupportGroup, limit: int) -> list[Sup
 async def materialise(
     uow: UnitOfWork, group: SupportGroup, now: datetime
 ) -> list[SupportGroupMeeting]:
-    """Top the group's future occurrences up to the window; queue each new one's effects.
+    """Top the group's future occurrences up to the window; queue each new one's effects."""
+    return (await top_up(uow, [group], now)).get(group.id, [])
 
-    Counts occurrences (scheduled or cancelled), not rows moved elsewhere, so a cancelled
-    meeting is not replaced by a later one.
+
+async def top_up(
+    uow: UnitOfWork, groups: Sequence[SupportGroup], now: datetime
+) -> dict[str, list[SupportGroupMeeting]]:
+    """Materialise the windows of several groups at once: a handful of statements for the
+    whole batch (their occurrences ahead, their facilitators, one insert of meetings, one
+    of effects), whatever its size.
+
+    Counts occurrences (scheduled or cancelled) ahead, not rows moved elsewhere, so a
+    cancelled meeting is not replaced by a later one.
     """
-    schedule = schedule_of(group)
-    if schedule is None or group.status == "archived":
-        group.meetings_due_at = None
-        return []
-    ahead = list(
-        (
-            await uow.session.execute(
-                select(SupportGroupMeeting.occurrence_at)
-                .where(
-                    SupportGroupMeeting.group_id == group.id,
-                    SupportGroupMeeting.occurrence_at > now,
-                )
-                .order_by(SupportGroupMeeting.occurrence_at)
-            )
-        ).scalars()
-    )
-    window = uow.settings.meeting_window
-    after = max([now, *[a for a in ahead if a is not None]])
-    made: list[SupportGroupMeeting] = []
-    facilitator = (
-        await uow.session.get(Member, group.facilitator_id) if group.facilitator_id else None
-    )
-    for occurrence in schedule.occurrences(after, max(window - len(ahead), 0)):
-        meeting = SupportGroupMeeting(
-            community_id=group.community_id,
-            group_id=group.id,
-            title=f"{group.name} meeting",
-            scheduled_at=occurrence.start,
-            occurrence_at=occurrence.start,
-            duration=schedule.duration,
-            status="scheduled",
-            created_at=now,
+    live = [g for g in groups if g.schedule and g.status != "archived"]
+    for group in groups:
+        if group not in live:
+            group.meetings_due_at = None
+    if not live:
+        return {}
+    ahead: dict[str, list[datetime]] = {g.id: [] for g in live}
+    rows = await uow.session.execute(
+        select(SupportGroupMeeting.group_id, SupportGroupMeeting.occurrence_at)
+        .where(
+            SupportGroupMeeting.group_id.in_(list(ahead)),
+            SupportGroupMeeting.occurrence_at > now,
         )
-        uow.session.add(meeting)
-        made.append(meeting)
-    if made:
-        await uow.session.flush()
-        queued = [
-            item for meeting in made for item in meeting_effects(uow, group, meeting, facilitator)
+        .order_by(SupportGroupMeeting.occurrence_at)
+    )
+    for group_id, occurrence in rows:
+        if occurrence is not None:
+            ahead[group_id].append(occurrence)
+    wanted = {g.facilitator_id for g in live if g.facilitator_id}
+    facilitators = {
+        m.id: m
+        for m in (await uow.session.execute(select(Member).where(Member.id.in_(wanted)))).scalars()
+    }
+    window = uow.settings.meeting_window
+    made: dict[str, list[SupportGroupMeeting]] = {}
+    for group in live:
+        schedule = Schedule.from_dict(group.schedule or {})
+        after = max([now, *ahead[group.id]])
+        new = [
+            SupportGroupMeeting(
+                id=new_id(),
+                community_id=group.community_id,
+                group_id=group.id,
+                title=f"{group.name} meeting",
+                scheduled_at=occurrence.start,
+                occurrence_at=occurrence.start,
+                duration=schedule.duration,
+                status="scheduled",
+                created_at=now,
+            )
+            for occurrence in schedule.occurrences(after, max(window - len(ahead[group.id]), 0))
         ]
-        await uow.outbox.add_many(group.community_id, queued)
-    first = ahead[0] if ahead else (made[0].occurrence_at if made else None)
-    group.meetings_due_at = first
+        made[group.id] = new
+        first = ahead[group.id][:1] or [m.scheduled_at for m in new[:1]]
+        group.meetings_due_at = first[0] if first else None
+    everything = [m for new in made.values() for m in new]
+    if everything:
+        uow.session.add_all(everything)
+        await uow.session.flush()
+    by_community: dict[str, list[Queued]] = {}
+    for group in live:
+        facilitator = facilitators.get(group.facilitator_id or "")
+        for meeting in made[group.id]:
+            by_community.setdefault(group.community_id, []).extend(
+                meeting_effects(uow, group, meeting, facilitator)
+            )
+    for community_id, queued in by_community.items():
+        await uow.outbox.add_many(community_id, queued)
     return made
 
 
@@ -228,8 +253,7 @@ async def extend_windows(uow: UnitOfWork) -> int:
         .scalars()
         .all()
     )
-    for group in due:
-        await materialise(uow, group, now)
+    await top_up(uow, due, now)
     return len(due)
 
 

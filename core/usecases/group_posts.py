@@ -13,7 +13,7 @@ group never sees a prompt again until it has seen all of them (``GroupPromptUse`
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -25,6 +25,7 @@ from core.actions import action_id, button, form
 from core.context import Actor
 from core.effects import GroupPost
 from core.errors import Conflict, InvalidValue, NotAllowed
+from core.ids import new_id
 from core.messages import Button, Field, Form, FormField, Message, Reply, mention, say
 from core.models import (
     DiscussionPrompt,
@@ -36,7 +37,7 @@ from core.models import (
 from core.models.groups import GroupPromptUse
 from core.prompts import KIND_NAMES, KINDS, Prompt, matches, pick, shipped
 from core.recurrence import Schedule, parse_time, weekday
-from core.uow import UnitOfWork
+from core.uow import Queued, UnitOfWork
 from core.usecases.groups import (
     find_group,
     is_facilitator,
@@ -69,7 +70,7 @@ async def post(uow: UnitOfWork, actor: Actor, cmd: PostToGroup) -> Reply:
     return say(f"Posted in “{group.name}”, with a thread for replies.", tone="success")
 
 
-async def publish(
+def prepare_post(
     uow: UnitOfWork,
     group: SupportGroup,
     author: Member,
@@ -79,9 +80,11 @@ async def publish(
     pin: bool = False,
     prompt_id: str | None = None,
     key: str | None = None,
-) -> SupportGroupPost:
+) -> tuple[SupportGroupPost, Queued]:
+    """A post row (not yet added) and the queued effect that publishes it with a thread."""
     now = uow.now()
     stored = SupportGroupPost(
+        id=new_id(),
         community_id=group.community_id,
         group_id=group.id,
         author_id=author.id,
@@ -91,25 +94,35 @@ async def publish(
         created_at=now,
         updated_at=now,
     )
+    thread = (title or text.split("\n", 1)[0])[:90] or "Replies"
+    effect = GroupPost(
+        group.id,
+        Message(
+            title=title,
+            text=text,
+            footer=f"From {author.display_name} · reply in the thread",
+            buttons=(Button("Reply", action_id("greply", stored.id)),),
+        ),
+        pin=pin,
+        post_id=stored.id,
+        thread_name=thread,
+    )
+    return stored, Queued(effect, key or f"post:{stored.id}")
+
+
+async def publish(
+    uow: UnitOfWork,
+    group: SupportGroup,
+    author: Member,
+    text: str,
+    *,
+    title: str | None,
+    pin: bool = False,
+) -> SupportGroupPost:
+    stored, queued = prepare_post(uow, group, author, text, title=title, pin=pin)
     uow.session.add(stored)
     await uow.session.flush()
-    thread = (title or text.split("\n", 1)[0])[:90] or "Replies"
-    await uow.outbox.add(
-        group.community_id,
-        GroupPost(
-            group.id,
-            Message(
-                title=title,
-                text=text,
-                footer=f"From {author.display_name} · reply in the thread",
-                buttons=(Button("Reply", action_id("greply", stored.id)),),
-            ),
-            pin=pin,
-            post_id=stored.id,
-            thread_name=thread,
-        ),
-        key=key or f"post:{stored.id}",
-    )
+    await uow.outbox.add_many(group.community_id, [queued])
     return stored
 
 
@@ -218,63 +231,97 @@ async def library(uow: UnitOfWork, community_id: str) -> list[Prompt]:
     ]
 
 
-async def post_prompt(
-    uow: UnitOfWork,
-    group: SupportGroup,
-    author: Member,
-    kind: str | None,
-    tag: str | None,
-    *,
-    strict: bool,
-    key: str | None = None,
-) -> Prompt:
-    """Post the group's next prompt and record it in its rotation.
+@dataclass(frozen=True)
+class PromptRequest:
+    group: SupportGroup
+    author: Member
+    kind: str | None
+    tag: str | None
+    key: str | None = None
 
-    ``strict``: a filter nothing fresh matches is refused (a command); otherwise the
-    filter is dropped (a scheduled prompt always posts something).
+
+async def post_prompts(
+    uow: UnitOfWork, requests: Sequence[PromptRequest], *, strict: bool
+) -> list[Prompt | None]:
+    """Post each group's next prompt and record it in the group's rotation, for a whole
+    batch in a few statements (the groups' rotations, each community's library once, one
+    insert of posts and uses, one of effects).
+
+    ``strict``: a filter nothing unseen matches is refused (a command, one group);
+    otherwise the filter is dropped (a scheduled prompt always posts something).
     """
-    prompts = await library(uow, group.community_id)
-    used = set(
-        (
-            await uow.session.execute(
-                select(GroupPromptUse.prompt_id).where(GroupPromptUse.group_id == group.id)
-            )
-        ).scalars()
-    )
-    chosen = pick(prompts, used, group.id, kind, tag)
-    if chosen is None and strict and not any(matches(p, kind, tag) for p in prompts):
-        raise InvalidValue("tag", f"no {kind or 'prompt'} in the library has the tag {tag}", tag)
-    if chosen is None and strict:
-        what = " ".join(x for x in (tag, KIND_NAMES.get(kind or "", "prompt").lower()) if x)
-        raise Conflict(
-            f"“{group.name}” has already seen every {what} (others remain unseen, and the "
-            "library starts over only once all are used). Try another kind or tag."
+    if not requests:
+        return []
+    used: dict[str, set[str]] = {r.group.id: set() for r in requests}
+    rows = await uow.session.execute(
+        select(GroupPromptUse.group_id, GroupPromptUse.prompt_id).where(
+            GroupPromptUse.group_id.in_(list(used))
         )
-    if chosen is None:
-        chosen = pick(prompts, used, group.id)
-    if chosen is None:
-        raise Conflict("The prompt library is empty.")
-    if chosen.new_round:
-        await uow.session.execute(delete(GroupPromptUse).where(GroupPromptUse.group_id == group.id))
-    uow.session.add(
-        GroupPromptUse(
+    )
+    for group_id, prompt_id in rows:
+        used[group_id].add(prompt_id)
+    libraries: dict[str, list[Prompt]] = {}
+    chosen_prompts: list[Prompt | None] = []
+    new_rows: list[SupportGroupPost | GroupPromptUse] = []
+    queued: dict[str, list[Queued]] = {}
+    restart: list[str] = []
+    for request in requests:
+        group = request.group
+        if group.community_id not in libraries:
+            libraries[group.community_id] = await library(uow, group.community_id)
+        prompts = libraries[group.community_id]
+        chosen = pick(prompts, used[group.id], group.id, request.kind, request.tag)
+        if chosen is None and strict:
+            _refuse(group, prompts, request.kind, request.tag)
+        chosen = chosen or pick(prompts, used[group.id], group.id)
+        if chosen is None:
+            chosen_prompts.append(None)  # an empty library: nothing to post
+            continue
+        if chosen.new_round:
+            restart.append(group.id)
+            used[group.id].clear()
+        prompt = chosen.prompt
+        used[group.id].add(prompt.id)
+        post, effect = prepare_post(
+            uow,
+            group,
+            request.author,
+            prompt.text,
+            title=f"{KIND_NAMES[prompt.kind]}: {prompt.title}",
+            prompt_id=prompt.id,
+            key=request.key,
+        )
+        use = GroupPromptUse(
+            id=new_id(),
             community_id=group.community_id,
             group_id=group.id,
-            prompt_id=chosen.prompt.id,
+            prompt_id=prompt.id,
             used_at=uow.now(),
         )
+        new_rows += [post, use]
+        queued.setdefault(group.community_id, []).append(effect)
+        chosen_prompts.append(prompt)
+    if restart:
+        await uow.session.execute(
+            delete(GroupPromptUse).where(GroupPromptUse.group_id.in_(restart))
+        )
+    uow.session.add_all(new_rows)
+    await uow.session.flush()
+    for community_id, effects in queued.items():
+        await uow.outbox.add_many(community_id, effects)
+    return chosen_prompts
+
+
+def _refuse(
+    group: SupportGroup, prompts: Sequence[Prompt], kind: str | None, tag: str | None
+) -> None:
+    if not any(matches(p, kind, tag) for p in prompts):
+        raise InvalidValue("tag", f"no {kind or 'prompt'} in the library has the tag {tag}", tag)
+    what = " ".join(x for x in (tag, KIND_NAMES.get(kind or "", "prompt").lower()) if x)
+    raise Conflict(
+        f"“{group.name}” has already seen every {what} (others remain unseen, and the "
+        "library starts over only once all are used). Try another kind or tag."
     )
-    prompt = chosen.prompt
-    await publish(
-        uow,
-        group,
-        author,
-        prompt.text,
-        title=f"{KIND_NAMES[prompt.kind]}: {prompt.title}",
-        prompt_id=prompt.id,
-        key=key,
-    )
-    return prompt
 
 
 @dataclass(frozen=True)
@@ -290,7 +337,11 @@ async def prompt_now(uow: UnitOfWork, actor: Actor, cmd: PromptNow) -> Reply:
         raise NotAllowed("post prompts in this group", "only its facilitator does")
     require_open(group)
     tag = validation.clean(cmd.tag or "").lower() or None
-    prompt = await post_prompt(uow, group, actor.member, cmd.kind, tag, strict=True)
+    (prompt,) = await post_prompts(
+        uow, [PromptRequest(group, actor.member, cmd.kind, tag)], strict=True
+    )
+    if prompt is None:
+        raise Conflict("The prompt library is empty.")
     return say(f"Posted “{prompt.title}” in “{group.name}”.", tone="success")
 
 
@@ -364,20 +415,22 @@ async def post_scheduled_prompts(uow: UnitOfWork) -> int:
             .limit(uow.settings.group_batch)
         )
     ).all()
+    requests = []
     for group, facilitator in due:
         plan = group.prompt_schedule or {}
         moment_due = group.next_prompt_at
         assert moment_due is not None
-        await post_prompt(
-            uow,
-            group,
-            facilitator,
-            plan.get("kind"),
-            plan.get("tag"),
-            strict=False,
-            key=f"prompt:{group.id}:{int(moment_due.timestamp())}",
+        requests.append(
+            PromptRequest(
+                group,
+                facilitator,
+                plan.get("kind"),
+                plan.get("tag"),
+                key=f"prompt:{group.id}:{int(moment_due.timestamp())}",
+            )
         )
         group.next_prompt_at = next_prompt_at(group, max(now, moment_due))
+    await post_prompts(uow, requests, strict=False)
     return len(due)
 
 
