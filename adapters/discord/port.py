@@ -239,7 +239,7 @@ class DiscordPort:
     ) -> None:
         guild = self._guild(target)
         try:
-            with platform_call(f"move the event {event_id}", "Manage Events"):
+            with platform_call(f"move the event {event_id}", "Create Events"):
                 await spaces.move_event(self.client.http, guild.id, event_id, start, end)
         except PermanentFailure as exc:
             if isinstance(exc.__cause__, discord.NotFound):
@@ -249,7 +249,7 @@ class DiscordPort:
     async def cancel_scheduled_event(self, target: Target, event_id: str) -> None:
         guild = self._guild(target)
         try:
-            with platform_call(f"cancel the event {event_id}", "Manage Events"):
+            with platform_call(f"cancel the event {event_id}", "Create Events"):
                 await spaces.cancel_event(self.client.http, guild.id, event_id)
         except PermanentFailure as exc:
             if isinstance(exc.__cause__, discord.NotFound):
