@@ -26,6 +26,7 @@ from pydantic import PlainSerializer, PlainValidator, TypeAdapter
 from core.messages import Message, moment
 
 USEFUL_FOR_DAYS = 3
+SPACE_CHANGES_KEPT_DAYS = 365
 
 
 def _message(value: Any) -> Message:
@@ -159,6 +160,11 @@ class SpaceMembership(Effect):
 
     def destination(self) -> str:
         return f"group:{self.group_id}"
+
+    def useful_until(self, due_at: datetime) -> datetime:
+        # Who may see a group's space stays true however late: kept while a space that
+        # failed to be created waits for an admin's retry.
+        return due_at + timedelta(days=SPACE_CHANGES_KEPT_DAYS)
 
 
 @dataclass(frozen=True)
