@@ -22,6 +22,7 @@ from core.messages import Field, Message, Reply, mention, moment, say
 from core.models import Member, SupportGroup, SupportGroupMember
 from core.uow import UnitOfWork
 from core.usecases.group_meetings import (
+    ScheduleOptions,
     cancel_future,
     materialise,
     schedule_from,
@@ -40,21 +41,17 @@ from core.usecases.groups import (
     find_group,
     group_buttons,
     group_name,
+    group_to_lead,
     group_types,
     refresh_status,
-    require_lead,
-    require_open,
 )
 
 
 @dataclass(frozen=True)
-class CreateGroup:
+class CreateGroup(ScheduleOptions):
     name: str
     type: str
     facilitator: str
-    frequency: str
-    day: str
-    time: str
     timezone: str
     description: str | None = None
     max_members: int | None = None
@@ -77,13 +74,7 @@ async def create_group(uow: UnitOfWork, actor: Actor, cmd: CreateGroup) -> Reply
     now = uow.now()
     zone = validation.timezone("timezone", cmd.timezone)
     schedule = schedule_from(
-        cmd.frequency,
-        cmd.day,
-        cmd.time,
-        zone,
-        cmd.week,
-        cmd.duration,
-        now.astimezone(ZoneInfo(zone)).date(),
+        cmd, zone, cmd.week, cmd.duration, now.astimezone(ZoneInfo(zone)).date()
     )
     facilitator = (
         await uow.session.execute(
@@ -197,9 +188,7 @@ async def show_group(uow: UnitOfWork, actor: Actor, cmd: GroupRef) -> Reply:
 
 
 async def archive_group(uow: UnitOfWork, actor: Actor, cmd: GroupRef) -> Reply:
-    group = await find_group(uow, actor, cmd.group, lock=True)
-    require_lead(actor, group, "archive this group")
-    require_open(group)
+    group = await group_to_lead(uow, actor, cmd.group, "archive this group")
     now = uow.now()
     cancelled = await cancel_future(uow, group, forget=False)
     group.status, group.archived_at = "archived", now

@@ -37,7 +37,7 @@ from core.recurrence import (
     weekday,
 )
 from core.uow import Queued, UnitOfWork
-from core.usecases.groups import GroupRef, find_group, may_see, require_lead, require_open
+from core.usecases.groups import GroupRef, find_group, group_to_lead, may_see, require_lead
 
 NOTES_MAX, TOPIC_MAX = 2000, 200
 _DATE_HELP = "must be a date as YYYY-MM-DD"
@@ -51,21 +51,24 @@ def meeting_key(meeting: SupportGroupMeeting) -> str:
     return f"meeting:{meeting.id}"
 
 
+@dataclass(frozen=True)
+class ScheduleOptions:
+    """The options that say when a group meets (its zone and the rest come with them)."""
+
+    frequency: str
+    day: str
+    time: str
+
+
 def schedule_from(
-    frequency: str,
-    day: str,
-    at: str,
-    zone: str,
-    week: str | None,
-    duration: int | None,
-    anchor: date,
+    cmd: ScheduleOptions, zone: str, week: str | None, duration: int | None, anchor: date
 ) -> Schedule:
     """A schedule from command options; each bad part names its option."""
-    chosen = validation.choice("frequency", frequency, FREQUENCIES)
+    chosen = validation.choice("frequency", cmd.frequency, FREQUENCIES)
     return Schedule(
         frequency=chosen,  # type: ignore[arg-type]  # checked against FREQUENCIES
-        weekday=weekday("day", day),
-        at=parse_time("time", at),
+        weekday=weekday("day", cmd.day),
+        at=parse_time("time", cmd.time),
         duration=60 if duration is None else duration,
         zone=validation.timezone("timezone", zone),
         week=week_number("week", week) if chosen == "monthly" else None,
@@ -358,9 +361,7 @@ class MoveMeeting:
 
 
 async def move_meeting(uow: UnitOfWork, actor: Actor, cmd: MoveMeeting) -> Reply:
-    group = await find_group(uow, actor, cmd.group, lock=True)
-    require_lead(actor, group, "move this group's meetings")
-    require_open(group)
+    group = await group_to_lead(uow, actor, cmd.group, "move this group's meetings")
     meeting = await _meeting_on(uow, group, cmd.date)
     zone = ZoneInfo(group.timezone or "UTC")
     day, at = _date("to_date", cmd.to_date).date(), parse_time("to_time", cmd.to_time)
@@ -399,9 +400,7 @@ class CancelMeeting:
 
 
 async def cancel_meeting(uow: UnitOfWork, actor: Actor, cmd: CancelMeeting) -> Reply:
-    group = await find_group(uow, actor, cmd.group, lock=True)
-    require_lead(actor, group, "cancel this group's meetings")
-    require_open(group)
+    group = await group_to_lead(uow, actor, cmd.group, "cancel this group's meetings")
     meeting = await _meeting_on(uow, group, cmd.date)
     meeting.status = "cancelled"
     await uow.outbox.cancel(group.community_id, [meeting_key(meeting)])
@@ -423,26 +422,19 @@ async def _announce(uow: UnitOfWork, group: SupportGroup, text: str) -> None:
 
 
 @dataclass(frozen=True)
-class ChangeSchedule:
+class ChangeSchedule(ScheduleOptions):
     group: str
-    frequency: str
-    day: str
-    time: str
     week: str | None = None
     duration: int | None = None
     timezone: str | None = None
 
 
 async def change_schedule(uow: UnitOfWork, actor: Actor, cmd: ChangeSchedule) -> Reply:
-    group = await find_group(uow, actor, cmd.group, lock=True)
-    require_lead(actor, group, "change this group's schedule")
-    require_open(group)
+    group = await group_to_lead(uow, actor, cmd.group, "change this group's schedule")
     zone = cmd.timezone or group.timezone or "UTC"
     now = uow.now()
     schedule = schedule_from(
-        cmd.frequency,
-        cmd.day,
-        cmd.time,
+        cmd,
         zone,
         cmd.week,
         cmd.duration,

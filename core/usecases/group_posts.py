@@ -39,10 +39,8 @@ from core.prompts import KIND_NAMES, KINDS, Prompt, matches, pick, shipped
 from core.recurrence import Schedule, parse_time, weekday
 from core.uow import Queued, UnitOfWork
 from core.usecases.groups import (
-    find_group,
-    is_facilitator,
+    group_to_lead,
     membership,
-    require_lead,
     require_open,
 )
 
@@ -61,10 +59,7 @@ class PostToGroup:
 
 
 async def post(uow: UnitOfWork, actor: Actor, cmd: PostToGroup) -> Reply:
-    group = await find_group(uow, actor, cmd.group, lock=True)
-    if not is_facilitator(actor, group):
-        raise NotAllowed("post in this group", "only its facilitator posts there")
-    require_open(group)
+    group = await group_to_lead(uow, actor, cmd.group, "post in this group", facilitator_only=True)
     text = validation.text("text", cmd.text, min_length=1, max_length=POST_MAX)
     await publish(uow, group, actor.member, text, title=None, pin=bool(cmd.pin))
     return say(f"Posted in “{group.name}”, with a thread for replies.", tone="success")
@@ -332,10 +327,9 @@ class PromptNow:
 
 
 async def prompt_now(uow: UnitOfWork, actor: Actor, cmd: PromptNow) -> Reply:
-    group = await find_group(uow, actor, cmd.group, lock=True)
-    if not is_facilitator(actor, group):
-        raise NotAllowed("post prompts in this group", "only its facilitator does")
-    require_open(group)
+    group = await group_to_lead(
+        uow, actor, cmd.group, "post prompts in this group", facilitator_only=True
+    )
     tag = validation.clean(cmd.tag or "").lower() or None
     (prompt,) = await post_prompts(
         uow, [PromptRequest(group, actor.member, cmd.kind, tag)], strict=True
@@ -371,9 +365,7 @@ def next_prompt_at(group: SupportGroup, after: datetime) -> datetime | None:
 
 
 async def prompt_schedule(uow: UnitOfWork, actor: Actor, cmd: PromptSchedule) -> Reply:
-    group = await find_group(uow, actor, cmd.group, lock=True)
-    require_lead(actor, group, "schedule this group's prompts")
-    require_open(group)
+    group = await group_to_lead(uow, actor, cmd.group, "schedule this group's prompts")
     if cmd.off:
         group.prompt_schedule, group.next_prompt_at = None, None
         return say(f"No more scheduled prompts in “{group.name}”.", tone="success")

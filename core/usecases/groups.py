@@ -106,6 +106,19 @@ def require_lead(actor: Actor, group: SupportGroup, action: str) -> None:
         raise NotAllowed(action, "only the group's facilitator or an admin can do that")
 
 
+async def group_to_lead(
+    uow: UnitOfWork, actor: Actor, ref: str, action: str, *, facilitator_only: bool = False
+) -> SupportGroup:
+    """The open group ``ref``, locked, once the actor may ``action`` in it: its facilitator
+    (or an admin, unless ``facilitator_only``)."""
+    group = await find_group(uow, actor, ref, lock=True)
+    if facilitator_only and not is_facilitator(actor, group):
+        raise NotAllowed(action, "only its facilitator does that")
+    require_lead(actor, group, action)
+    require_open(group)
+    return group
+
+
 async def counts(uow: UnitOfWork, group: SupportGroup) -> tuple[int, int]:
     """(active members, places offered to the waitlist and not yet expired)."""
     now = uow.now()
@@ -478,9 +491,7 @@ class RemoveMember:
 
 
 async def remove_member(uow: UnitOfWork, actor: Actor, cmd: RemoveMember) -> Reply:
-    group = await find_group(uow, actor, cmd.group, lock=True)
-    require_lead(actor, group, "remove members from this group")
-    require_open(group)
+    group = await group_to_lead(uow, actor, cmd.group, "remove members from this group")
     reason = validation.text("reason", cmd.reason, min_length=3, max_length=REASON_MAX)
     member = (
         await uow.session.execute(
