@@ -54,18 +54,26 @@ async def _rows(factory: async_sessionmaker[AsyncSession], guild: str) -> tuple[
     """(group id, a meeting id, the facilitator's membership id) of ``guild``'s group."""
     async with factory() as session:
         group = (
-            await session.execute(
-                select(SupportGroup).where(SupportGroup.description == "").order_by(
-                    SupportGroup.created_at
+            (
+                await session.execute(
+                    select(SupportGroup)
+                    .where(SupportGroup.description == "")
+                    .order_by(SupportGroup.created_at)
                 )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
         chosen = group[0] if guild == "guild-a" else group[1]
         meeting = (
-            await session.execute(
-                select(SupportGroupMeeting.id).where(SupportGroupMeeting.group_id == chosen.id)
+            (
+                await session.execute(
+                    select(SupportGroupMeeting.id).where(SupportGroupMeeting.group_id == chosen.id)
+                )
             )
-        ).scalars().first()
+            .scalars()
+            .first()
+        )
         row = (
             await session.execute(
                 select(SupportGroupMember.id).where(SupportGroupMember.group_id == chosen.id)
@@ -80,10 +88,16 @@ async def test_a_monthly_schedule_meets_on_the_last_weekday(
 ) -> None:
     async with factory() as session:
         starts = (
-            await session.execute(
-                select(SupportGroupMeeting.scheduled_at).order_by(SupportGroupMeeting.scheduled_at)
+            (
+                await session.execute(
+                    select(SupportGroupMeeting.scheduled_at).order_by(
+                        SupportGroupMeeting.scheduled_at
+                    )
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
     # January 2026's last Thursday is the 29th: 19:00 EST is 00:00 UTC the next day.
     assert starts[0].isoformat() == "2026-01-30T00:00:00+00:00"
 
@@ -143,7 +157,7 @@ async def test_a_space_the_platform_refused_leaves_the_group_retryable(
         "as @fay",
         "/mentor help",
         "as @owner",
-        '/group create name:Lenders type:loan_funders facilitator:@fay frequency:weekly '
+        "/group create name:Lenders type:loan_funders facilitator:@fay frequency:weekly "
         "day:monday time:18:00 timezone:UTC",
         "as @amy",
         "/group join group:Lenders",

@@ -180,3 +180,26 @@ async def test_a_scheduled_prompt_posts_weekly_once_even_when_housekeeping_repea
         posts = (await session.execute(select(SupportGroupPost.prompt_id))).scalars().all()
     assert len(posts) == 2
     assert all(p and p.startswith("top-") for p in posts)
+
+
+async def test_a_new_schedule_replaces_the_future_meetings_and_their_events(
+    console: ConsoleBot, clock: FakeClock, factory: async_sessionmaker[AsyncSession]
+) -> None:
+    clock.set(datetime(2026, 3, 16, 12, 0, tzinfo=UTC))
+    await created(console)
+    out = await run(
+        console,
+        "as @fran",
+        f"/group schedule {GROUP} frequency:biweekly day:friday time:18:00",
+    )
+    assert any("every other Friday at 18:00" in line for line in out)
+    assert len(console.port.cancelled_events) == 4
+    meetings = await _meetings(factory)
+    scheduled = [m.scheduled_at for m in meetings if m.status == "scheduled"]
+    assert scheduled == [
+        datetime(2026, 3, 20, 18, 0, tzinfo=UTC),  # 18:00 GMT
+        datetime(2026, 4, 3, 17, 0, tzinfo=UTC),  # 18:00 BST
+        datetime(2026, 4, 17, 17, 0, tzinfo=UTC),
+        datetime(2026, 5, 1, 17, 0, tzinfo=UTC),
+    ]
+    assert len(console.port.events) == 8
