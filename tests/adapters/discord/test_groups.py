@@ -14,11 +14,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from adapters.discord.spaces import GUILD_CHANNEL_CAP
 from core.clock import FakeClock
 from core.models import SupportGroupPost, SupportGroupReply
+from core.ports import Attempt, PermanentFailure, Target
 from tests.adapters.discord.community import bot_dms, press_in_dm, title
 from tests.adapters.discord.conftest import (
     ADA,
@@ -180,3 +183,16 @@ async def test_replies_in_a_post_thread_are_stored_with_the_intent_and_chatter_i
                 break
             await asyncio.sleep(0.02)
         assert replies == ["Good, thanks!"]
+
+
+async def test_a_server_at_discords_channel_cap_gets_a_clear_refusal(
+    discord_bot: BotFactory, world: World
+) -> None:
+    for n in range(GUILD_CHANNEL_CAP - len(world.fake.state.guild_channels(world.id)) - 1):
+        world.fake.add_text_channel(world.id, f"busy-{n}")
+    async with discord_bot() as bot:
+        target = Target("community", "discord", str(world.id))
+        with pytest.raises(PermanentFailure, match="of Discord's 500 channels"):
+            await bot.adapter.port.create_private_space(
+                target, "One too many", "", (str(ALICE),), Attempt("cap")
+            )
