@@ -417,7 +417,7 @@ async def _announce(uow: UnitOfWork, group: SupportGroup, text: str) -> None:
     await uow.outbox.add(
         group.community_id,
         GroupPost(group.id, Message(text=text)),
-        key=f"group:{group.id}:announce:{uow.now().timestamp()}:{hash(text) & 0xFFFFFF}",
+        key=f"group:{group.id}:announce:{new_id()}",
     )
 
 

@@ -21,6 +21,7 @@ from core.actions import action_id, button
 from core.context import Actor
 from core.effects import DirectMessage, SpaceMembership
 from core.errors import Conflict, InvalidValue, NotAllowed, NotFound
+from core.ids import new_id
 from core.messages import Button, Field, Message, Reply, mention, moment, say
 from core.models import Member, SupportGroup, SupportGroupMember
 from core.uow import UnitOfWork
@@ -190,7 +191,9 @@ async def add_to_space(uow: UnitOfWork, group: SupportGroup, user_id: str, add: 
     await uow.outbox.add(
         group.community_id,
         SpaceMembership(group.id, user_id, add),
-        key=f"space:{group.id}:{user_id}:{'add' if add else 'remove'}:{uow.now().timestamp()}",
+        # Each change is its own (a member may join, leave and join again at once); a
+        # platform's repeat of the command is caught by its dedupe key before this.
+        key=f"space:{group.id}:{user_id}:{'add' if add else 'remove'}:{new_id()}",
     )
 
 
@@ -527,7 +530,7 @@ async def remove_member(uow: UnitOfWork, actor: Actor, cmd: RemoveMember) -> Rep
                 text=f"You were removed from the support group “{group.name}”. Reason: {reason}"
             ),
         ),
-        key=f"group:{group.id}:removed:{row.id}:{uow.now().timestamp()}",
+        key=f"group:{group.id}:removed:{row.id}:{new_id()}",
     )
     await offer_places(uow, group)
     return say(f"Removed {mention(member.platform_user_id)} from “{group.name}”.", tone="success")
