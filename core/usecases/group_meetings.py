@@ -37,7 +37,14 @@ from core.recurrence import (
     weekday,
 )
 from core.uow import Queued, UnitOfWork
-from core.usecases.groups import GroupRef, find_group, group_to_lead, may_see, require_lead
+from core.usecases.groups import (
+    GroupRef,
+    find_group,
+    group_to_lead,
+    may_see,
+    require_lead,
+    schedule_text,
+)
 
 NOTES_MAX, TOPIC_MAX = 2000, 200
 _DATE_HELP = "must be a date as YYYY-MM-DD"
@@ -327,7 +334,7 @@ async def list_meetings(uow: UnitOfWork, actor: Actor, cmd: GroupRef) -> Reply:
     return Reply(
         message=Message(
             title=f"Meetings of {group.name}",
-            text=group.meeting_schedule or "No schedule.",
+            text=schedule_text(group),
             fields=tuple(fields),
             buttons=(*buttons, Button("Calendar (.ics)", action_id("gics", group.id))),
             footer="The facilitator moves or cancels one with /group move-meeting or "

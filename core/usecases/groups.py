@@ -24,6 +24,7 @@ from core.errors import Conflict, InvalidValue, NotAllowed, NotFound
 from core.ids import new_id
 from core.messages import Button, Field, Message, Reply, mention, moment, say
 from core.models import Member, SupportGroup, SupportGroupMember
+from core.recurrence import Schedule
 from core.uow import UnitOfWork
 
 NAME_MAX, DESCRIPTION_MAX = 80, 1000
@@ -208,11 +209,19 @@ class ListGroups:
     page: int | None = None
 
 
+def schedule_text(group: SupportGroup) -> str:
+    """The group's schedule in words (the stored summary column is cut at 64 characters)."""
+    if group.schedule:
+        return Schedule.from_dict(group.schedule).describe()
+    return group.meeting_schedule or "no meetings"
+
+
 def card_fields(group: SupportGroup, active: int, offered: int) -> tuple[Field, ...]:
+    held = f" ({offered} offered to the waitlist)" if offered else ""
     return (
         Field("Type", group.type.replace("_", " "), inline=True),
-        Field("Members", f"{active}/{group.max_members} · {group.status}", inline=True),
-        Field("Meets", group.meeting_schedule or "not scheduled", inline=True),
+        Field("Members", f"{active}/{group.max_members}{held} · {group.status}", inline=True),
+        Field("Meets", schedule_text(group), inline=True),
     )
 
 
@@ -270,7 +279,7 @@ async def list_groups(uow: UnitOfWork, actor: Actor, cmd: ListGroups) -> Reply:
             Field(
                 f"{group.name}{lock}",
                 f"{group.type.replace('_', ' ')} · {counted.get(group.id, 0)}/{group.max_members} "
-                f"· {group.status} · {group.meeting_schedule or 'no meetings'}"
+                f"· {group.status} · {schedule_text(group)}"
                 + (f"\n{group.description[:200]}" if group.description else ""),
             )
         )
