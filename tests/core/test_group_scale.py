@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import FakeClock
