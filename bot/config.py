@@ -181,6 +181,22 @@ class RetentionConfig(_Section):
     route_days: int = Field(180, ge=7, le=3650)
 
 
+class GroupsConfig(_Section):
+    """Support groups (F8)."""
+
+    min_members: int = Field(3, ge=1, le=50)
+    waitlist_offer_hours: int = Field(24, ge=1, le=336)
+    meeting_window: int = Field(4, ge=1, le=12)
+    reminder_hours: list[int] = Field(default_factory=lambda: [24, 1])
+
+    @field_validator("reminder_hours")
+    @classmethod
+    def _hours(cls, value: list[int]) -> list[int]:
+        if len(value) > 5 or any(not 1 <= h <= 336 for h in value):
+            raise ValueError("give at most 5 whole hours, each from 1 to 336")
+        return sorted(set(value), reverse=True)
+
+
 class ConsoleConfig(_Section):
     community_name: str = "Console community"
 
@@ -197,6 +213,7 @@ class Config(_Section):
     matching: MatchingConfig = MatchingConfig()
     requests: RequestsConfig = RequestsConfig()
     retention: RetentionConfig = RetentionConfig()
+    groups: GroupsConfig = GroupsConfig()
     console: ConsoleConfig = ConsoleConfig()
     logging: LoggingConfig = LoggingConfig()
 
