@@ -140,7 +140,10 @@ class MentorbotClient(discord.Client):
     async def on_message(self, message: discord.Message) -> None:
         if message.guild is None:
             await self.dms.on_message(message)
-        elif self.capture_group_replies and isinstance(message.channel, discord.Thread):
+        elif self.capture_group_replies and not isinstance(message.channel, discord.TextChannel):
+            # A thread (or one discord.py has not cached, so only partly known): the core
+            # keeps it only if it is a group post's thread. Top-level chatter in a text
+            # channel never reaches the core.
             await self._thread_message(message)
 
     async def _thread_message(self, message: discord.Message) -> None:
