@@ -49,8 +49,9 @@ from core.settings import CoreSettings
 from core.uow import ReadOnlyUnitOfWork, UnitOfWork
 from core.usecases import threads
 from core.usecases.group_meetings import extend_windows
-from core.usecases.group_posts import post_scheduled_prompts, thread_reply
-from core.usecases.groups import expire_offers
+from core.usecases.group_membership import expire_offers
+from core.usecases.group_posts import thread_reply
+from core.usecases.group_prompts import post_scheduled_prompts
 from core.usecases.home import dashboard
 from core.usecases.housekeeping import nudge_and_expire
 from core.usecases.pruning import Pruned, more_to_prune, prune_step

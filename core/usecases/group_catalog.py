@@ -11,7 +11,19 @@ from dataclasses import replace
 from core.catalog import Access, Autocomplete, Command, Option, OptionType
 from core.prompts import KINDS
 from core.recurrence import FREQUENCIES, WEEKDAYS, WEEKS
-from core.usecases import group_lifecycle, group_meetings, group_posts, groups
+from core.usecases import (
+    group_lifecycle,
+    group_meetings,
+    group_membership,
+    group_notes,
+    group_posts,
+    group_prompts,
+    groups,
+)
+
+# Modules with buttons and forms but no command of their own: importing them registers
+# their handlers (Record notes, Calendar .ics).
+HANDLER_MODULES = (group_notes,)
 
 _GROUP = Option(
     "group",
@@ -108,16 +120,28 @@ COMMANDS = (
         (_GROUP,),
         read_only=True,
     ),
-    Command("group", "join", "Join a support group", groups.join_group, groups.GroupRef, (_GROUP,)),
     Command(
-        "group", "leave", "Leave a support group", groups.leave_group, groups.GroupRef, (_GROUP,)
+        "group",
+        "join",
+        "Join a support group",
+        group_membership.join_group,
+        groups.GroupRef,
+        (_GROUP,),
+    ),
+    Command(
+        "group",
+        "leave",
+        "Leave a support group",
+        group_membership.leave_group,
+        groups.GroupRef,
+        (_GROUP,),
     ),
     Command(
         "group",
         "remove",
         "Remove a member from a group (facilitator or admin)",
-        groups.remove_member,
-        groups.RemoveMember,
+        group_membership.remove_member,
+        group_membership.RemoveMember,
         (
             _GROUP,
             Option("member", OptionType.USER, "Who to remove", required=True),
@@ -203,16 +227,16 @@ COMMANDS = (
         "group",
         "prompt",
         "Post the group's next discussion prompt now (facilitator)",
-        group_posts.prompt_now,
-        group_posts.PromptNow,
+        group_prompts.prompt_now,
+        group_prompts.PromptNow,
         (_GROUP, _KIND, _TAG),
     ),
     Command(
         "group",
         "prompt-schedule",
         "Post a prompt every week at a set time (facilitator or admin)",
-        group_posts.prompt_schedule,
-        group_posts.PromptSchedule,
+        group_prompts.prompt_schedule,
+        group_prompts.PromptSchedule,
         (
             _GROUP,
             Option("day", OptionType.STRING, "Day of the week", choices=WEEKDAYS),
@@ -226,8 +250,8 @@ COMMANDS = (
         "admin",
         "prompt-add",
         "Add a discussion prompt to this community's library",
-        group_posts.add_prompt,
-        group_posts.AddPrompt,
+        group_prompts.add_prompt,
+        group_prompts.AddPrompt,
         (
             Option(
                 "kind",
@@ -256,8 +280,8 @@ COMMANDS = (
         "admin",
         "prompt-list",
         "The discussion-prompt library (shipped and yours)",
-        group_posts.list_prompts,
-        group_posts.ListPrompts,
+        group_prompts.list_prompts,
+        group_prompts.ListPrompts,
         (_KIND, Option("page", OptionType.INTEGER, "Page number", min_value=1, max_value=100)),
         access=Access.ADMIN,
         read_only=True,
@@ -266,8 +290,8 @@ COMMANDS = (
         "admin",
         "prompt-remove",
         "Remove one of this community's own prompts",
-        group_posts.remove_prompt,
-        group_posts.RemovePrompt,
+        group_prompts.remove_prompt,
+        group_prompts.RemovePrompt,
         (
             Option(
                 "prompt",
