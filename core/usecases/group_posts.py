@@ -137,12 +137,16 @@ async def thread_reply(
     if group.status == "archived" or row is None or row.status != "active":
         return None
     text = validation.clean(content)[:REPLY_MAX]
-    if not text:
-        return None
+    return _store_reply(uow, stored_post, actor.member, text) if text else None
+
+
+def _store_reply(
+    uow: UnitOfWork, stored_post: SupportGroupPost, author: Member, text: str
+) -> SupportGroupReply:
     reply = SupportGroupReply(
-        community_id=group.community_id,
+        community_id=stored_post.community_id,
         post_id=stored_post.id,
-        author_id=actor.member.id,
+        author_id=author.id,
         content=text,
         created_at=uow.now(),
     )
@@ -182,14 +186,7 @@ async def submit_reply(
 ) -> Reply:
     stored_post, group = await _post_for_member(uow, actor, args[0])
     text = validation.text("text", values.get("text", ""), min_length=1, max_length=REPLY_MAX)
-    reply = SupportGroupReply(
-        community_id=group.community_id,
-        post_id=stored_post.id,
-        author_id=actor.member.id,
-        content=text,
-        created_at=uow.now(),
-    )
-    uow.session.add(reply)
+    reply = _store_reply(uow, stored_post, actor.member, text)
     await uow.session.flush()
     await uow.outbox.add(
         group.community_id,
