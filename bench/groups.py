@@ -1,6 +1,6 @@
 """Support groups over a year: rolling meeting windows, reminders and prompts at scale.
 
-    .venv/bin/python bench/groups.py [--groups 1000] [--days 365] [--pg URL] [--quick]
+    .venv/bin/python bench/groups.py [--groups 1000] [--days 365] [--pg URL [--pg-only]] [--quick]
 
 ``--groups`` groups (weekly meetings in ten zones, a weekly prompt each) are created
 through the core, then a simulated clock walks ``--days`` days a day at a time, running
@@ -259,11 +259,13 @@ async def main() -> None:
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--pg", default=os.environ.get("MENTORBOT_BENCH_PG_URL"))
     parser.add_argument("--quick", action="store_true", help="a tiny run (seconds)")
+    parser.add_argument("--pg-only", action="store_true", help="skip the SQLite run")
     args = parser.parse_args()
     if args.quick:
         args.groups, args.days = 20, 30
-    with tempfile.TemporaryDirectory() as tmp:
-        await _run("sqlite", db.normalise_url(f"sqlite:///{tmp}/bench.db"), args)
+    if not args.pg_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            await _run("sqlite", db.normalise_url(f"sqlite:///{tmp}/bench.db"), args)
     if args.pg:
         await _run("postgresql", db.normalise_url(args.pg), args)
 
