@@ -246,7 +246,7 @@ async def _run(name: str, url: str, args: argparse.Namespace) -> None:
         f"{peak / 1e6:.1f} MB (process max RSS {_max_rss_mb():.0f} MB); {meetings} meetings"
     )
     print(
-        f"  baseline: dateutil occurrences for the year {computed:.2f} s; one multi-row "
+        f"  baseline: dateutil occurrences for the run {computed:.2f} s; one multi-row "
         f"insert of {meetings} meeting rows {inserted:.2f} s "
         f"(the passes take {total / max(computed + inserted, 1e-9):.1f}× both)"
     )
