@@ -94,6 +94,9 @@ class DiscordConfig(_Section):
     gateway_url: str = "wss://gateway.discord.gg/"
     # Sync commands to this guild only (instant; handy while developing).
     dev_guild_id: str | None = None
+    # Store replies in support-group post threads; needs the privileged Message Content
+    # intent enabled in the Developer Portal. Off: the post's Reply button is the way.
+    capture_group_replies: bool = False
 
     @field_validator("api_base_url")
     @classmethod
@@ -232,6 +235,22 @@ class CalendarConfig(_Section):
         return self.public_base_url is not None
 
 
+class GroupsConfig(_Section):
+    """Support groups (F8)."""
+
+    min_members: int = Field(3, ge=1, le=50)
+    waitlist_offer_hours: int = Field(24, ge=1, le=336)
+    meeting_window: int = Field(4, ge=1, le=12)
+    reminder_hours: list[int] = Field(default_factory=lambda: [24, 1])
+
+    @field_validator("reminder_hours")
+    @classmethod
+    def _hours(cls, value: list[int]) -> list[int]:
+        if len(value) > 5 or any(not 1 <= h <= 336 for h in value):
+            raise ValueError("give at most 5 whole hours, each from 1 to 336")
+        return sorted(set(value), reverse=True)
+
+
 class ConsoleConfig(_Section):
     community_name: str = "Console community"
     # Where `mentorbot console` saves files sent to members (calendar files, exports);
@@ -256,6 +275,7 @@ class Config(_Section):
     retention: RetentionConfig = RetentionConfig()
     sessions: SessionsConfig = SessionsConfig()
     calendar: CalendarConfig = CalendarConfig()
+    groups: GroupsConfig = GroupsConfig()
     console: ConsoleConfig = ConsoleConfig()
     logging: LoggingConfig = LoggingConfig()
 

@@ -69,6 +69,10 @@ def core_settings(config: Config) -> CoreSettings:
         request_nudge_days=r.nudge_days,
         request_expiry_days=r.expiry_days,
         max_open_requests=r.max_open,
+        group_min_members=config.groups.min_members,
+        waitlist_offer_hours=config.groups.waitlist_offer_hours,
+        meeting_window=config.groups.meeting_window,
+        meeting_reminder_hours=tuple(config.groups.reminder_hours),
         dedupe_retention_days=config.retention.dedupe_days,
         pending_relay_retention_days=config.retention.pending_relay_days,
         route_retention_days=config.retention.route_days,
@@ -317,6 +321,7 @@ def build_discord(service: Mentorbot, config: Config) -> DiscordAdapter:
         api_base_url=d.api_base_url,
         gateway_url=d.gateway_url,
         dev_guild_id=d.dev_guild_id,
+        capture_group_replies=d.capture_group_replies,
     )
 
 

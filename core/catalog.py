@@ -47,6 +47,7 @@ class Autocomplete(StrEnum):
     # Free times with the command's ``person`` (Discord, where the choices can depend on
     # the options typed so far).
     FREE_SLOTS = "free_slots"
+    GROUPS = "groups"
 
 
 @dataclass(frozen=True)

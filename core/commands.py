@@ -15,6 +15,7 @@ from core.usecases import (
     deliveries,
     discovery,
     goals,
+    group_catalog,
     mentees,
     mentors,
     mentorships,
@@ -455,6 +456,11 @@ CATALOG = Catalog(
                     OptionType.BOOLEAN,
                     "Award badges (as roles); turning them on awards what members earned",
                 ),
+                Option(
+                    "group_types",
+                    OptionType.LIST,
+                    "Support-group types besides new_givers, loan_funders, community_leaders",
+                ),
             ),
             access=Access.ADMIN,
         ),
@@ -512,5 +518,6 @@ CATALOG = Catalog(
             read_only=True,
         ),
         *sessions.COMMANDS,
+        *group_catalog.COMMANDS,
     ]
 )

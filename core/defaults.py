@@ -23,3 +23,6 @@ GOAL_EXPERTISE: dict[str, tuple[str, ...]] = {
 
 # Role keys the core grants, with the name the role gets when the bot creates it.
 ROLE_NAMES: dict[str, str] = {"mentor": "Mentor"}
+
+# Support-group types every community starts with; admins add their own (/admin setup).
+GROUP_TYPES: tuple[str, ...] = ("new_givers", "loan_funders", "community_leaders")

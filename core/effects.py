@@ -27,6 +27,7 @@ from core.messages import Message, moment
 
 USEFUL_FOR_DAYS = 3
 _USEFUL_FOR = timedelta(days=USEFUL_FOR_DAYS)
+SPACE_CHANGES_KEPT_DAYS = 365
 
 
 def _message(value: Any) -> Message:
@@ -177,6 +178,11 @@ class SpaceMembership(Effect):
     def destination(self) -> str:
         return f"group:{self.group_id}"
 
+    def useful_until(self, due_at: datetime) -> datetime:
+        # Who may see a group's space stays true however late: kept while a space that
+        # failed to be created waits for an admin's retry.
+        return due_at + timedelta(days=SPACE_CHANGES_KEPT_DAYS)
+
 
 @dataclass(frozen=True)
 class ArchiveSpace(Effect):
@@ -207,7 +213,11 @@ class SessionEvent(Effect):
 
 @dataclass(frozen=True)
 class ScheduledEvent(Effect):
-    """A platform calendar event (Discord Guild Scheduled Event) for a group meeting."""
+    """A platform calendar event (Discord Guild Scheduled Event) for a group meeting.
+
+    With ``meeting_id`` the event's id is stored back on that meeting, so moving or
+    cancelling the meeting changes the same event.
+    """
 
     kind: ClassVar[str] = "scheduled_event"
     group_id: str
@@ -215,9 +225,56 @@ class ScheduledEvent(Effect):
     description: str
     start: datetime
     end: datetime
+    meeting_id: str | None = None
 
     def destination(self) -> str:
         return f"group:{self.group_id}"
+
+
+@dataclass(frozen=True)
+class ScheduledEventChange(Effect):
+    """Move (new ``start``/``end``) or cancel (``cancel=True``) a meeting's platform event.
+
+    The event id is read from the meeting when delivered; a meeting whose event was never
+    created has nothing to change.
+    """
+
+    kind: ClassVar[str] = "scheduled_event_change"
+    group_id: str
+    meeting_id: str
+    start: datetime | None = None
+    end: datetime | None = None
+    cancel: bool = False
+
+    def destination(self) -> str:
+        return f"group:{self.group_id}"
+
+
+@dataclass(frozen=True)
+class GroupPost(Effect):
+    """A message in a support group's private space, found when delivered.
+
+    ``post_id`` names the stored post (a facilitator post or prompt) it publishes: the
+    port opens a thread under it (``thread_name``) and both ids are stored back so replies
+    there are recognised. ``reply_to`` instead posts into that stored post's thread (a
+    reply given through a form). A reminder about a moment sets ``until``: useful until
+    then, dropped after.
+    """
+
+    kind: ClassVar[str] = "group_post"
+    group_id: str
+    message: StoredMessage
+    pin: bool = False
+    post_id: str | None = None
+    thread_name: str | None = None
+    reply_to: str | None = None
+    until: datetime | None = None
+
+    def destination(self) -> str:
+        return f"group:{self.group_id}"
+
+    def useful_until(self, due_at: datetime) -> datetime:
+        return self.until if self.until is not None else super().useful_until(due_at)
 
 
 EFFECT_TYPES: dict[str, type[Effect]] = {
@@ -234,6 +291,8 @@ EFFECT_TYPES: dict[str, type[Effect]] = {
         ArchiveSpace,
         ScheduledEvent,
         SessionEvent,
+        ScheduledEventChange,
+        GroupPost,
     )
 }
 

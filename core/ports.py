@@ -138,3 +138,22 @@ class PlatformPort(Protocol):
         """Create (``event_id`` None), update or cancel (``cancel``) a workshop's platform
         calendar event; return its id, or None where the platform has no such events."""
         ...
+
+    async def update_scheduled_event(
+        self, target: Target, event_id: str, start: datetime, end: datetime
+    ) -> None:
+        """Move an event this port created; one that no longer exists is left alone."""
+        ...
+
+    async def cancel_scheduled_event(self, target: Target, event_id: str) -> None:
+        """Cancel an event this port created; one already gone is fine."""
+        ...
+
+    async def open_thread(self, target: Target, space_id: str, message_id: str, name: str) -> str:
+        """The id of the thread under a message the port posted (opened if needed, so a
+        repeat returns the same thread)."""
+        ...
+
+    async def post_in_thread(
+        self, target: Target, space_id: str, thread_id: str, message: Message, attempt: Attempt
+    ) -> Sent: ...

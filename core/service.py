@@ -19,9 +19,10 @@ import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -36,11 +37,22 @@ from core.commands import CATALOG
 from core.context import Actor, Invocation, get_or_create_community, resolve_actor
 from core.errors import Busy, NotAllowed, UserError
 from core.messages import Message, Reply
-from core.models import BotState, Community, Member, ProcessedEvent
+from core.models import (
+    BotState,
+    Community,
+    Member,
+    ProcessedEvent,
+    SupportGroup,
+    SupportGroupPost,
+)
 from core.settings import CoreSettings
 from core.uow import ReadOnlyUnitOfWork, UnitOfWork
 from core.usecases import threads
 from core.usecases.badges import daily_sync_step
+from core.usecases.group_meetings import extend_windows
+from core.usecases.group_membership import expire_offers
+from core.usecases.group_posts import thread_reply
+from core.usecases.group_prompts import post_scheduled_prompts
 from core.usecases.home import dashboard
 from core.usecases.housekeeping import goals_and_badges, nudge_and_expire
 from core.usecases.pruning import Pruned, more_to_prune, prune_step
@@ -52,6 +64,15 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 AUTOCOMPLETE_LIMIT = 25
+
+
+@dataclass
+class GroupWork:
+    """What one pass of group housekeeping did."""
+
+    meetings: int = 0  # groups whose meeting window was extended
+    offers: int = 0  # waitlist offers that lapsed
+    prompts: int = 0  # scheduled prompts posted
 
 
 class Mentorbot:
@@ -268,7 +289,8 @@ class Mentorbot:
 
     async def housekeeping(self) -> tuple[int, int]:
         """Recurring job: nudge waiting requests once, expire old ones, nudge quiet
-        mentorships to check in, and prune rows past their useful life. (nudged, expired)"""
+        mentorships to check in, goals and badges, keep support groups going, and prune
+        rows past their useful life. (nudged, expired)"""
         async with self.uow() as uow:
             counts = await nudge_and_expire(uow)
             await uow.commit()
@@ -276,6 +298,7 @@ class Mentorbot:
             await nudge_check_ins(uow)
             await goals_and_badges(uow)
             await uow.commit()
+        await self.group_housekeeping()
         await self.prune()
         return counts
 
@@ -298,6 +321,51 @@ class Mentorbot:
             if step is None:
                 return queued
             queued += step
+
+    async def group_housekeeping(self) -> GroupWork:
+        """Support groups: extend rolling meeting windows, lapse expired waitlist offers,
+        post due prompts. Each step is one bounded batch in its own transaction, repeated
+        while a batch comes back full (at most ``prune_max_batches`` times)."""
+        done = GroupWork()
+        steps = (
+            ("meetings", extend_windows),
+            ("offers", expire_offers),
+            ("prompts", post_scheduled_prompts),
+        )
+        for name, step in steps:
+            for _ in range(self.settings.prune_max_batches):
+                async with self.uow() as uow:
+                    handled = await step(uow)
+                    await uow.commit()
+                setattr(done, name, getattr(done, name) + handled)
+                if handled < self.settings.group_batch:
+                    break
+        return done
+
+    async def group_thread_reply(
+        self, inv: Invocation, thread_id: str, content: str, *, dedupe_key: str | None = None
+    ) -> bool:
+        """A message in a thread of a support group's space (F8). Stored, as a reply, only
+        when the thread is a group post's and the author is in the group; anything else
+        is dropped without writing (not even the author), so chatter costs one read."""
+        async with _busy_is_a_user_error(), self.read_uow() as uow:
+            known = await uow.session.execute(
+                select(SupportGroupPost.id)
+                .join(Community, Community.id == SupportGroupPost.community_id)
+                .where(
+                    Community.platform == inv.platform,
+                    Community.platform_id == inv.community_platform_id,
+                    SupportGroupPost.platform_thread_id == thread_id,
+                )
+                .limit(1)
+            )
+            if known.first() is None:
+                return False
+
+        async def body(uow: UnitOfWork, actor: Actor) -> bool:
+            return await thread_reply(uow, actor, thread_id, content) is not None
+
+        return bool(await self._run(inv, dedupe_key, body))
 
     async def prune(self) -> Pruned:
         """Delete dedupe records, pending relays and message routes past their retention,
@@ -387,6 +455,8 @@ class Mentorbot:
             ]
             return found[:AUTOCOMPLETE_LIMIT]
         community = await self.community(platform, platform_id)
+        if source is Autocomplete.GROUPS:
+            return [] if community is None else await self._group_names(community.id, needle)
         if source is Autocomplete.EXPERTISE:
             options = list(community.expertise_options) if community else []
         else:
@@ -403,6 +473,23 @@ class Mentorbot:
             if actor is None:
                 return []
             return await slot_choices(uow, actor, person, typed, AUTOCOMPLETE_LIMIT)
+
+    async def _group_names(self, community_id: str, needle: str) -> list[tuple[str, str]]:
+        """Open, listed groups whose name contains what was typed (private ones are never
+        suggested: autocomplete does not know who is asking)."""
+        async with _busy_is_a_user_error(), self.read_uow() as uow:
+            rows = await uow.session.execute(
+                select(SupportGroup.name)
+                .where(
+                    SupportGroup.community_id == community_id,
+                    SupportGroup.status != "archived",
+                    SupportGroup.is_private.is_(False),
+                    func.lower(SupportGroup.name).contains(needle, autoescape=True),
+                )
+                .order_by(SupportGroup.name)
+                .limit(AUTOCOMPLETE_LIMIT)
+            )
+            return [(name, name) for name in rows.scalars()]
 
 
 def new_reference() -> str:

@@ -50,3 +50,13 @@ class CoreSettings:
     peer_supporter_replies: int = 10
     peer_supporter_daily_cap: int = 3
     badge_batch: int = 500
+    # Support groups (F8): below this many members a group is "forming".
+    group_min_members: int = 3
+    groups_page_size: int = 5
+    # A place freed in a full group is offered to the first waiting member this long.
+    waitlist_offer_hours: int = 24
+    # Meetings kept materialised ahead, and reminders posted in the group's space.
+    meeting_window: int = 4
+    meeting_reminder_hours: tuple[int, ...] = (24, 1)
+    # Groups one housekeeping pass extends, offers it expires or prompts it posts, at most.
+    group_batch: int = 200

@@ -7,6 +7,7 @@ raises half-way leaves nothing behind: no rows, no queued effects.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar, cast
@@ -47,6 +48,16 @@ def _row(
         "attempts": 0,
         "created_at": now,
     }
+
+
+@dataclass(frozen=True)
+class Queued:
+    """One effect for :meth:`Outbox.add_many`, with its key and, if not now, its moment."""
+
+    effect: Effect
+    key: str
+    due_at: datetime | None = None
+    group_key: str | None = None
 
 
 class Outbox:
@@ -108,12 +119,13 @@ class Outbox:
     async def add_many(
         self,
         community_id: str,
-        effects: Sequence[tuple[Effect, str]] | Sequence[tuple[Effect, str, datetime]],
+        effects: Sequence[tuple[Effect, str] | tuple[Effect, str, datetime] | Queued],
         *,
         group_key: str | None = None,
     ) -> int:
-        """Queue many ``(effect, key)`` pairs, due now, or ``(effect, key, due_at)``
-        triples; keys queued before are skipped.
+        """Queue many ``(effect, key)`` pairs (due now), ``(effect, key, due_at)`` triples
+        or :class:`Queued` items; keys queued before are skipped. ``group_key`` applies to
+        the items that do not name their own.
 
         One statement, sent as multi-row inserts (SQLAlchemy's "insertmanyvalues"
         batches); returns how many were queued.
@@ -123,9 +135,17 @@ class Outbox:
         now = self._clock.now()
         bind = self._session.get_bind()
         insert = pg_insert if bind.dialect.name == "postgresql" else sqlite_insert
+        items = [e if isinstance(e, Queued) else Queued(*e) for e in effects]
         rows = [
-            _row(community_id, item[0], item[1], item[2] if len(item) > 2 else now, group_key, now)
-            for item in effects
+            _row(
+                community_id,
+                item.effect,
+                item.key,
+                item.due_at or now,
+                item.group_key or group_key,
+                now,
+            )
+            for item in items
         ]
         table = cast(Table, Delivery.__table__)
         # A Core insert on the table: the ORM's bulk path would add its own work per row.
@@ -140,10 +160,16 @@ class Outbox:
         return len(added)
 
     async def cancel(
-        self, community_id: str, reason: str, *, group_key: str, destination: str | None = None
+        self,
+        community_id: str,
+        group_keys: str | Sequence[str],
+        reason: str = "cancelled: no longer needed",
+        *,
+        destination: str | None = None,
     ) -> int:
-        """Cancel what is still queued under ``group_key`` (only for ``destination``, if
-        given), in this transaction: a session's reminders once it moved or ended.
+        """Cancel what is still queued under ``group_keys`` (only for ``destination``, if
+        given), in this transaction: a session's reminders once it moved or ended, a
+        meeting's once it was moved or cancelled. Sent ones stay sent; returns how many.
 
         A row a dispatcher holds right now is let go too (its claim is cleared, so the
         dispatcher's record of it changes nothing); the dispatcher re-checks a session
@@ -153,7 +179,7 @@ class Outbox:
             update(Delivery)
             .where(
                 Delivery.community_id == community_id,
-                Delivery.group_key == group_key,
+                Delivery.group_key.in_([group_keys] if isinstance(group_keys, str) else group_keys),
                 Delivery.status == "pending",
             )
             .values(status="cancelled", last_error=reason, claimed_by=None, lease_until=None)

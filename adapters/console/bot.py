@@ -9,6 +9,8 @@ Lines:
   submit name:value ...   submit the form the bot last opened for you
   dm TEXT                 send the bot a DM (passed on to your mentor or mentee)
   reply TEXT              reply to the latest DM you received (keeps its mentorship)
+  in #room TEXT           say something in a group's room (chatter: never stored)
+  thread TEXT             reply in the thread of the latest group post in your rooms
   advance 2h30m           move the clock and run what falls due (demo/test clock only)
   help [COMMAND]          the command list, or one command's options (no `as` needed);
                           # starts a comment
@@ -220,6 +222,10 @@ class ConsoleBot:
             await self._help(" ".join(tokens[1:]).strip() or None)
         elif head in ("dm", "reply"):
             await self._dm(head, line.split(None, 1)[1] if len(tokens) > 1 else "")
+        elif head == "in":
+            self._chatter(tokens[1:])
+        elif head == "thread":
+            await self._thread_reply(line.split(None, 1)[1] if len(tokens) > 1 else "")
         elif head == "advance":
             self._advance(tokens[1:])
             await self._guard_housekeeping()
@@ -265,6 +271,40 @@ class ConsoleBot:
         if len(text) >= 2 and text[0] == text[-1] == '"':
             text = text[1:-1]
         await self._guard(partial(self.service.relay_dm, inv, text, reply_to=reply_to), None)
+
+    def _chatter(self, args: list[str]) -> None:
+        user = self._invocation().user_id
+        if len(args) < 2 or not args[0].startswith("#"):
+            raise ParseError("use `in #room TEXT`")
+        room = args[0][1:]
+        if user not in self.port.spaces.get(room, set()):
+            raise ParseError(f"you are not in #{room}")
+        self._out(f"[#{room}] @{user}: {' '.join(args[1:])}")
+
+    async def _thread_reply(self, text: str) -> None:
+        inv = self._invocation()
+        mine = [
+            t
+            for t, room in self.port.threads.items()
+            if inv.user_id in self.port.spaces.get(room, set())
+        ]
+        if not mine:
+            raise ParseError("there is no group post thread in your rooms")
+        thread = max(mine, key=int)
+        text = text.strip()
+        if len(text) >= 2 and text[0] == text[-1] == '"':
+            text = text[1:-1]
+        self._out(f"[#{self.port.threads[thread]} › thread] @{inv.user_id}: {text}")
+
+        async def reply() -> Reply | None:
+            stored = await self.service.group_thread_reply(inv, thread, text)
+            return (
+                None
+                if stored
+                else Reply(message=Message(text="(not kept: not a group post's thread)"))
+            )
+
+        await self._guard(reply, None)
 
     async def _help(self, topic: str | None) -> None:
         if self.current is not None:

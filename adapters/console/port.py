@@ -8,6 +8,7 @@ user ids are their names, so scripts stay readable.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,6 +40,8 @@ class ConsolePort:
     spaces: dict[str, set[str]] = field(default_factory=dict)  # space id -> user ids
     archived: set[str] = field(default_factory=set)
     events: list[tuple[str, str, datetime]] = field(default_factory=list)
+    cancelled_events: set[str] = field(default_factory=set)
+    threads: dict[str, str] = field(default_factory=dict)  # thread id -> space id
     failures: list[Exception] = field(default_factory=list)
     calls: list[tuple[str, tuple[object, ...]]] = field(default_factory=list)
     # Idempotency key -> what the first call with it returned; a repeat returns that
@@ -114,12 +117,18 @@ class ConsolePort:
         self._call("create_private_space", name)
         if attempt.key in self.done:
             return str(self.done[attempt.key]["space_id"])
-        self.done[attempt.key] = {"space_id": name}
-        self.spaces[name] = set(user_ids)
+        # A named room: the name as a channel-style id, numbered when taken.
+        base = re.sub(r"[^\w-]+", "-", name.lower()).strip("-") or "group"
+        room, n = base, 1
+        while room in self.spaces:
+            n += 1
+            room = f"{base}-{n}"
+        self.done[attempt.key] = {"space_id": room}
+        self.spaces[room] = set(user_ids)
         self.emit_line(
-            f"[channel created] #{name} (private: {', '.join('@' + u for u in user_ids)})"
+            f"[channel created] #{room} (private: {', '.join('@' + u for u in user_ids)})"
         )
-        return name
+        return room
 
     async def set_space_member(
         self, target: Target, space_id: str, user_id: str, add: bool
@@ -170,3 +179,34 @@ class ConsolePort:
         else:
             self.emit_line(f"[event {event_id} moved] {title} to {start:%Y-%m-%d %H:%M} UTC")
         return event_id
+
+    async def update_scheduled_event(
+        self, target: Target, event_id: str, start: datetime, end: datetime
+    ) -> None:
+        self._call("update_scheduled_event", event_id, start)
+        title, space, _ = self.events[int(event_id) - 1]
+        self.events[int(event_id) - 1] = (title, space, start)
+        self.emit_line(f"[event moved] {title} to {start:%Y-%m-%d %H:%M} UTC")
+
+    async def cancel_scheduled_event(self, target: Target, event_id: str) -> None:
+        self._call("cancel_scheduled_event", event_id)
+        if event_id not in self.cancelled_events:
+            self.cancelled_events.add(event_id)
+            self.emit_line(f"[event cancelled] {self.events[int(event_id) - 1][0]}")
+
+    async def open_thread(self, target: Target, space_id: str, message_id: str, name: str) -> str:
+        self._call("open_thread", space_id, message_id)
+        if message_id not in self.threads:
+            self.threads[message_id] = space_id
+            self.emit_line(f"[thread] #{space_id} › {name}")
+        return message_id
+
+    async def post_in_thread(
+        self, target: Target, space_id: str, thread_id: str, message: Message, attempt: Attempt
+    ) -> Sent:
+        self._call("post_in_thread", space_id, thread_id, message)
+        if attempt.key in self.done:
+            return dict(self.done[attempt.key])
+        shown = Shown(next(self._ids), "channel", None, f"{space_id}/thread-{thread_id}", message)
+        self.emit(shown)
+        return self._remember(attempt, {"message_id": str(shown.id)})

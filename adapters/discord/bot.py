@@ -34,6 +34,7 @@ from adapters.discord.dms import DirectMessages
 from adapters.discord.interactions import PLATFORM, Router
 from adapters.discord.port import DiscordPort
 from adapters.discord.sync import sync_if_changed
+from core.context import Invocation
 from core.messages import Message
 from core.service import Mentorbot, apology, new_reference
 
@@ -53,8 +54,9 @@ WELCOME = Message(
 )
 
 
-def intents() -> discord.Intents:
-    """The minimum: no privileged intent (members, message content, presences) at all."""
+def intents(*, capture_group_replies: bool = False) -> discord.Intents:
+    """The minimum: no privileged intent (members, message content, presences) at all,
+    unless ``capture_group_replies`` is on (see below)."""
     chosen = discord.Intents.none()
     # GUILD_CREATE / GUILD_DELETE (a new server gets its community and a welcome note) and
     # the cache of roles, channels and categories the port reads (roles by name, the
@@ -66,6 +68,12 @@ def intents() -> discord.Intents:
     # A reaction on a relayed DM marks it read (F6 read receipts).
     chosen.dm_reactions = True
     # Slash commands, buttons and modals arrive as interactions, which need no intent.
+    if capture_group_replies:
+        # Opt-in: replies in the threads of support-group posts are stored (F8). Reading
+        # their text needs the privileged Message Content intent, enabled for the app in
+        # the Developer Portal. Without it, a post's Reply button opens a form instead.
+        chosen.guild_messages = True
+        chosen.message_content = True
     return chosen
 
 
@@ -87,12 +95,19 @@ class CommandTree(app_commands.CommandTree["MentorbotClient"]):
 
 class MentorbotClient(discord.Client):
     def __init__(
-        self, service: Mentorbot, router: Router, *, application_id: int | None, **options: object
+        self,
+        service: Mentorbot,
+        router: Router,
+        *,
+        application_id: int | None,
+        capture_group_replies: bool = False,
+        **options: object,
     ) -> None:
         if application_id is not None:
             options["application_id"] = application_id  # else learnt at login
+        self.capture_group_replies = capture_group_replies
         super().__init__(
-            intents=intents(),
+            intents=intents(capture_group_replies=capture_group_replies),
             max_ratelimit_timeout=MAX_RATELIMIT_WAIT_SECONDS,
             **options,  # type: ignore[arg-type]
         )
@@ -123,7 +138,34 @@ class MentorbotClient(discord.Client):
         await self.router.route(interaction)
 
     async def on_message(self, message: discord.Message) -> None:
-        await self.dms.on_message(message)
+        if message.guild is None:
+            await self.dms.on_message(message)
+        elif self.capture_group_replies and not isinstance(message.channel, discord.TextChannel):
+            # A thread (or one discord.py has not cached, so only partly known): the core
+            # keeps it only if it is a group post's thread. Top-level chatter in a text
+            # channel never reaches the core.
+            await self._thread_message(message)
+
+    async def _thread_message(self, message: discord.Message) -> None:
+        """A message in a thread: the core keeps it if the thread is a group post's."""
+        if message.author.bot or message.guild is None:
+            return
+        inv = Invocation(
+            PLATFORM,
+            str(message.guild.id),
+            str(message.author.id),
+            display_name=message.author.display_name,
+            community_name=message.guild.name,
+        )
+        try:
+            await self.service.group_thread_reply(
+                inv,
+                str(message.channel.id),
+                message.content,
+                dedupe_key=f"discord:message:{message.id}",
+            )
+        except Exception:
+            log.exception("could not store a reply in thread %s", message.channel.id)
 
     async def on_raw_reaction_add(self, event: discord.RawReactionActionEvent) -> None:
         await self.dms.on_reaction(event)
@@ -196,6 +238,7 @@ class DiscordAdapter:
         gateway_url: str,
         dev_guild_id: str | None = None,
         guild_ready_timeout: float = 2.0,
+        capture_group_replies: bool = False,
     ) -> None:
         self.service = service
         self.api_base_url = api_base_url
@@ -208,6 +251,7 @@ class DiscordAdapter:
             self.router,
             application_id=int(application_id) if application_id else None,
             guild_ready_timeout=guild_ready_timeout,
+            capture_group_replies=capture_group_replies,
         )
         self.port = DiscordPort(self.client)
         self._connection: asyncio.Task[None] | None = None

@@ -25,8 +25,12 @@ def required_permissions() -> discord.Permissions:
         manage_roles=True,
         # Create support-group channels and their overflow categories; archive them.
         manage_channels=True,
-        # Put group meetings on the server's event calendar.
+        # Put group meetings on the server's event calendar (and move or cancel them: the
+        # bot's own events need no Manage Events).
         create_events=True,
+        # A thread under each support-group post, and replies given by form posted there.
+        create_public_threads=True,
+        send_messages_in_threads=True,
     )
 
 

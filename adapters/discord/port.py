@@ -255,3 +255,47 @@ class DiscordPort:
             return await spaces.put_event(
                 guild, event_id, title, description, start, end, location, cancel
             )
+
+    async def update_scheduled_event(
+        self, target: Target, event_id: str, start: datetime, end: datetime
+    ) -> None:
+        guild = self._guild(target)
+        try:
+            with platform_call(f"move the event {event_id}", "Create Events"):
+                await spaces.move_event(self.client.http, guild.id, event_id, start, end)
+        except PermanentFailure as exc:
+            if isinstance(exc.__cause__, discord.NotFound):
+                return  # deleted by someone: nothing left to move
+            raise
+
+    async def cancel_scheduled_event(self, target: Target, event_id: str) -> None:
+        guild = self._guild(target)
+        try:
+            with platform_call(f"cancel the event {event_id}", "Create Events"):
+                await spaces.cancel_event(self.client.http, guild.id, event_id)
+        except PermanentFailure as exc:
+            if isinstance(exc.__cause__, discord.NotFound):
+                return  # deleted already: as good as cancelled
+            raise
+
+    async def open_thread(self, target: Target, space_id: str, message_id: str, name: str) -> str:
+        self._connected()
+        with platform_call(
+            f"open a thread in <#{space_id}>", f"Create Public Threads in <#{space_id}>"
+        ):
+            return await spaces.open_thread(self.client.http, space_id, message_id, name)
+
+    async def post_in_thread(
+        self, target: Target, space_id: str, thread_id: str, message: Message, attempt: Attempt
+    ) -> Sent:
+        self._connected()
+        with platform_call(
+            f"post in the thread <#{thread_id}>", f"Send Messages in Threads in <#{space_id}>"
+        ):
+            thread = self.client.get_partial_messageable(
+                int(thread_id), guild_id=int(target.platform_id)
+            )
+            sent = await thread.send(
+                **render.render(message).send_kwargs(), nonce=message_nonce(attempt.key)
+            )
+        return {"message_id": str(sent.id), "channel_id": thread_id}

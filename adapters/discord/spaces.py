@@ -11,8 +11,12 @@ channel (its answer was lost), :func:`find_private_channel` reads the server's c
 recognises it by what creation set: its name, hidden from @everyone, and exactly the
 requested members' overwrites.
 
-Discord cannot archive a text channel; archiving makes it read-only for its members and
-prefixes its name with "archived-", keeping the history readable.
+Discord cannot archive a text channel; archiving moves it to an archive category ("Mentorbot
+archive", with its own overflow past 50), makes it read-only for its members and prefixes
+its name with "archived-", keeping the history readable.
+
+A server holds at most 500 channels (categories included): a group channel that would go
+past that is refused with a message saying so, which admins see in ``/admin deliveries``.
 """
 
 from __future__ import annotations
@@ -25,9 +29,13 @@ import discord
 from discord.http import HTTPClient
 
 from adapters.discord.render import clip
+from core.ports import PermanentFailure
 
 CATEGORY_CAP = 50
+GUILD_CHANNEL_CAP = 500  # every channel of a server, categories included
 DEFAULT_CATEGORY = "Mentorbot groups"
+ARCHIVE_CATEGORY = "Mentorbot archive"
+THREAD_ARCHIVE_MINUTES: Literal[10080] = 10080  # a week of quiet before a thread hides
 ARCHIVED_PREFIX = "archived-"
 REASON = "Mentorbot support group"
 MEMBER_OVERWRITE = discord.PermissionOverwrite(view_channel=True)
@@ -46,13 +54,13 @@ def _bot_overwrite() -> discord.PermissionOverwrite:
 
 
 async def category_with_room(
-    guild: discord.Guild, category_id: str | None
+    guild: discord.Guild, category_id: str | None, default_name: str = DEFAULT_CATEGORY
 ) -> discord.CategoryChannel:
     """The group category, or its first overflow category with room (created if needed)."""
     base = guild.get_channel(int(category_id)) if category_id and category_id.isdigit() else None
     if not isinstance(base, discord.CategoryChannel):
-        base = discord.utils.get(guild.categories, name=DEFAULT_CATEGORY)
-    base_name = base.name if base is not None else DEFAULT_CATEGORY
+        base = discord.utils.get(guild.categories, name=default_name)
+    base_name = base.name if base is not None else default_name
     overflow = re.compile(rf"{re.escape(base_name)} (\d+)")
     family = [base] if base is not None else []
     family += sorted(
@@ -67,7 +75,7 @@ async def category_with_room(
             guild.default_role: discord.PermissionOverwrite(view_channel=False),
             guild.me: _bot_overwrite(),
         }
-        return await guild.create_category(DEFAULT_CATEGORY, overwrites=overwrites, reason=REASON)
+        return await guild.create_category(default_name, overwrites=overwrites, reason=REASON)
     return await guild.create_category(
         f"{base_name} {len(family) + 1}", overwrites=base.overwrites, reason=REASON
     )
@@ -80,6 +88,12 @@ async def create_private_channel(
     topic: str,
     user_ids: tuple[str, ...],
 ) -> discord.TextChannel:
+    if len(guild.channels) + 2 > GUILD_CHANNEL_CAP:  # the channel, and maybe a category
+        raise PermanentFailure(
+            f"cannot create #{channel_name(name)}: the server has {len(guild.channels)} of "
+            f"Discord's {GUILD_CHANNEL_CAP} channels. Delete some (archived group channels "
+            "are in the “Mentorbot archive” categories), then retry it in /admin deliveries."
+        )
     category = await category_with_room(guild, category_id)
     overwrites: dict[
         discord.Role | discord.Member | discord.Object, discord.PermissionOverwrite
@@ -150,7 +164,12 @@ async def archive_channel(guild: discord.Guild, channel_id: str) -> None:
     name = channel.name
     if not name.startswith(ARCHIVED_PREFIX):
         name = (ARCHIVED_PREFIX + name)[:100]
-    await channel.edit(name=name, overwrites=overwrites, reason=f"{REASON} archived")
+    category = channel.category
+    if category is None or not category.name.startswith(ARCHIVE_CATEGORY):
+        category = await category_with_room(guild, None, ARCHIVE_CATEGORY)
+    await channel.edit(
+        name=name, category=category, overwrites=overwrites, reason=f"{REASON} archived"
+    )
 
 
 async def create_event(
@@ -212,3 +231,43 @@ async def put_event(
         reason=REASON,
     )
     return event_id
+
+
+async def open_thread(http: HTTPClient, channel_id: str, message_id: str, name: str) -> str:
+    """The public thread under a message (Discord gives it the message's id); one that
+    exists already is answered as if just opened."""
+    try:
+        thread = await http.start_thread_with_message(
+            int(channel_id),
+            int(message_id),
+            name=clip(name, 100),
+            auto_archive_duration=THREAD_ARCHIVE_MINUTES,
+            reason=REASON,
+        )
+    except discord.HTTPException as exc:
+        if exc.code == THREAD_ALREADY_CREATED:
+            return message_id
+        raise
+    return str(thread["id"])
+
+
+THREAD_ALREADY_CREATED = 160004
+EVENT_CANCELED = 3  # Guild Scheduled Event status
+
+
+async def move_event(
+    http: HTTPClient, guild_id: int, event_id: str, start: datetime, end: datetime
+) -> None:
+    await http.edit_scheduled_event(
+        guild_id,
+        int(event_id),
+        scheduled_start_time=start.isoformat(),
+        scheduled_end_time=end.isoformat(),
+        reason=f"{REASON} meeting moved",
+    )
+
+
+async def cancel_event(http: HTTPClient, guild_id: int, event_id: str) -> None:
+    await http.edit_scheduled_event(
+        guild_id, int(event_id), status=EVENT_CANCELED, reason=f"{REASON} meeting cancelled"
+    )

@@ -77,6 +77,20 @@ def is_relayable(event: Body) -> bool:
     )
 
 
+def is_group_thread_reply(event: Body) -> bool:
+    """A member's reply in a thread of a private channel (``message.groups``): possibly in
+    a support-group post's thread. Top-level messages there are chatter, never read."""
+    thread_ts = event.get("thread_ts")
+    return (
+        event.get("channel_type") == "group"
+        and bool(event.get("user"))
+        and not event.get("bot_id")
+        and event.get("subtype") is None
+        and bool(thread_ts)
+        and thread_ts != event.get("ts")
+    )
+
+
 class DirectMessages:
     def __init__(
         self, service: Mentorbot, client: AsyncWebClient, render: Renderer, directory: Directory
@@ -91,6 +105,9 @@ class DirectMessages:
         app.event("reaction_added")(self.on_reaction)
 
     async def on_message(self, body: Body, event: Body) -> None:
+        if is_group_thread_reply(event):
+            await self._group_thread_reply(body, event)
+            return
         if not is_relayable(event):
             return
         team_id = str(body.get("team_id") or event.get("team") or "")
@@ -117,6 +134,23 @@ class DirectMessages:
             reply = Reply(message=apology(ref))
         if reply is not None and reply.message is not None:
             await self._answer(origin, reply.message)
+
+    async def _group_thread_reply(self, body: Body, event: Body) -> None:
+        """Stored by the core if the thread is a group post's; nothing is said back."""
+        team_id = str(body.get("team_id") or event.get("team") or "")
+        event_id = body.get("event_id") or f"{event.get('channel')}:{event.get('ts')}"
+        try:
+            invocation = await self.directory.invocation(
+                team_id, str(event["user"]), str(event["channel"])
+            )
+            await self.service.group_thread_reply(
+                invocation,
+                str(event["thread_ts"]),
+                from_slack(str(event.get("text") or "")),
+                dedupe_key=dedupe_key(team_id, "event", event_id),
+            )
+        except Exception:
+            log.exception("storing a group reply (%s) failed", event.get("ts"))
 
     async def _answer(self, origin: DmOrigin, message: Message) -> None:
         """Tell only the member, in the thread they wrote in (a plain post if that fails)."""

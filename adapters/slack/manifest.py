@@ -24,7 +24,8 @@ SCOPES = {
     "im:history": "messages members write to the app (relayed to their mentor or mentee), "
     "and whether a DM was already sent before sending it again",
     "channels:history": "whether a post in a public channel was already made before a retry",
-    "groups:history": "whether a post in a private channel was already made before a retry",
+    "groups:history": "whether a post in a private channel was already made before a retry; "
+    "replies in the threads of support-group posts (stored as group replies)",
     "reactions:read": "reactions on relayed messages (read receipts)",
     "files:write": "sharing files (exports, calendar entries, charts)",
     "channels:read": "checking that channels picked in /mentor admin setup are this workspace's",
@@ -36,11 +37,14 @@ SCOPES = {
     "pins:write": "pinning facilitator posts",
 }
 # message.im: members talk to their mentor or mentee by writing in the app's DM.
+# message.groups: replies in the threads of support-group posts, in the group's private
+# channel (only thread replies to a group post are kept; other messages are ignored).
 # user_change, subteam_*: a member's admin status or user groups changed, so the cached
 # rights are dropped at once.
 BOT_EVENTS = (
     "app_home_opened",
     "message.im",
+    "message.groups",
     "reaction_added",
     "user_change",
     "subteam_members_changed",

@@ -337,13 +337,51 @@ class SlackPort:
         start: datetime,
         end: datetime,
     ) -> str:
-        """Slack has no calendar events: the meeting is announced in the group's channel."""
+        """Slack has no calendar events: the meeting is announced in the group's channel,
+        and the announcement (``channel:ts``, the event's id) is edited when it moves or is
+        cancelled."""
         if space_id is None:
             raise PermanentFailure(f"no channel to announce {title!r} in")
-        when = f"{moment(start, 'F')} – {moment(end, 't')}"
-        message = Message(title=title, text=description, fields=(Field("When", when),))
-        sent = await self._post(space_id, message, None)
-        return str(sent["ts"])
+        sent = await self._post(space_id, _event_message(title, description, start, end), None)
+        return f"{space_id}:{sent['ts']}"
+
+    async def update_scheduled_event(
+        self, target: Target, event_id: str, start: datetime, end: datetime
+    ) -> None:
+        await self._edit_event(event_id, start, end, cancelled=False)
+
+    async def cancel_scheduled_event(self, target: Target, event_id: str) -> None:
+        await self._edit_event(event_id, None, None, cancelled=True)
+
+    async def _edit_event(
+        self, event_id: str, start: datetime | None, end: datetime | None, *, cancelled: bool
+    ) -> None:
+        channel, _, ts = event_id.partition(":")
+        if not ts:
+            return  # an announcement from before ids named their channel
+        async with delivering(f"reading the announcement {ts} in {channel}"):
+            found = await self._client.conversations_history(
+                channel=channel, latest=ts, inclusive=True, limit=1
+            )
+        messages = list(found.get("messages") or [])
+        if not messages or messages[0].get("ts") != ts:
+            return  # deleted: nothing to edit
+        title = str(messages[0].get("text") or "Meeting").split("\n", 1)[0]
+        if cancelled:
+            message = Message(
+                title=f"Cancelled: {title.removeprefix('Cancelled: ')}", tone="warning"
+            )
+        else:
+            assert start is not None
+            assert end is not None
+            message = _event_message(title, "", start, end)
+        async with delivering(f"editing the announcement {ts}", ignore=("message_not_found",)):
+            await self._client.chat_update(
+                channel=channel,
+                ts=ts,
+                text=self._render.fallback(message),
+                blocks=self._render.blocks(message),
+            )
 
     async def session_event(
         self,
@@ -358,3 +396,18 @@ class SlackPort:
     ) -> str | None:
         """Slack has no calendar events: a workshop's announcement post stands for it."""
         return None
+
+    # ----- group post threads ---------------------------------------------------------------
+
+    async def open_thread(self, target: Target, space_id: str, message_id: str, name: str) -> str:
+        return message_id  # a Slack thread is its parent message's ts
+
+    async def post_in_thread(
+        self, target: Target, space_id: str, thread_id: str, message: Message, attempt: Attempt
+    ) -> Sent:
+        return await self._post(space_id, message, attempt, thread_ts=thread_id)
+
+
+def _event_message(title: str, description: str, start: datetime, end: datetime) -> Message:
+    when = f"{moment(start, 'F')} – {moment(end, 't')}"
+    return Message(title=title, text=description, fields=(Field("When", when),))

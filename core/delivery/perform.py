@@ -24,10 +24,12 @@ from core.effects import (
     DirectMessage,
     Effect,
     GrantRole,
+    GroupPost,
     PruneRole,
     Reminder,
     RevokeRole,
     ScheduledEvent,
+    ScheduledEventChange,
     SessionEvent,
     SpaceMembership,
 )
@@ -40,6 +42,8 @@ from core.models import (
     MentorshipThread,
     MessageRoute,
     SupportGroup,
+    SupportGroupMeeting,
+    SupportGroupPost,
 )
 from core.ports import (
     Attempt,
@@ -98,6 +102,8 @@ class Outcome:
     # A mentorship DM: (mentorship id, recipient user id, platform message id, thread id).
     route: tuple[str, str, str | None, str | None] | None = None
     session_event: tuple[str, str] | None = None  # (session id, platform event id)
+    meeting_event: tuple[str, str] | None = None  # (meeting id, platform event id)
+    post_ids: tuple[str, str, str] | None = None  # (post id, message id, thread id)
 
     @property
     def writes_back(self) -> bool:
@@ -106,6 +112,8 @@ class Outcome:
             or self.group_channel is not None
             or self.route is not None
             or self.session_event is not None
+            or self.meeting_event is not None
+            or self.post_ids is not None
         )
 
 
@@ -127,6 +135,11 @@ class Performer:
     def expect_sessions(self, session_ids: Iterable[str]) -> None:
         """The sessions this batch's reminders are about (read together, not one by one)."""
         self._sessions.update(session_ids)
+        # Ids made earlier in this batch and not yet written back: a group's effects run
+        # in order, so a cancel may follow its event's creation, a reply its post.
+        self.event_ids: dict[str, str] = {}
+        self.group_spaces: dict[str, str] = {}
+        self.thread_ids: dict[str, str] = {}
 
     async def perform(
         self, port: PlatformPort, community: CommunityAddress, effect: Effect, attempt: Attempt
@@ -189,6 +202,7 @@ class Performer:
                 return Outcome(sent={"pruned": len(strays)})
             case CreatePrivateSpace(group_id=group_id, name=name, topic=topic, member_user_ids=ids):
                 space = await port.create_private_space(target, name, topic, ids, attempt)
+                self.group_spaces[group_id] = space
                 return Outcome(sent={"space_id": space}, group_channel=(group_id, space))
             case SpaceMembership(group_id=group_id, user_id=user, add=add):
                 space = await self._group_space(group_id)
@@ -200,7 +214,13 @@ class Performer:
             case ScheduledEvent(group_id=group_id, title=title, description=text, start=s, end=e):
                 space = await self._group_space(group_id)
                 event_id = await port.create_scheduled_event(target, space, title, text, s, e)
-                return Outcome(sent={"event_id": event_id})
+                meeting = effect.meeting_id
+                if meeting is not None:
+                    self.event_ids[meeting] = event_id
+                return Outcome(
+                    sent={"event_id": event_id},
+                    meeting_event=(meeting, event_id) if meeting else None,
+                )
             case SessionEvent() as ev:
                 known = await self._session_event_id(ev.session_id)
                 if known is None and ev.cancel:
@@ -218,6 +238,32 @@ class Performer:
                 if made is None or made == known:
                     return Outcome(sent={"event_id": made})
                 return Outcome(sent={"event_id": made}, session_event=(ev.session_id, made))
+            case ScheduledEventChange(meeting_id=meeting_id, start=s, end=e, cancel=cancel):
+                known = self.event_ids.get(meeting_id) or await self._event_of(meeting_id)
+                if known is None:
+                    return Outcome(sent={"event_id": None})  # never created: nothing to change
+                if cancel:
+                    await port.cancel_scheduled_event(target, known)
+                elif s is not None and e is not None:
+                    await port.update_scheduled_event(target, known, s, e)
+                return Outcome(sent={"event_id": known})
+            case GroupPost(group_id=group_id, message=message, reply_to=str(post_id)):
+                space = await self._group_space(group_id)
+                thread = self.thread_ids.get(post_id) or await self._thread_of_post(post_id)
+                sent = await port.post_in_thread(target, space, thread, message, attempt)
+                return Outcome(sent=sent)
+            case GroupPost(group_id=group_id, message=message, pin=pin, post_id=post_id):
+                space = await self._group_space(group_id)
+                sent = await port.post(target, space, message, pin, attempt)
+                if post_id is None:
+                    return Outcome(sent=sent)
+                message_id = str(sent["message_id"])
+                name = effect.thread_name or "Replies"
+                thread = await port.open_thread(target, space, message_id, name)
+                self.thread_ids[post_id] = thread
+                return Outcome(
+                    sent={**sent, "thread_id": thread}, post_ids=(post_id, message_id, thread)
+                )
         raise PermanentFailure(f"unknown effect kind {effect.kind}")
 
     async def _require_current_session(self, session_id: str, version: int) -> None:
@@ -283,6 +329,8 @@ class Performer:
             return found.scalar_one_or_none()
 
     async def _group_space(self, group_id: str) -> str:
+        if group_id in self.group_spaces:
+            return self.group_spaces[group_id]
         async with self._factory() as session:
             group = await session.get(SupportGroup, group_id)
         if group is None:
@@ -290,6 +338,20 @@ class Performer:
         if group.channel_id is None:
             raise RetryLater("the group's channel is not created yet", rate_limited=True)
         return group.channel_id
+
+    async def _event_of(self, meeting_id: str) -> str | None:
+        async with self._factory() as session:
+            meeting = await session.get(SupportGroupMeeting, meeting_id)
+        return None if meeting is None else meeting.event_id
+
+    async def _thread_of_post(self, post_id: str) -> str:
+        async with self._factory() as session:
+            post = await session.get(SupportGroupPost, post_id)
+        if post is None:
+            raise PermanentFailure(f"group post {post_id} no longer exists")
+        if post.platform_thread_id is None:
+            raise RetryLater("the post's thread is not open yet", rate_limited=True)
+        return post.platform_thread_id
 
     async def apply(self, session: AsyncSession, community_id: str, outcome: Outcome) -> None:
         """Write back, in the transaction that marks the effect sent, what it produced."""
@@ -310,6 +372,14 @@ class Performer:
             group = await session.get(SupportGroup, outcome.group_channel[0])
             if group is not None:
                 group.channel_id = outcome.group_channel[1]
+        if outcome.meeting_event is not None:
+            meeting = await session.get(SupportGroupMeeting, outcome.meeting_event[0])
+            if meeting is not None:
+                meeting.event_id = outcome.meeting_event[1]
+        if outcome.post_ids is not None:
+            post = await session.get(SupportGroupPost, outcome.post_ids[0])
+            if post is not None:
+                post.platform_message_id, post.platform_thread_id = outcome.post_ids[1:]
 
     async def _record_route(
         self,

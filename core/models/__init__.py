@@ -5,6 +5,8 @@ from core.models.community import AuditEntry, BadgeAward, Community, Member
 from core.models.delivery import Delivery, DispatcherHeartbeat, ProcessedEvent
 from core.models.goals import GoalProgress, MenteeGoal, MenteeMilestone
 from core.models.groups import (
+    DiscussionPrompt,
+    GroupPromptUse,
     SupportGroup,
     SupportGroupMeeting,
     SupportGroupMember,
@@ -34,8 +36,10 @@ __all__ = [
     "CalendarFeed",
     "Community",
     "Delivery",
+    "DiscussionPrompt",
     "DispatcherHeartbeat",
     "GoalProgress",
+    "GroupPromptUse",
     "Member",
     "Mentee",
     "MenteeGoal",

@@ -28,6 +28,7 @@ class SetUpCommunity:
     expertise: list[str] | None = None
     goals: list[str] | None = None
     badges: bool | None = None
+    group_types: list[str] | None = None
 
 
 async def set_up(uow: UnitOfWork, actor: Actor, cmd: SetUpCommunity) -> Reply:
@@ -55,6 +56,11 @@ async def set_up(uow: UnitOfWork, actor: Actor, cmd: SetUpCommunity) -> Reply:
         change("expertise_options", validation.tags("expertise", cmd.expertise))
     if cmd.goals is not None:
         change("goal_options", validation.tags("goals", cmd.goals))
+    if cmd.group_types is not None:
+        types = validation.tags("group_types", cmd.group_types)
+        if community.settings.get("group_types") != types:
+            changes["group_types"] = {"from": community.settings.get("group_types"), "to": types}
+            community.settings = {**community.settings, "group_types": types}
     if cmd.mentor_role_name is not None:
         name = validation.text(
             "mentor_role_name", cmd.mentor_role_name, min_length=1, max_length=100

@@ -5,7 +5,7 @@ milestones keep their order; a review records when it was edited; the badge coun
 get the indexes they read (groups by facilitator, replies by author and day).
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0010
 Create Date: 2026-11-29
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 from core.models.base import UTCDateTime
 
 revision: str = '0011'
-down_revision: str | None = '0008'
+down_revision: str | None = '0010'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

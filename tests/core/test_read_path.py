@@ -142,9 +142,15 @@ READ_ONLY = {
     "admin deliveries",
     "session agenda",
     "session suggest-times",
+    "admin prompt-list",
+    "group list",
+    "group info",
+    "group meetings",
 }
 # Needs a mentorship to answer: checked to write nothing in tests/adapters/console/test_sessions.py.
 NEEDS_A_PARTNER = {"session suggest-times"}
+# Options a read needs (the group's name); the group is made before the snapshot.
+READ_OPTIONS = {"group info": {"group": "Readers"}, "group meetings": {"group": "Readers"}}
 
 
 def test_the_catalog_marks_exactly_the_commands_that_only_read() -> None:
@@ -159,9 +165,24 @@ async def test_read_only_commands_write_nothing_even_with_a_dedupe_key(
     await _community(service)
     who = ADMIN if path.startswith("admin") else MENTOR if path == "mentor profile" else MENTEE
     await service.execute(who, "mentor help", {})  # the member exists from here on
+    options = READ_OPTIONS.get(path, {})
+    if options:
+        await service.execute(
+            ADMIN,
+            "group create",
+            {
+                "name": "Readers",
+                "type": "new_givers",
+                "facilitator": MENTOR.user_id,
+                "frequency": "weekly",
+                "day": "monday",
+                "time": "18:00",
+                "timezone": "UTC",
+            },
+        )
     before = await snapshot(factory)
-    first = await service.execute(who, path, {}, dedupe_key="interaction-1")
-    again = await service.execute(who, path, {}, dedupe_key="interaction-1")
+    first = await service.execute(who, path, options, dedupe_key="interaction-1")
+    again = await service.execute(who, path, options, dedupe_key="interaction-1")
     assert first is not None
     assert again is not None
     assert await snapshot(factory) == before

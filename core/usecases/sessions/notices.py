@@ -138,7 +138,7 @@ async def stop_reminders(
     """Cancel what is still queued for the session (for one member only, if given)."""
     return await uow.outbox.cancel(
         session.community_id,
+        group_key(session),
         why,
-        group_key=group_key(session),
         destination=None if member is None else f"user:{member.platform_user_id}",
     )

@@ -133,5 +133,7 @@ def test_the_invite_asks_for_both_scopes_and_exactly_the_needed_permissions() ->
         "manage_roles",
         "manage_channels",
         "create_events",
+        "create_public_threads",
+        "send_messages_in_threads",
     }
     assert not granted.administrator

@@ -123,6 +123,7 @@ def test_manifest_in_socket_mode_and_http_mode() -> None:
     assert socket["settings"]["event_subscriptions"]["bot_events"] == [
         "app_home_opened",
         "message.im",
+        "message.groups",
         "reaction_added",
         "user_change",
         "subteam_members_changed",

@@ -208,9 +208,11 @@ async def test_meetings_and_pinned_posts_land_in_the_channel(slack: Slack) -> No
     bot = await slack()
     port, fake = bot.app.port, bot.fake
     start = datetime(2026, 3, 4, 19, 0, tzinfo=UTC)
-    ts = await port.create_scheduled_event(
+    event_id = await port.create_scheduled_event(
         TARGET, GENERAL, "New givers meetup", "Bring a question", start, start + timedelta(hours=1)
     )
+    channel, _, ts = event_id.partition(":")  # the announcement is the event
+    assert channel == GENERAL
     posted = fake.message(GENERAL, ts)
     assert posted is not None
     assert f"<!date^{int(start.timestamp())}^{{date_long_pretty}} {{time}}|" in texts(posted.blocks)
@@ -257,3 +259,38 @@ async def test_files_travel_with_dms_and_posts(slack: Slack) -> None:
         TARGET, GENERAL, Message(text="Chart", files=(export,)), False, Attempt("test-21")
     )
     assert [m.files[0]["name"] for m in fake.messages(GENERAL) if m.files] == ["mentorship.json"]
+
+
+async def test_a_meetings_announcement_is_edited_when_it_moves_or_is_cancelled(
+    slack: Slack,
+) -> None:
+    bot = await slack()
+    port, fake = bot.app.port, bot.fake
+    start = datetime(2026, 3, 4, 19, 0, tzinfo=UTC)
+    event_id = await port.create_scheduled_event(
+        TARGET, GENERAL, "Lenders meeting", "", start, start + timedelta(hours=1)
+    )
+    ts = event_id.partition(":")[2]
+    later = start + timedelta(days=1)
+    await port.update_scheduled_event(TARGET, event_id, later, later + timedelta(hours=1))
+    moved = fake.message(GENERAL, ts)
+    assert moved is not None
+    assert f"<!date^{int(later.timestamp())}^" in texts(moved.blocks)
+    await port.cancel_scheduled_event(TARGET, event_id)
+    cancelled = fake.message(GENERAL, ts)
+    assert cancelled is not None
+    assert "Cancelled: Lenders meeting" in texts(cancelled.blocks)
+
+
+async def test_a_group_posts_thread_is_the_post_and_replies_go_into_it(slack: Slack) -> None:
+    bot = await slack()
+    port, fake = bot.app.port, bot.fake
+    sent = await port.post(
+        TARGET, GENERAL, Message(text="How was your week?"), False, Attempt("p1")
+    )
+    thread = await port.open_thread(TARGET, GENERAL, sent["message_id"], "How was your week?")
+    assert thread == sent["ts"]
+    reply = await port.post_in_thread(TARGET, GENERAL, thread, Message(text="Good"), Attempt("r1"))
+    stored = fake.message(GENERAL, reply["ts"])
+    assert stored is not None
+    assert stored.thread_ts == thread
