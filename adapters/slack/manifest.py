@@ -119,7 +119,15 @@ def _long_description(catalog: Catalog, command: str) -> str:
         "the two write to each other in their DM with the app (one thread per mentorship, "
         "relayed and kept). The Home tab shows where everyone stands. Commands:",
     ]
-    for cmd in catalog:
-        who = " (admins)" if cmd.access is Access.ADMIN else ""
-        lines.append(f"• {command} {subcommand(cmd)}{who}: {cmd.description}")
-    return "\n".join(lines)[:MAX_LONG_DESCRIPTION]
+    described = [
+        f"• {command} {subcommand(cmd)}{' (admins)' if cmd.access is Access.ADMIN else ''}: "
+        f"{cmd.description}"
+        for cmd in catalog
+    ]
+    text = "\n".join([*lines, *described])
+    if len(text) <= MAX_LONG_DESCRIPTION:
+        return text
+    # Too many commands to describe each within Slack's limit: name them all, and point
+    # to the command that describes them.
+    lines[0] += f" (`{command} help` describes each)"
+    return "\n".join([*lines, " · ".join(f"{command} {subcommand(c)}" for c in catalog)])

@@ -62,7 +62,7 @@ async def test_goal_ticked_by_buttons_charted_and_completed(
     await community.handle('click "Pick a borrower"')
     charted = await community.say("click Chart")
     (attached,) = [line for line in charted if "📎" in line]
-    path = Path(attached.split("📎 ")[1].split(" (")[0])
+    path = Path(attached.split(" → ")[1])
     assert path.parent == tmp_path
     assert png_size(await asyncio.to_thread(path.read_bytes)) == (WIDTH_PX, HEIGHT_PX)
     assert any("Fund a first loan (active): 0% on" in line for line in charted)
