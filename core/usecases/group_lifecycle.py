@@ -21,6 +21,7 @@ from core.errors import InvalidValue
 from core.messages import Field, Message, Reply, mention, moment, say
 from core.models import Member, SupportGroup, SupportGroupMember
 from core.uow import UnitOfWork
+from core.usecases.badges import award_badges
 from core.usecases.group_meetings import (
     ScheduleOptions,
     cancel_future,
@@ -121,6 +122,8 @@ async def create_group(uow: UnitOfWork, actor: Actor, cmd: CreateGroup) -> Reply
     enrol(uow, group, facilitator, None, "active", role="facilitator")
     await uow.session.flush()
     await refresh_status(uow, group)
+    # The Group Facilitator badge (F12) reads who facilitates a group.
+    await award_badges(uow, actor.community, [facilitator.id], ["groups_facilitated"])
     await uow.outbox.add(
         group.community_id,
         CreatePrivateSpace(

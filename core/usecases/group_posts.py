@@ -29,6 +29,7 @@ from core.models import (
     SupportGroupReply,
 )
 from core.uow import Queued, UnitOfWork
+from core.usecases.badges import award_badges
 from core.usecases.groups import (
     group_to_lead,
     membership,
@@ -137,20 +138,23 @@ async def thread_reply(
     if group.status == "archived" or row is None or row.status != "active":
         return None
     text = validation.clean(content)[:REPLY_MAX]
-    return _store_reply(uow, stored_post, actor.member, text) if text else None
+    return await _store_reply(uow, actor, stored_post, text) if text else None
 
 
-def _store_reply(
-    uow: UnitOfWork, stored_post: SupportGroupPost, author: Member, text: str
+async def _store_reply(
+    uow: UnitOfWork, actor: Actor, stored_post: SupportGroupPost, text: str
 ) -> SupportGroupReply:
+    """Keep a reply; it counts toward the author's Peer Supporter badge at once."""
     reply = SupportGroupReply(
         community_id=stored_post.community_id,
         post_id=stored_post.id,
-        author_id=author.id,
+        author_id=actor.member.id,
         content=text,
         created_at=uow.now(),
     )
     uow.session.add(reply)
+    await uow.session.flush()
+    await award_badges(uow, actor.community, [actor.member.id], ["peer_replies"])
     return reply
 
 
@@ -186,8 +190,7 @@ async def submit_reply(
 ) -> Reply:
     stored_post, group = await _post_for_member(uow, actor, args[0])
     text = validation.text("text", values.get("text", ""), min_length=1, max_length=REPLY_MAX)
-    reply = _store_reply(uow, stored_post, actor.member, text)
-    await uow.session.flush()
+    reply = await _store_reply(uow, actor, stored_post, text)
     await uow.outbox.add(
         group.community_id,
         GroupPost(

@@ -17,10 +17,12 @@ from core.context import Actor, find_member
 from core.effects import DirectMessage
 from core.errors import Conflict, InvalidValue, NotAllowed
 from core.messages import Form, FormField, Message, Reply, mention, say
-from core.models import Member, MentorSession, SessionAttendee
+from core.models import Member, Mentor, MentorSession, SessionAttendee
 from core.uow import UnitOfWork
+from core.usecases.badges import award_badges
 from core.usecases.mentors import find_mentor
-from core.usecases.parties import party_with
+from core.usecases.parties import load_party, party_with
+from core.usecases.reviews import invite_review
 from core.usecases.sessions import rules, workshops
 from core.usecases.sessions.notices import (
     announce,
@@ -303,6 +305,8 @@ async def complete(uow: UnitOfWork, actor: Actor, cmd: CompleteSession) -> Reply
     session.version += 1
     session.updated_at = uow.now()
     await stop_reminders(uow, session, "the session was held")
+    await uow.session.flush()
+    await _count_as_held(uow, actor, session)
     await _tell_others(
         uow, actor, session, f"{mention(actor.user_id)} marked “{session.title}” as held."
     )
@@ -328,6 +332,19 @@ async def no_show(uow: UnitOfWork, actor: Actor, cmd: MarkNoShow) -> Reply:
         f"to “{session.title}”.",
     )
     return say(f"Noted: {mention(absent.platform_user_id)} did not come.", tone="success")
+
+
+async def _count_as_held(uow: UnitOfWork, actor: Actor, session: MentorSession) -> None:
+    """A held session counts toward its mentor's badges (F12) and, with
+    ``review_after_sessions``, invites the mentee of its mentorship to review (F11)."""
+    if session.mentor_id is not None:
+        mentor = await uow.session.get(Mentor, session.mentor_id)
+        if mentor is not None:
+            await award_badges(uow, actor.community, [mentor.user_id], ["completed_sessions"])
+    if uow.settings.review_after_sessions and session.mentorship_id is not None:
+        party = await load_party(uow, actor.community.id, session.mentorship_id)
+        if party.mentorship.status == "active":
+            await invite_review(uow, party, session.id)
 
 
 def _require_started(session: MentorSession, uow: UnitOfWork, what: str) -> None:
