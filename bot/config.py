@@ -97,6 +97,10 @@ class DiscordConfig(_Section):
     # Store replies in support-group post threads; needs the privileged Message Content
     # intent enabled in the Developer Portal. Off: the post's Reply button is the way.
     capture_group_replies: bool = False
+    # Let badge sync also take badge roles from members who hold one without the award
+    # (a role handed out by hand); listing a role's members needs the privileged Server
+    # Members intent enabled in the Developer Portal. Off: missing roles are still added.
+    list_role_members: bool = False
 
     @field_validator("api_base_url")
     @classmethod

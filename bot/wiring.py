@@ -322,6 +322,7 @@ def build_discord(service: Mentorbot, config: Config) -> DiscordAdapter:
         gateway_url=d.gateway_url,
         dev_guild_id=d.dev_guild_id,
         capture_group_replies=d.capture_group_replies,
+        list_role_members=d.list_role_members,
     )
 
 

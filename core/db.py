@@ -6,8 +6,7 @@ the write lock up front and a second process waits (busy_timeout) instead of fai
 a lock upgrade. Beside it, a small pool of reader connections for read-only units of
 work: deferred transactions (plain ``BEGIN``) with ``query_only`` on, which WAL lets run
 alongside the writer, so a read never queues behind a write. Both talk to SQLite through
-``core.sqlite_driver``: one trip to aiosqlite's thread per statement for the writer, and
-none for a reader (its short statements run on the event loop's thread).
+``core.sqlite_driver``: one trip to aiosqlite's thread per statement, not four.
 PostgreSQL: an ordinary asyncpg pool; several bot processes may share it. Reads use the
 same pool in ``READ ONLY`` transactions.
 
@@ -90,17 +89,17 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             pool_reset_on_return=None,  # see _configure_sqlite's _on_reset
         )
         _configure_sqlite(engine, writer=True)
-        # Readers run their (short) statements on the event loop's thread; see
-        # core.sqlite_driver.
         readers = create_async_engine(
             url,
             echo=echo,
             pool_size=SQLITE_READERS,
             max_overflow=0,
             pool_timeout=POOL_TIMEOUT_SECONDS,
-            async_creator=sqlite_driver.connector(
-                database, busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS, inline=True
-            ),
+            # On their own threads, not inline on the loop: with hundreds of interactions at
+            # once, reads run inline would each hold the loop between its iterations, and
+            # the deferrals that keep first responses inside the platform's deadline would
+            # wait behind them (bench/ack.py).
+            async_creator=sqlite_driver.connector(database, busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS),
             pool_reset_on_return=None,
         )
         _configure_sqlite(readers, writer=False)
@@ -140,8 +139,7 @@ def _configure_sqlite(engine: AsyncEngine, *, writer: bool) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         pragmas = [
-            # A reader never waits for a lock on the event loop (core.sqlite_driver).
-            f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS if writer else 0}",
+            f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
             "PRAGMA foreign_keys=ON",
             "PRAGMA synchronous=NORMAL",
         ]

@@ -239,6 +239,7 @@ class DiscordAdapter:
         dev_guild_id: str | None = None,
         guild_ready_timeout: float = 2.0,
         capture_group_replies: bool = False,
+        list_role_members: bool = False,
     ) -> None:
         self.service = service
         self.api_base_url = api_base_url
@@ -253,7 +254,7 @@ class DiscordAdapter:
             guild_ready_timeout=guild_ready_timeout,
             capture_group_replies=capture_group_replies,
         )
-        self.port = DiscordPort(self.client)
+        self.port = DiscordPort(self.client, list_role_members=list_role_members)
         self._connection: asyncio.Task[None] | None = None
 
     async def _login(self) -> None:

@@ -40,11 +40,16 @@ def message_nonce(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:MAX_NONCE]
 
 
+MEMBERS_PAGE = 1000  # Discord's most per request
+
+
 class DiscordPort:
     platform = "discord"
 
-    def __init__(self, client: discord.Client) -> None:
+    def __init__(self, client: discord.Client, *, list_role_members: bool = False) -> None:
         self.client = client
+        # Listing members needs the privileged Server Members intent (see role_holders).
+        self.list_role_members = list_role_members
 
     # ----- where --------------------------------------------------------------------
 
@@ -167,9 +172,21 @@ class DiscordPort:
             raise
 
     async def role_holders(self, target: Target, role_id: str) -> list[str] | None:
-        # Listing a role's members needs the privileged Server Members intent, which
-        # Mentorbot does not ask for: strays are left to admins.
-        return None
+        """Who holds the role, read over REST a page of members at a time. Listing members
+        needs the privileged Server Members intent, so only with ``list_role_members``
+        (the operator enabled it); otherwise None: strays are left to admins."""
+        if not self.list_role_members:
+            return None
+        guild = self._guild(target)
+        holders: list[str] = []
+        after = 0
+        with platform_call("list the server's members", "the Server Members intent"):
+            while True:
+                page = await self.client.http.get_members(guild.id, MEMBERS_PAGE, after)
+                holders += [m["user"]["id"] for m in page if role_id in m["roles"]]
+                if len(page) < MEMBERS_PAGE:
+                    return holders
+                after = int(page[-1]["user"]["id"])
 
     async def _change_role(
         self, guild: discord.Guild, user_id: str, role_id: str, add: bool

@@ -26,7 +26,9 @@ async def test_a_held_session_awards_its_mentor_and_invites_a_review(
     made = await bot.execute(
         inv("dave"), "session schedule", {"person": "alice", "title": "Budget", "when": when}
     )
-    assert made is not None and made.message is not None and made.message.tone == "success"
+    assert made is not None
+    assert made.message is not None
+    assert made.message.tone == "success"
     async with factory() as s:
         session_id = (await s.execute(select(MentorSession.id))).scalar_one()
     assert "first_mentor_session" not in await awards(factory, pair.mentor_member)
@@ -60,7 +62,8 @@ async def test_creating_a_group_awards_its_facilitator_and_replies_count_for_pee
             "timezone": "UTC",
         },
     )
-    assert created is not None and created.message is not None
+    assert created is not None
+    assert created.message is not None
     assert created.message.tone == "success", created.message.text
     assert "group_facilitator" in await awards(factory, pair.mentor_member)
 

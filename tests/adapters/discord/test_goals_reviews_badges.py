@@ -178,6 +178,38 @@ async def test_badges_become_roles_and_sync_repairs_a_removed_one(
             assert (await session.execute(select(MentorRow.id))).first() is not None
 
 
+async def test_with_members_listed_sync_also_takes_a_badge_role_given_by_hand(
+    discord_bot: BotFactory, world: World, service: Mentorbot
+) -> None:
+    add_members(world, [Mentor(ANA, "ana")])
+    async with discord_bot(list_role_members=True) as bot:
+        await _mentorship(bot, service, world)
+        fake = bot.fake
+        roles = {r["name"]: r["id"] for r in fake.state.guild(world.id).roles.values()}
+        started = str(roles["Mentorship Started"])
+        fake.state.member(world.id, ANA)["roles"].append(started)  # handed out by hand
+        await bot.command(OWNER, "admin badges sync", {})
+        await bot.deliver()
+        assert int(started) not in fake.member_role_ids(world.id, ANA)
+        assert int(started) in fake.member_role_ids(world.id, BOB)  # earned: kept
+
+
+async def test_without_members_listed_sync_leaves_other_holders_alone(
+    discord_bot: BotFactory, world: World, service: Mentorbot
+) -> None:
+    add_members(world, [Mentor(ANA, "ana")])
+    async with discord_bot() as bot:
+        await _mentorship(bot, service, world)
+        fake = bot.fake
+        roles = {r["name"]: r["id"] for r in fake.state.guild(world.id).roles.values()}
+        started = str(roles["Mentorship Started"])
+        fake.state.member(world.id, ANA)["roles"].append(started)
+        await bot.command(OWNER, "admin badges sync", {})
+        await bot.deliver()
+        assert int(started) in fake.member_role_ids(world.id, ANA)
+        assert fake.calls_to("GET", "/guilds/{g}/members") == []
+
+
 async def test_a_bot_role_below_badge_roles_is_reported_once_naming_the_fix(
     discord_bot: BotFactory, world: World, service: Mentorbot
 ) -> None:
