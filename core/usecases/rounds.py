@@ -57,10 +57,11 @@ class Plan:
         return len(self.mentee_ids)
 
 
-# Rows read (and pairs whose two sides are read at once) per step, and pairs written per
-# step: between steps the event loop serves other members. A step of pairs is two or
-# three multi-row statements and some milliseconds of building cards.
+# Rows read per step, pairs whose two sides (card columns) are read at once, and pairs
+# written per step: between steps the event loop serves other members. Each step is a
+# few statements and 10-30 ms of Python work.
 READ_PART = 1000
+SIDES_PART = 250
 WRITE_CHUNK = 50
 
 
@@ -227,8 +228,8 @@ async def write_proposals(
     chosen, reopen = await _still_free(uow, community_id, plan)
     sides = Sides()
     solution = plan.solution
-    for lo in range(0, len(chosen), READ_PART):
-        batch = chosen[lo : lo + READ_PART]
+    for lo in range(0, len(chosen), SIDES_PART):
+        batch = chosen[lo : lo + SIDES_PART]
         await sides.read(
             uow,
             {plan.mentee_ids[int(solution.mentees[p])] for p in batch},
@@ -292,12 +293,14 @@ async def _still_free(
     left out, or waits until the proposals are written. A mentor with fewer free places
     than planned keeps the best pairs. Everything is read and checked a part at a time.
     """
-    await uow.session.execute(
+    locked = (
         select(Mentee.id)
         .where(Mentee.community_id == community_id, Mentee.status == "seeking")
         .order_by(Mentee.id)  # one lock order, so two rounds at once queue, not deadlock
         .with_for_update()
     )
+    async for _ in _parts(uow, locked):
+        pass  # only the locks are wanted, taken as the rows are read
     waiting = _waiting_mentees(community_id)
     mentees: set[str] = set()
     async for part in _parts(uow, waiting):
@@ -348,7 +351,7 @@ async def _still_free(
 @dataclass
 class Sides:
     """The proposed mentees and mentors as their cards show them, read in parts of
-    ``READ_PART`` pairs: a mentor (with its profile fields laid out) is read once per
+    ``SIDES_PART`` pairs: a mentor (with its profile fields laid out) is read once per
     round, a mentee once."""
 
     mentees: dict[str, MenteeSide] = field(default_factory=dict)
