@@ -183,7 +183,7 @@ class DiscordPort:
         with platform_call("list the server's members", "the Server Members intent"):
             while True:
                 page = await self.client.http.get_members(guild.id, MEMBERS_PAGE, after)
-                holders += [m["user"]["id"] for m in page if role_id in m["roles"]]
+                holders += [str(m["user"]["id"]) for m in page if role_id in m["roles"]]
                 if len(page) < MEMBERS_PAGE:
                     return holders
                 after = int(page[-1]["user"]["id"])
