@@ -108,6 +108,11 @@ class PlatformPort(Protocol):
         self, target: Target, name: str, topic: str, user_ids: tuple[str, ...], attempt: Attempt
     ) -> str: ...
 
+    async def space_headroom(self, target: Target) -> int | None:
+        """How many more channels the community's server can hold, where the platform caps
+        them (Discord: 500 a server, categories included); None where it does not."""
+        ...
+
     async def set_space_member(
         self, target: Target, space_id: str, user_id: str, add: bool
     ) -> None: ...

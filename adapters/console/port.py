@@ -130,6 +130,9 @@ class ConsolePort:
         )
         return room
 
+    async def space_headroom(self, target: Target) -> int | None:
+        return None  # no cap on private channels here
+
     async def set_space_member(
         self, target: Target, space_id: str, user_id: str, add: bool
     ) -> None:

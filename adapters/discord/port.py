@@ -217,6 +217,9 @@ class DiscordPort:
             )
         return str(channel.id)
 
+    async def space_headroom(self, target: Target) -> int | None:
+        return spaces.GUILD_CHANNEL_CAP - len(self._guild(target).channels)
+
     async def set_space_member(
         self, target: Target, space_id: str, user_id: str, add: bool
     ) -> None:

@@ -310,6 +310,9 @@ class SlackPort:
                 return str(created["channel"]["id"])
         raise PermanentFailure(f"every channel name like #{channel_name(name)} is taken")
 
+    async def space_headroom(self, target: Target) -> int | None:
+        return None  # no cap on private channels here
+
     async def set_space_member(
         self, target: Target, space_id: str, user_id: str, add: bool
     ) -> None:

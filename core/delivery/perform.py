@@ -33,6 +33,7 @@ from core.effects import (
     SessionEvent,
     SpaceMembership,
 )
+from core.messages import Message
 from core.models import (
     BadgeAward,
     Community,
@@ -55,6 +56,12 @@ from core.ports import (
     Target,
 )
 from core.queue import QueueConnection
+from core.uow import Outbox
+
+# Admins are told when a new group channel leaves this few places on the server, and again
+# each time another HEADROOM_STEP are used.
+HEADROOM_WARNING = 25
+HEADROOM_STEP = 10
 
 # How old a batch's read of its reminders' sessions may be before a send re-reads it.
 SESSION_CHECK_SECONDS = 0.25
@@ -104,6 +111,8 @@ class Outcome:
     session_event: tuple[str, str] | None = None  # (session id, platform event id)
     meeting_event: tuple[str, str] | None = None  # (meeting id, platform event id)
     post_ids: tuple[str, str, str] | None = None  # (post id, message id, thread id)
+    # Channels the server can still hold, when few are left (admins are told).
+    space_headroom: int | None = None
 
     @property
     def writes_back(self) -> bool:
@@ -114,6 +123,7 @@ class Outcome:
             or self.session_event is not None
             or self.meeting_event is not None
             or self.post_ids is not None
+            or self.space_headroom is not None
         )
 
 
@@ -203,7 +213,12 @@ class Performer:
             case CreatePrivateSpace(group_id=group_id, name=name, topic=topic, member_user_ids=ids):
                 space = await port.create_private_space(target, name, topic, ids, attempt)
                 self.group_spaces[group_id] = space
-                return Outcome(sent={"space_id": space}, group_channel=(group_id, space))
+                left = await port.space_headroom(target)
+                return Outcome(
+                    sent={"space_id": space},
+                    group_channel=(group_id, space),
+                    space_headroom=left if left is not None and left <= HEADROOM_WARNING else None,
+                )
             case SpaceMembership(group_id=group_id, user_id=user, add=add):
                 space = await self._group_space(group_id)
                 await port.set_space_member(target, space, user, add)
@@ -380,6 +395,28 @@ class Performer:
             post = await session.get(SupportGroupPost, outcome.post_ids[0])
             if post is not None:
                 post.platform_message_id, post.platform_thread_id = outcome.post_ids[1:]
+        if outcome.space_headroom is not None:
+            await self._warn_of_headroom(session, community_id, outcome.space_headroom)
+
+    async def _warn_of_headroom(self, session: AsyncSession, community_id: str, left: int) -> None:
+        """Tell the admins, once per step of ``HEADROOM_STEP`` channels, that the server is
+        close to its channel cap, before a group's channel is refused for it."""
+        community = await session.get(Community, community_id)
+        if community is None or community.admin_channel_id is None:
+            return
+        text = (
+            f"This server can hold only {left} more channels (Discord allows 500, categories "
+            "included). New support groups need one each: delete channels you no longer "
+            "need, e.g. archived group channels in the “Mentorbot archive” categories."
+        )
+        await Outbox(session, self._clock).add(
+            community_id,
+            ChannelPost(
+                community.admin_channel_id,
+                Message(title="Running out of channels", text=text, tone="warning"),
+            ),
+            key=f"space-headroom:{community_id}:{left // HEADROOM_STEP}",
+        )
 
     async def _record_route(
         self,

@@ -196,3 +196,28 @@ async def test_a_server_at_discords_channel_cap_gets_a_clear_refusal(
             await bot.adapter.port.create_private_space(
                 target, "One too many", "", (str(ALICE),), Attempt("cap")
             )
+
+
+async def test_admins_are_told_once_when_a_group_channel_leaves_few_places(
+    discord_bot: BotFactory, world: World
+) -> None:
+    # After the group's channel (and its category), under 25 places are left.
+    for n in range(GUILD_CHANNEL_CAP - len(world.fake.state.guild_channels(world.id)) - 21):
+        world.fake.add_text_channel(world.id, f"busy-{n}")
+    async with discord_bot() as bot:
+        await _create(bot)
+        await bot.deliver()
+        warnings = [m for m in bot.admin_messages() if "Running out of channels" in embed_text(m)]
+        assert len(warnings) == 1
+        left = GUILD_CHANNEL_CAP - len(bot.fake.state.guild_channels(world.id))
+        assert left < 25
+        assert f"only {left} more channels" in embed_text(warnings[0])
+
+
+async def test_a_server_with_room_gets_no_channel_warning(
+    discord_bot: BotFactory, world: World
+) -> None:
+    async with discord_bot() as bot:
+        await _create(bot)
+        await bot.deliver()
+        assert not [m for m in bot.admin_messages() if "Running out" in embed_text(m)]
