@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -113,16 +114,18 @@ def json_text(value: Any) -> str | None:
     return None if value is None else json.dumps(value)
 
 
-class QueueConnection:
+class QueueConnection(ABC):
     """The driver connection under a session's transaction, speaking its own types."""
 
     statements: Statements
 
+    @abstractmethod
     def time(self, value: datetime) -> Any:
-        raise NotImplementedError
+        """A datetime as the driver takes it for a timestamp column."""
 
+    @abstractmethod
     def time_of(self, value: Any) -> datetime:
-        raise NotImplementedError
+        """A timestamp column's value as read, as an aware UTC datetime."""
 
     def flag(self, value: bool) -> Any:
         return value
@@ -131,15 +134,17 @@ class QueueConnection:
         """A JSON column's value as read (text on SQLite; decoded already on PostgreSQL)."""
         return json.loads(value) if isinstance(value, str) else value
 
+    @abstractmethod
     async def fetch(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
-        raise NotImplementedError
+        """Run one statement; return its rows."""
 
+    @abstractmethod
     async def execute(self, sql: str, params: Sequence[Any]) -> int:
         """Run one statement; return how many rows it changed."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        raise NotImplementedError
+        """Run one statement once for each of ``rows``."""
 
 
 async def sqlite_call(sql: str, params: Any, call: Awaitable[T]) -> T:

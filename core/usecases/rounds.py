@@ -10,6 +10,7 @@ who filled a place while the solver ran is left out, and nothing is ever half-wr
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, timedelta
@@ -26,6 +27,8 @@ from core.messages import Field, Message, Reply
 from core.models import Member, Mentee, Mentor, Mentorship
 from core.uow import UnitOfWork
 from core.usecases.proposals import REOPENABLE, proposal_cards
+
+log = logging.getLogger(__name__)
 
 OPEN = ("pending", "active", "paused")
 Columns = TypeVarTuple("Columns")
@@ -299,8 +302,10 @@ async def _still_free(
         .order_by(Mentee.id)  # one lock order, so two rounds at once queue, not deadlock
         .with_for_update()
     )
-    async for _ in _parts(uow, locked):
-        pass  # only the locks are wanted, taken as the rows are read
+    held = 0  # only the locks are wanted, taken as the rows are read
+    async for part in _parts(uow, locked):
+        held += len(part)
+    log.debug("match round: %d waiting mentees locked in community %s", held, community_id)
     waiting = _waiting_mentees(community_id)
     mentees: set[str] = set()
     async for part in _parts(uow, waiting):
