@@ -43,6 +43,18 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="a clock that starts now and moves only with `advance` (see nudges, expiry)",
     )
+    demo = sub.add_parser(
+        "demo", help="play a scripted community through every feature, checking each step"
+    )
+    demo.add_argument("--step", action="store_true", help="pause between sections (Enter)")
+    demo.add_argument(
+        "--database", help="database URL (default: a throwaway SQLite file, removed at the end)"
+    )
+    demo.add_argument(
+        "--files-dir",
+        type=Path,
+        help="keep the files members are sent here (default: a temporary folder)",
+    )
     migrate = sub.add_parser("migrate", help="upgrade the database schema to the newest version")
     migrate.add_argument("--revision", default="head")
     sub.add_parser("check-config", help="print the effective configuration, secrets masked")
@@ -58,6 +70,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "demo":
+        return _demo(args)
     from bot.config import ConfigError, load_config, masked
     from core import db
 
@@ -95,6 +109,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         if _console_only(config):
             return asyncio.run(_console(config, config.database.url, None))
         return asyncio.run(_run_platforms(config))
+    except db.SchemaOutOfDate as exc:
+        print(str(exc), file=sys.stderr)
+        return 3
+    except ValueError as exc:  # a database URL that cannot be used
+        print(f"Configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _demo(args: argparse.Namespace) -> int:
+    """The demo ignores the configuration file: its script expects the built-in settings."""
+    from adapters.console.demo_script import DEMO
+    from bot.demo import run_demo
+    from core import db
+
+    logging.basicConfig(level="WARNING", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return asyncio.run(
+            run_demo(DEMO, database=args.database, files_dir=args.files_dir, step=args.step)
+        )
     except db.SchemaOutOfDate as exc:
         print(str(exc), file=sys.stderr)
         return 3

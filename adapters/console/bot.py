@@ -47,6 +47,19 @@ PLATFORM = "console"
 COMMUNITY_ID = "console"
 
 
+@dataclass(frozen=True)
+class Seen:
+    """One block of the transcript and whom it was for, as printed: a member's (a DM, a
+    private reply, a form, an edit of one of those) or a channel's (a post, a thread
+    reply, an edit of a post). ``mentorbot demo`` checks its expectations against these."""
+
+    header: str
+    where: str  # "dm", "private", "reply", "channel" or "form"
+    audience: str | None  # the member it was for; None when anyone could see it
+    channel: str | None  # the channel (or "room/thread-N") it was posted in
+    lines: tuple[str, ...]
+
+
 @dataclass
 class _PendingForm:
     form: Form
@@ -63,6 +76,7 @@ class ConsoleBot:
     community_name: str = "Console community"
     lines: list[str] = field(default_factory=list)
     shown: list[Shown] = field(default_factory=list)
+    seen: list[Seen] = field(default_factory=list)
     parse_errors: int = 0
     # Why the latest line could not be parsed (a script stops there and says so).
     last_parse_error: str | None = None
@@ -87,13 +101,18 @@ class ConsoleBot:
         if self.sink is not None and echo:
             self.sink(line)
 
-    def _show(self, header: str, message: Message, reader: str | None) -> None:
+    def _show(self, header: str, message: Message, shown: Shown) -> None:
+        reader = shown.audience
         zone = self._zones.get(reader or "", self._default_zone)
         body = message_lines(message, zone, self.service.clock.now(), self._save(message))
-        self._out(header)
-        for line in body:
-            for part in line.split("\n"):
-                self._out("    " + part)
+        lines = ["    " + part for line in body for part in line.split("\n")]
+        self._block(Seen(header, shown.where, reader, shown.channel, tuple(lines)))
+
+    def _block(self, seen: Seen) -> None:
+        self.seen.append(seen)
+        self._out(seen.header)
+        for line in seen.lines:
+            self._out(line)
 
     def _save(self, message: Message) -> list[str]:
         if self.files_dir is None or not message.files:
@@ -118,7 +137,7 @@ class ConsoleBot:
             header = f"[private → @{shown.audience}]" if shown.audience else "[private]"
         else:
             header = f"[reply in #{shown.channel or 'console'}]"
-        self._show(header, shown.message, shown.audience)
+        self._show(header, shown.message, shown)
 
     def _reply(self, reply: Reply | None, origin: Shown | None) -> None:
         user = self.current or ""
@@ -127,17 +146,19 @@ class ConsoleBot:
         if reply.update_origin is not None and origin is not None:
             origin.message = reply.update_origin
             where = f"#{origin.channel}" if origin.channel else f"DM of @{origin.audience}"
-            self._show(f"[edited message in {where}]", reply.update_origin, origin.audience)
+            self._show(f"[edited message in {where}]", reply.update_origin, origin)
         if reply.form is not None:
             self._forms[user] = _PendingForm(reply.form, origin)
-            self._out(f"[form → @{user}] {reply.form.title}")
+            lines = []
             for f in reply.form.fields:
                 limits = ""
                 if f.min_length or f.max_length:
                     limits = f", {f.min_length or 0}–{f.max_length or '∞'} characters"
                 need = "required" if f.required else "optional"
-                self._out(f"    {f.name}: {f.label} ({need}{limits})")
-            self._out('    (answer with: submit name:"value" …)')
+                lines.append(f"    {f.name}: {f.label} ({need}{limits})")
+            lines.append('    (answer with: submit name:"value" …)')
+            header = f"[form → @{user}] {reply.form.title}"
+            self._block(Seen(header, "form", user, None, tuple(lines)))
         if reply.message is not None:
             shown = Shown(
                 len(self.shown) + 1,
