@@ -7,7 +7,6 @@ prints the transcript and turns the outcome into an exit status.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -79,8 +78,9 @@ def _pause_on_enter(stdin: TextIO, out: Callable[[str], None]) -> Callable[[int]
     async def pause(section: int) -> bool:
         out("")
         prompt = f"— Enter: section {section}; Ctrl-D: stop here — "
-        line = await asyncio.to_thread(_read_line, stdin, prompt)
-        return line is not None
+        # Read on the loop's own thread: nothing else runs between sections, and Ctrl-C
+        # then interrupts at once (a reader thread would hold the exit until Enter).
+        return _read_line(stdin, prompt) is not None
 
     return pause
 
