@@ -54,7 +54,7 @@ class Seen:
     reply, an edit of a post). ``mentorbot demo`` checks its expectations against these."""
 
     header: str
-    where: str  # "dm", "private", "reply", "channel" or "form"
+    where: str  # "dm", "private", "reply", "channel", "form", or "edited" (an earlier one)
     audience: str | None  # the member it was for; None when anyone could see it
     channel: str | None  # the channel (or "room/thread-N") it was posted in
     lines: tuple[str, ...]
@@ -101,12 +101,13 @@ class ConsoleBot:
         if self.sink is not None and echo:
             self.sink(line)
 
-    def _show(self, header: str, message: Message, shown: Shown) -> None:
+    def _show(self, header: str, message: Message, shown: Shown, *, edited: bool = False) -> None:
         reader = shown.audience
         zone = self._zones.get(reader or "", self._default_zone)
         body = message_lines(message, zone, self.service.clock.now(), self._save(message))
         lines = ["    " + part for line in body for part in line.split("\n")]
-        self._block(Seen(header, shown.where, reader, shown.channel, tuple(lines)))
+        where = "edited" if edited else shown.where
+        self._block(Seen(header, where, reader, shown.channel, tuple(lines)))
 
     def _block(self, seen: Seen) -> None:
         self.seen.append(seen)
@@ -146,7 +147,7 @@ class ConsoleBot:
         if reply.update_origin is not None and origin is not None:
             origin.message = reply.update_origin
             where = f"#{origin.channel}" if origin.channel else f"DM of @{origin.audience}"
-            self._show(f"[edited message in {where}]", reply.update_origin, origin)
+            self._show(f"[edited message in {where}]", reply.update_origin, origin, edited=True)
         if reply.form is not None:
             self._forms[user] = _PendingForm(reply.form, origin)
             lines = []

@@ -28,8 +28,9 @@ from core.clock import FakeClock
 # What the console prints when the bot failed on its side, as opposed to a member's
 # mistake: never part of a good demo.
 _FAILURE_MARKS = ("something went wrong on our side", "✗ Delivering failed", "✗ Housekeeping")
-# What a file of each kind starts with, so "a calendar file was sent" means one was.
+# ``{name}`` in a step's line: a value an earlier step remembered.
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
+# What a file of each kind starts with, so "a calendar file was sent" means one was.
 _SIGNATURES = {".ics": b"BEGIN:VCALENDAR", ".png": b"\x89PNG\r\n\x1a\n"}
 
 
@@ -89,7 +90,8 @@ class Dm:
 
 @dataclass(frozen=True)
 class Posted:
-    """A post containing ``text`` appeared in ``#channel`` (or in a thread of it)."""
+    """A post containing ``text`` appeared in ``#channel`` or a thread of it (a post
+    edited there counts: e.g. an application card once approved)."""
 
     channel: str
     text: str
