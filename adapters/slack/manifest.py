@@ -52,6 +52,11 @@ BOT_EVENTS = (
 )
 
 
+def bot_scopes(badge_usergroups: bool = True) -> list[str]:
+    """The bot token scopes the app asks for (OAuth installs ask for the same)."""
+    return [s for s in SCOPES if badge_usergroups or s != "usergroups:write"]
+
+
 def build_manifest(
     catalog: Catalog,
     *,
@@ -82,7 +87,7 @@ def build_manifest(
         slash["url"] = url
         events["request_url"] = url
         interactivity.update(request_url=url, message_menu_options_url=url)
-    scopes = [s for s in SCOPES if badge_usergroups or s != "usergroups:write"]
+    scopes = bot_scopes(badge_usergroups)
     return {
         "_metadata": {"major_version": 1, "minor_version": 1},
         "display_information": {
