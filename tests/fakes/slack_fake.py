@@ -436,7 +436,7 @@ class FakeSlack(SlackPayloads, Installations):
                 message_ts=target.message_ts,
             )
         )
-        owner._apply_response(target, body)  # noqa: SLF001 - a workspace of this fake
+        owner._apply_response(target, body)
         self._notify()
         return web.json_response({"ok": True})
 

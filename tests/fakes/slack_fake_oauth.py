@@ -117,8 +117,8 @@ class Installations:
         )
         team.primary = me
         team.base_url, team.port = me.base_url, me.port
-        team._session = me._session  # noqa: SLF001 - one server, one outgoing session
-        team._activity = me._activity  # noqa: SLF001
+        team._session = me._session
+        team._activity = me._activity
         self.teams[team_id] = team
         self._token_teams[team.bot_token] = team
         return team
