@@ -30,6 +30,7 @@ from tests.adapters.slack.conftest import (
     GENERAL,
     OWNER,
     SETUP,
+    Slack,
     texts,
 )
 from tests.adapters.slack.installs import OAuthBot, populate
@@ -388,3 +389,34 @@ async def snapshot_of(
 
 def _without_deliveries(rows: dict[str, list[tuple[Any, ...]]]) -> dict[str, Any]:
     return {name: found for name, found in rows.items() if name != "deliveries"}
+
+
+@pytest.mark.parametrize("mode", ["http", "socket"])
+async def test_one_workspace_mode_records_an_uninstall_and_a_working_token_brings_it_back(
+    slack: Slack, factory: async_sessionmaker[AsyncSession], mode: str
+) -> None:
+    bot = await slack(mode)
+    fake = bot.fake
+    await bot.set_up_community()
+    await bot.apply(ANA)  # its card is queued, not yet delivered
+    await bot.send("event", fake.event_payload({"type": "app_uninstalled"}))
+    await bot.until(_uninstalled(factory, fake.team_id))
+    calls = len(fake.calls)
+    assert await bot.command(BOB, "help") == {"text": OTHER_WORKSPACE}
+    assert await bot.deliver() == 0  # the card was cancelled with the uninstall
+    assert len(fake.calls) == calls
+    async with factory() as session:
+        cancelled = await session.scalar(
+            select(func.count()).where(
+                Delivery.status == "cancelled", Delivery.last_error == "uninstalled"
+            )
+        )
+    assert cancelled
+
+    # Reinstalled by hand: the bot restarts with a token that works again.
+    await bot.restart()
+    community = await bot.app.service.community("slack", fake.team_id)
+    assert community is not None
+    assert community.uninstalled_at is None
+    await bot.command(BOB, "help")
+    assert "/mentor" in texts((await bot.reply())["blocks"])
