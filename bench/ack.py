@@ -364,7 +364,8 @@ async def slack_rounds(engine: AsyncEngine, plan: Plan, seeded: Seeded) -> None:
         )
         driver = SlackDriver(fake)
         await adapter.start()
-        await name_community(engine, seeded, fake.team_id, adapter.directory.team_name)
+        team_name = (await adapter.workspaces.get(fake.team_id)).name
+        await name_community(engine, seeded, fake.team_id, team_name)
         rounds: dict[int, list[tuple[str, dict[str, Any]]]] = {}
         try:
             await driver.run(await driver.envelopes(acts.take(20)), replies=True)  # warm-up

@@ -63,7 +63,13 @@ def _parser() -> argparse.ArgumentParser:
     sync.add_argument("--guild", help="only this server (instant); default: global")
     manifest = sub.add_parser("slack-manifest", help="print the Slack app manifest (JSON)")
     manifest.add_argument(
-        "--request-url", help="https://your.host/slack/events (required in HTTP mode)"
+        "--request-url",
+        help="https://your.host/slack/events (HTTP mode; default: slack.public_url's)",
+    )
+    manifest.add_argument(
+        "--oauth",
+        action="store_true",
+        help="for installing in many workspaces: the redirect URL and distribution settings",
     )
     return parser
 
@@ -101,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "discord-sync":
             return asyncio.run(_discord_sync(config, args.guild))
         if command == "slack-manifest":
-            return _slack_manifest(config, args.request_url)
+            return _slack_manifest(config, args.request_url, oauth=args.oauth)
         if command == "console":
             url = args.database or config.database.url
             script = args.script.read_text(encoding="utf-8").splitlines() if args.script else None
@@ -235,20 +241,35 @@ async def _discord_sync(config: Config, guild: str | None) -> int:
     return 0
 
 
-def _slack_manifest(config: Config, request_url: str | None) -> int:
+def _slack_manifest(config: Config, request_url: str | None, *, oauth: bool = False) -> int:
     from adapters.slack.manifest import build_manifest
     from core.commands import CATALOG
 
-    socket_mode = config.slack.mode == "socket"
+    s = config.slack
+    socket_mode = s.mode == "socket" and not oauth
+    public = s.public_url
+    request_url = request_url or (f"{public}/slack/events" if public else None)
     if not socket_mode and not request_url:
-        print("HTTP mode needs --request-url https://your.host/slack/events", file=sys.stderr)
+        print(
+            "HTTP mode needs --request-url https://your.host/slack/events (or slack.public_url)",
+            file=sys.stderr,
+        )
+        return 2
+    if oauth and not public:
+        print(
+            "--oauth needs slack.public_url (https://your.host): Slack redirects installers "
+            "to <public_url>/slack/oauth_redirect",
+            file=sys.stderr,
+        )
         return 2
     manifest = build_manifest(
         CATALOG,
-        command=config.slack.command,
+        command=s.command,
         socket_mode=socket_mode,
         request_url=request_url,
-        badge_usergroups=config.slack.badge_usergroups,
+        badge_usergroups=s.badge_usergroups,
+        redirect_url=s.redirect_url if oauth else None,
+        token_rotation=s.token_rotation,
     )
     print(json.dumps(manifest, indent=2))
     return 0
@@ -290,7 +311,9 @@ async def _run_platforms(config: Config, stop: asyncio.Event | None = None) -> i
     if config.discord.enabled:
         adapters.append(build_discord(service, config))
     if config.slack.enabled:
-        adapters.append(build_slack(service, config, server=http.app if http else None))
+        adapters.append(
+            build_slack(service, config, server=http.app if http else None, engine=engine)
+        )
     dispatcher = build_dispatcher(
         factory, {a.port.platform: a.port for a in adapters}, config, clock
     )

@@ -1,7 +1,8 @@
 """Configuration: a TOML file plus environment overrides, typed and validated once.
 
 Secrets and URLs come from the environment (DATABASE_URL, DISCORD_TOKEN,
-SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_APP_TOKEN); everything else may live in
+SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_APP_TOKEN, SLACK_CLIENT_ID,
+SLACK_CLIENT_SECRET); everything else may live in
 the file named by ``--config`` or MENTORBOT_CONFIG (default ./mentorbot.toml if present).
 Every setting is documented in config.example.toml.
 """
@@ -33,6 +34,8 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "SLACK_BOT_TOKEN": ("slack", "bot_token"),
     "SLACK_SIGNING_SECRET": ("slack", "signing_secret"),
     "SLACK_APP_TOKEN": ("slack", "app_token"),
+    "SLACK_CLIENT_ID": ("slack", "client_id"),
+    "SLACK_CLIENT_SECRET": ("slack", "client_secret"),
     "DISCORD_API_BASE_URL": ("discord", "api_base_url"),
     "DISCORD_GATEWAY_URL": ("discord", "gateway_url"),
     "SLACK_API_BASE_URL": ("slack", "api_base_url"),
@@ -118,9 +121,19 @@ class DiscordConfig(_Section):
 
 
 class SlackConfig(_Section):
+    # One workspace: its bot token. Many workspaces (OAuth): the app's client id and secret.
     bot_token: SecretStr | None = None
     signing_secret: SecretStr | None = None
     app_token: SecretStr | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    # Where Slack reaches the HTTP server, e.g. "https://mentorbot.example.org": the
+    # redirect URL is <public_url>/slack/oauth_redirect, the request URL <…>/slack/events.
+    public_url: str | None = None
+    # Token rotation on in the app's settings (OAuth): tokens expire and are renewed with
+    # their refresh tokens once fewer than token_rotation_minutes are left.
+    token_rotation: bool = False
+    token_rotation_minutes: int = Field(120, ge=5, le=600)
     mode: Literal["socket", "http"] = "socket"
     http_host: str = "0.0.0.0"
     http_port: int = Field(3000, ge=1, le=65535)
@@ -136,6 +149,13 @@ class SlackConfig(_Section):
             raise ValueError("must end with '/' (slack_sdk appends method names to it)")
         return value
 
+    @field_validator("public_url")
+    @classmethod
+    def _public(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        return _with_scheme(value.strip(), "http", "https").rstrip("/")
+
     @field_validator("command")
     @classmethod
     def _slash(cls, value: str) -> str:
@@ -144,8 +164,17 @@ class SlackConfig(_Section):
         return value
 
     @property
+    def oauth(self) -> bool:
+        """Installed in many workspaces by OAuth (rather than one, by a bot token)."""
+        return bool(self.client_id) and _is_set(self.client_secret)
+
+    @property
     def enabled(self) -> bool:
-        return _is_set(self.bot_token)
+        return _is_set(self.bot_token) or self.oauth
+
+    @property
+    def redirect_url(self) -> str | None:
+        return f"{self.public_url}/slack/oauth_redirect" if self.public_url else None
 
 
 class MatchingConfig(_Section):
@@ -201,6 +230,8 @@ class RetentionConfig(_Section):
     dedupe_days: int = Field(7, ge=1, le=365)
     pending_relay_days: int = Field(1, ge=1, le=30)
     route_days: int = Field(180, ge=7, le=3650)
+    # A workspace that uninstalled the app keeps its data this long, then it is erased.
+    uninstalled_days: int = Field(30, ge=1, le=3650)
 
 
 class SessionsConfig(_Section):
@@ -290,6 +321,24 @@ class Config(_Section):
             found.append("slack.signing_secret: required in HTTP mode (SLACK_SIGNING_SECRET)")
         if self.slack.enabled and self.slack.mode == "socket" and self.slack.app_token is None:
             found.append("slack.app_token: required in Socket Mode (SLACK_APP_TOKEN, xapp-…)")
+        s = self.slack
+        if s.oauth and _is_set(s.bot_token):
+            found.append(
+                "slack.bot_token: set either a bot token (SLACK_BOT_TOKEN, one workspace) or "
+                "the OAuth client id and secret (SLACK_CLIENT_ID, SLACK_CLIENT_SECRET: many "
+                "workspaces), not both"
+            )
+        if bool(s.client_id) != _is_set(s.client_secret):
+            found.append(
+                "slack.client_id: OAuth needs both SLACK_CLIENT_ID and SLACK_CLIENT_SECRET"
+            )
+        if s.oauth and s.mode != "http":
+            found.append('slack.mode: installing by OAuth needs mode = "http"')
+        if s.oauth and s.public_url is None:
+            found.append(
+                "slack.public_url: required to install by OAuth (Slack redirects installers "
+                "to <public_url>/slack/oauth_redirect)"
+            )
         if self.requests.nudge_days >= self.requests.expiry_days:
             found.append("requests.nudge_days: must be fewer than requests.expiry_days")
         return found

@@ -1,5 +1,6 @@
-"""The bot's one HTTP server (aiohttp): the Slack HTTP mode's events, the live calendar
-feed, and later the health endpoints, on one host and port.
+"""The bot's one HTTP server (aiohttp): the Slack HTTP mode's events (and, installing by
+OAuth, the "Add to Slack" page and the OAuth redirect), the live calendar feed, and later
+the health endpoints, on one host and port.
 
 Built by the composition root when something needs it; each part adds its routes before
 the server starts (aiohttp freezes the router then).

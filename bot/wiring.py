@@ -76,6 +76,7 @@ def core_settings(config: Config) -> CoreSettings:
         dedupe_retention_days=config.retention.dedupe_days,
         pending_relay_retention_days=config.retention.pending_relay_days,
         route_retention_days=config.retention.route_days,
+        uninstalled_retention_days=config.retention.uninstalled_days,
         session_reminder_minutes=tuple(config.sessions.reminder_minutes),
         check_in_days=config.sessions.check_in_days,
         calendar_base_url=config.calendar.public_base_url,
@@ -327,19 +328,36 @@ def build_discord(service: Mentorbot, config: Config) -> DiscordAdapter:
 
 
 def build_slack(
-    service: Mentorbot, config: Config, *, server: web.Application | None = None
+    service: Mentorbot,
+    config: Config,
+    *,
+    server: web.Application | None = None,
+    engine: AsyncEngine | None = None,
 ) -> SlackAdapter:
+    """One workspace (a bot token) or many (OAuth; installations kept on ``engine``)."""
     from adapters.slack.app import SlackAdapter
+    from adapters.slack.installation import OAuthSettings
 
     s = config.slack
-    assert s.bot_token is not None
 
     def secret(value: SecretStr | None) -> str | None:
         return value.get_secret_value() if value is not None else None
 
+    oauth = None
+    if s.oauth:
+        assert s.client_id is not None
+        oauth = OAuthSettings(
+            client_id=s.client_id,
+            client_secret=secret(s.client_secret) or "",
+            redirect_uri=s.redirect_url,
+            token_rotation=s.token_rotation,
+            rotate_within_minutes=s.token_rotation_minutes,
+        )
     return SlackAdapter(
         service,
-        bot_token=s.bot_token.get_secret_value(),
+        bot_token=None if oauth is not None else secret(s.bot_token),
+        oauth=oauth,
+        engine=engine,
         signing_secret=secret(s.signing_secret),
         app_token=secret(s.app_token),
         mode=s.mode,

@@ -44,6 +44,9 @@ SQLITE_READERS = 4
 POOL_TIMEOUT_SECONDS = 10
 PG_POOL_SIZE = 10
 PG_MAX_OVERFLOW = 10
+# Tables the migrations create for a platform library's own store (slack_sdk's
+# installation and OAuth state stores), read and written by that library, not by models.
+LIBRARY_TABLES = frozenset({"slack_installations", "slack_bots", "slack_oauth_states"})
 
 # SQLite writer engine (its sync engine) -> its reader engine
 _READERS: weakref.WeakKeyDictionary[Any, AsyncEngine] = weakref.WeakKeyDictionary()

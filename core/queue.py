@@ -66,8 +66,8 @@ status, attempts, due at, last error, uncertain, sent at, result (JSON text)."""
 
 
 _COMMUNITIES = (
-    "SELECT id, platform, platform_id, group_category_id, admin_channel_id, roles "
-    "FROM communities WHERE id IN ({ids})"
+    "SELECT id, platform, platform_id, group_category_id, admin_channel_id, roles, "
+    "uninstalled_at IS NOT NULL FROM communities WHERE id IN ({ids})"
 )
 """What delivery needs of the claimed rows' communities (see core.delivery.perform)."""
 

@@ -49,12 +49,14 @@ from core.settings import CoreSettings
 from core.uow import ReadOnlyUnitOfWork, UnitOfWork
 from core.usecases import threads
 from core.usecases.badges import daily_sync_step
+from core.usecases.community_erasure import due_for_erasure, erase_step
 from core.usecases.group_meetings import extend_windows
 from core.usecases.group_membership import expire_offers
 from core.usecases.group_posts import thread_reply
 from core.usecases.group_prompts import post_scheduled_prompts
 from core.usecases.home import dashboard
 from core.usecases.housekeeping import goals_and_badges, nudge_and_expire
+from core.usecases.installation import install, uninstall
 from core.usecases.pruning import Pruned, more_to_prune, prune_step
 from core.usecases.sessions.agenda import feed_for
 from core.usecases.sessions.planning import nudge_check_ins, slot_choices
@@ -300,6 +302,7 @@ class Mentorbot:
             await uow.commit()
         await self.group_housekeeping()
         await self.prune()
+        await self.erase_uninstalled()
         return counts
 
     async def calendar_feed(self, token: str) -> bytes | None:
@@ -409,6 +412,48 @@ class Mentorbot:
             community = await get_or_create_community(uow, platform, platform_id, name)
             await uow.commit()
             return community
+
+    async def install_community(self, platform: str, platform_id: str, name: str = "") -> Community:
+        """The app was installed in a workspace (again): its community, active."""
+        async with self.uow() as uow:
+            community = await install(uow, platform, platform_id, name)
+            await uow.commit()
+            return community
+
+    async def uninstall_community(self, platform: str, platform_id: str, why: str) -> int | None:
+        """The app was removed from a workspace: stop its deliveries (returns how many
+        were cancelled; None if the workspace had no community); erased after the grace
+        period unless installed again."""
+        async with self.uow() as uow:
+            cancelled = await uninstall(uow, platform, platform_id, why)
+            await uow.commit()
+        if cancelled is not None:
+            log.info(
+                "%s %s uninstalled (%s): %d deliveries cancelled",
+                platform,
+                platform_id,
+                why,
+                cancelled,
+            )
+        return cancelled
+
+    async def erase_uninstalled(self) -> int:
+        """Housekeeping: erase the communities uninstalled longer than the grace period, a
+        batch per short transaction (at most ``prune_max_batches`` a pass; the next pass
+        goes on). Returns the communities fully erased."""
+        async with self.read_uow() as uow:
+            due = await due_for_erasure(uow, self.settings.prune_max_batches)
+        erased, batches = 0, 0
+        for community_id in due:
+            while batches < self.settings.prune_max_batches:
+                batches += 1
+                async with self.uow() as uow:
+                    step = await erase_step(uow, community_id)
+                    await uow.commit()
+                if not step:
+                    erased += step == 0
+                    break
+        return erased
 
     async def community(self, platform: str, platform_id: str) -> Community | None:
         async with _busy_is_a_user_error(), self.read_uow() as uow:

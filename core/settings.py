@@ -25,6 +25,9 @@ class CoreSettings:
     pending_relay_retention_days: int = 1
     route_retention_days: int = 180
     prune_batch: int = 1000
+    # A community the app was removed from (Slack: uninstalled) keeps its data this long,
+    # in case it is installed again; then it is erased (core/usecases/community_erasure.py).
+    uninstalled_retention_days: int = 30
     prune_max_batches: int = 50
     history_page_size: int = 20
     # Sessions (F7): reminders before the start unless a member chose their own, in

@@ -26,6 +26,9 @@ from core.settings import CoreSettings
 
 M = TypeVar("M", bound=Base)
 
+# Why a community's deliveries stopped: the app was removed from it.
+UNINSTALLED = "uninstalled"
+
 
 def _row(
     community_id: str,
@@ -187,6 +190,18 @@ class Outbox:
         )
         if destination is not None:
             stmt = stmt.where(Delivery.destination == destination)
+        result = await self._session.execute(stmt)
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def cancel_community(self, community_id: str, reason: str) -> int:
+        """Cancel everything still queued for a community (the app was removed from it),
+        claimed rows included (as :meth:`cancel`); returns how many."""
+        stmt = (
+            update(Delivery)
+            .where(Delivery.community_id == community_id, Delivery.status == "pending")
+            .values(status="cancelled", last_error=reason, claimed_by=None, lease_until=None)
+            .execution_options(synchronize_session=False)
+        )
         result = await self._session.execute(stmt)
         return int(getattr(result, "rowcount", 0) or 0)
 

@@ -8,15 +8,21 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 import core.models
-from core.db import create_engine
+from core.db import LIBRARY_TABLES, create_engine
 
 target_metadata = core.models.Base.metadata
+
+
+def _ours(name: str | None, type_: str, _parents: object) -> bool:
+    """Autogenerate leaves alone the tables of a platform library's store (no models)."""
+    return not (type_ == "table" and name in LIBRARY_TABLES)
 
 
 def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
+        include_name=_ours,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
     )

@@ -62,7 +62,7 @@ def database_url(_migrated: str, tmp_path: Path) -> str:
 async def factory(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     engine = db.create_engine(database_url)
     if PG_URL:
-        tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+        tables = ", ".join([*(t.name for t in Base.metadata.sorted_tables), *db.LIBRARY_TABLES])
         async with engine.begin() as conn:
             await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     try:

@@ -6,11 +6,19 @@ carry a valid v0 signature from the signing secret and a timestamp under 5 minut
 or it gets 401 and nothing happens. The Web API base URL is a setting (``api_base_url``,
 ending in ``/``) so the app can run through a proxy or against a local fake.
 
-One workspace. The bot token belongs to one workspace, learnt from ``auth.test`` at start.
-Until installation in several workspaces exists, a request from any other team (correctly
-signed: the app's signing secret is the same everywhere) is refused before any listener
-runs: no community, no reply beyond a short note acknowledging a slash command, one log
-line per such team.
+Two ways to serve (adapters/slack/workspaces.py):
+
+* One workspace: a bot token (``SLACK_BOT_TOKEN``), whose workspace ``auth.test`` names
+  at start; Socket Mode or HTTP mode.
+* Many workspaces (HTTP mode, ``SLACK_CLIENT_ID`` + ``SLACK_CLIENT_SECRET``): each
+  installs the app through ``/slack/install`` (adapters/slack/installation.py), and each
+  request is served with that workspace's own token.
+
+A request from a workspace the app is not installed in (correctly signed: the app's
+signing secret is the same everywhere) is refused before Bolt's authorize and before any
+listener runs: no community, no reply beyond a short note acknowledging a slash command,
+one log line per such team. ``app_uninstalled`` and ``tokens_revoked`` pass, so that a
+removal is always recorded.
 
 Bolt quirk handled here: in HTTP mode Bolt reads any form body containing the text
 "payload" as an interactivity post, so a slash command whose text says "payload" (a
@@ -36,6 +44,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.slack.blocks import Renderer
 from adapters.slack.client import (
@@ -47,9 +56,17 @@ from adapters.slack.client import (
 from adapters.slack.commands import SlashCommands
 from adapters.slack.dms import DirectMessages
 from adapters.slack.home import AppHome
-from adapters.slack.identity import Directory
+from adapters.slack.identity import PLATFORM, Directory
+from adapters.slack.installation import INSTALL_PATH, Installer, OAuthSettings, oauth_flow
 from adapters.slack.listeners import RECEIVED_AT, Listeners
+from adapters.slack.manifest import bot_scopes
 from adapters.slack.port import SlackPort
+from adapters.slack.workspaces import (
+    InstalledWorkspaces,
+    NotInstalled,
+    SingleWorkspace,
+    Workspaces,
+)
 from core.service import Mentorbot
 
 log = logging.getLogger(__name__)
@@ -57,6 +74,9 @@ log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 OTHER_WORKSPACE = "Mentorbot is not installed for this workspace."
+# Events that always reach their listeners: a removal is recorded even for a workspace
+# whose installation is already gone.
+REMOVAL_EVENTS = frozenset({"app_uninstalled", "tokens_revoked"})
 
 
 def bolt_request(
@@ -80,13 +100,13 @@ class SlackStartError(RuntimeError):
 
 
 class SlackAdapter:
-    """Mentorbot on one Slack workspace; ``port`` is what the delivery dispatcher calls."""
+    """Mentorbot on Slack; ``port`` is what the delivery dispatcher calls."""
 
     def __init__(
         self,
         service: Mentorbot,
         *,
-        bot_token: str,
+        bot_token: str | None,
         signing_secret: str | None,
         app_token: str | None,
         mode: Literal["socket", "http"],
@@ -97,54 +117,87 @@ class SlackAdapter:
         badge_usergroups: bool = False,
         retry_handlers: Sequence[AsyncRetryHandler] | None = None,
         server: web.Application | None = None,
+        oauth: OAuthSettings | None = None,
+        engine: AsyncEngine | None = None,
     ) -> None:
         """``server``: the bot's shared HTTP server (bot/http.py), which then carries the
-        HTTP mode's events route and is started by its owner; without it the adapter
-        listens on ``http_host:http_port`` itself."""
+        HTTP mode's routes and is started by its owner; without it the adapter listens on
+        ``http_host:http_port`` itself. ``oauth``: install in many workspaces (HTTP mode,
+        no bot token); the installations live on ``engine`` (default: the service's)."""
         if mode == "http" and not signing_secret:
             raise ValueError("Slack HTTP mode needs the signing secret (SLACK_SIGNING_SECRET)")
         if mode == "socket" and not app_token:
             raise ValueError("Slack Socket Mode needs an app-level token (SLACK_APP_TOKEN)")
+        if oauth is not None and mode != "http":
+            raise ValueError("installing by OAuth needs HTTP mode (the redirect is a web page)")
+        if (oauth is None) == (not bot_token):
+            raise ValueError(
+                "Slack needs either a bot token (SLACK_BOT_TOKEN, one workspace) or OAuth "
+                "credentials (SLACK_CLIENT_ID and SLACK_CLIENT_SECRET, many), not both"
+            )
         self.service = service
         self.mode = mode
         self.http_host = http_host
         self.http_port = http_port
         self._app_token = app_token
+        self.oauth = oauth
         handlers = list(retry_handlers) if retry_handlers is not None else default_retry_handlers()
-        # Bolt makes its client from the token: handed a client of ours while
-        # SLACK_BOT_TOKEN is set (Bolt reads the variable itself), it warns at every start
-        # that the token will be unused. Ours differs only in settings read per call.
-        self.app = AsyncApp(
-            token=bot_token,
-            signing_secret=signing_secret or "",
-            process_before_response=False,
-            request_verification_enabled=mode == "http",
-            logger=logging.getLogger("adapters.slack.bolt"),
-            name="mentorbot",
-        )
-        self.client = configure(self.app.client, api_base_url, handlers)
-        self.team_id: str | None = None  # the installed workspace, from auth.test
+        app_settings: dict[str, Any] = {
+            "signing_secret": signing_secret or "",
+            "process_before_response": False,
+            "request_verification_enabled": mode == "http",
+            "logger": logging.getLogger("adapters.slack.bolt"),
+            "name": "mentorbot",
+            "before_authorize": self._only_installed_workspace,
+        }
+        self.workspaces: Workspaces
+        if oauth is None:
+            assert bot_token is not None
+            # Bolt makes its client from the token: handed a client of ours while
+            # SLACK_BOT_TOKEN is set (Bolt reads the variable itself), it warns at every
+            # start that the token will be unused. Ours differs only in settings read per call.
+            self.app = AsyncApp(token=bot_token, **app_settings)
+            self.client = configure(self.app.client, api_base_url, handlers)
+            # The dispatcher's own client: it never sleeps through a rate limit.
+            delivery = web_client(bot_token, api_base_url, delivery_retry_handlers(handlers))
+            self.workspaces = self._single = SingleWorkspace(self.client, delivery)
+            installer = Installer(service, self.workspaces)
+        else:
+            self.client = web_client(None, api_base_url, handlers)  # type: ignore[arg-type]
+            engine = engine or service.factory.kw["bind"]
+            built = oauth_flow(oauth, engine, self.client, bot_scopes(badge_usergroups))
+            self.app = AsyncApp(
+                client=self.client,
+                oauth_settings=built.settings,
+                oauth_flow=built.flow,
+                **app_settings,
+            )
+            self.workspaces = InstalledWorkspaces(
+                built.store,
+                api_base_url,
+                handlers,
+                rotator=built.rotator if oauth.token_rotation else None,
+                rotate_within_minutes=oauth.rotate_within_minutes,
+            )
+            installer = Installer(service, self.workspaces, built)
         self._refused_teams: set[str] = set()
-        self.app.middleware(self._only_installed_workspace)
         self.render = Renderer(service.catalog.groups, command)
         self.commands = SlashCommands(service.catalog, command)
-        self.directory = Directory(self.client, service)
-        home = AppHome(self.client, service, self.directory, self.render)
-        # The dispatcher's own client: it never sleeps through a rate limit.
+        self.directory = Directory(self.workspaces, service)
+        home = AppHome(self.workspaces, service, self.directory, self.render)
         self.port = SlackPort(
-            web_client(bot_token, api_base_url, delivery_retry_handlers(handlers)),
-            service.factory,
-            self.render,
-            badge_usergroups=badge_usergroups,
+            self.workspaces, service.factory, self.render, badge_usergroups=badge_usergroups
         )
         self.listeners = Listeners(
-            service, self.client, self.render, self.commands, self.directory, home
+            service, self.workspaces, self.render, self.commands, self.directory, home
         )
         self.listeners.register(self.app)
-        DirectMessages(service, self.client, self.render, self.directory).register(self.app)
+        DirectMessages(service, self.workspaces, self.render, self.directory).register(self.app)
+        installer.register(self.app)
+        self.installer = installer
         self._shared_server = server is not None and mode == "http"
         if server is not None and mode == "http":
-            server.router.add_post(EVENTS_PATH, self._handle_http)
+            self._add_routes(server)
         self._socket: AsyncSocketModeHandler | None = None
         self._runner: web.AppRunner | None = None
 
@@ -153,8 +206,41 @@ class SlackAdapter:
         """Where Slack posts in HTTP mode (the bound port once started)."""
         return f"http://{self.http_host}:{self.http_port}{EVENTS_PATH}"
 
+    @property
+    def install_url(self) -> str:
+        """The "Add to Slack" page in OAuth mode (the bound port once started)."""
+        return f"http://{self.http_host}:{self.http_port}{INSTALL_PATH}"
+
+    @property
+    def team_id(self) -> str | None:
+        """The workspace of the bot token (one-workspace mode, once started)."""
+        return self._single.team_id if self.oauth is None else None
+
+    def _add_routes(self, server: web.Application) -> None:
+        server.router.add_post(EVENTS_PATH, self._handle_http)
+        self.installer.add_routes(server.router)
+
     async def start(self) -> None:
-        """Check the token, then connect (Socket Mode) or listen (HTTP); returns when ready."""
+        """Check the token (one workspace), then connect (Socket Mode) or listen (HTTP);
+        returns when ready."""
+        if self.oauth is None:
+            await self._check_token()
+        if self.mode == "socket":
+            self._socket = AsyncSocketModeHandler(self.app, app_token=self._app_token)
+            await self._socket.connect_async()  # type: ignore[no-untyped-call]
+            log.info("Slack: connected to %s in Socket Mode", self._single.name)
+            return
+        if self._shared_server:
+            return  # its owner starts the shared server
+        server = web.Application()
+        self._add_routes(server)
+        self._runner = web.AppRunner(server, access_log=None, shutdown_timeout=5.0)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self.http_host, self.http_port).start()
+        self.http_port = int(self._runner.addresses[0][1])
+        log.info("Slack: listening on %s", self.request_url)
+
+    async def _check_token(self) -> None:
         try:
             auth = await self.client.auth_test()
         except SlackApiError as exc:
@@ -164,22 +250,13 @@ class SlackAdapter:
             ) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise SlackStartError(f"cannot reach Slack at {self.client.base_url}: {exc}") from exc
-        self.directory.team_name = str(auth.get("team") or "")
-        self.team_id = str(auth.get("team_id") or "") or None
-        if self.mode == "socket":
-            self._socket = AsyncSocketModeHandler(self.app, app_token=self._app_token)
-            await self._socket.connect_async()  # type: ignore[no-untyped-call]
-            log.info("Slack: connected to %s in Socket Mode", self.directory.team_name)
-            return
-        if self._shared_server:
-            return  # its owner starts the shared server
-        server = web.Application()
-        server.router.add_post(EVENTS_PATH, self._handle_http)
-        self._runner = web.AppRunner(server, access_log=None, shutdown_timeout=5.0)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, self.http_host, self.http_port).start()
-        self.http_port = int(self._runner.addresses[0][1])
-        log.info("Slack: listening on %s", self.request_url)
+        team_id = str(auth.get("team_id") or "") or None
+        self._single.bind(team_id, str(auth.get("team") or ""))
+        if team_id is not None:
+            # A token that works again after an uninstall: the workspace is back.
+            community = await self.service.community(PLATFORM, team_id)
+            if community is not None and community.uninstalled_at is not None:
+                await self.service.install_community(PLATFORM, team_id, self._single.name)
 
     async def stop(self) -> None:
         if self._socket is not None:
@@ -195,31 +272,44 @@ class SlackAdapter:
         body: Mapping[str, Any],
         next_: Callable[[], Awaitable[None]],
     ) -> BoltResponse | None:
-        """Refuse, before any listener, a request from a workspace other than ours.
+        """Refuse, before Bolt's authorize and any listener, a request from a workspace
+        the app is not installed in.
 
         Also the first code of ours a Socket Mode envelope meets: its receipt is stamped
         here (an HTTP request is stamped earlier, as it comes in)."""
         context.setdefault(RECEIVED_AT, time.time())
-        team = None
-        if self.team_id is not None:
-            # Bolt's team (an event's installation) and the one listeners read from the body.
-            team_ref = body.get("team")
-            named = (
+        event = body.get("event")
+        if isinstance(event, Mapping) and event.get("type") in REMOVAL_EVENTS:
+            await next_()
+            return None
+        # Bolt's team (an event's installation) and the one listeners read from the body.
+        team_ref = body.get("team")
+        named = {
+            t
+            for t in (
                 context.team_id,
                 body.get("team_id"),
                 team_ref.get("id") if isinstance(team_ref, Mapping) else team_ref,
             )
-            team = next((t for t in named if t and t != self.team_id), None)
-        if team is None:
+            if t
+        }
+        refused = None
+        for team in sorted(named):
+            try:
+                await self.workspaces.get(str(team))
+            except NotInstalled:
+                refused = str(team)
+                break
+        if refused is None:
             await next_()
             return None
-        if team not in self._refused_teams:
-            self._refused_teams.add(team)
+        if refused not in self._refused_teams:
+            self._refused_teams.add(refused)
             log.warning(
-                "Slack: refusing requests from workspace %s; the app is installed in %s "
-                "(logged once per workspace)",
-                team,
-                self.team_id,
+                "Slack: refusing requests from workspace %s: the app is not installed there "
+                "(%s; logged once per workspace)",
+                refused,
+                f"installed in {self.team_id}" if self.oauth is None else "no installation",
             )
         # A slash command's acknowledgement is shown to whoever typed it; nothing else is.
         return BoltResponse(status=200, body=OTHER_WORKSPACE if "command" in body else "")

@@ -28,12 +28,12 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.blocks import Renderer
 from adapters.slack.commands import from_slack
 from adapters.slack.identity import Directory
 from adapters.slack.replies import dedupe_key
+from adapters.slack.workspaces import Workspaces
 from core.context import Invocation
 from core.errors import UserError
 from core.messages import Message, Reply
@@ -93,10 +93,14 @@ def is_group_thread_reply(event: Body) -> bool:
 
 class DirectMessages:
     def __init__(
-        self, service: Mentorbot, client: AsyncWebClient, render: Renderer, directory: Directory
+        self,
+        service: Mentorbot,
+        workspaces: Workspaces,
+        render: Renderer,
+        directory: Directory,
     ) -> None:
         self.service = service
-        self.client = client
+        self.workspaces = workspaces
         self.render = render
         self.directory = directory
 
@@ -155,8 +159,9 @@ class DirectMessages:
     async def _answer(self, origin: DmOrigin, message: Message) -> None:
         """Tell only the member, in the thread they wrote in (a plain post if that fails)."""
         text, blocks = self.render.fallback(message), self.render.blocks(message)
+        client = (await self.workspaces.get(origin.team_id)).client
         try:
-            await self.client.chat_postEphemeral(
+            await client.chat_postEphemeral(
                 channel=origin.channel_id,
                 user=origin.user_id,
                 thread_ts=origin.thread_ts,
@@ -167,7 +172,7 @@ class DirectMessages:
         except SlackApiError as exc:
             log.warning("ephemeral answer in %s failed (%s)", origin.channel_id, exc)
         try:
-            await self.client.chat_postMessage(
+            await client.chat_postMessage(
                 channel=origin.channel_id,
                 thread_ts=origin.thread_ts,
                 text=text,

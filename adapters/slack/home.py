@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from slack_sdk.web.async_client import AsyncWebClient
-
 from adapters.slack.blocks import Renderer
 from adapters.slack.identity import Directory
+from adapters.slack.workspaces import Workspaces
 from core.service import Mentorbot
 
 
 class AppHome:
     def __init__(
-        self, client: AsyncWebClient, service: Mentorbot, directory: Directory, render: Renderer
+        self,
+        workspaces: Workspaces,
+        service: Mentorbot,
+        directory: Directory,
+        render: Renderer,
     ) -> None:
-        self._client = client
+        self._workspaces = workspaces
         self._service = service
         self._directory = directory
         self._render = render
@@ -22,4 +25,5 @@ class AppHome:
         """Show ``user_id`` where they stand: status, pending items with buttons, next steps."""
         invocation = await self._directory.invocation(team_id, user_id)
         dashboard = await self._service.home(invocation)
-        await self._client.views_publish(user_id=user_id, view=self._render.home_view(dashboard))
+        client = (await self._workspaces.get(team_id)).client
+        await client.views_publish(user_id=user_id, view=self._render.home_view(dashboard))

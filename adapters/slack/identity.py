@@ -2,10 +2,12 @@
 
 Admin rights come from Slack itself, never from anything typed: ``users.info`` says
 whether a member is a workspace admin or owner, and ``usergroups.users.list`` whether
-they belong to the user group an admin chose as the community's admin role. Both are
-cached briefly (30 s, a bounded number of entries, least recently used dropped first),
-so a burst of clicks costs one lookup; Slack's ``user_change`` and user-group events
-drop an entry at once, so a demoted admin loses the rights on their next action.
+they belong to the user group an admin chose as the community's admin role. Each is
+asked of the member's own workspace with that workspace's token (``Workspaces``), and
+cached per workspace and id; briefly (30 s, a bounded number of entries, least
+recently used dropped first), so a burst of clicks costs one lookup; Slack's
+``user_change`` and user-group events drop an entry at once, so a demoted admin loses
+the rights on their next action.
 
 Channels and user groups picked in ``/mentor admin setup`` are looked up too
 (``conversations.info``, ``usergroups.list``) and handed to the core as ``Picked``
@@ -23,8 +25,8 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack.workspaces import Workspaces
 from core.catalog import Command, OptionType
 from core.context import ChannelKind, Invocation, Picked
 from core.errors import InvalidValue
@@ -88,32 +90,36 @@ class Directory:
 
     def __init__(
         self,
-        client: AsyncWebClient,
+        workspaces: Workspaces,
         service: Mentorbot,
         *,
         now: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._client = client
+        self._workspaces = workspaces
         self._service = service
-        self._profiles: Recent[str, Profile] = Recent(CACHE_MAX, PROFILE_TTL_SECONDS, now)
-        self._groups: Recent[str, frozenset[str]] = Recent(CACHE_MAX, GROUP_TTL_SECONDS, now)
+        self._profiles: Recent[tuple[str, str], Profile] = Recent(
+            CACHE_MAX, PROFILE_TTL_SECONDS, now
+        )
+        self._groups: Recent[tuple[str, str], frozenset[str]] = Recent(
+            CACHE_MAX, GROUP_TTL_SECONDS, now
+        )
         self._warned: set[str] = set()
-        self.team_name = ""
 
-    def forget_user(self, user_id: str) -> None:
+    def forget_user(self, team_id: str, user_id: str) -> None:
         """Slack said the member changed (``user_change``): look them up afresh."""
-        self._profiles.drop(user_id)
+        self._profiles.drop((team_id, user_id))
 
-    def forget_group(self, group_id: str) -> None:
+    def forget_group(self, team_id: str, group_id: str) -> None:
         """Slack said a user group or its members changed: look it up afresh."""
-        self._groups.drop(group_id)
+        self._groups.drop((team_id, group_id))
 
-    async def profile(self, user_id: str) -> Profile:
-        cached = self._profiles.get(user_id)
+    async def profile(self, team_id: str, user_id: str) -> Profile:
+        cached = self._profiles.get((team_id, user_id))
         if cached is not None:
             return cached
+        client = (await self._workspaces.get(team_id)).client
         try:
-            user: Mapping[str, Any] = (await self._client.users_info(user=user_id))["user"]
+            user: Mapping[str, Any] = (await client.users_info(user=user_id))["user"]
         except SlackApiError as exc:
             self._warn_once("users.info", exc)
             return Profile(user_id, None, False)
@@ -125,20 +131,21 @@ class Directory:
                 user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner")
             ),
         )
-        self._profiles.put(user_id, profile)
+        self._profiles.put((team_id, user_id), profile)
         return profile
 
-    async def group_members(self, group_id: str) -> frozenset[str]:
-        cached = self._groups.get(group_id)
+    async def group_members(self, team_id: str, group_id: str) -> frozenset[str]:
+        cached = self._groups.get((team_id, group_id))
         if cached is not None:
             return cached
+        client = (await self._workspaces.get(team_id)).client
         try:
-            listed = await self._client.usergroups_users_list(usergroup=group_id)
+            listed = await client.usergroups_users_list(usergroup=group_id)
             members = frozenset(listed.get("users") or [])
         except SlackApiError as exc:
             self._warn_once("usergroups.users.list", exc)
             members = frozenset()
-        self._groups.put(group_id, members)
+        self._groups.put((team_id, group_id), members)
         return members
 
     def _warn_once(self, method: str, exc: SlackApiError) -> None:
@@ -156,14 +163,15 @@ class Directory:
     async def invocation(
         self, team_id: str, user_id: str, channel_id: str | None = None
     ) -> Invocation:
-        profile = await self.profile(user_id)
+        workspace = await self._workspaces.get(team_id)
+        profile = await self.profile(team_id, user_id)
         community = await self._service.community(PLATFORM, team_id)
         admin_role = community.admin_role_id if community is not None else None
         role_ids: frozenset[str] = frozenset()
         if (
             admin_role
             and _GROUP_ID.match(admin_role)
-            and user_id in await self.group_members(admin_role)
+            and user_id in await self.group_members(team_id, admin_role)
         ):
             role_ids = frozenset({admin_role})
         return Invocation(
@@ -171,7 +179,7 @@ class Directory:
             community_platform_id=team_id,
             user_id=user_id,
             display_name=profile.name,
-            community_name=self.team_name,
+            community_name=workspace.name,
             role_ids=role_ids,
             is_platform_admin=profile.is_admin,
             channel_id=channel_id,
@@ -209,8 +217,9 @@ class Directory:
     async def _channel(self, option: str, channel_id: str, team_id: str) -> Picked:
         """A conversation as this workspace's token sees it: not found means elsewhere
         (or private without the app in it)."""
+        client = (await self._workspaces.get(team_id)).client
         try:
-            found: Mapping[str, Any] = (await self._client.conversations_info(channel=channel_id))[
+            found: Mapping[str, Any] = (await client.conversations_info(channel=channel_id))[
                 "channel"
             ]
         except SlackApiError as exc:
@@ -234,8 +243,9 @@ class Directory:
     async def _group(self, option: str, value: str, team_id: str) -> Picked:
         """A user group of this workspace by id or ``@handle``; an unknown id is not ours."""
         wanted = value.lstrip("@").lower()
+        client = (await self._workspaces.get(team_id)).client
         try:
-            groups = (await self._client.usergroups_list())["usergroups"]
+            groups = (await client.usergroups_list())["usergroups"]
         except SlackApiError as exc:
             error = exc.response.get("error")
             raise InvalidValue(

@@ -41,7 +41,6 @@ from dataclasses import replace
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.blocks import Renderer, plain, truncate
 from adapters.slack.commands import (
@@ -53,6 +52,7 @@ from adapters.slack.commands import (
 from adapters.slack.home import AppHome
 from adapters.slack.identity import PLATFORM, Directory
 from adapters.slack.replies import Origin, Replies, dedupe_key
+from adapters.slack.workspaces import Workspaces
 from core.catalog import Autocomplete, Command
 from core.context import Invocation
 from core.errors import InvalidValue, UserError
@@ -79,19 +79,19 @@ class Listeners:
     def __init__(
         self,
         service: Mentorbot,
-        client: AsyncWebClient,
+        workspaces: Workspaces,
         render: Renderer,
         commands: SlashCommands,
         directory: Directory,
         home: AppHome,
     ) -> None:
         self.service = service
-        self.client = client
+        self.workspaces = workspaces
         self.render = render
         self.commands = commands
         self.directory = directory
         self.home = home
-        self.replies = Replies(client, render, home)
+        self.replies = Replies(workspaces, render, home)
         self.ack_after = ACK_AFTER_SECONDS
         self.busy_after = BUSY_AFTER
         self._in_flight = 0
@@ -140,10 +140,9 @@ class Listeners:
         await self._answer(origin, run)
 
     async def _open_command_form(self, origin: Origin, command: Command) -> None:
-        community = await self.service.join_community(
-            PLATFORM, origin.team_id, self.directory.team_name
-        )
-        profile = await self.directory.profile(origin.user_id)
+        workspace = await self.workspaces.get(origin.team_id)
+        community = await self.service.join_community(PLATFORM, origin.team_id, workspace.name)
+        profile = await self.directory.profile(origin.team_id, origin.user_id)
         view = self.commands.form_modal(
             command,
             origin.metadata(),
@@ -153,7 +152,7 @@ class Listeners:
             },
             timezone=profile.timezone,
         )
-        await self.client.views_open(trigger_id=origin.trigger_id, view=view)
+        await workspace.client.views_open(trigger_id=origin.trigger_id, view=view)
 
     # ----- buttons ----------------------------------------------------------------------------
 
@@ -328,17 +327,17 @@ class Listeners:
         except Exception:
             log.exception("publishing App Home for %s failed", event.get("user"))
 
-    async def on_user_change(self, event: Body) -> None:
+    async def on_user_change(self, body: Body, event: Body) -> None:
         """A member's profile or role changed (an admin demoted, say): forget what we knew."""
         user = event.get("user") or {}
         if user.get("id"):
-            self.directory.forget_user(str(user["id"]))
+            self.directory.forget_user(str(body.get("team_id") or ""), str(user["id"]))
 
-    async def on_group_change(self, event: Body) -> None:
+    async def on_group_change(self, body: Body, event: Body) -> None:
         """A user group changed (members added or removed): forget its cached members."""
         group = event.get("subteam_id") or (event.get("subteam") or {}).get("id")
         if group:
-            self.directory.forget_group(str(group))
+            self.directory.forget_group(str(body.get("team_id") or ""), str(group))
 
     async def on_error(self, error: Exception, body: Body) -> None:
         log.error("unhandled error in a Slack listener (%s)", body.get("type"), exc_info=error)

@@ -1,6 +1,8 @@
 """The Slack app manifest, generated from the catalog: paste it when creating the app.
 
-``mentorbot slack-manifest`` prints it. Slack has one slash command for the app; the
+``mentorbot slack-manifest`` prints it (``--oauth``: for installing in many workspaces,
+with the OAuth redirect URL and the distribution settings). Slack has one slash command
+for the app; the
 catalog's commands are its subcommands, listed in its usage hint and in the app's long
 description. ``should_escape`` is on so that users, channels and user groups picked in a
 command arrive as ids (``<#C…|name>``), which the adapter needs for ``/mentor admin setup``.
@@ -41,6 +43,8 @@ SCOPES = {
 # channel (only thread replies to a group post are kept; other messages are ignored).
 # user_change, subteam_*: a member's admin status or user groups changed, so the cached
 # rights are dropped at once.
+# app_uninstalled, tokens_revoked: the app was removed from the workspace (its deliveries
+# stop; its data is erased after the grace period unless it is installed again).
 BOT_EVENTS = (
     "app_home_opened",
     "message.im",
@@ -49,7 +53,14 @@ BOT_EVENTS = (
     "user_change",
     "subteam_members_changed",
     "subteam_updated",
+    "app_uninstalled",
+    "tokens_revoked",
 )
+
+
+def bot_scopes(badge_usergroups: bool = True) -> list[str]:
+    """The bot token scopes the app asks for (OAuth installs ask for the same)."""
+    return [s for s in SCOPES if badge_usergroups or s != "usergroups:write"]
 
 
 def build_manifest(
@@ -60,15 +71,21 @@ def build_manifest(
     request_url: str | None,
     app_name: str = "Mentorbot",
     badge_usergroups: bool = True,
+    redirect_url: str | None = None,
+    token_rotation: bool = False,
 ) -> dict[str, Any]:
     """A JSON-serialisable app manifest (Slack accepts it as JSON or YAML).
 
     ``request_url`` (``https://…/slack/events``) is required in HTTP mode and unused in
     Socket Mode. Leave ``badge_usergroups`` on unless you never want badges as user groups:
-    the scope can then be granted up front.
+    the scope can then be granted up front. ``redirect_url``
+    (``https://…/slack/oauth_redirect``) makes it the manifest of an app installed in many
+    workspaces by OAuth (HTTP mode only), with ``token_rotation`` as the app has it.
     """
     if not socket_mode and not request_url:
         raise ValueError("HTTP mode needs the public request URL (https://…/slack/events)")
+    if redirect_url is not None and socket_mode:
+        raise ValueError("installing by OAuth needs HTTP mode")
     url = None if socket_mode else request_url
     slash: dict[str, Any] = {
         "command": command,
@@ -82,7 +99,18 @@ def build_manifest(
         slash["url"] = url
         events["request_url"] = url
         interactivity.update(request_url=url, message_menu_options_url=url)
-    scopes = [s for s in SCOPES if badge_usergroups or s != "usergroups:write"]
+    oauth_config: dict[str, Any] = {"scopes": {"bot": bot_scopes(badge_usergroups)}}
+    settings: dict[str, Any] = {
+        "event_subscriptions": events,
+        "interactivity": interactivity,
+        # One workspace at a time: an Enterprise Grid org installs it per workspace.
+        "org_deploy_enabled": False,
+        "socket_mode_enabled": socket_mode,
+        "token_rotation_enabled": token_rotation and redirect_url is not None,
+    }
+    if redirect_url is not None:
+        oauth_config["redirect_urls"] = [redirect_url]
+        settings["is_hosted"] = False  # runs on your server, not on Slack's platform
     return {
         "_metadata": {"major_version": 1, "minor_version": 1},
         "display_information": {
@@ -101,14 +129,8 @@ def build_manifest(
             "bot_user": {"display_name": app_name[:MAX_NAME], "always_online": True},
             "slash_commands": [slash],
         },
-        "oauth_config": {"scopes": {"bot": scopes}},
-        "settings": {
-            "event_subscriptions": events,
-            "interactivity": interactivity,
-            "org_deploy_enabled": False,
-            "socket_mode_enabled": socket_mode,
-            "token_rotation_enabled": False,
-        },
+        "oauth_config": oauth_config,
+        "settings": settings,
     }
 
 

@@ -34,9 +34,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.slack.blocks import SLACK_USERGROUP_ID, Renderer
 from adapters.slack.client import delivering, upload_files
+from adapters.slack.workspaces import NotInstalled, Workspaces
 from core.messages import Field, Message, moment
 from core.ports import Attempt, PermanentFailure, RetryLater, Sent, Target
 from core.service import read_state, write_state
+from core.uow import UNINSTALLED
 
 log = logging.getLogger(__name__)
 
@@ -92,17 +94,24 @@ class SlackPort:
 
     def __init__(
         self,
-        client: AsyncWebClient,
+        workspaces: Workspaces,
         factory: async_sessionmaker[AsyncSession],
         render: Renderer,
         *,
         badge_usergroups: bool = False,
     ) -> None:
-        self._client = client
+        self._workspaces = workspaces
         self._factory = factory
         self._render = render
         self.badge_usergroups = badge_usergroups
-        self._dm_channels: dict[str, str] = {}
+        self._dm_channels: dict[tuple[str, str], str] = {}
+
+    async def _client(self, target: Target) -> AsyncWebClient:
+        """The delivery client of the effect's workspace, with that workspace's token."""
+        try:
+            return (await self._workspaces.get(target.platform_id)).delivery_client
+        except NotInstalled as exc:
+            raise PermanentFailure(f"{UNINSTALLED}: {exc}") from exc
 
     # ----- messages ---------------------------------------------------------------------
 
@@ -112,22 +121,25 @@ class SlackPort:
         """A DM from the app. Each mentorship is a thread in the person's app DM: a new one
         starts at a top-level message, whose ts is the ``thread_id`` the core hands back to
         continue it."""
-        channel = self._dm_channels.get(user_id)
+        client = await self._client(target)
+        channel = self._dm_channels.get((target.platform_id, user_id))
         if channel is None:
             async with delivering(f"opening a DM with {user_id}"):
-                opened = await self._client.conversations_open(users=user_id)
-            channel = self._dm_channels[user_id] = str(opened["channel"]["id"])
-        sent = await self._post(channel, message, attempt, thread_ts=thread)
+                opened = await client.conversations_open(users=user_id)
+            channel = str(opened["channel"]["id"])
+            self._dm_channels[(target.platform_id, user_id)] = channel
+        sent = await self._post(client, channel, message, attempt, thread_ts=thread)
         return {**sent, "thread_id": thread or sent["message_id"]}
 
     async def post(
         self, target: Target, channel_id: str, message: Message, pin: bool, attempt: Attempt
     ) -> Sent:
-        sent = await self._post(channel_id, message, attempt)
+        client = await self._client(target)
+        sent = await self._post(client, channel_id, message, attempt)
         if pin:
             try:
                 async with delivering(f"pinning in {channel_id}", ignore=("already_pinned",)):
-                    await self._client.pins_add(channel=channel_id, timestamp=sent["ts"])
+                    await client.pins_add(channel=channel_id, timestamp=sent["ts"])
             except RetryLater as exc:
                 # The message is out; posting it again to get a pin would duplicate it.
                 log.warning("message %s posted but not pinned: %s", sent["ts"], exc)
@@ -135,6 +147,7 @@ class SlackPort:
 
     async def _post(
         self,
+        client: AsyncWebClient,
         channel: str,
         message: Message,
         attempt: Attempt | None,
@@ -143,24 +156,29 @@ class SlackPort:
     ) -> Sent:
         earlier = None
         if attempt is not None and attempt.uncertain:
-            earlier = await self._earlier(channel, attempt.key, thread_ts)
+            earlier = await self._earlier(client, channel, attempt.key, thread_ts)
         if earlier is None:
-            ts = await self._post_message(channel, message, attempt, thread_ts)
+            ts = await self._post_message(client, channel, message, attempt, thread_ts)
             files = message.files
         else:
             ts = earlier.ts
             files = tuple(f for f in message.files if f.name not in earlier.shared)
         if files:
             async with delivering(f"sharing files in {channel}"):
-                await upload_files(self._client, channel, files, thread_ts=thread_ts)
+                await upload_files(client, channel, files, thread_ts=thread_ts)
         return {"channel": channel, "ts": ts, "message_id": ts}
 
     async def _post_message(
-        self, channel: str, message: Message, attempt: Attempt | None, thread_ts: str | None
+        self,
+        client: AsyncWebClient,
+        channel: str,
+        message: Message,
+        attempt: Attempt | None,
+        thread_ts: str | None,
     ) -> str:
         invite = f"the app in <#{channel}> (type /invite there)"
         async with delivering(f"posting in {channel}", missing={"not_in_channel": invite}):
-            result = await self._client.chat_postMessage(
+            result = await client.chat_postMessage(
                 channel=channel,
                 text=self._render.fallback(message),
                 blocks=self._render.blocks(message),
@@ -171,16 +189,18 @@ class SlackPort:
             )
         return str(result["ts"])
 
-    async def _earlier(self, channel: str, key: str, thread_ts: str | None) -> _Earlier | None:
+    async def _earlier(
+        self, client: AsyncWebClient, channel: str, key: str, thread_ts: str | None
+    ) -> _Earlier | None:
         """The message carrying ``key`` among the conversation's recent ones, if any."""
         try:
             async with delivering(f"reading recent messages in {channel}"):
                 if thread_ts is None:
-                    listed = await self._client.conversations_history(
+                    listed = await client.conversations_history(
                         channel=channel, limit=LOOKBACK_MESSAGES, include_all_metadata=True
                     )
                 else:
-                    listed = await self._client.conversations_replies(
+                    listed = await client.conversations_replies(
                         channel=channel,
                         ts=thread_ts,
                         oldest=f"{time.time() - LOOKBACK_SECONDS:.6f}",
@@ -208,19 +228,20 @@ class SlackPort:
     async def ensure_role(self, target: Target, name: str, known_id: str | None) -> str:
         if not self.badge_usergroups:
             return PSEUDO_ROLE_PREFIX + slug(name)
-        groups = await self._groups()
+        client = await self._client(target)
+        groups = await self._groups(client)
         found = next((g for g in groups if known_id and g["id"] == known_id), None) or next(
             (g for g in groups if str(g["name"]).lower() == name.lower()), None
         )
-        return str(found["id"]) if found is not None else await self._create_group(name)
+        return str(found["id"]) if found is not None else await self._create_group(client, name)
 
-    async def _create_group(self, name: str) -> str:
+    async def _create_group(self, client: AsyncWebClient, name: str) -> str:
         handles = [slug(name), f"mentorbot-{slug(name)}"]
         for handle in handles:
             async with delivering(
                 f"creating the {name} user group", ignore=("handle_already_exists",)
             ):
-                created = await self._client.usergroups_create(
+                created = await client.usergroups_create(
                     name=name, handle=handle, description="Managed by Mentorbot"
                 )
                 return str(created["usergroup"]["id"])
@@ -229,50 +250,55 @@ class SlackPort:
     async def grant_role(self, target: Target, user_id: str, role_id: str) -> None:
         if not SLACK_USERGROUP_ID.match(role_id):
             return  # badges without user groups: nothing to change on Slack
-        members, disabled = await self._group_members(role_id)
+        client = await self._client(target)
+        members, disabled = await self._group_members(client, role_id)
         if disabled:
             # Disabled when its last member left; the list Slack kept is stale.
             async with delivering(f"re-enabling user group {role_id}", ignore=("already_enabled",)):
-                await self._client.usergroups_enable(usergroup=role_id)
+                await client.usergroups_enable(usergroup=role_id)
             members = []
         if user_id not in members:
-            await self._set_group_members(role_id, [*members, user_id])
+            await self._set_group_members(client, role_id, [*members, user_id])
 
     async def revoke_role(self, target: Target, user_id: str, role_id: str) -> None:
         if not SLACK_USERGROUP_ID.match(role_id):
             return
-        members, disabled = await self._group_members(role_id)
+        client = await self._client(target)
+        members, disabled = await self._group_members(client, role_id)
         if disabled or user_id not in members:
             return
         remaining = [m for m in members if m != user_id]
         if remaining:
-            await self._set_group_members(role_id, remaining)
+            await self._set_group_members(client, role_id, remaining)
         else:
             # Slack refuses an empty member list; a group without members is disabled.
             async with delivering(f"disabling user group {role_id}", ignore=("already_disabled",)):
-                await self._client.usergroups_disable(usergroup=role_id)
+                await client.usergroups_disable(usergroup=role_id)
 
     async def role_holders(self, target: Target, role_id: str) -> list[str] | None:
         if not SLACK_USERGROUP_ID.match(role_id):
             return None  # badges without user groups: nothing held on Slack
-        members, disabled = await self._group_members(role_id)
+        client = await self._client(target)
+        members, disabled = await self._group_members(client, role_id)
         return [] if disabled else members
 
-    async def _groups(self) -> list[dict[str, Any]]:
+    async def _groups(self, client: AsyncWebClient) -> list[dict[str, Any]]:
         async with delivering("listing user groups"):
-            listed = await self._client.usergroups_list(include_disabled=True, include_users=True)
+            listed = await client.usergroups_list(include_disabled=True, include_users=True)
         return list(listed["usergroups"])
 
-    async def _group_members(self, group_id: str) -> tuple[list[str], bool]:
+    async def _group_members(self, client: AsyncWebClient, group_id: str) -> tuple[list[str], bool]:
         """The group's members and whether it is disabled."""
-        group = next((g for g in await self._groups() if g["id"] == group_id), None)
+        group = next((g for g in await self._groups(client) if g["id"] == group_id), None)
         if group is None:
             raise PermanentFailure(f"user group {group_id} no longer exists")
         return [str(u) for u in group.get("users") or []], bool(group.get("date_delete"))
 
-    async def _set_group_members(self, group_id: str, users: list[str]) -> None:
+    async def _set_group_members(
+        self, client: AsyncWebClient, group_id: str, users: list[str]
+    ) -> None:
         async with delivering(f"updating user group {group_id}"):
-            await self._client.usergroups_users_update(usergroup=group_id, users=users)
+            await client.usergroups_users_update(usergroup=group_id, users=users)
 
     # ----- private spaces (support groups) -------------------------------------------------
 
@@ -284,27 +310,28 @@ class SlackPort:
         A retry after a half-done attempt (created, but the invites failed) reuses the
         channel it created instead of making a second one.
         """
+        client = await self._client(target)
         progress_key = state_key("space", target.platform_id, channel_name(name), *user_ids)
         progress = await read_state(self._factory, progress_key) or {}
-        channel = progress.get("channel") or await self._create_channel(name)
+        channel = progress.get("channel") or await self._create_channel(client, name)
         await write_state(self._factory, progress_key, {"channel": channel})
         if topic:
             async with delivering(f"setting the topic of {channel}"):
-                await self._client.conversations_setTopic(channel=channel, topic=topic[:MAX_TOPIC])
+                await client.conversations_setTopic(channel=channel, topic=topic[:MAX_TOPIC])
         if user_ids:
             async with delivering(f"inviting members to {channel}", ignore=("already_in_channel",)):
-                await self._client.conversations_invite(
+                await client.conversations_invite(
                     channel=channel, users=",".join(user_ids), force=True
                 )
         await write_state(self._factory, progress_key, {})
         return channel
 
-    async def _create_channel(self, name: str) -> str:
+    async def _create_channel(self, client: AsyncWebClient, name: str) -> str:
         for attempt in range(1, MAX_NAME_ATTEMPTS + 1):
             async with delivering(
                 f"creating #{channel_name(name, attempt)}", ignore=("name_taken",)
             ):
-                created = await self._client.conversations_create(
+                created = await client.conversations_create(
                     name=channel_name(name, attempt), is_private=True
                 )
                 return str(created["channel"]["id"])
@@ -316,20 +343,22 @@ class SlackPort:
     async def set_space_member(
         self, target: Target, space_id: str, user_id: str, add: bool
     ) -> None:
+        client = await self._client(target)
         if add:
             async with delivering(
                 f"adding {user_id} to {space_id}", ignore=("already_in_channel",)
             ):
-                await self._client.conversations_invite(channel=space_id, users=user_id)
+                await client.conversations_invite(channel=space_id, users=user_id)
         else:
             async with delivering(
                 f"removing {user_id} from {space_id}", ignore=("not_in_channel",)
             ):
-                await self._client.conversations_kick(channel=space_id, user=user_id)
+                await client.conversations_kick(channel=space_id, user=user_id)
 
     async def archive_space(self, target: Target, space_id: str) -> None:
+        client = await self._client(target)
         async with delivering(f"archiving {space_id}", ignore=("already_archived",)):
-            await self._client.conversations_archive(channel=space_id)
+            await client.conversations_archive(channel=space_id)
 
     async def create_scheduled_event(
         self,
@@ -343,27 +372,38 @@ class SlackPort:
         """Slack has no calendar events: the meeting is announced in the group's channel,
         and the announcement (``channel:ts``, the event's id) is edited when it moves or is
         cancelled."""
+        client = await self._client(target)
         if space_id is None:
             raise PermanentFailure(f"no channel to announce {title!r} in")
-        sent = await self._post(space_id, _event_message(title, description, start, end), None)
+        sent = await self._post(
+            client, space_id, _event_message(title, description, start, end), None
+        )
         return f"{space_id}:{sent['ts']}"
 
     async def update_scheduled_event(
         self, target: Target, event_id: str, start: datetime, end: datetime
     ) -> None:
-        await self._edit_event(event_id, start, end, cancelled=False)
+        client = await self._client(target)
+        await self._edit_event(client, event_id, start, end, cancelled=False)
 
     async def cancel_scheduled_event(self, target: Target, event_id: str) -> None:
-        await self._edit_event(event_id, None, None, cancelled=True)
+        client = await self._client(target)
+        await self._edit_event(client, event_id, None, None, cancelled=True)
 
     async def _edit_event(
-        self, event_id: str, start: datetime | None, end: datetime | None, *, cancelled: bool
+        self,
+        client: AsyncWebClient,
+        event_id: str,
+        start: datetime | None,
+        end: datetime | None,
+        *,
+        cancelled: bool,
     ) -> None:
         channel, _, ts = event_id.partition(":")
         if not ts:
             return  # an announcement from before ids named their channel
         async with delivering(f"reading the announcement {ts} in {channel}"):
-            found = await self._client.conversations_history(
+            found = await client.conversations_history(
                 channel=channel, latest=ts, inclusive=True, limit=1
             )
         messages = list(found.get("messages") or [])
@@ -379,7 +419,7 @@ class SlackPort:
             assert end is not None
             message = _event_message(title, "", start, end)
         async with delivering(f"editing the announcement {ts}", ignore=("message_not_found",)):
-            await self._client.chat_update(
+            await client.chat_update(
                 channel=channel,
                 ts=ts,
                 text=self._render.fallback(message),
@@ -408,7 +448,8 @@ class SlackPort:
     async def post_in_thread(
         self, target: Target, space_id: str, thread_id: str, message: Message, attempt: Attempt
     ) -> Sent:
-        return await self._post(space_id, message, attempt, thread_ts=thread_id)
+        client = await self._client(target)
+        return await self._post(client, space_id, message, attempt, thread_ts=thread_id)
 
 
 def _event_message(title: str, description: str, start: datetime, end: datetime) -> Message:

@@ -21,6 +21,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from adapters.slack.blocks import Renderer
 from adapters.slack.client import upload_files
 from adapters.slack.home import AppHome
+from adapters.slack.workspaces import Workspaces
 from core.messages import Message, Reply
 
 log = logging.getLogger(__name__)
@@ -82,10 +83,14 @@ def dedupe_key(team_id: str, kind: str, slack_id: str | None) -> str | None:
 
 
 class Replies:
-    def __init__(self, client: AsyncWebClient, render: Renderer, home: AppHome) -> None:
-        self._client = client
+    def __init__(self, workspaces: Workspaces, render: Renderer, home: AppHome) -> None:
+        self._workspaces = workspaces
         self._render = render
         self._home = home
+
+    async def _client(self, origin: Origin) -> AsyncWebClient:
+        """The Web API client of the workspace the interaction came from."""
+        return (await self._workspaces.get(origin.team_id)).client
 
     async def show(self, origin: Origin, reply: Reply | None) -> None:
         """Everything a core reply asks for, in order: form, replaced origin, message."""
@@ -96,7 +101,7 @@ class Replies:
                 # Modal submissions open follow-up forms in their acknowledgement instead.
                 raise ValueError(f"no trigger id to open the form {reply.form.action!r}")
             view = self._render.form_modal(reply.form, origin.metadata())
-            await self._client.views_open(trigger_id=origin.trigger_id, view=view)
+            await (await self._client(origin)).views_open(trigger_id=origin.trigger_id, view=view)
             origin = replace(origin, trigger_id=None)  # a trigger id opens one view
         if reply.update_origin is not None and not origin.home:
             await self.replace_origin(origin, reply.update_origin)
@@ -115,7 +120,7 @@ class Replies:
             # Only a live response_url reaches an ephemeral message: say it anew instead.
             await self.say(replace(origin, response_url=None), message)
         elif origin.channel_id and origin.message_ts:
-            await self._client.chat_update(
+            await (await self._client(origin)).chat_update(
                 channel=origin.channel_id,
                 ts=origin.message_ts,
                 text=self._render.fallback(message),
@@ -134,19 +139,20 @@ class Replies:
         ):
             pass
         elif origin.home and origin.trigger_id:
-            await self._client.views_open(
+            await (await self._client(origin)).views_open(
                 trigger_id=origin.trigger_id, view=self._render.notice_modal(shown)
             )
         else:
-            await self._client.chat_postMessage(
+            await (await self._client(origin)).chat_postMessage(
                 channel=origin.user_id,
                 text=self._render.fallback(message),
                 blocks=self._render.blocks(message),
                 unfurl_links=False,
             )
         if message.files:
-            opened = await self._client.conversations_open(users=origin.user_id)
-            await upload_files(self._client, str(opened["channel"]["id"]), message.files)
+            client = await self._client(origin)
+            opened = await client.conversations_open(users=origin.user_id)
+            await upload_files(client, str(opened["channel"]["id"]), message.files)
 
     async def _respond(self, url: str, message: Message, **options: Any) -> bool:
         body = {

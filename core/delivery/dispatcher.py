@@ -27,7 +27,7 @@ from core.delivery.perform import CommunityAddress, Performer, Superseded, addre
 from core.effects import USEFUL_FOR_DAYS, load
 from core.models import Delivery, DispatcherHeartbeat
 from core.ports import Attempt, PermanentFailure, PlatformPort, RetryLater
-from core.uow import Outbox
+from core.uow import UNINSTALLED, Outbox
 
 log = logging.getLogger(__name__)
 
@@ -352,6 +352,9 @@ class Dispatcher:
     ) -> Result:
         if community is None:
             return Result.failed(row, "the community was deleted before delivery")
+        if community.uninstalled:
+            # Queued after the uninstall cancelled the rest (a recurring job's reminder).
+            return Result.cancelled(row, UNINSTALLED)
         port = self._ports.get(community.platform)
         if port is None:
             return self._retry(row, f"no adapter running for {community.platform}", None, True)

@@ -82,6 +82,8 @@ class CommunityAddress:
     group_category_id: str | None
     admin_channel_id: str | None
     roles: dict[str, Any]
+    # The app was removed from the community (uninstalled): nothing more is delivered.
+    uninstalled: bool = False
 
     @cached_property
     def target(self) -> Target:
@@ -94,7 +96,9 @@ async def addresses(db: QueueConnection, ids: set[str]) -> dict[str, CommunityAd
         return {}
     found = await db.fetch(db.statements.communities(len(ids)), sorted(ids))
     return {
-        row[0]: CommunityAddress(row[0], row[1], row[2], row[3], row[4], db.json_of(row[5]) or {})
+        row[0]: CommunityAddress(
+            row[0], row[1], row[2], row[3], row[4], db.json_of(row[5]) or {}, bool(row[6])
+        )
         for row in found
     }
 

@@ -52,6 +52,10 @@ class Community(Base):
     # Free-form per-community overrides (matching weights, thresholds, ...).
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     is_set_up: Mapped[bool] = mapped_column(Boolean, default=False)
+    # When the app was removed from the workspace (Slack: uninstalled, or its bot token
+    # revoked); NULL while installed. Its deliveries stop, and its data is erased once
+    # ``uninstalled_retention_days`` have passed unless it is installed again.
+    uninstalled_at: Mapped[datetime | None] = mapped_column(index=True)
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
 

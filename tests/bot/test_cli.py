@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -33,7 +34,14 @@ SETUP_AND_REQUEST = "".join(
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    for var in ("DISCORD_TOKEN", "SLACK_BOT_TOKEN", "DATABASE_URL", "MENTORBOT_CONFIG"):
+    for var in (
+        "DISCORD_TOKEN",
+        "SLACK_BOT_TOKEN",
+        "SLACK_CLIENT_ID",
+        "SLACK_CLIENT_SECRET",
+        "DATABASE_URL",
+        "MENTORBOT_CONFIG",
+    ):
         monkeypatch.delenv(var, raising=False)
 
 
@@ -192,3 +200,33 @@ def test_the_interactive_console_on_the_demo_clock_moves_only_with_advance(
     assert len(moments) == 2
     first, second = (datetime.strptime(m[:16], "%Y-%m-%d %H:%M") for m in moments)
     assert second - first == timedelta(minutes=30)  # nothing moved it in between
+
+
+def test_the_oauth_manifest_has_the_redirect_url_and_distribution_settings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "mentorbot.toml"
+    config.write_text(
+        '[slack]\nmode = "http"\npublic_url = "https://mentorbot.example.org"\n'
+        "token_rotation = true\n"
+    )
+    assert main(["--config", str(config), "slack-manifest", "--oauth"]) == 0
+    manifest = json.loads(capsys.readouterr().out)
+    assert manifest["oauth_config"]["redirect_urls"] == [
+        "https://mentorbot.example.org/slack/oauth_redirect"
+    ]
+    settings = manifest["settings"]
+    assert (settings["org_deploy_enabled"], settings["is_hosted"]) == (False, False)
+    assert (settings["token_rotation_enabled"], settings["socket_mode_enabled"]) == (True, False)
+    events = settings["event_subscriptions"]
+    assert events["request_url"] == "https://mentorbot.example.org/slack/events"
+    assert {"app_uninstalled", "tokens_revoked"} <= set(events["bot_events"])
+
+    config.write_text('[slack]\nmode = "http"\n')
+    assert main(["--config", str(config), "slack-manifest", "--oauth"]) == 2
+    assert "slack.public_url" in capsys.readouterr().err
+    config.write_text('[slack]\nmode = "socket"\n')
+    assert main(["--config", str(config), "slack-manifest"]) == 0
+    single = json.loads(capsys.readouterr().out)
+    assert "redirect_urls" not in single["oauth_config"]
+    assert single["settings"]["token_rotation_enabled"] is False

@@ -104,3 +104,42 @@ def test_check_config_prints_masked_config_and_bad_config_stops_start_up(
     out = capsys.readouterr().out
     assert "abc-secret" not in out
     assert json.loads(out)["discord"]["token"] == "********"
+
+
+OAUTH_ENV = {
+    "SLACK_CLIENT_ID": "1111.2222",
+    "SLACK_CLIENT_SECRET": "secret",
+    "SLACK_SIGNING_SECRET": "signing",
+}
+
+
+def test_oauth_credentials_serve_many_workspaces_in_http_mode(tmp_path: Path) -> None:
+    file = tmp_path / "c.toml"
+    file.write_text('[slack]\nmode = "http"\npublic_url = "https://mentorbot.example.org/"\n')
+    config = load_config(file, env=OAUTH_ENV)
+    assert config.slack.enabled
+    assert config.slack.oauth
+    assert config.slack.redirect_url == "https://mentorbot.example.org/slack/oauth_redirect"
+    assert masked(config)["slack"]["client_secret"] == "********"
+
+
+@pytest.mark.parametrize(
+    ("toml", "env", "says"),
+    [
+        ('mode = "http"\npublic_url = "https://x.org"', {"SLACK_BOT_TOKEN": "xoxb-1"}, "not both"),
+        (
+            'mode = "socket"\npublic_url = "https://x.org"',
+            {"SLACK_APP_TOKEN": "xapp-1"},
+            "slack.mode",
+        ),
+        ('mode = "http"', {}, "slack.public_url"),
+        ('mode = "http"\npublic_url = "https://x.org"', {"SLACK_CLIENT_SECRET": ""}, "both"),
+    ],
+)
+def test_oauth_settings_that_do_not_fit_are_named(
+    tmp_path: Path, toml: str, env: dict[str, str], says: str
+) -> None:
+    file = tmp_path / "c.toml"
+    file.write_text(f"[slack]\n{toml}\n")
+    with pytest.raises(ConfigError, match=says):
+        load_config(file, env={**OAUTH_ENV, **env})

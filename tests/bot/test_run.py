@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import html
+import socket
 from pathlib import Path
 
+import aiohttp
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -85,3 +88,49 @@ async def test_run_creates_the_schema_of_a_new_sqlite_file(tmp_path: Path) -> No
     finally:
         await engine.dispose()
     assert names == [guild.name]
+
+
+async def test_run_in_oauth_mode_serves_the_install_pages_on_the_one_server(
+    database_url: str, tmp_path: Path
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    (tmp_path / "mentorbot.toml").write_text(
+        f'[slack]\nmode = "http"\nhttp_host = "127.0.0.1"\nhttp_port = {port}\n'
+        'public_url = "https://mentorbot.example.org"\n'
+    )
+    async with FakeSlack() as slack_fake:
+        config = load_config(
+            tmp_path / "mentorbot.toml",
+            env={
+                "DATABASE_URL": database_url,
+                "SLACK_CLIENT_ID": slack_fake.client_id,
+                "SLACK_CLIENT_SECRET": slack_fake.client_secret,
+                "SLACK_SIGNING_SECRET": slack_fake.signing_secret,
+                "SLACK_API_BASE_URL": slack_fake.api_base_url,
+            },
+        )
+        stop = asyncio.Event()
+        running = asyncio.create_task(_run_platforms(config, stop))
+        base = f"http://127.0.0.1:{port}"
+        try:
+            async with aiohttp.ClientSession() as http:
+                for _ in range(300):
+                    try:
+                        async with http.get(f"{base}/slack/install") as page:
+                            install = (page.status, await page.text())
+                        break
+                    except aiohttp.ClientConnectionError:
+                        await asyncio.sleep(0.05)
+                async with http.get(f"{base}/slack/oauth_redirect?code=x&state=y") as redirect:
+                    refused = redirect.status
+        finally:
+            stop.set()
+            assert await asyncio.wait_for(running, timeout=30) == 0
+    assert install[0] == 200
+    page_text = html.unescape(install[1])
+    assert "redirect_uri=https://mentorbot.example.org/slack/oauth_redirect" in page_text
+    assert f"client_id={slack_fake.client_id}" in page_text
+    assert refused == 400  # no state cookie: not the browser that opened the page
+    assert slack_fake.calls_to("auth.test") == []  # no bot token to check in this mode

@@ -18,7 +18,10 @@ from core.models import Base
 
 
 def _diff(conn: Connection) -> list[object]:
-    context = MigrationContext.configure(conn, opts={"compare_type": True})
+    def ours(name: str | None, type_: str, _parents: object) -> bool:
+        return not (type_ == "table" and name in db.LIBRARY_TABLES)
+
+    context = MigrationContext.configure(conn, opts={"compare_type": True, "include_name": ours})
     return list(compare_metadata(context, Base.metadata))
 
 

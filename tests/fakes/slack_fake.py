@@ -40,8 +40,13 @@ Covered
     * Socket Mode: hello, envelopes, acks (with payloads and latency), ping/pong, disconnect
       requests, clean close.
 
+    * Several workspaces of one app on one server (``add_team``), OAuth v2 installation
+      (``approve_install`` + ``oauth.v2.access``, one-time codes), token rotation
+      (refresh tokens, ``token_expired``) and uninstalling (``uninstall``): see
+      slack_fake_oauth.py.
+
 Not covered
-    * OAuth/installation flows, Enterprise Grid, other files.* methods, search.*, calls,
+    * Enterprise Grid (org-wide installs), other files.* methods, search.*, calls,
       workflows, RTM.
     * Real rate limiting (only injected), automatic event delivery when state changes
       (tests push events explicitly), Events API/Socket Mode automatic re-delivery on slow
@@ -78,6 +83,7 @@ from tests.fakes.slack_fake_models import (
     SocketEnvelope,
     decode_json_fields,
 )
+from tests.fakes.slack_fake_oauth import CLIENT_AUTH_METHODS, Installations
 from tests.fakes.slack_fake_payloads import SlackPayloads
 from tests.fakes.slack_fake_workspace import APP_TOKEN_METHODS, HANDLERS, Workspace, api_method
 
@@ -101,7 +107,7 @@ _ENVELOPES: dict[str, tuple[str, str | None]] = {
 }
 
 
-class FakeSlack(SlackPayloads):
+class FakeSlack(SlackPayloads, Installations):
     """Fake Slack server. Use as ``async with FakeSlack() as fake:`` (see module docstring)."""
 
     def __init__(
@@ -138,6 +144,7 @@ class FakeSlack(SlackPayloads):
         self._activity = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
+        self._init_installations()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -302,6 +309,7 @@ class FakeSlack(SlackPayloads):
         auth = request.headers.get("Authorization", "")
         token: str | None = auth[7:].strip() if auth.startswith("Bearer ") else None
         call = ApiCall(method, {}, request.method, token, request.content_type)
+        client_auth = auth if auth.startswith("Basic ") else ""
         self.calls.append(call)
         gate = self._held.get(method)
         if gate is not None:
@@ -311,6 +319,10 @@ class FakeSlack(SlackPayloads):
         try:
             args = await self._merge_args(request)
             form_token = args.pop("token", None)
+            if method in CLIENT_AUTH_METHODS:
+                args["client_id"], args["client_secret"] = self.client_credentials(
+                    client_auth, args
+                )
             call.args = args
             call.token = token = token or (str(form_token) if form_token else None)
             status, body = self._answer(call, headers)
@@ -332,18 +344,30 @@ class FakeSlack(SlackPayloads):
         if handler is None:
             self.unhandled.append(call)
             return 200, {"ok": False, "error": "unknown_method"}
+        if call.method in CLIENT_AUTH_METHODS:
+            try:
+                return 200, handler(self, call.args)
+            except SlackError as err:
+                return 200, err.to_body()
         token = call.token
         if not token:
             return 200, {"ok": False, "error": "not_authed"}
         if token in self.revoked_tokens:
             return 200, {"ok": False, "error": "token_revoked"}
-        if self.strict_tokens and token not in (self.bot_token, self.app_token):
+        if self.token_expired(token):
+            return 200, {"ok": False, "error": "token_expired"}
+        # The workspace the token belongs to answers (tokens not issued here: this one).
+        ws = self.workspace_for(token)
+        if ws is None and self.strict_tokens and token not in (self.bot_token, self.app_token):
             return 200, {"ok": False, "error": "invalid_auth"}
+        ws = ws or self
+        if ws is not self:
+            ws.calls.append(call)
         is_app_token = token.startswith("xapp-")
         if is_app_token != (call.method in APP_TOKEN_METHODS):
             return 200, {"ok": False, "error": "not_allowed_token_type"}
-        provided = self.app_scopes if is_app_token else self.bot_scopes
-        needed = self.required_scope(call.method, call.args)
+        provided = ws.app_scopes if is_app_token else ws.bot_scopes
+        needed = ws.required_scope(call.method, call.args)
         headers["X-OAuth-Scopes"] = ",".join(sorted(provided))
         headers["X-Accepted-OAuth-Scopes"] = needed or ""
         if needed and needed not in provided:
@@ -354,7 +378,7 @@ class FakeSlack(SlackPayloads):
                 "provided": ",".join(sorted(provided)),
             }
         try:
-            return 200, handler(self, call.args)
+            return 200, handler(ws, call.args)
         except SlackError as err:
             return 200, err.to_body()
 
@@ -378,7 +402,9 @@ class FakeSlack(SlackPayloads):
 
     async def _handle_upload(self, request: web.Request) -> web.Response:
         """Step 2 of files_upload_v2: the bytes, posted to the URL getUploadURLExternal gave."""
-        file = self.files.get(request.match_info["file_id"])
+        file_id = request.match_info["file_id"]
+        owner = next((t for t in self.teams.values() if file_id in t.files), self)
+        file = owner.files.get(file_id)
         if file is None or file.data is not None:
             return web.Response(status=404, text="unknown or used upload URL")
         file.data = await request.read()
@@ -389,7 +415,9 @@ class FakeSlack(SlackPayloads):
 
     async def _handle_response_url(self, request: web.Request) -> web.Response:
         rid = request.match_info["rid"]
-        target = self.response_targets.get(rid)
+        # The workspace whose interaction issued the URL records and applies the post.
+        owner = next((t for t in self.teams.values() if rid in t.response_targets), self)
+        target = owner.response_targets.get(rid)
         if target is None:
             return web.json_response({"ok": False, "error": "expired_url"}, status=404)
         try:
@@ -398,7 +426,7 @@ class FakeSlack(SlackPayloads):
             body = {"text": await request.text()}
         if not isinstance(body, dict):
             return web.json_response({"ok": False, "error": "invalid_payload"}, status=400)
-        self.response_posts.append(
+        owner.response_posts.append(
             ResponseUrlPost(
                 response_id=rid,
                 url=str(request.url),
@@ -408,7 +436,7 @@ class FakeSlack(SlackPayloads):
                 message_ts=target.message_ts,
             )
         )
-        self._apply_response(target, body)
+        owner._apply_response(target, body)
         self._notify()
         return web.json_response({"ok": True})
 
@@ -606,6 +634,12 @@ class FakeSlack(SlackPayloads):
 def _apps_connections_open(ws: Workspace, args: JsonDict) -> JsonDict:
     assert isinstance(ws, FakeSlack)
     return {"ok": True, "url": ws.open_socket_url()}
+
+
+@api_method("oauth.v2.access")
+def _oauth_v2_access(ws: Workspace, args: JsonDict) -> JsonDict:
+    assert isinstance(ws, FakeSlack)
+    return ws.oauth_access(args)
 
 
 @contextlib.asynccontextmanager

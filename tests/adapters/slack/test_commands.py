@@ -128,6 +128,8 @@ def test_manifest_in_socket_mode_and_http_mode() -> None:
         "user_change",
         "subteam_members_changed",
         "subteam_updated",
+        "app_uninstalled",
+        "tokens_revoked",
     ]
     assert {"im:history", "reactions:read"} <= set(socket["oauth_config"]["scopes"]["bot"])
 

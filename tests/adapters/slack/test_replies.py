@@ -11,8 +11,8 @@ from tests.adapters.slack.conftest import ANA, GENERAL, Slack, SlackHarness, tex
 
 def _replies(bot: SlackHarness) -> Replies:
     adapter = bot.app
-    home = AppHome(adapter.client, adapter.service, adapter.directory, adapter.render)
-    return Replies(adapter.client, adapter.render, home)
+    home = AppHome(adapter.workspaces, adapter.service, adapter.directory, adapter.render)
+    return Replies(adapter.workspaces, adapter.render, home)
 
 
 async def test_a_private_reply_with_a_file_sends_the_file_to_the_dm(slack: Slack) -> None:
