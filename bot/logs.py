@@ -12,7 +12,9 @@ password are replaced wherever they appear, as are strings shaped like a Slack t
 Discord bot token, an ``Authorization`` header or a password in a URL.
 
 Message content is kept out at the source: the bot logs ids, names and counts, never what
-a member wrote (tests/bot/test_logs.py checks a DM relay and a failing command).
+a member wrote; statements' parameters are hidden from database errors (core/db.py); and
+libraries that echo payloads at DEBUG are held at INFO (``PAYLOAD_LOGGERS``).
+tests/bot/test_logs.py checks a DM relay and failing commands at DEBUG.
 """
 
 from __future__ import annotations
@@ -33,6 +35,11 @@ from core.logcontext import FIELDS, current_fields
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 MASK = "[redacted]"
+HANDLER_NAME = "mentorbot"
+# Libraries whose DEBUG output echoes payloads (gateway events, API request bodies,
+# statements with their parameters), so message text: held at INFO even when the bot
+# logs at DEBUG. (SQLAlchemy holds its own loggers at WARNING.)
+PAYLOAD_LOGGERS = ("aiosqlite", "discord", "slack_bolt", "slack_sdk", "adapters.slack.bolt")
 # Secrets shorter than this are not searched for (they would match ordinary words).
 MIN_SECRET_LENGTH = 6
 
@@ -130,17 +137,23 @@ def secrets_of(config: Config) -> list[str]:
 def configure_logging(
     config: Config, *, level: str | None = None, stream: IO[str] | None = None
 ) -> logging.Handler:
-    """Install the one root handler (replacing any), formatted as configured and
-    redacting the configuration's secrets. Returns it (tests read what it wrote)."""
+    """Install the bot's root handler, formatted as configured and redacting the
+    configuration's secrets (replacing one installed before; other handlers stay).
+    Returns it, so a caller (a test) can remove it again."""
     handler = logging.StreamHandler(stream or sys.stderr)
     if config.logging.format == "json":
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter(TEXT_FORMAT))
     handler.addFilter(RedactSecrets(secrets_of(config)))
+    handler.set_name(HANDLER_NAME)
     root = logging.getLogger()
-    for old in list(root.handlers):
+    for old in [h for h in root.handlers if h.get_name() == HANDLER_NAME]:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level or config.logging.level)
+    for name in PAYLOAD_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.getEffectiveLevel() < logging.INFO:
+            logger.setLevel(logging.INFO)
     return handler
