@@ -148,6 +148,10 @@ def _observed_pool(name: str, on_wait: PoolWaitHook) -> type[AsyncAdaptedQueuePo
     ``dispose()`` is of the same class, so it keeps reporting."""
 
     class ObservedPool(AsyncAdaptedQueuePool):
+        # SQLAlchemy names a pool's logger after its class's module: keep it under
+        # "sqlalchemy" (held at WARNING), not "core.db", which would log every dispose.
+        __module__ = AsyncAdaptedQueuePool.__module__
+
         def _do_get(self) -> ConnectionPoolEntry:
             if self.checkedin() > 0:
                 return super()._do_get()
