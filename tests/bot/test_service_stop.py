@@ -77,9 +77,7 @@ async def test_sigterm_stops_a_running_bot_cleanly(
                 process.kill()
                 _, err = await process.communicate()
                 raise AssertionError(f"{exc}:\n{err.decode()[-3000:]}") from None
-            async with factory() as session:
-                beating = await session.scalar(select(func.count()).select_from(DispatcherHeartbeat))
-            assert beating == 1
+            assert await _dispatchers(factory) == 1
             process.send_signal(signal.SIGTERM)
             _, err = await asyncio.wait_for(process.communicate(), timeout=30)
         finally:
@@ -93,6 +91,10 @@ async def test_sigterm_stops_a_running_bot_cleanly(
     assert messages[-2:] == ["stopping", "stopped"]
     assert TOKEN not in err.decode()
     # The dispatcher said goodbye: its heartbeat row is gone, its claims released.
+    assert await _dispatchers(factory) == 0
+
+
+async def _dispatchers(factory: async_sessionmaker[AsyncSession]) -> int:
     async with factory() as session:
-        beating = await session.scalar(select(func.count()).select_from(DispatcherHeartbeat))
-    assert beating == 0
+        found = await session.scalar(select(func.count()).select_from(DispatcherHeartbeat))
+    return int(found or 0)
