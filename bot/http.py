@@ -1,5 +1,5 @@
 """The bot's one HTTP server (aiohttp): the Slack HTTP mode's events, the live calendar
-feed, and later the health endpoints, on one host and port.
+feed, and the health endpoints and metrics (bot/health.py), on one host and port.
 
 Built by the composition root when something needs it; each part adds its routes before
 the server starts (aiohttp freezes the router then).
@@ -17,6 +17,8 @@ from core.service import Mentorbot
 log = logging.getLogger(__name__)
 
 FEED_PATH = "/calendar/{token}.ics"
+# On stop, requests under way get this long to finish.
+HTTP_SHUTDOWN_SECONDS = 5.0
 
 
 class HttpServer:
@@ -32,7 +34,9 @@ class HttpServer:
 
     async def start(self) -> None:
         # No access log: feed URLs carry their member's secret token.
-        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=5.0)
+        self._runner = web.AppRunner(
+            self.app, access_log=None, shutdown_timeout=HTTP_SHUTDOWN_SECONDS
+        )
         await self._runner.setup()
         await web.TCPSite(self._runner, self.host, self.port).start()
         self.port = int(self._runner.addresses[0][1])

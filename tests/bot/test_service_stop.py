@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 import socket
@@ -13,12 +14,18 @@ import time
 from pathlib import Path
 
 import aiohttp
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.cli import _run_platforms
+from bot.config import load_config
+from bot.http import HTTP_SHUTDOWN_SECONDS
+from core.delivery import DeliverySettings
 from core.models import DispatcherHeartbeat
 from tests.fakes.discord_fake import FakeDiscord
 
+ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4OQ.GhIjKl.abcdefghijklmnopqrstuvwxyz012345678"
 
 
@@ -98,3 +105,50 @@ async def _dispatchers(factory: async_sessionmaker[AsyncSession]) -> int:
     async with factory() as session:
         found = await session.scalar(select(func.count()).select_from(DispatcherHeartbeat))
     return int(found or 0)
+
+
+async def test_a_stop_while_starting_stops_what_had_started(
+    database_url: str, factory: async_sessionmaker[AsyncSession], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="mentorbot")
+    async with FakeDiscord() as fake:
+        fake.add_guild("Givers")
+        config = load_config(
+            None,
+            env={
+                "MENTORBOT_CONFIG": "",
+                "MENTORBOT_HEALTH_PORT": "0",
+                "DATABASE_URL": database_url,
+                "DISCORD_TOKEN": "discord-token",
+                "DISCORD_API_BASE_URL": fake.api_base_url,
+                "DISCORD_GATEWAY_URL": fake.gateway_url,
+            },
+        )
+        stop = asyncio.Event()
+        running = asyncio.create_task(_run_platforms(config, stop))
+        # Stopped once the gateway has been dialled, long before the bot is ready.
+        for _ in range(200):
+            if fake.identifies:
+                break
+            await asyncio.sleep(0.02)
+        assert fake.identifies
+        stop.set()
+        assert await asyncio.wait_for(running, timeout=30) == 0
+        assert await _dispatchers(factory) == 0
+    messages = [r.getMessage() for r in caplog.records if r.name == "mentorbot"]
+    assert messages[-2:] == ["stopped while starting", "stopped"]
+
+
+def test_the_example_unit_restarts_on_failure_and_waits_for_a_clean_stop() -> None:
+    unit = (ROOT / "deploy" / "mentorbot.service").read_text(encoding="utf-8")
+    settings = dict(
+        line.split("=", 1) for line in unit.splitlines() if "=" in line and line[0] not in "#;"
+    )
+    assert settings["Restart"] == "on-failure"
+    assert settings["KillSignal"] == "SIGTERM"
+    assert settings["ExecStart"].endswith("mentorbot run")
+    assert settings["EnvironmentFile"]
+    assert "3" in settings["RestartPreventExitStatus"].split()  # schema out of date
+    # Longer than the dispatcher's grace for calls under way plus the HTTP server's drain.
+    stop_takes = DeliverySettings().stop_grace_seconds + HTTP_SHUTDOWN_SECONDS
+    assert int(settings["TimeoutStopSec"]) >= stop_takes + 10
