@@ -3,9 +3,11 @@ deliveries and the queue; labels carry no member data; each bot has its own regi
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 import aiohttp
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -13,13 +15,14 @@ from adapters.console.bot import ConsoleBot
 from bot.config import Config
 from bot.http import HttpServer
 from bot.metrics import Metrics
-from bot.wiring import add_operator_routes, core_settings
+from bot.wiring import add_operator_routes, core_settings, observed_job
 from core import db
 from core.actions import BUTTONS, FORMS
 from core.clock import FakeClock
 from core.commands import CATALOG
 from core.delivery import Dispatcher
 from core.effects import Reminder
+from core.logcontext import current_fields
 from core.messages import Message
 from core.observe import REASONS
 from core.service import Mentorbot
@@ -257,3 +260,30 @@ async def test_a_checkout_that_finds_no_idle_connection_is_reported_as_a_pool_wa
         assert [pool for pool, _ in waits] == [expected, expected]
     finally:
         await engine.dispose()
+
+
+async def test_recurring_job_runs_are_counted_and_a_failure_is_logged_with_the_job(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    metrics = Metrics()
+    fields: list[dict[str, str]] = []
+
+    async def housekeeping() -> tuple[int, int]:
+        fields.append(dict(current_fields()))
+        return 0, 0
+
+    async def broken() -> None:
+        raise RuntimeError("the database went away")
+
+    await observed_job("request-housekeeping", housekeeping, metrics)()
+    await observed_job("badge-role-sync", broken, metrics)()  # logged, not raised
+
+    samples = _samples(_latest(metrics))
+    runs = "mentorbot_scheduler_job_runs_total"
+    assert _value(samples, runs, job="request-housekeeping", outcome="ok") == 1
+    assert _value(samples, runs, job="badge-role-sync", outcome="failure") == 1
+    assert _value(samples, "mentorbot_scheduler_job_seconds_count", job="badge-role-sync") == 1
+    assert fields == [{"job": "request-housekeeping"}]
+    [failure] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert failure.getMessage().startswith("recurring job badge-role-sync failed")
+    assert failure.exc_info is not None
