@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -32,6 +31,7 @@ from core.service import Mentorbot
 from tests.conftest import PG_URL
 from tests.core.delivery_kit import community, dispatcher, queue, recording_port
 from tests.fakes.discord_fake import FakeDiscord
+from tests.helpers import metric_samples
 
 OWNER = 1001
 
@@ -242,11 +242,7 @@ async def test_mentorbot_run_serves_health_and_metrics_and_follows_the_gateway(
 
             status, exposition = await _get(base + "/metrics")
             assert status == 200
-            samples = {
-                (s.name, tuple(sorted(s.labels.items()))): s.value
-                for family in text_string_to_metric_families(exposition)
-                for s in family.samples
-            }
+            samples = metric_samples(exposition)
             help_ok = (
                 ("kind", "command"),
                 ("name", "mentor help"),

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import aiohttp
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client import generate_latest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.console.bot import ConsoleBot
@@ -29,20 +29,7 @@ from core.service import Mentorbot
 from core.uow import UnitOfWork
 from tests.adapters.console.test_mentor_application import APPLY, SETUP
 from tests.core.delivery_kit import community
-
-Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-def _samples(exposition: str) -> Samples:
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(exposition)
-        for s in family.samples
-    }
-
-
-def _value(samples: Samples, metric: str, /, **labels: str) -> float:
-    return samples.get((metric, tuple(sorted(labels.items()))), 0.0)
+from tests.helpers import metric, metric_samples
 
 
 def _console(
@@ -85,10 +72,10 @@ async def test_metrics_count_commands_presses_and_deliveries_and_parse(
     await bot.handle("as @owner")
     await bot.handle("click Approve")
 
-    samples = _samples(await _scrape(metrics, bot.service))
+    samples = metric_samples(await _scrape(metrics, bot.service))
 
     def interactions(kind: str, name: str, outcome: str) -> float:
-        return _value(
+        return metric(
             samples,
             "mentorbot_interactions_total",
             platform="console",
@@ -101,7 +88,7 @@ async def test_metrics_count_commands_presses_and_deliveries_and_parse(
     assert interactions("command", "mentor apply", "ok") == 1
     assert interactions("command", "mentor apply", "user_error") == 1
     assert interactions("button", "approve", "ok") == 1
-    handled = _value(
+    handled = metric(
         samples, "mentorbot_interaction_seconds_count", platform="console", kind="command"
     )
     assert handled == 3
@@ -112,9 +99,9 @@ async def test_metrics_count_commands_presses_and_deliveries_and_parse(
         if name == "mentorbot_deliveries_total" and ("outcome", "sent") in labels
     )
     assert sent >= 2
-    assert _value(samples, "mentorbot_delivery_queue_depth", state="due") == 0
-    assert _value(samples, "mentorbot_delivery_oldest_due_age_seconds") == 0
-    assert _value(samples, "mentorbot_queue_read_ok") == 1
+    assert metric(samples, "mentorbot_delivery_queue_depth", state="due") == 0
+    assert metric(samples, "mentorbot_delivery_oldest_due_age_seconds") == 0
+    assert metric(samples, "mentorbot_queue_read_ok") == 1
 
 
 async def test_labels_hold_only_catalog_names_and_fixed_words(
@@ -134,7 +121,7 @@ async def test_labels_hold_only_catalog_names_and_fixed_words(
     ):
         await bot.handle(line)
 
-    samples = _samples(await _scrape(metrics, bot.service))
+    samples = metric_samples(await _scrape(metrics, bot.service))
 
     allowed = (
         {c.path for c in CATALOG.commands}
@@ -151,7 +138,7 @@ async def test_labels_hold_only_catalog_names_and_fixed_words(
                 continue
             assert value in allowed, (name, key, value)
     assert (
-        _value(
+        metric(
             samples,
             "mentorbot_interactions_total",
             platform="console",
@@ -176,12 +163,12 @@ async def test_queue_gauges_show_depth_age_and_reminders_of_the_next_hour(
             )
         await uow.commit()
     metrics = Metrics()
-    samples = _samples(await _scrape(metrics, Mentorbot(factory, clock)))
+    samples = metric_samples(await _scrape(metrics, Mentorbot(factory, clock)))
 
-    assert _value(samples, "mentorbot_delivery_queue_depth", state="due") == 1
-    assert _value(samples, "mentorbot_delivery_queue_depth", state="scheduled") == 3
-    assert _value(samples, "mentorbot_delivery_oldest_due_age_seconds") == 180
-    assert _value(samples, "mentorbot_reminders_due_next_hour", kind="reminder") == 2
+    assert metric(samples, "mentorbot_delivery_queue_depth", state="due") == 1
+    assert metric(samples, "mentorbot_delivery_queue_depth", state="scheduled") == 3
+    assert metric(samples, "mentorbot_delivery_oldest_due_age_seconds") == 180
+    assert metric(samples, "mentorbot_reminders_due_next_hour", kind="reminder") == 2
 
 
 async def test_a_failed_delivery_is_counted_by_reason(
@@ -196,10 +183,10 @@ async def test_a_failed_delivery_is_counted_by_reason(
     bot = _console(factory, clock, metrics)
     await bot.deliver()
 
-    samples = _samples(await _scrape(metrics, bot.service))
+    samples = metric_samples(await _scrape(metrics, bot.service))
 
     assert (
-        _value(
+        metric(
             samples,
             "mentorbot_delivery_failures_total",
             platform="console",
@@ -208,7 +195,7 @@ async def test_a_failed_delivery_is_counted_by_reason(
         == 1
     )
     assert (
-        _value(
+        metric(
             samples,
             "mentorbot_deliveries_total",
             platform="console",
@@ -222,8 +209,8 @@ async def test_a_failed_delivery_is_counted_by_reason(
 def test_each_metrics_has_its_own_registry() -> None:
     first, second = Metrics(), Metrics()
     first.interaction_finished("console", "command", "mentor help", "ok", 0.01)
-    first_text = _samples(_latest(first))
-    second_text = _samples(_latest(second))
+    first_text = metric_samples(_latest(first))
+    second_text = metric_samples(_latest(second))
     labels = (
         ("kind", "command"),
         ("name", "mentor help"),
@@ -234,10 +221,8 @@ def test_each_metrics_has_its_own_registry() -> None:
     assert ("mentorbot_interactions_total", labels) not in second_text
 
 
-def _latest(metrics: Metrics) -> str:
-    from prometheus_client import generate_latest
-
-    return generate_latest(metrics.registry).decode()
+def _latest(metrics: Metrics) -> bytes:
+    return generate_latest(metrics.registry)
 
 
 async def test_a_checkout_that_finds_no_idle_connection_is_reported_as_a_pool_wait(
@@ -278,11 +263,11 @@ async def test_recurring_job_runs_are_counted_and_a_failure_is_logged_with_the_j
     await observed_job("request-housekeeping", housekeeping, metrics)()
     await observed_job("badge-role-sync", broken, metrics)()  # logged, not raised
 
-    samples = _samples(_latest(metrics))
+    samples = metric_samples(_latest(metrics))
     runs = "mentorbot_scheduler_job_runs_total"
-    assert _value(samples, runs, job="request-housekeeping", outcome="ok") == 1
-    assert _value(samples, runs, job="badge-role-sync", outcome="failure") == 1
-    assert _value(samples, "mentorbot_scheduler_job_seconds_count", job="badge-role-sync") == 1
+    assert metric(samples, runs, job="request-housekeeping", outcome="ok") == 1
+    assert metric(samples, runs, job="badge-role-sync", outcome="failure") == 1
+    assert metric(samples, "mentorbot_scheduler_job_seconds_count", job="badge-role-sync") == 1
     assert fields == [{"job": "request-housekeeping"}]
     [failure] = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert failure.getMessage().startswith("recurring job badge-role-sync failed")

@@ -8,7 +8,6 @@ import logging
 import re
 
 from prometheus_client import generate_latest
-from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -17,17 +16,11 @@ from core.clock import FakeClock
 from core.logcontext import current_fields
 from core.service import Mentorbot
 from tests.adapters.discord.conftest import ALICE, BotFactory, World, button_ids, embed_text
-
-Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+from tests.helpers import Samples, metric_samples
 
 
 def _samples(metrics: Metrics) -> Samples:
-    exposition = generate_latest(metrics.registry).decode()
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(exposition)
-        for s in family.samples
-    }
+    return metric_samples(generate_latest(metrics.registry))
 
 
 def _interactions(samples: Samples, kind: str, name: str, outcome: str) -> float:

@@ -10,7 +10,6 @@ from typing import Literal
 
 import pytest
 from prometheus_client import generate_latest
-from prometheus_client.parser import text_string_to_metric_families
 from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -23,6 +22,7 @@ from core.logcontext import current_fields
 from core.service import Mentorbot
 from tests.adapters.slack.conftest import ANA, APPLY_INLINE, OWNER, SlackHarness
 from tests.fakes.slack_fake import FakeSlack
+from tests.helpers import Samples, metric_samples
 
 Mode = Literal["http", "socket"]
 
@@ -45,18 +45,11 @@ async def _observed(harness: SlackHarness, metrics: Metrics) -> SlackAdapter:
     return harness.adapter
 
 
-def _samples(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    exposition = generate_latest(metrics.registry).decode()
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(exposition)
-        for s in family.samples
-    }
+def _samples(metrics: Metrics) -> Samples:
+    return metric_samples(generate_latest(metrics.registry))
 
 
-def _interactions(
-    samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, outcome: str
-) -> float:
+def _interactions(samples: Samples, name: str, outcome: str) -> float:
     labels = (("kind", "command"), ("name", name), ("outcome", outcome), ("platform", "slack"))
     return samples.get(("mentorbot_interactions_total", labels), 0.0)
 
