@@ -114,6 +114,8 @@ class Metrics:
             registry=r,
         )
         self.queue: QueueCollector | None = None
+        # More metrics of this process (e.g. whether it holds the leader lock for the
+        # recurring jobs) are created here, each with ``registry=r``.
 
     def watch_queue(self, read: Callable[[], Awaitable[QueueStats]], clock: Clock) -> None:
         """Report the delivery queue's gauges, read with ``read`` at scrape time."""

@@ -87,17 +87,18 @@ NULL_OBSERVER = NullObserver()
 @contextmanager
 def timed_outcome(report: ReportOutcome) -> Iterator[None]:
     """Time the block and report its outcome: ``user_error`` for a ``UserError``,
-    ``failure`` for any other exception (re-raised either way), else ``ok``."""
+    ``failure`` for any other exception (re-raised either way), else ``ok``. A cancelled
+    block (the process stopping) is not reported: it neither succeeded nor failed."""
     started = perf_counter()
-    outcome: Outcome = "failure"
     try:
         yield
-        outcome = "ok"
     except UserError:
-        outcome = "user_error"
+        report("user_error", perf_counter() - started)
         raise
-    finally:
-        report(outcome, perf_counter() - started)
+    except Exception:
+        report("failure", perf_counter() - started)
+        raise
+    report("ok", perf_counter() - started)
 
 
 class ReportOutcome(Protocol):
