@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import logging
 import signal
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -87,12 +88,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"Configuration error:\n{exc}", file=sys.stderr)
         return 2
     command = args.command or "run"
-    logging.basicConfig(
-        level=config.logging.level
-        if command != "console" and not _console_only(config)
-        else "WARNING",
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    if not logging.getLogger().handlers:  # as basicConfig: a host's own set-up stays
+        from bot.logs import configure_logging
+
+        quiet = command == "console" or _console_only(config)
+        configure_logging(config, level="WARNING" if quiet else config.logging.level)
     try:
         if command == "check-config":
             print(json.dumps(masked(config), indent=2))
@@ -278,14 +278,19 @@ def _slack_manifest(config: Config, request_url: str | None, *, oauth: bool = Fa
 async def _run_platforms(config: Config, stop: asyncio.Event | None = None) -> int:
     """Run the configured adapters with one dispatcher and the scheduler until stopped.
 
-    ``stop`` ends it (tests); otherwise SIGINT or SIGTERM does.
+    ``stop`` ends it (tests); otherwise SIGINT or SIGTERM does, also while starting (a
+    start cut short stops what had started). Stopping: the scheduler first, then the
+    dispatcher (calls under way finish, claimed rows are released), the HTTP server, the
+    adapters and the database.
     """
     from bot.wiring import (
         Platform,
         StartError,
+        add_operator_routes,
         build_discord,
         build_dispatcher,
         build_http_server,
+        build_metrics,
         build_slack,
         core_settings,
         open_database,
@@ -297,7 +302,11 @@ async def _run_platforms(config: Config, stop: asyncio.Event | None = None) -> i
     from core.delivery import Dispatcher
     from core.service import Mentorbot
 
-    engine, factory = await open_database(config.database.url)
+    stop = stop or asyncio.Event()
+    metrics = build_metrics(config)
+    engine, factory = await open_database(
+        config.database.url, on_pool_wait=metrics.pool_wait if metrics else None
+    )
     clock = SystemClock()
     holder: list[Dispatcher] = []
     service = Mentorbot(
@@ -305,6 +314,7 @@ async def _run_platforms(config: Config, stop: asyncio.Event | None = None) -> i
         clock,
         settings=core_settings(config),
         on_effects=lambda: holder[0].wake() if holder else None,
+        observer=metrics,
     )
     adapters: list[Platform] = []
     http = build_http_server(config, service)
@@ -314,24 +324,42 @@ async def _run_platforms(config: Config, stop: asyncio.Event | None = None) -> i
         adapters.append(
             build_slack(service, config, server=http.app if http else None, engine=engine)
         )
+    if http is not None:
+        add_operator_routes(http, config, service, adapters, metrics)
     dispatcher = build_dispatcher(
-        factory, {a.port.platform: a.port for a in adapters}, config, clock
+        factory, {a.port.platform: a.port for a in adapters}, config, clock, observer=metrics
     )
     holder.append(dispatcher)
     started: list[Platform] = []
     scheduler = None
-    try:
+
+    async def start() -> None:
+        nonlocal scheduler
         for adapter in adapters:
+            started.append(adapter)  # stopped on the way out even if cut short
             await start_platform(adapter)
-            started.append(adapter)
         if http is not None:
-            await http.start()
+            try:
+                await http.start()
+            except OSError as exc:
+                raise StartError(
+                    f"cannot listen on {http.host}:{http.port} ({exc.strerror or exc}); "
+                    "another process has that port? See [health] port (or "
+                    "MENTORBOT_HEALTH_PORT), [calendar] port, [slack] http_port"
+                ) from exc
         # Heartbeat, then whatever was left queued (or claimed by a dead run) goes now.
         await dispatcher.start()
         scheduler = start_scheduler(dispatcher, config, service=service)
         settle_memory()
         log.info("Mentorbot is running (%s)", ", ".join(a.port.platform for a in adapters))
-        await _until_signalled(stop or asyncio.Event())
+
+    signals = _stop_on_signals(stop)
+    try:
+        if not await _unless_stopped(start(), stop):
+            log.info("stopped while starting")
+            return 0
+        await stop.wait()
+        log.info("stopping")
         return 0
     except StartError as exc:
         print(f"Could not start: {exc}", file=sys.stderr)
@@ -347,13 +375,39 @@ async def _run_platforms(config: Config, stop: asyncio.Event | None = None) -> i
         for adapter in reversed(started):
             await adapter.stop()
         await engine.dispose()
+        signals()
+        log.info("stopped")
 
 
-async def _until_signalled(stop: asyncio.Event) -> None:
+def _stop_on_signals(stop: asyncio.Event) -> Callable[[], None]:
+    """SIGINT and SIGTERM set ``stop``; returns what puts the default handlers back."""
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    handled = (signal.SIGINT, signal.SIGTERM)
+    for sig in handled:
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+
+    def restore() -> None:
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+
+    return restore
+
+
+async def _unless_stopped(work: Awaitable[None], stop: asyncio.Event) -> bool:
+    """Run ``work`` unless ``stop`` is set first (then cancel it); True if it finished."""
+    task = asyncio.ensure_future(work)
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return False
+    task.result()  # its error, if it failed
+    return True
 
 
 if __name__ == "__main__":

@@ -39,6 +39,9 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "DISCORD_API_BASE_URL": ("discord", "api_base_url"),
     "DISCORD_GATEWAY_URL": ("discord", "gateway_url"),
     "SLACK_API_BASE_URL": ("slack", "api_base_url"),
+    # Several processes on one host from one config file: each its own health port.
+    "MENTORBOT_HEALTH_HOST": ("health", "host"),
+    "MENTORBOT_HEALTH_PORT": ("health", "port"),
 }
 
 
@@ -293,8 +296,25 @@ class ConsoleConfig(_Section):
     files_dir: str = ""
 
 
+class HealthConfig(_Section):
+    """Health endpoints and Prometheus metrics of `mentorbot run` (bot/health.py)."""
+
+    enabled: bool = True
+    # Where the bot's HTTP server listens when neither the Slack HTTP mode nor the
+    # calendar feed runs; when one does, the endpoints are on that server instead.
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)  # 0: any free port (tests)
+    metrics: bool = True
+    # /readyz fails when the database does not answer within this many seconds ...
+    database_timeout_seconds: float = Field(2.0, gt=0, le=60)
+    # ... or the oldest due, unsent effect has waited longer than this (0: not checked).
+    max_delivery_lag_seconds: float = Field(300.0, ge=0, le=86400)
+
+
 class LoggingConfig(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # "text": one readable line per record; "json": one JSON object per line.
+    format: Literal["text", "json"] = "text"
 
 
 class Config(_Section):
@@ -312,6 +332,7 @@ class Config(_Section):
     calendar: CalendarConfig = CalendarConfig()
     groups: GroupsConfig = GroupsConfig()
     console: ConsoleConfig = ConsoleConfig()
+    health: HealthConfig = HealthConfig()
     logging: LoggingConfig = LoggingConfig()
 
     def problems(self) -> list[str]:

@@ -1,6 +1,6 @@
 """The bot's one HTTP server (aiohttp): the Slack HTTP mode's events (and, installing by
-OAuth, the "Add to Slack" page and the OAuth redirect), the live calendar feed, and later
-the health endpoints, on one host and port.
+OAuth, the "Add to Slack" page and the OAuth redirect), the live calendar feed, and the
+health endpoints and metrics (bot/health.py), on one host and port.
 
 Built by the composition root when something needs it; each part adds its routes before
 the server starts (aiohttp freezes the router then).
@@ -18,6 +18,8 @@ from core.service import Mentorbot
 log = logging.getLogger(__name__)
 
 FEED_PATH = "/calendar/{token}.ics"
+# On stop, requests under way get this long to finish.
+HTTP_SHUTDOWN_SECONDS = 5.0
 
 
 class HttpServer:
@@ -33,7 +35,9 @@ class HttpServer:
 
     async def start(self) -> None:
         # No access log: feed URLs carry their member's secret token.
-        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=5.0)
+        self._runner = web.AppRunner(
+            self.app, access_log=None, shutdown_timeout=HTTP_SHUTDOWN_SECONDS
+        )
         await self._runner.setup()
         await web.TCPSite(self._runner, self.host, self.port).start()
         self.port = int(self._runner.addresses[0][1])

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import SecretStr
 from sqlalchemy.engine import make_url
@@ -24,7 +24,9 @@ from core import db
 from core.clock import Clock, SystemClock
 from core.defaults import GOAL_EXPERTISE
 from core.delivery import DeliverySettings, Dispatcher
+from core.logcontext import log_scope
 from core.matching import MatchingSettings
+from core.observe import Observer, timed_outcome
 from core.ports import PlatformPort
 from core.service import Mentorbot
 from core.settings import CoreSettings
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
     from adapters.discord.bot import DiscordAdapter
     from adapters.slack.app import SlackAdapter
     from bot.http import HttpServer
+    from bot.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +118,9 @@ def _remove_sqlite_files(path: Path) -> None:
         leftover.unlink(missing_ok=True)
 
 
-async def open_database(url: str) -> tuple[AsyncEngine, async_sessionmaker[AsyncSession]]:
+async def open_database(
+    url: str, *, on_pool_wait: db.PoolWaitHook | None = None
+) -> tuple[AsyncEngine, async_sessionmaker[AsyncSession]]:
     """Open the database for `run`, `console` and the other commands alike.
 
     A SQLite file that does not exist yet is created at the newest schema (a brand-new
@@ -137,7 +142,7 @@ async def open_database(url: str) -> tuple[AsyncEngine, async_sessionmaker[Async
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise ValueError(f"cannot create the SQLite database {new_file}: {reason}") from exc
         print(f"(created a new database at {new_file})")
-    engine = db.create_engine(url)
+    engine = db.create_engine(url, on_pool_wait=on_pool_wait)
     try:
         await db.ensure_schema_current(engine)
     except BaseException:
@@ -177,8 +182,10 @@ def build_dispatcher(
     ports: dict[str, PlatformPort],
     config: Config,
     clock: Clock,
+    *,
+    observer: Observer | None = None,
 ) -> Dispatcher:
-    return Dispatcher(factory, ports, clock, delivery_settings(config.delivery))
+    return Dispatcher(factory, ports, clock, delivery_settings(config.delivery), observer=observer)
 
 
 def start_scheduler(
@@ -218,7 +225,7 @@ def start_scheduler(
     )
     if service is not None:
         scheduler.add_job(
-            service.housekeeping,
+            observed_job(HOUSEKEEPING_JOB_ID, service.housekeeping, service.observer),
             "interval",
             minutes=HOUSEKEEPING_MINUTES,
             id=HOUSEKEEPING_JOB_ID,
@@ -227,7 +234,7 @@ def start_scheduler(
             coalesce=True,
         )
         scheduler.add_job(
-            service.sync_badge_roles,
+            observed_job(BADGE_SYNC_JOB_ID, service.sync_badge_roles, service.observer),
             "cron",
             hour=config.badges.sync_hour,
             id=BADGE_SYNC_JOB_ID,
@@ -239,6 +246,27 @@ def start_scheduler(
     return scheduler
 
 
+def observed_job(
+    job_id: str, job: Callable[[], Awaitable[Any]], observer: Observer
+) -> Callable[[], Awaitable[None]]:
+    """``job`` reporting each run (outcome, duration) to the observer, its log lines
+    tagged with the job's id; a failure is logged here, so APScheduler's own report of it
+    is not the only trace."""
+
+    async def run() -> None:
+        def report(outcome: Any, seconds: float) -> None:
+            observer.job_finished(job_id, outcome, seconds)
+
+        with log_scope(job=job_id):
+            try:
+                with timed_outcome(report):
+                    await job()
+            except Exception:
+                log.exception("recurring job %s failed; it runs again at its next time", job_id)
+
+    return run
+
+
 class Platform(Protocol):
     """What the composition root needs of an adapter."""
 
@@ -248,6 +276,10 @@ class Platform(Protocol):
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
+
+    async def unready_reason(self) -> str | None:
+        """Why the adapter cannot serve right now (disconnected, reconnecting), or None
+        when it is connected (the health check's question)."""
 
 
 class StartError(Exception):
@@ -371,18 +403,56 @@ def build_slack(
 
 
 def build_http_server(config: Config, service: Mentorbot) -> HttpServer | None:
-    """The one HTTP server, when something needs it: the calendar feed and the Slack HTTP
-    mode share it (at Slack's ``http_host:http_port`` when that mode runs, else at the
-    ``[calendar]`` host and port)."""
+    """The one HTTP server, when something needs it: the calendar feed, the Slack HTTP
+    mode and the health endpoints share it (at Slack's ``http_host:http_port`` when that
+    mode runs, else at the ``[calendar]`` host and port when the feed is on, else at the
+    ``[health]`` host and port). The health routes are added by :func:`add_operator_routes`
+    once the adapters exist."""
     slack_http = config.slack.enabled and config.slack.mode == "http"
-    if not (config.calendar.enabled or slack_http):
+    if not (config.calendar.enabled or slack_http or config.health.enabled):
         return None
     from bot.http import HttpServer, add_calendar_feed
 
     if slack_http:
         server = HttpServer(config.slack.http_host, config.slack.http_port)
-    else:
+    elif config.calendar.enabled:
         server = HttpServer(config.calendar.host, config.calendar.port)
+    else:
+        server = HttpServer(config.health.host, config.health.port)
     if config.calendar.enabled:
         add_calendar_feed(server, service)
     return server
+
+
+def build_metrics(config: Config) -> Metrics | None:
+    """This process's Prometheus metrics (``[health] metrics``), before anything reports."""
+    if not (config.health.enabled and config.health.metrics):
+        return None
+    from bot.metrics import Metrics
+
+    return Metrics()
+
+
+def add_operator_routes(
+    server: HttpServer,
+    config: Config,
+    service: Mentorbot,
+    adapters: list[Platform],
+    metrics: Metrics | None,
+) -> None:
+    """``/healthz``, ``/readyz`` and ``/metrics`` on the server (bot/health.py)."""
+    if not config.health.enabled:
+        return
+    from bot.health import Readiness, add_operator_routes, queue_reader
+
+    read_queue = queue_reader(service.readers, service.clock)
+    if metrics is not None:
+        metrics.watch_queue(read_queue, service.clock)
+    readiness = Readiness(
+        read_queue,
+        service.clock,
+        adapters,
+        database_timeout=config.health.database_timeout_seconds,
+        max_delivery_lag=config.health.max_delivery_lag_seconds,
+    )
+    add_operator_routes(server, readiness, metrics)

@@ -1,5 +1,8 @@
 """Engines, the schema version check and migrations.
 
+Statements' parameters are hidden from errors and SQL logging (``hide_parameters``): they
+hold what members wrote (DMs, bios), which must never reach a log.
+
 SQLite (default): one writer connection per process, so there is exactly one writer and
 write transactions never interleave; ``BEGIN IMMEDIATE`` so a write transaction takes
 the write lock up front and a second process waits (busy_timeout) instead of failing on
@@ -18,7 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +31,7 @@ from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
-from sqlalchemy.pool import PoolResetState
+from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry, PoolResetState
 from sqlalchemy.util import await_only
 
 from core import sqlite_driver
@@ -47,6 +52,9 @@ PG_MAX_OVERFLOW = 10
 # Tables the migrations create for a platform library's own store (slack_sdk's
 # installation and OAuth state stores), read and written by that library, not by models.
 LIBRARY_TABLES = frozenset({"slack_installations", "slack_bots", "slack_oauth_states"})
+
+# Told how long a unit of work waited for a connection: (pool name, seconds).
+PoolWaitHook = Callable[[str, float], None]
 
 # SQLite writer engine (its sync engine) -> its reader engine
 _READERS: weakref.WeakKeyDictionary[Any, AsyncEngine] = weakref.WeakKeyDictionary()
@@ -71,10 +79,17 @@ def normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+def create_engine(
+    url: str, *, echo: bool = False, on_pool_wait: PoolWaitHook | None = None
+) -> AsyncEngine:
     """The writer engine. Its readers (:func:`reader_engine`) are made with it and are
-    disposed with it."""
+    disposed with it. ``on_pool_wait`` hears of every checkout that found no idle
+    connection (pools "writer" and "reader" on SQLite, "pool" on PostgreSQL)."""
     url = normalise_url(url)
+
+    def pool(name: str) -> dict[str, Any]:
+        return {} if on_pool_wait is None else {"poolclass": _observed_pool(name, on_pool_wait)}
+
     if is_sqlite(url):
         if make_url(url).database in (None, "", ":memory:"):
             raise ValueError(
@@ -85,16 +100,19 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         engine = create_async_engine(
             url,
             echo=echo,
+            hide_parameters=True,
             pool_size=1,
             max_overflow=0,
             pool_timeout=60,
             async_creator=sqlite_driver.connector(database, busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS),
             pool_reset_on_return=None,  # see _configure_sqlite's _on_reset
+            **pool("writer"),
         )
         _configure_sqlite(engine, writer=True)
         readers = create_async_engine(
             url,
             echo=echo,
+            hide_parameters=True,
             pool_size=SQLITE_READERS,
             max_overflow=0,
             pool_timeout=POOL_TIMEOUT_SECONDS,
@@ -104,6 +122,7 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             # wait behind them (bench/ack.py).
             async_creator=sqlite_driver.connector(database, busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS),
             pool_reset_on_return=None,
+            **pool("reader"),
         )
         _configure_sqlite(readers, writer=False)
 
@@ -117,11 +136,35 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     return create_async_engine(
         url,
         echo=echo,
+        hide_parameters=True,
         pool_size=PG_POOL_SIZE,
         max_overflow=PG_MAX_OVERFLOW,
         pool_timeout=POOL_TIMEOUT_SECONDS,
         pool_pre_ping=True,
+        **pool("pool"),
     )
+
+
+def _observed_pool(name: str, on_wait: PoolWaitHook) -> type[AsyncAdaptedQueuePool]:
+    """The usual async pool, timing each checkout that finds no idle connection (it
+    waits for one to come back, or for a new one to open). A pool recreated by
+    ``dispose()`` is of the same class, so it keeps reporting."""
+
+    class ObservedPool(AsyncAdaptedQueuePool):
+        # SQLAlchemy names a pool's logger after its class's module: keep it under
+        # "sqlalchemy" (held at WARNING), not "core.db", which would log every dispose.
+        __module__ = AsyncAdaptedQueuePool.__module__
+
+        def _do_get(self) -> ConnectionPoolEntry:
+            if self.checkedin() > 0:
+                return super()._do_get()
+            started = time.perf_counter()
+            try:
+                return super()._do_get()
+            finally:
+                on_wait(name, time.perf_counter() - started)
+
+    return ObservedPool
 
 
 def reader_engine(engine: AsyncEngine) -> AsyncEngine:

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -30,12 +30,13 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core import db, validation
-from core.actions import BUTTONS, FORMS, ButtonHandler, FormHandler, parse_action_id
+from core.actions import BUTTONS, FORMS, PREFIX, ButtonHandler, FormHandler, parse_action_id
 from core.catalog import Access, Autocomplete, Catalog, Command, Planned
 from core.clock import Clock, SystemClock
 from core.commands import CATALOG
 from core.context import Actor, Invocation, get_or_create_community, resolve_actor
 from core.errors import Busy, NotAllowed, UserError
+from core.logcontext import annotate
 from core.messages import Message, Reply
 from core.models import (
     BotState,
@@ -45,6 +46,7 @@ from core.models import (
     SupportGroup,
     SupportGroupPost,
 )
+from core.observe import NULL_OBSERVER, UNKNOWN, InteractionKind, Observer, timed_outcome
 from core.settings import CoreSettings
 from core.uow import ReadOnlyUnitOfWork, UnitOfWork
 from core.usecases import threads
@@ -86,8 +88,11 @@ class Mentorbot:
         catalog: Catalog = CATALOG,
         on_effects: Callable[[], None] | None = None,
         settings: CoreSettings | None = None,
+        observer: Observer | None = None,
     ) -> None:
         self.factory = factory
+        # Told how each command, press and form ended (operator metrics; see core.observe).
+        self.observer: Observer = observer or NULL_OBSERVER
         self.readers = db.read_session_factory(factory)
         self.clock = clock or SystemClock()
         self.settings = settings or CoreSettings()
@@ -169,6 +174,16 @@ class Mentorbot:
         Returns None only when ``dedupe_key`` was seen before; a read-only command
         ignores ``dedupe_key`` (see :meth:`_read`).
         """
+        with self._observed(inv, "command", self._command_name(path)):
+            return await self._execute(inv, path, options, dedupe_key)
+
+    async def _execute(
+        self,
+        inv: Invocation,
+        path: str,
+        options: Mapping[str, object],
+        dedupe_key: str | None,
+    ) -> Reply | None:
         command = self.catalog.find(path)
         handler = command.handler
         if isinstance(handler, Planned):
@@ -180,6 +195,27 @@ class Mentorbot:
         if command.read_only:
             return await self._read(inv, body)
         return await self._run(inv, dedupe_key, body)
+
+    def _command_name(self, path: str) -> str:
+        try:
+            return self.catalog.find(path).path
+        except UserError:
+            return UNKNOWN
+
+    @contextmanager
+    def _observed(self, inv: Invocation, kind: InteractionKind, name: str) -> Iterator[None]:
+        """Report how the call ended and give its log lines the command and community."""
+        annotate(
+            command=name if kind == "command" else f"{kind}:{name}",
+            community=inv.community_platform_id,
+            platform=inv.platform,
+        )
+
+        def report(outcome: Any, seconds: float) -> None:
+            self.observer.interaction_finished(inv.platform, kind, name, outcome, seconds)
+
+        with timed_outcome(report):
+            yield
 
     def _params(self, command: Command, actor: Actor, options: Mapping[str, object]) -> Any:
         """Authorise the actor for ``command`` and build its params from raw options."""
@@ -228,13 +264,14 @@ class Mentorbot:
     async def press(
         self, inv: Invocation, custom_id: str, *, dedupe_key: str | None = None
     ) -> Reply | None:
-        entry, args = parse_action_id(custom_id, BUTTONS)
-        handler: ButtonHandler = entry.handler  # type: ignore[assignment]
+        with self._observed(inv, "button", _action_name(custom_id, BUTTONS)):
+            entry, args = parse_action_id(custom_id, BUTTONS)
+            handler: ButtonHandler = entry.handler  # type: ignore[assignment]
 
-        async def body(uow: UnitOfWork, actor: Actor) -> Reply:
-            return await handler(uow, actor, args)
+            async def body(uow: UnitOfWork, actor: Actor) -> Reply:
+                return await handler(uow, actor, args)
 
-        return await self._run(inv, dedupe_key, body)
+            return await self._run(inv, dedupe_key, body)
 
     async def submit(
         self,
@@ -244,13 +281,14 @@ class Mentorbot:
         *,
         dedupe_key: str | None = None,
     ) -> Reply | None:
-        entry, args = parse_action_id(custom_id, FORMS)
-        handler: FormHandler = entry.handler  # type: ignore[assignment]
+        with self._observed(inv, "form", _action_name(custom_id, FORMS)):
+            entry, args = parse_action_id(custom_id, FORMS)
+            handler: FormHandler = entry.handler  # type: ignore[assignment]
 
-        async def body(uow: UnitOfWork, actor: Actor) -> Reply:
-            return await handler(uow, actor, args, values)
+            async def body(uow: UnitOfWork, actor: Actor) -> Reply:
+                return await handler(uow, actor, args, values)
 
-        return await self._run(inv, dedupe_key, body)
+            return await self._run(inv, dedupe_key, body)
 
     async def incoming_dm(
         self,
@@ -538,8 +576,19 @@ class Mentorbot:
 
 
 def new_reference() -> str:
-    """A short id that ties what a member was shown to the logged traceback."""
-    return secrets.token_hex(4)
+    """A short id that ties what a member was shown to the logged traceback. It is also
+    put in the interaction's log fields (core.logcontext), so the line logging the
+    failure carries it as ``error_ref``."""
+    ref = secrets.token_hex(4)
+    annotate(error_ref=ref)
+    return ref
+
+
+def _action_name(custom_id: str, registry: Mapping[str, object]) -> str:
+    """A button's or form's registered name (a metric label), never a forged one."""
+    parts = custom_id.split(":", 2)
+    known = len(parts) >= 2 and parts[0] == PREFIX and parts[1] in registry
+    return parts[1] if known else UNKNOWN
 
 
 def apology(ref: str) -> Message:

@@ -36,6 +36,7 @@ from core.clock import FakeClock
 from core.context import Invocation
 from core.delivery import Dispatcher
 from core.errors import UserError
+from core.logcontext import log_scope
 from core.messages import Button, Form, Message, Reply
 from core.models import Community, Member
 from core.service import Mentorbot, apology, new_reference, refusal
@@ -392,17 +393,18 @@ class ConsoleBot:
         self, call: Callable[[], Awaitable[Reply | None]], origin: Shown | None
     ) -> bool:
         """Run a core call; show user errors privately and bugs as an apology."""
-        try:
-            reply = await call()
-        except UserError as exc:
-            self._reply(Reply(message=refusal(exc)), origin)
-            return False
-        except ParseError:
-            raise
-        except Exception as exc:
-            ref = _log_failure("action", exc)
-            self._reply(Reply(message=apology(ref)), origin)
-            return False
+        with log_scope(platform=PLATFORM):
+            try:
+                reply = await call()
+            except UserError as exc:
+                self._reply(Reply(message=refusal(exc)), origin)
+                return False
+            except ParseError:
+                raise
+            except Exception as exc:
+                ref = _log_failure("action", exc)
+                self._reply(Reply(message=apology(ref)), origin)
+                return False
         self._reply(reply, origin)
         return True
 

@@ -287,6 +287,22 @@ class DiscordAdapter:
             await self.stop()
             raise
 
+    async def unready_reason(self) -> str | None:
+        """Why Discord cannot be served now (for the health check), or None when ready."""
+        client = self.client
+        if client.is_closed():
+            return "the client is closed"
+        if not client.is_ready():
+            return "the gateway is not ready"
+        shards = getattr(client, "shards", None)  # an AutoShardedClient's, by shard id
+        if isinstance(shards, dict) and shards:
+            down = sorted(i for i, shard in shards.items() if shard.is_closed())
+            if down:
+                return "shard(s) " + ", ".join(map(str, down)) + " disconnected"
+        elif client.ws is None or not client.ws.open:
+            return "the gateway connection is down (reconnecting)"
+        return None
+
     async def stop(self) -> None:
         await self.client.close()
         if self._connection is not None:

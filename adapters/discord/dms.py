@@ -27,6 +27,7 @@ from adapters.discord import render
 from adapters.discord.interactions import PLATFORM
 from core.context import Invocation
 from core.errors import UserError
+from core.logcontext import log_scope
 from core.messages import Message, Reply
 from core.service import Mentorbot, apology, new_reference, refusal
 from core.usecases.threads import Attachment
@@ -62,6 +63,10 @@ class DirectMessages:
     async def on_message(self, message: discord.Message) -> None:
         if message.guild is not None or message.author.bot:
             return
+        with log_scope(platform=PLATFORM, interaction=str(message.id)):
+            await self._on_dm(message)
+
+    async def _on_dm(self, message: discord.Message) -> None:
         reply_to = message.reference.message_id if message.reference else None
         try:
             servers = await self._servers(message, reply_to)

@@ -55,6 +55,7 @@ from adapters.discord.drafts import Draft, FormDrafts
 from core.catalog import Autocomplete, Command
 from core.context import Invocation
 from core.errors import StaleAction, UserError
+from core.logcontext import log_scope
 from core.messages import Message, Reply
 from core.service import Mentorbot, apology, new_reference, refusal
 
@@ -167,7 +168,12 @@ class Router:
         self, interaction: discord.Interaction, command: Command, options: dict[str, object]
     ) -> None:
         """A catalog slash command (called by the generated app-command callbacks)."""
+        with log_scope(platform=PLATFORM, interaction=str(interaction.id)):
+            await self._run_command(interaction, command, options)
 
+    async def _run_command(
+        self, interaction: discord.Interaction, command: Command, options: dict[str, object]
+    ) -> None:
         async def raw_options() -> dict[str, object]:
             given = {name: v for name, v in options.items() if v is not None}
             return {name: await option_value(interaction, v) for name, v in given.items()}
@@ -177,7 +183,9 @@ class Router:
             async def open_draft() -> None:
                 await self._open_draft(interaction, command, await raw_options())
 
+            arrived = self.arrived_at(interaction)
             await self._guard_send(interaction, open_draft)
+            self._answered(interaction, arrived)
             return
 
         async def call(inv: Invocation) -> Reply | None:
@@ -195,6 +203,10 @@ class Router:
             discord.InteractionType.modal_submit,
         ) or not self.first_delivery(interaction):
             return  # commands and autocomplete come through the command tree
+        with log_scope(platform=PLATFORM, interaction=str(interaction.id)):
+            await self._route(interaction)
+
+    async def _route(self, interaction: discord.Interaction) -> None:
         data: dict[str, Any] = dict(interaction.data or {})
         custom_id = str(data.get("custom_id") or "")
         if interaction.type is discord.InteractionType.component:
@@ -240,7 +252,8 @@ class Router:
                 AUTOCOMPLETE_TIMEOUT_SECONDS,
             )
         except Exception:
-            log.exception("autocomplete (%s, %r) failed", source.value, current)
+            # Not what was typed: a member's words stay out of the logs.
+            log.exception("autocomplete (%s) failed", source.value)
             return []
         return [
             app_commands.Choice(name=render.clip(label, 100), value=value)
@@ -287,9 +300,10 @@ class Router:
     async def _answer(
         self, interaction: discord.Interaction, guild_hint: str | None, call: CoreCall
     ) -> None:
+        arrived = self.arrived_at(interaction)
         self._in_flight += 1
         try:
-            reply, deferred = await self._in_time(interaction, guild_hint, call)
+            reply, deferred = await self._in_time(interaction, guild_hint, call, arrived)
         finally:
             self._in_flight -= 1
         server = None
@@ -299,21 +313,34 @@ class Router:
         await self._guard_send(
             interaction, lambda: self._respond(interaction, reply, deferred, server)
         )
+        if deferred is None:
+            self._answered(interaction, arrived)
+
+    def _answered(self, interaction: discord.Interaction, arrived: float) -> None:
+        """Report the first answer's latency, if the interaction got one (operator metrics)."""
+        if interaction.response.is_done():
+            self.service.observer.first_response(PLATFORM, time.time() - arrived)
 
     async def _in_time(
-        self, interaction: discord.Interaction, guild_hint: str | None, call: CoreCall
+        self,
+        interaction: discord.Interaction,
+        guild_hint: str | None,
+        call: CoreCall,
+        arrived: float,
     ) -> tuple[Reply | None, Deferred]:
         """The core's reply, and whether (how) the interaction was deferred meanwhile."""
-        left = self.arrived_at(interaction) + self.defer_after - time.time()
+        left = arrived + self.defer_after - time.time()
         deferred: Deferred = None
         late = left <= 0 or self._in_flight > self.busy_after
         if late:
             deferred = await self._guard_send(interaction, lambda: self._defer(interaction))
+            self._answered(interaction, arrived)
         work = asyncio.ensure_future(self._outcome(interaction, guild_hint, call))
         if not late:
             done, _ = await asyncio.wait({work}, timeout=left)
             if not done:
                 deferred = await self._guard_send(interaction, lambda: self._defer(interaction))
+                self._answered(interaction, arrived)
         return await work, deferred
 
     async def _outcome(

@@ -58,7 +58,7 @@ from adapters.slack.dms import DirectMessages
 from adapters.slack.home import AppHome
 from adapters.slack.identity import PLATFORM, Directory
 from adapters.slack.installation import INSTALL_PATH, Installer, OAuthSettings, oauth_flow
-from adapters.slack.listeners import RECEIVED_AT, Listeners
+from adapters.slack.listeners import RECEIVED_AT, Listeners, received_at
 from adapters.slack.manifest import bot_scopes
 from adapters.slack.port import SlackPort
 from adapters.slack.workspaces import (
@@ -67,6 +67,8 @@ from adapters.slack.workspaces import (
     SingleWorkspace,
     Workspaces,
 )
+from core.logcontext import log_scope
+from core.observe import NULL_OBSERVER, Observer
 from core.service import Mentorbot
 
 log = logging.getLogger(__name__)
@@ -93,6 +95,38 @@ def bolt_request(
             request.context = build_async_context(AsyncBoltContext({}), form)
     request.context[RECEIVED_AT] = received
     return request
+
+
+# Request types a member is waiting on: their acknowledgement is the first response.
+INTERACTIVE_TYPES = frozenset({"block_actions", "view_submission", "block_suggestion"})
+
+
+class ObservedApp(AsyncApp):
+    """Bolt's app, each request dispatched inside a log scope (its workspace and trigger
+    or event id, see core/logcontext.py) and, for what a member waits on (a command, a
+    click, a form), the time to its acknowledgement reported as the first response.
+
+    The listeners Bolt starts as tasks during the dispatch share the scope, so their log
+    lines carry it; Bolt's global middleware cannot do this (it returns before them)."""
+
+    observer: Observer = NULL_OBSERVER
+
+    async def async_dispatch(self, req: AsyncBoltRequest) -> BoltResponse:
+        req.context.setdefault(RECEIVED_AT, time.time())  # Socket Mode: from here
+        body = req.body if isinstance(req.body, Mapping) else {}
+        team_ref = body.get("team")
+        team = body.get("team_id") or (
+            team_ref.get("id") if isinstance(team_ref, Mapping) else None
+        )
+        with log_scope(
+            platform="slack",
+            community=str(team) if team else None,
+            interaction=body.get("trigger_id") or body.get("event_id"),
+        ):
+            response = await super().async_dispatch(req)
+        if "command" in body or body.get("type") in INTERACTIVE_TYPES:
+            self.observer.first_response("slack", time.time() - received_at(req.context))
+        return response
 
 
 class SlackStartError(RuntimeError):
@@ -156,7 +190,7 @@ class SlackAdapter:
             # Bolt makes its client from the token: handed a client of ours while
             # SLACK_BOT_TOKEN is set (Bolt reads the variable itself), it warns at every
             # start that the token will be unused. Ours differs only in settings read per call.
-            self.app = AsyncApp(token=bot_token, **app_settings)
+            self.app = ObservedApp(token=bot_token, **app_settings)
             self.client = configure(self.app.client, api_base_url, handlers)
             # The dispatcher's own client: it never sleeps through a rate limit.
             delivery = web_client(bot_token, api_base_url, delivery_retry_handlers(handlers))
@@ -166,7 +200,7 @@ class SlackAdapter:
             self.client = web_client(None, api_base_url, handlers)  # type: ignore[arg-type]
             engine = engine or service.factory.kw["bind"]
             built = oauth_flow(oauth, engine, self.client, bot_scopes(badge_usergroups))
-            self.app = AsyncApp(
+            self.app = ObservedApp(
                 client=self.client,
                 oauth_settings=built.settings,
                 oauth_flow=built.flow,
@@ -180,6 +214,7 @@ class SlackAdapter:
                 rotate_within_minutes=oauth.rotate_within_minutes,
             )
             installer = Installer(service, self.workspaces, built)
+        self.app.observer = service.observer
         self._refused_teams: set[str] = set()
         self.render = Renderer(service.catalog.groups, command)
         self.commands = SlashCommands(service.catalog, command)
@@ -200,6 +235,7 @@ class SlackAdapter:
             self._add_routes(server)
         self._socket: AsyncSocketModeHandler | None = None
         self._runner: web.AppRunner | None = None
+        self._serving = False  # HTTP mode: the events route is being served
 
     @property
     def request_url(self) -> str:
@@ -231,13 +267,15 @@ class SlackAdapter:
             log.info("Slack: connected to %s in Socket Mode", self._single.name)
             return
         if self._shared_server:
-            return  # its owner starts the shared server
+            self._serving = True  # on the shared server, which its owner starts
+            return
         server = web.Application()
         self._add_routes(server)
         self._runner = web.AppRunner(server, access_log=None, shutdown_timeout=5.0)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.http_host, self.http_port).start()
         self.http_port = int(self._runner.addresses[0][1])
+        self._serving = True
         log.info("Slack: listening on %s", self.request_url)
 
     async def _check_token(self) -> None:
@@ -258,7 +296,18 @@ class SlackAdapter:
             if community is not None and community.uninstalled_at is not None:
                 await self.service.install_community(PLATFORM, team_id, self._single.name)
 
+    async def unready_reason(self) -> str | None:
+        """Why Slack cannot be served now (for the health check), or None when ready."""
+        if self.mode == "http":
+            return None if self._serving else "the events endpoint is not being served"
+        if self._socket is None:
+            return "Socket Mode is not connected"
+        if not await self._socket.client.is_connected():
+            return "the Socket Mode connection is down (reconnecting)"
+        return None
+
     async def stop(self) -> None:
+        self._serving = False
         if self._socket is not None:
             await self._socket.close_async()  # type: ignore[no-untyped-call]
             self._socket = None

@@ -57,6 +57,7 @@ from core.catalog import Autocomplete, Command
 from core.context import Invocation
 from core.errors import InvalidValue, UserError
 from core.messages import Message, Reply
+from core.observe import UNKNOWN
 from core.service import Mentorbot, apology, new_reference, refusal
 
 log = logging.getLogger(__name__)
@@ -124,8 +125,20 @@ class Listeners:
         )
 
         async def run() -> Reply | None:
-            parsed = self.commands.parse(body.get("text") or "")
-            options = await self.directory.check_ids(parsed.command, parsed.options, origin.team_id)
+            name = UNKNOWN
+            try:
+                parsed = self.commands.parse(body.get("text") or "")
+                name = parsed.command.path
+                options = await self.directory.check_ids(
+                    parsed.command, parsed.options, origin.team_id
+                )
+            except UserError:
+                # Refused before the core saw it (unknown command, bad option): count it
+                # as the core counts its own refusals.
+                self.service.observer.interaction_finished(
+                    PLATFORM, "command", name, "user_error", 0.0
+                )
+                raise
             if parsed.opens_form:
                 await self._open_command_form(origin, parsed.command)
                 return None

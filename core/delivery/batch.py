@@ -66,6 +66,7 @@ class Result:
     outcome: Outcome | None = None
     missing: str | None = None  # a permission the admins must grant
     counts_as_failure: bool = False
+    reason: str | None = None  # why it was retried or given up on (core.observe.REASONS)
 
     @classmethod
     def sent(cls, row: Claimed, *, now: datetime, outcome: Outcome) -> Result:

@@ -26,6 +26,7 @@ from core.delivery.health import Health, degraded_communities
 from core.delivery.perform import CommunityAddress, Performer, Superseded, addresses
 from core.effects import USEFUL_FOR_DAYS, load
 from core.models import Delivery, DispatcherHeartbeat
+from core.observe import NULL_OBSERVER, Observer
 from core.ports import Attempt, PermanentFailure, PlatformPort, RetryLater
 from core.uow import UNINSTALLED, Outbox
 
@@ -58,8 +59,10 @@ class Dispatcher:
         *,
         worker_id: str | None = None,
         rng: random.Random | None = None,
+        observer: Observer | None = None,
     ) -> None:
         self._factory = factory
+        self.observer: Observer = observer or NULL_OBSERVER
         self._ports = ports
         self._clock = clock
         self.settings = settings or DeliverySettings()
@@ -327,6 +330,7 @@ class Dispatcher:
                     return  # unrecorded rows are released (or left to their new owner)
                 community = communities.get(row.community_id)
                 result = await self._attempt(performer, row, community)
+                self._report(row, community, result)
                 results.add(row, result)
                 if result.status == "pending":
                     # Keep the destination's order: the rest waits behind this one
@@ -351,25 +355,30 @@ class Dispatcher:
         self, performer: Performer, row: Claimed, community: CommunityAddress | None
     ) -> Result:
         if community is None:
-            return Result.failed(row, "the community was deleted before delivery")
+            return _because(
+                Result.failed(row, "the community was deleted before delivery"),
+                "community_deleted",
+            )
         if community.uninstalled:
             # Queued after the uninstall cancelled the rest (a recurring job's reminder).
             return Result.cancelled(row, UNINSTALLED)
         port = self._ports.get(community.platform)
         if port is None:
-            return self._retry(row, f"no adapter running for {community.platform}", None, True)
+            retry = self._retry(row, f"no adapter running for {community.platform}", None, True)
+            return _because(retry, "no_adapter")
         try:
             effect = load(row.kind, row.payload)
         except (KeyError, ValueError) as exc:
             log.error("delivery %s: stored %s effect cannot be read: %s", row.id, row.kind, exc)
-            return Result.failed(row, f"stored effect cannot be read: {exc}"[:500])
+            failed = Result.failed(row, f"stored effect cannot be read: {exc}"[:500])
+            return _because(failed, "unreadable")
         now = self._clock.now()
         if now > effect.useful_until(row.due_at):
             if effect.when_late == "drop" or now > row.due_at + timedelta(days=USEFUL_FOR_DAYS):
                 reason = f"no longer useful (due {row.due_at:%Y-%m-%d %H:%M} UTC)"
                 if row.last_error:
                     reason += f"; last error: {row.last_error}"
-                return Result.expired(row, reason)
+                return _because(Result.expired(row, reason), "no_longer_useful")
             effect = effect.marked_late(row.due_at)
         self._in_flight.add(row.id)
         try:
@@ -377,21 +386,29 @@ class Dispatcher:
                 port, community, effect, Attempt(row.idempotency_key, uncertain=row.uncertain)
             )
         except Superseded as exc:
-            return Result.cancelled(row, str(exc))
+            return _because(Result.cancelled(row, str(exc)), "superseded")
         except RetryLater as exc:
-            return self._retry(row, str(exc), exc.retry_after, exc.rate_limited)
+            retry = self._retry(row, str(exc), exc.retry_after, exc.rate_limited)
+            return _because(retry, "rate_limited" if exc.rate_limited else "transient")
         except PermanentFailure as exc:
             log.warning("delivery %s (%s) failed permanently: %s", row.id, row.kind, exc)
-            return Result.failed(row, str(exc), missing=exc.missing_permission)
+            failed = Result.failed(row, str(exc), missing=exc.missing_permission)
+            return _because(failed, "permanent")
         except Exception as exc:
             log.warning("delivery %s (%s) failed unexpectedly", row.id, row.kind, exc_info=True)
-            return self._retry(row, f"{type(exc).__name__}: {exc}", None, False)
+            retry = self._retry(row, f"{type(exc).__name__}: {exc}", None, False)
+            return _because(retry, "unexpected")
         except asyncio.CancelledError:
             self._cut_off.add(row.id)  # stopped mid-call: it may have reached the platform
             raise
         finally:
             self._in_flight.discard(row.id)
         return Result.sent(row, now=self._clock.now(), outcome=outcome)
+
+    def _report(self, row: Claimed, community: CommunityAddress | None, result: Result) -> None:
+        outcome = "retry" if result.status == "pending" else result.status
+        platform = community.platform if community is not None else "unknown"
+        self.observer.delivery_result(platform, row.kind, outcome, result.reason)
 
     def backoff(self, failures: int) -> float:
         """Exponential backoff with jitter: base * 2^(n-1), capped, times 0.5-1.0."""
@@ -537,6 +554,11 @@ def _dead_local(worker_id: str) -> bool:
     except OSError:
         return False
     return False
+
+
+def _because(result: Result, reason: str) -> Result:
+    result.reason = reason
+    return result
 
 
 def _dialect(session: AsyncSession) -> str:

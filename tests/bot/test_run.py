@@ -29,6 +29,7 @@ async def test_run_starts_discord_and_slack_then_stops_cleanly(
             None,
             env={
                 "MENTORBOT_CONFIG": "",
+                "MENTORBOT_HEALTH_PORT": "0",
                 "DATABASE_URL": database_url,
                 "DISCORD_TOKEN": "discord-token",
                 "DISCORD_API_BASE_URL": discord_fake.api_base_url,
@@ -68,6 +69,7 @@ async def test_run_creates_the_schema_of_a_new_sqlite_file(tmp_path: Path) -> No
             None,
             env={
                 "MENTORBOT_CONFIG": "",
+                "MENTORBOT_HEALTH_PORT": "0",
                 "DATABASE_URL": f"sqlite:///{path}",
                 "DISCORD_TOKEN": "discord-token",
                 "DISCORD_API_BASE_URL": discord_fake.api_base_url,
