@@ -36,6 +36,7 @@ from core.clock import FakeClock
 from core.context import Invocation
 from core.delivery import Dispatcher
 from core.errors import UserError
+from core.files import fit_message
 from core.messages import Button, Form, Message, Reply
 from core.models import Community, Member
 from core.service import Mentorbot, apology, new_reference, refusal
@@ -88,6 +89,7 @@ class ConsoleBot:
             self.sink(line)
 
     def _show(self, header: str, message: Message, reader: str | None) -> None:
+        message = fit_message(message, self.port.max_file_bytes, self.port.max_files)
         zone = self._zones.get(reader or "", self._default_zone)
         body = message_lines(message, zone, self.service.clock.now(), self._save(message))
         self._out(header)

@@ -40,12 +40,15 @@ SCOPES = {
 # message.groups: replies in the threads of support-group posts, in the group's private
 # channel (only thread replies to a group post are kept; other messages are ignored).
 # user_change, subteam_*: a member's admin status or user groups changed, so the cached
-# rights are dropped at once.
+# rights are dropped at once; user_change with deleted: true (deactivated) also starts the
+# deletion of a member's data after the grace period, and team_join (or reactivation)
+# within it cancels it.
 BOT_EVENTS = (
     "app_home_opened",
     "message.im",
     "message.groups",
     "reaction_added",
+    "team_join",
     "user_change",
     "subteam_members_changed",
     "subteam_updated",
