@@ -89,7 +89,6 @@ class ConsoleBot:
             self.sink(line)
 
     def _show(self, header: str, message: Message, reader: str | None) -> None:
-        message = fit_message(message, self.port.max_file_bytes, self.port.max_files)
         zone = self._zones.get(reader or "", self._default_zone)
         body = message_lines(message, zone, self.service.clock.now(), self._save(message))
         self._out(header)
@@ -110,6 +109,8 @@ class ConsoleBot:
         return paths
 
     def _on_shown(self, shown: Shown) -> None:
+        # Files over the platform's limits travel compressed or split (core.files).
+        shown.message = fit_message(shown.message, self.port.max_file_bytes, self.port.max_files)
         self.shown.append(shown)
         if shown.where == "dm":
             header = f"[DM → @{shown.audience}]"

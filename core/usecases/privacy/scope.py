@@ -112,7 +112,9 @@ async def scope_of(uow: UnitOfWork, member: Member) -> Scope:
 def _rows(table: Any, *where: ColumnElement[bool], order: Any = None) -> Select[Any]:
     t: Table = table.__table__
     stmt = select(t).where(*where)
-    return stmt.order_by(order if order is not None else t.c.id)
+    if order is None:
+        order = (t.c.id,)
+    return stmt.order_by(*(order if isinstance(order, tuple) else (order,)))
 
 
 def member_rows(s: Scope) -> Select[Any]:
