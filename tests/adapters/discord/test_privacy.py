@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -56,12 +57,14 @@ async def quill_row(factory: async_sessionmaker[AsyncSession]) -> Member | None:
         return await session.scalar(select(Member).where(Member.platform_user_id == str(QUILL)))
 
 
-async def until(check: object, timeout: float = 5.0) -> None:  # noqa: ASYNC109
-    async def wait() -> None:
-        while not await check():  # type: ignore[operator]
-            await asyncio.sleep(0.02)
-
-    await asyncio.wait_for(wait(), timeout)
+async def until(check: Callable[[], Awaitable[bool]], within: float = 5.0) -> None:
+    """Poll a database condition the gateway event leads to; fails after ``within`` s."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not await check():
+        if loop.time() > deadline:
+            raise TimeoutError(f"not true within {within}s: {check.__name__}")
+        await asyncio.sleep(0.01)
 
 
 async def test_export_arrives_as_an_ephemeral_json_attachment(
