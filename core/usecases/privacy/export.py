@@ -53,6 +53,10 @@ def _row(table: str, row: Mapping[Any, Any]) -> dict[str, Any]:
     return out
 
 
+_encoder = json.JSONEncoder(default=_plain, ensure_ascii=False)
+dumps = _encoder.encode
+
+
 async def export_document(uow: UnitOfWork, member: Member) -> tuple[bytes, dict[str, int]]:
     """The member's data as a JSON document, and how many rows each table gave."""
     scope = await scope_of(uow, member)
@@ -75,10 +79,12 @@ async def export_document(uow: UnitOfWork, member: Member) -> tuple[bytes, dict[
         out.write(("," if n else "") + f"\n    {json.dumps(table)}: [")
         count = 0
         result = await uow.session.stream(rows_of(scope).execution_options(yield_per=PAGE_ROWS))
-        async for row in result.mappings():
-            text = json.dumps(_row(table, row), default=_plain, ensure_ascii=False)
-            out.write(("," if count else "") + "\n      " + text)
-            count += 1
+        # A page per wait: one hand-off to the driver per PAGE_ROWS rows, not per row.
+        async for page in result.mappings().partitions(PAGE_ROWS):
+            for row in page:
+                text = dumps(_row(table, row) if table == "deliveries" else dict(row))
+                out.write(("," if count else "") + "\n      " + text)
+                count += 1
         out.write("\n    ]" if count else "]")
         counts[table] = count
     out.write("\n  }\n}\n")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.console.bot import ConsoleBot
@@ -431,3 +431,27 @@ async def test_a_deleted_mentor_leaves_suggestions_and_browse_at_once(
             )
         ).scalars()
         assert FORMER_NAME not in set(names)
+
+
+async def test_an_export_reads_thousands_of_messages_a_page_at_a_time_and_misses_none(
+    community: ConsoleBot, factory: async_sessionmaker[AsyncSession]
+) -> None:
+    member = await member_named(factory, WHO)
+    async with factory() as session, session.begin():
+        ms = await session.scalar(select(Mentorship.id).where(Mentorship.status == "active"))
+        rows = [
+            {
+                "id": f"bulk{n:020d}",
+                "community_id": member.community_id,
+                "mentorship_id": ms,
+                "sender_id": member.id,
+                "content": f"message {n}",
+                "created_at": datetime(2026, 11, 1, tzinfo=UTC),
+            }
+            for n in range(2345)
+        ]
+        await session.execute(insert(MentorMessage), rows)
+    document = await export(community, WHO)
+    contents = {m["content"] for m in document["tables"]["mentor_messages"]}
+    assert {f"message {n}" for n in range(2345)} <= contents
+    assert len(document["tables"]["mentor_messages"]) == 2345 + 4
