@@ -193,3 +193,20 @@ def test_the_gateway_asks_for_the_members_intent_only_when_configured() -> None:
 
     assert not intents().members
     assert intents(member_events=True).members
+
+
+def test_a_file_over_discords_limit_is_sent_in_parts_that_fit() -> None:
+    import gzip
+    import os
+
+    from adapters.discord import render
+    from core.messages import File, Message
+
+    data = os.urandom(render.MAX_FILE_BYTES + 1000)  # incompressible: parts are needed
+    rendered = render.render(Message(text="Your data", files=(File("my-data.json", data),)))
+    assert [f.filename for f in rendered.files] == ["my-data.json.gz.001", "my-data.json.gz.002"]
+    parts = [f.fp.read() for f in rendered.files]
+    assert all(len(p) <= render.MAX_FILE_BYTES for p in parts)
+    assert gzip.decompress(b"".join(parts)) == data
+    assert rendered.embed is not None
+    assert "split into 2 parts" in (rendered.embed.description or "")
