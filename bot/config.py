@@ -107,6 +107,10 @@ class DiscordConfig(_Section):
     # (a role handed out by hand); listing a role's members needs the privileged Server
     # Members intent enabled in the Developer Portal. Off: missing roles are still added.
     list_role_members: bool = False
+    # Start a member's deletion when they leave the server (GUILD_MEMBER_REMOVE) and cancel
+    # it when they come back within the grace period (GUILD_MEMBER_ADD); needs the
+    # privileged Server Members intent enabled in the Developer Portal.
+    member_events: bool = False
 
     @field_validator("api_base_url")
     @classmethod
@@ -289,6 +293,14 @@ class GroupsConfig(_Section):
         return sorted(set(value), reverse=True)
 
 
+class PrivacyConfig(_Section):
+    """Members' privacy (F15)."""
+
+    # Days between /privacy delete (or leaving the community) and the deletion; each
+    # community may choose its own with /privacy grace.
+    grace_days: int = Field(7, ge=1, le=90)
+
+
 class ConsoleConfig(_Section):
     community_name: str = "Console community"
     # Where `mentorbot console` saves files sent to members (calendar files, exports);
@@ -331,6 +343,7 @@ class Config(_Section):
     sessions: SessionsConfig = SessionsConfig()
     calendar: CalendarConfig = CalendarConfig()
     groups: GroupsConfig = GroupsConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
     console: ConsoleConfig = ConsoleConfig()
     health: HealthConfig = HealthConfig()
     logging: LoggingConfig = LoggingConfig()

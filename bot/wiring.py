@@ -89,6 +89,7 @@ def core_settings(config: Config) -> CoreSettings:
         review_flag_threshold=config.reviews.flag_threshold,
         peer_supporter_replies=config.badges.peer_supporter_replies,
         peer_supporter_daily_cap=config.badges.peer_supporter_daily_cap,
+        privacy_grace_days=config.privacy.grace_days,
     )
 
 
@@ -356,6 +357,7 @@ def build_discord(service: Mentorbot, config: Config) -> DiscordAdapter:
         dev_guild_id=d.dev_guild_id,
         capture_group_replies=d.capture_group_replies,
         list_role_members=d.list_role_members,
+        member_events=d.member_events,
     )
 
 

@@ -127,4 +127,8 @@ async def resolve_actor(uow: UnitOfWork, inv: Invocation) -> Actor:
             member.display_name = inv.display_name
         if member.left_at is not None:
             member.left_at = None
+        if member.deletion_reason == "left":
+            # Back within the grace period: the deletion their leaving started is off.
+            member.deletion_due_at, member.deletion_reason = None, None
+            member.privacy_version += 1
     return Actor(community, member, inv.role_ids, inv.is_platform_admin)

@@ -76,6 +76,11 @@ Sent = dict[str, Any]  # what the platform gave back (message id, channel id, ..
 
 class PlatformPort(Protocol):
     platform: str
+    # The largest file one upload may be (bytes; None: no limit) and how many files one
+    # message may carry. Adapters fit every outgoing message's files to them
+    # (``core.files.fit_message``): compressed or split, never cut.
+    max_file_bytes: int | None
+    max_files: int | None
 
     async def send_dm(
         self, target: Target, user_id: str, message: Message, thread: str | None, attempt: Attempt

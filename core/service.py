@@ -22,7 +22,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -34,7 +34,13 @@ from core.actions import BUTTONS, FORMS, PREFIX, ButtonHandler, FormHandler, par
 from core.catalog import Access, Autocomplete, Catalog, Command, Planned
 from core.clock import Clock, SystemClock
 from core.commands import CATALOG
-from core.context import Actor, Invocation, get_or_create_community, resolve_actor
+from core.context import (
+    Actor,
+    Invocation,
+    find_member,
+    get_or_create_community,
+    resolve_actor,
+)
 from core.errors import Busy, NotAllowed, UserError
 from core.logcontext import annotate
 from core.messages import Message, Reply
@@ -59,6 +65,7 @@ from core.usecases.group_prompts import post_scheduled_prompts
 from core.usecases.home import dashboard
 from core.usecases.housekeeping import goals_and_badges, nudge_and_expire
 from core.usecases.installation import install, uninstall
+from core.usecases.privacy.deletion import member_left, member_returned, run_due_deletions
 from core.usecases.pruning import Pruned, more_to_prune, prune_step
 from core.usecases.sessions.agenda import feed_for
 from core.usecases.sessions.planning import nudge_check_ins, slot_choices
@@ -339,9 +346,49 @@ class Mentorbot:
             await goals_and_badges(uow)
             await uow.commit()
         await self.group_housekeeping()
+        await run_due_deletions(self.uow)
         await self.prune()
         await self.erase_uninstalled()
         return counts
+
+    async def member_left(self, platform: str, community_platform_id: str, user_id: str) -> bool:
+        """A member left the guild or workspace (F15): their data is deleted after the
+        grace period unless they come back. False if the bot knows nothing of them."""
+        async with self.uow() as uow:
+            community = await _community_of(uow, platform, community_platform_id)
+            member = None if community is None else await find_member(uow, community.id, user_id)
+            if community is None or member is None:
+                return False
+            changed = await member_left(uow, community, member)
+            await uow.commit()
+            return changed
+
+    async def member_returned(
+        self, platform: str, community_platform_id: str, user_id: str
+    ) -> bool:
+        """A member joined (again): a deletion their leaving started is cancelled. Read
+        first, so the many joins of people the bot never knew write nothing."""
+        async with _busy_is_a_user_error(), self.read_uow() as uow:
+            found = await uow.session.execute(
+                select(Member.id)
+                .join(Community, Community.id == Member.community_id)
+                .where(
+                    Community.platform == platform,
+                    Community.platform_id == community_platform_id,
+                    Member.platform_user_id == user_id,
+                    or_(Member.left_at.is_not(None), Member.deletion_reason == "left"),
+                )
+            )
+            if found.first() is None:
+                return False
+        async with self.uow() as uow:
+            community = await _community_of(uow, platform, community_platform_id)
+            member = None if community is None else await find_member(uow, community.id, user_id)
+            if member is None:
+                return False
+            changed = await member_returned(uow, member)
+            await uow.commit()
+            return changed
 
     async def calendar_feed(self, token: str) -> bytes | None:
         """A member's live calendar (.ics) for the token in their private feed URL, or
@@ -653,6 +700,16 @@ async def _existing_actor(uow: UnitOfWork, inv: Invocation) -> Actor | None:
     ):
         return None
     return Actor(community, member, inv.role_ids, inv.is_platform_admin)
+
+
+async def _community_of(uow: UnitOfWork, platform: str, platform_id: str) -> Community | None:
+    return (
+        await uow.session.execute(
+            select(Community).where(
+                Community.platform == platform, Community.platform_id == platform_id
+            )
+        )
+    ).scalar_one_or_none()
 
 
 async def _first_time(uow: UnitOfWork, key: str) -> bool:

@@ -63,3 +63,7 @@ class CoreSettings:
     meeting_reminder_hours: tuple[int, ...] = (24, 1)
     # Groups one housekeeping pass extends, offers it expires or prompts it posts, at most.
     group_batch: int = 200
+    # Privacy (F15): days between asking for deletion (or leaving) and the deletion; a
+    # community may set its own (/privacy grace). Deletions one housekeeping pass does.
+    privacy_grace_days: int = 7
+    privacy_batch: int = 20

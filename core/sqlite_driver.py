@@ -72,11 +72,13 @@ class OneTripCursor(aiosqlite.Cursor):
         return await super().fetchone() if self._more else None
 
     async def fetchmany(self, size: int | None = None) -> Sequence[Any]:
+        # ``size`` rows whenever that many remain: a short batch from a cursor that has
+        # more rows made SQLAlchemy's partitioned reads lose rows.
         size = self.arraysize if size is None else size
-        if self._ahead:
-            taken, self._ahead = self._ahead[:size], self._ahead[size:]
-            return taken
-        return list(await super().fetchmany(size)) if self._more else []
+        taken, self._ahead = self._ahead[:size], self._ahead[size:]
+        if len(taken) < size and self._more:
+            taken += list(await super().fetchmany(size - len(taken)))
+        return taken
 
     async def fetchall(self) -> Sequence[Any]:
         taken, self._ahead = self._ahead, []

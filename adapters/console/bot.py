@@ -36,6 +36,7 @@ from core.clock import FakeClock
 from core.context import Invocation
 from core.delivery import Dispatcher
 from core.errors import UserError
+from core.files import fit_message
 from core.logcontext import log_scope
 from core.messages import Button, Form, Message, Reply
 from core.models import Community, Member
@@ -129,6 +130,8 @@ class ConsoleBot:
         return paths
 
     def _on_shown(self, shown: Shown) -> None:
+        # Files over the platform's limits travel compressed or split (core.files).
+        shown.message = fit_message(shown.message, self.port.max_file_bytes, self.port.max_files)
         self.shown.append(shown)
         if shown.where == "dm":
             header = f"[DM → @{shown.audience}]"

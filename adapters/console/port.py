@@ -35,6 +35,9 @@ class ConsolePort:
     emit: Callable[[Shown], None]
     emit_line: Callable[[str], None]
     platform: str = "console"
+    # No upload limit in a terminal; tests set one to see files compressed or split.
+    max_file_bytes: int | None = None
+    max_files: int | None = None
     roles: dict[str, set[str]] = field(default_factory=dict)  # user id -> role ids
     known_roles: set[str] = field(default_factory=set)
     spaces: dict[str, set[str]] = field(default_factory=dict)  # space id -> user ids

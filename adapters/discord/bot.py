@@ -54,9 +54,9 @@ WELCOME = Message(
 )
 
 
-def intents(*, capture_group_replies: bool = False) -> discord.Intents:
+def intents(*, capture_group_replies: bool = False, member_events: bool = False) -> discord.Intents:
     """The minimum: no privileged intent (members, message content, presences) at all,
-    unless ``capture_group_replies`` is on (see below)."""
+    unless ``capture_group_replies`` or ``member_events`` is on (see below)."""
     chosen = discord.Intents.none()
     # GUILD_CREATE / GUILD_DELETE (a new server gets its community and a welcome note) and
     # the cache of roles, channels and categories the port reads (roles by name, the
@@ -74,6 +74,11 @@ def intents(*, capture_group_replies: bool = False) -> discord.Intents:
         # the Developer Portal. Without it, a post's Reply button opens a form instead.
         chosen.guild_messages = True
         chosen.message_content = True
+    if member_events:
+        # Opt-in: a member leaving the server starts the deletion of their data after the
+        # grace period, and coming back cancels it (F15). GUILD_MEMBER_REMOVE and
+        # GUILD_MEMBER_ADD need the privileged Server Members intent.
+        chosen.members = True
     return chosen
 
 
@@ -101,13 +106,19 @@ class MentorbotClient(discord.Client):
         *,
         application_id: int | None,
         capture_group_replies: bool = False,
+        member_events: bool = False,
         **options: object,
     ) -> None:
         if application_id is not None:
             options["application_id"] = application_id  # else learnt at login
         self.capture_group_replies = capture_group_replies
+        if member_events:
+            # Leaving and joining arrive as events; the member list itself is not needed.
+            options["chunk_guilds_at_startup"] = False
         super().__init__(
-            intents=intents(capture_group_replies=capture_group_replies),
+            intents=intents(
+                capture_group_replies=capture_group_replies, member_events=member_events
+            ),
             max_ratelimit_timeout=MAX_RATELIMIT_WAIT_SECONDS,
             **options,  # type: ignore[arg-type]
         )
@@ -169,6 +180,21 @@ class MentorbotClient(discord.Client):
 
     async def on_raw_reaction_add(self, event: discord.RawReactionActionEvent) -> None:
         await self.dms.on_reaction(event)
+
+    async def on_raw_member_remove(self, event: discord.RawMemberRemoveEvent) -> None:
+        """A member left (or was removed from) the server: the deletion of their data
+        starts, after the grace period (only with ``member_events``)."""
+        try:
+            await self.service.member_left(PLATFORM, str(event.guild_id), str(event.user.id))
+        except Exception:
+            log.exception("could not record that %s left server %s", event.user.id, event.guild_id)
+
+    async def on_member_join(self, member: discord.Member) -> None:
+        """A member joined: one who left within the grace period keeps their data."""
+        try:
+            await self.service.member_returned(PLATFORM, str(member.guild.id), str(member.id))
+        except Exception:
+            log.exception("could not record that %s joined server %s", member.id, member.guild.id)
 
     async def on_ready(self) -> None:
         for guild in self.guilds:
@@ -240,6 +266,7 @@ class DiscordAdapter:
         guild_ready_timeout: float = 2.0,
         capture_group_replies: bool = False,
         list_role_members: bool = False,
+        member_events: bool = False,
     ) -> None:
         self.service = service
         self.api_base_url = api_base_url
@@ -253,6 +280,7 @@ class DiscordAdapter:
             application_id=int(application_id) if application_id else None,
             guild_ready_timeout=guild_ready_timeout,
             capture_group_replies=capture_group_replies,
+            member_events=member_events,
         )
         self.port = DiscordPort(self.client, list_role_members=list_role_members)
         self._connection: asyncio.Task[None] | None = None

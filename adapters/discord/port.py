@@ -45,6 +45,8 @@ MEMBERS_PAGE = 1000  # Discord's most per request
 
 class DiscordPort:
     platform = "discord"
+    max_file_bytes: int | None = render.MAX_FILE_BYTES
+    max_files: int | None = render.MAX_FILES
 
     def __init__(self, client: discord.Client, *, list_role_members: bool = False) -> None:
         self.client = client

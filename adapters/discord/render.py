@@ -28,11 +28,16 @@ from typing import Any
 
 import discord
 
+from core.files import fit_message
 from core.messages import Form, Message
 
 log = logging.getLogger(__name__)
 
 BRAND = "Mentorbot"
+# Discord's upload limits: 8 MiB a file is safe in every server and DM (boosted servers
+# allow more), and 10 files a message.
+MAX_FILE_BYTES = 8 * 2**20
+MAX_FILES = 10
 COLOURS = {
     "info": discord.Colour(0x5865F2),
     "success": discord.Colour(0x3BA55D),
@@ -212,7 +217,9 @@ def files(message: Message) -> list[discord.File]:
 
 
 def render(message: Message, *, server: Server | None = None) -> Rendered:
-    """``server`` is given for DMs (see the module docstring)."""
+    """``server`` is given for DMs (see the module docstring). Files over Discord's
+    limits are compressed or split (``core.files``)."""
+    message = fit_message(message, MAX_FILE_BYTES, MAX_FILES)
     guild_id = server.id if server is not None else None
     return Rendered(embed(message, server=server), view(message, guild_id=guild_id), files(message))
 

@@ -118,6 +118,10 @@ def web_client(
     return configure(AsyncWebClient(token=token), base_url, retry_handlers)
 
 
+# Slack takes files up to 1 GB (larger ones are compressed or split, see core.files).
+MAX_FILE_BYTES = 10**9
+
+
 async def upload_files(
     client: AsyncWebClient, channel: str, files: Sequence[File], *, thread_ts: str | None = None
 ) -> None:

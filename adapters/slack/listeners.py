@@ -108,6 +108,8 @@ class Listeners:
         app.block_suggestion(re.compile("^" + re.escape(SUGGEST_PREFIX)))(self.on_suggestion)
         app.event("app_home_opened")(self.on_home_opened)
         app.event("user_change")(self.on_user_change)
+        app.event("team_join")(self.on_team_join)
+        app.event("team_member_left")(self.on_member_left)
         app.event("subteam_members_changed")(self.on_group_change)
         app.event("subteam_updated")(self.on_group_change)
         app.error(self.on_error)
@@ -340,11 +342,44 @@ class Listeners:
         except Exception:
             log.exception("publishing App Home for %s failed", event.get("user"))
 
-    async def on_user_change(self, body: Body, event: Body) -> None:
-        """A member's profile or role changed (an admin demoted, say): forget what we knew."""
+    async def on_user_change(self, event: Body, body: Body) -> None:
+        """A member's profile or role changed (an admin demoted, say): forget what we knew.
+
+        A deactivated member (``deleted: true``) has left the workspace: the deletion of
+        their data starts, after the grace period; reactivated within it, it is cancelled.
+        """
         user = event.get("user") or {}
-        if user.get("id"):
-            self.directory.forget_user(str(body.get("team_id") or ""), str(user["id"]))
+        if not user.get("id"):
+            return
+        team = str(body.get("team_id") or user.get("team_id") or "")
+        self.directory.forget_user(team, str(user["id"]))
+        if "deleted" in user:
+            await self._membership(team, str(user["id"]), left=bool(user["deleted"]))
+
+    async def on_team_join(self, event: Body, body: Body) -> None:
+        """Someone joined the workspace: one who left within the grace period is back."""
+        user = event.get("user") or {}
+        user_id = user.get("id") if isinstance(user, Mapping) else user
+        if user_id:
+            team = str(body.get("team_id") or "")
+            await self._membership(team, str(user_id), left=False)
+
+    async def on_member_left(self, event: Body, body: Body) -> None:
+        """A member left the workspace (Slack's ``team_member_left``)."""
+        user = event.get("user") or {}
+        user_id = user.get("id") if isinstance(user, Mapping) else user
+        if user_id:
+            team = str(body.get("team_id") or event.get("team") or "")
+            await self._membership(team, str(user_id), left=True)
+
+    async def _membership(self, team_id: str, user_id: str, *, left: bool) -> None:
+        try:
+            if left:
+                await self.service.member_left(PLATFORM, team_id, user_id)
+            else:
+                await self.service.member_returned(PLATFORM, team_id, user_id)
+        except Exception:
+            log.exception("could not record that %s %s", user_id, "left" if left else "joined")
 
     async def on_group_change(self, body: Body, event: Body) -> None:
         """A user group changed (members added or removed): forget its cached members."""

@@ -42,7 +42,9 @@ SCOPES = {
 # message.groups: replies in the threads of support-group posts, in the group's private
 # channel (only thread replies to a group post are kept; other messages are ignored).
 # user_change, subteam_*: a member's admin status or user groups changed, so the cached
-# rights are dropped at once.
+# rights are dropped at once; user_change with deleted: true (deactivated) also starts the
+# deletion of a member's data after the grace period, and team_join (or reactivation)
+# within it cancels it.
 # app_uninstalled, tokens_revoked: the app was removed from the workspace (its deliveries
 # stop; its data is erased after the grace period unless it is installed again).
 BOT_EVENTS = (
@@ -50,6 +52,7 @@ BOT_EVENTS = (
     "message.im",
     "message.groups",
     "reaction_added",
+    "team_join",
     "user_change",
     "subteam_members_changed",
     "subteam_updated",

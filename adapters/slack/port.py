@@ -33,8 +33,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.slack.blocks import SLACK_USERGROUP_ID, Renderer
-from adapters.slack.client import delivering, upload_files
+from adapters.slack.client import MAX_FILE_BYTES, delivering, upload_files
 from adapters.slack.workspaces import NotInstalled, Workspaces
+from core.files import fit_message
 from core.messages import Field, Message, moment
 from core.ports import Attempt, PermanentFailure, RetryLater, Sent, Target
 from core.service import read_state, write_state
@@ -91,6 +92,8 @@ class _Earlier:
 
 class SlackPort:
     platform = "slack"
+    max_file_bytes: int | None = MAX_FILE_BYTES
+    max_files: int | None = None
 
     def __init__(
         self,
@@ -154,6 +157,7 @@ class SlackPort:
         *,
         thread_ts: str | None = None,
     ) -> Sent:
+        message = fit_message(message, MAX_FILE_BYTES)
         earlier = None
         if attempt is not None and attempt.uncertain:
             earlier = await self._earlier(client, channel, attempt.key, thread_ts)

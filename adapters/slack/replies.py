@@ -19,9 +19,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from adapters.slack.blocks import Renderer
-from adapters.slack.client import upload_files
+from adapters.slack.client import MAX_FILE_BYTES, upload_files
 from adapters.slack.home import AppHome
 from adapters.slack.workspaces import Workspaces
+from core.files import fit_message
 from core.messages import Message, Reply
 
 log = logging.getLogger(__name__)
@@ -133,6 +134,7 @@ class Replies:
         Files can't travel with an ephemeral reply or a modal: they go to the member's DM
         with the app, and the reply says so.
         """
+        message = fit_message(message, MAX_FILE_BYTES)
         shown = _noting_files(message) if message.files else message
         if origin.response_url and await self._respond(
             origin.response_url, shown, response_type="ephemeral" if private else "in_channel"

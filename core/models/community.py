@@ -64,7 +64,10 @@ class Member(Base):
     """A person in one community: (community, platform user id). The plan's ``userId``."""
 
     __tablename__ = "members"
-    __table_args__ = (UniqueConstraint("community_id", "platform_user_id"),)
+    __table_args__ = (
+        UniqueConstraint("community_id", "platform_user_id"),
+        Index(None, "deletion_due_at"),  # housekeeping finds deletions that fell due
+    )
 
     id: Mapped[str] = id_column()
     community_id: Mapped[str] = community_fk()
@@ -75,6 +78,13 @@ class Member(Base):
     left_at: Mapped[datetime | None] = mapped_column()
     # Minutes before a session this member is reminded; NULL = the defaults, [] = none.
     session_reminders: Mapped[list[int] | None] = mapped_column(JSONType, default=None)
+    # A pending deletion of this member's data (F15, core.usecases.privacy): when it is
+    # due and why ("request" or "left"); "forgotten" once done, while its last platform
+    # effects (role revokes) are on their way.
+    deletion_due_at: Mapped[datetime | None] = mapped_column()
+    deletion_reason: Mapped[str | None] = mapped_column(String(16))
+    # Raised on every deletion request and cancel; the confirm button carries it.
+    privacy_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
 

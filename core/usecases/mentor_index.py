@@ -32,10 +32,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from core import matching
 from core.models import Member, Mentor
+from core.models.base import utcnow
 from core.uow import UnitOfWork
 
 if TYPE_CHECKING:
@@ -319,3 +320,27 @@ async def _refresh(
         )
     swept = time.monotonic() if sweep else cached.swept
     return _Cached(newest, swept, stamps, listed, listing)
+
+
+async def forget_listed_mentor(uow: UnitOfWork, community_id: str) -> None:
+    """A mentor row was deleted (or emptied) in this transaction: make every process's
+    listing drop it at its next use, not within INDEX_MAX_AGE.
+
+    A deletion stamps nothing, so the community's newest remaining mentor row is stamped
+    again: the newest ``updated_at`` moves, every process refreshes, and the refresh's
+    count finds the row gone.
+    """
+    uow.cache.pop(("mentor-index", community_id), None)
+    newest = (
+        select(Mentor.id)
+        .where(Mentor.community_id == community_id)
+        .order_by(Mentor.updated_at.desc(), Mentor.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    await uow.session.execute(
+        update(Mentor)
+        .where(Mentor.id == newest)
+        .values(updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )

@@ -8,7 +8,7 @@ the community's ``uninstalled_at``: set when the app is removed from a workspace
 deliveries stop; its data is erased after the grace period), cleared by a reinstall.
 
 Revision ID: 0014
-Revises: 0011
+Revises: 0013
 Create Date: 2026-11-29
 """
 
@@ -20,7 +20,7 @@ from alembic import op
 from core.models.base import UTCDateTime
 
 revision: str = '0014'
-down_revision: str | None = '0011'
+down_revision: str | None = '0013'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -122,3 +122,27 @@ async def test_long_results_come_whole_whichever_way_they_are_fetched(tmp_path: 
                 assert list(await cursor.fetchall()) == []
         finally:
             await conn.close()
+
+
+async def test_a_batch_larger_than_the_rows_fetched_with_the_statement_is_full(
+    tmp_path: Path,
+) -> None:
+    """fetchmany(n) gives n rows while n remain: SQLAlchemy's partitioned streaming reads
+    (``partitions``) lost rows when the first batch came back short."""
+    path = tmp_path / "t.db"
+    rows = sqlite_driver.ROWS_WITH_STATEMENT * 4 + 3
+    _table(path, rows)
+    for inline in (True, False):
+        conn = await sqlite_driver.connector(str(path), busy_timeout_ms=5000, inline=inline)()
+        try:
+            async with conn.cursor() as cursor:
+                await cursor.execute("SELECT n FROM t ORDER BY n")
+                sizes, seen = [], []
+                while batch := await cursor.fetchmany(sqlite_driver.ROWS_WITH_STATEMENT * 2):
+                    sizes.append(len(batch))
+                    seen.extend(batch)
+                big = sqlite_driver.ROWS_WITH_STATEMENT * 2
+                assert sizes == [big, big, 3]
+                assert seen == [(n,) for n in range(rows)]
+        finally:
+            await conn.close()

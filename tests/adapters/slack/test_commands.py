@@ -125,6 +125,7 @@ def test_manifest_in_socket_mode_and_http_mode() -> None:
         "message.im",
         "message.groups",
         "reaction_added",
+        "team_join",
         "user_change",
         "subteam_members_changed",
         "subteam_updated",
