@@ -7,6 +7,7 @@ the command line start without them.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import Callable
@@ -20,12 +21,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from adapters.console.bot import ConsoleBot
 from adapters.console.port import ConsolePort
 from bot.config import Config, DeliveryConfig
+from bot.jobs import RecurringJob, RecurringJobs
 from core import db
 from core.clock import Clock, SystemClock
 from core.defaults import GOAL_EXPERTISE
 from core.delivery import DeliverySettings, Dispatcher
+from core.leader import AlwaysLeading, Leadership
 from core.matching import MatchingSettings
 from core.ports import PlatformPort
+from core.queue import ClaimScope
 from core.service import Mentorbot
 from core.settings import CoreSettings
 
@@ -177,18 +181,50 @@ def build_dispatcher(
     config: Config,
     clock: Clock,
 ) -> Dispatcher:
-    return Dispatcher(factory, ports, clock, delivery_settings(config.delivery))
+    """The dispatcher of ``mentorbot run``: it claims only the effects of communities on
+    the platforms it has ports for and, with Discord shards, on its own shards, so that
+    processes sharing the queue never take each other's work."""
+    d = config.discord
+    shards = None if d.shard_count is None else (d.shard_count, tuple(d.shards_here))
+    scope = ClaimScope(tuple(sorted(ports)), shards)
+    return Dispatcher(factory, ports, clock, delivery_settings(config.delivery), scope=scope)
+
+
+def recurring_jobs(service: Mentorbot, config: Config) -> list[RecurringJob]:
+    """Every job the leading process runs on a schedule (besides every process's poll)."""
+    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    return [
+        RecurringJob(
+            HOUSEKEEPING_JOB_ID,
+            service.housekeeping,
+            IntervalTrigger(minutes=HOUSEKEEPING_MINUTES, timezone="UTC"),
+        ),
+        RecurringJob(
+            BADGE_SYNC_JOB_ID,
+            service.sync_badge_roles,
+            CronTrigger(hour=config.badges.sync_hour, timezone="UTC"),
+        ),
+    ]
 
 
 def start_scheduler(
-    dispatcher: Dispatcher, config: Config, *, service: Mentorbot | None = None
+    dispatcher: Dispatcher,
+    config: Config,
+    *,
+    service: Mentorbot | None = None,
+    leadership: Leadership | None = None,
+    jobs: list[RecurringJob] | None = None,
 ) -> AsyncIOScheduler:
     """APScheduler is the clock, never the store: it wakes the dispatcher and runs the
     recurring jobs, whose state lives in the database.
 
     The dispatcher's job only wakes it (a pass runs as its own task), so a slow pass
     never makes the next poll overlap it; APScheduler's own INFO lines (two per poll)
-    are silenced, so an idle bot logs nothing periodic.
+    are silenced, so an idle bot logs nothing periodic. Every process polls; the
+    recurring jobs (``jobs``, by default ``recurring_jobs``) are scheduled only while
+    ``leadership`` says this process leads (without one: always, as for a lone console).
     """
     from apscheduler.executors.asyncio import AsyncIOExecutor
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -215,27 +251,24 @@ def start_scheduler(
         coalesce=True,
         misfire_grace_time=None,  # a late poll (busy loop) runs, without a warning
     )
-    if service is not None:
-        scheduler.add_job(
-            service.housekeeping,
-            "interval",
-            minutes=HOUSEKEEPING_MINUTES,
-            id=HOUSEKEEPING_JOB_ID,
-            replace_existing=True,
-            max_instances=1,
-            coalesce=True,
-        )
-        scheduler.add_job(
-            service.sync_badge_roles,
-            "cron",
-            hour=config.badges.sync_hour,
-            id=BADGE_SYNC_JOB_ID,
-            replace_existing=True,
-            max_instances=1,
-            coalesce=True,
-        )
     scheduler.start()
+    if service is not None:
+        leadership = leadership or AlwaysLeading()
+        recurring = RecurringJobs(
+            scheduler,
+            recurring_jobs(service, config) if jobs is None else jobs,
+            leadership,
+            service.factory,
+        )
+        leadership.on_change(recurring.follow)
+        if leadership.leading:
+            task = asyncio.get_running_loop().create_task(recurring.follow(True))
+            _scheduling.add(task)
+            task.add_done_callback(_scheduling.discard)
     return scheduler
+
+
+_scheduling: set[asyncio.Task[None]] = set()  # keeps the first scheduling task alive
 
 
 class Platform(Protocol):
@@ -323,6 +356,8 @@ def build_discord(service: Mentorbot, config: Config) -> DiscordAdapter:
         dev_guild_id=d.dev_guild_id,
         capture_group_replies=d.capture_group_replies,
         list_role_members=d.list_role_members,
+        shard_count=d.shard_count,
+        shard_ids=d.shard_ids,
     )
 
 
