@@ -81,7 +81,8 @@ async def test_jobs_are_scheduled_only_while_leading(
     assert scheduler.get_job("count") is None
     await lead.start()
     job = scheduler.get_job("count")
-    assert job is not None and job.next_run_time > datetime.now(UTC) + timedelta(minutes=59)
+    assert job is not None
+    assert job.next_run_time > datetime.now(UTC) + timedelta(minutes=59)
     await lead.stop()
     assert scheduler.get_job("count") is None
 
@@ -113,11 +114,14 @@ async def test_a_run_missed_while_nobody_led_runs_at_once_and_is_recorded(
         if state and state["last_run"] != last.isoformat():
             break
         await asyncio.sleep(0.02)
-    assert len(runs) == 1 and jobs.runs == 1  # once, not once per missed period
-    assert state is not None and state["outcome"] == "ok"
+    assert len(runs) == 1
+    assert jobs.runs == 1
+    assert state is not None
+    assert state["outcome"] == "ok"
     assert datetime.fromisoformat(state["last_run"]) <= runs[0]
     job = scheduler.get_job("count")
-    assert job is not None and job.next_run_time > datetime.now(UTC) + timedelta(minutes=59)
+    assert job is not None
+    assert job.next_run_time > datetime.now(UTC) + timedelta(minutes=59)
 
 
 async def test_a_leader_that_lost_its_lock_runs_nothing_and_drops_its_jobs(
@@ -132,7 +136,8 @@ async def test_a_leader_that_lost_its_lock_runs_nothing_and_drops_its_jobs(
         if scheduler.get_job("count") is None:
             break
         await asyncio.sleep(0.02)
-    assert runs == [] and jobs.runs == 0
+    assert runs == []
+    assert jobs.runs == 0
     assert scheduler.get_job("count") is None
     assert await read_state(factory, STATE_PREFIX + "count") is None
 
@@ -154,7 +159,8 @@ async def test_a_failing_job_is_logged_recorded_and_keeps_its_schedule(
         if state:
             break
         await asyncio.sleep(0.02)
-    assert state is not None and state["outcome"] == "failed"
+    assert state is not None
+    assert state["outcome"] == "failed"
     assert "recurring job broken failed" in caplog.text
     assert scheduler.get_job("broken") is not None
     await lead.stop()

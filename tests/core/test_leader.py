@@ -51,12 +51,14 @@ async def test_a_second_holder_of_a_sqlite_file_is_refused_until_the_first_lets_
 
     first.on_change(listen)
     await first.start()
-    assert first.leading and heard == [True]
+    assert first.leading
+    assert heard == [True]
     with pytest.raises(AnotherProcess) as refused:
         await second.start()
     message = str(refused.value)
     assert f"pid {os.getpid()}" in message
-    assert str(tmp_path / "bot.db") in message and "PostgreSQL" in message
+    assert str(tmp_path / "bot.db") in message
+    assert "PostgreSQL" in message
     assert not second.leading
     await first.stop()
     assert heard == [True, False]
@@ -67,7 +69,8 @@ async def test_a_second_holder_of_a_sqlite_file_is_refused_until_the_first_lets_
 
 async def test_always_leading_needs_no_database() -> None:
     lead = AlwaysLeading()
-    assert lead.leading and await lead.confirm()
+    assert lead.leading
+    assert await lead.confirm()
     await lead.stop()
     assert not await lead.confirm()
 
@@ -87,8 +90,10 @@ async def test_one_of_two_leads_and_the_other_takes_over_when_it_stops() -> None
     try:
         await first.start()
         await second.start()
-        assert first.leading and not second.leading
-        assert await first.confirm() and not await second.confirm()
+        assert first.leading
+        assert not second.leading
+        assert await first.confirm()
+        assert not await second.confirm()
         await first.stop()
         await _until(lambda: second.leading, within=3)
         assert await second.confirm()
