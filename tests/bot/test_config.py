@@ -55,6 +55,11 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
         ("[slack]\nmood = 1", "slack.mood: unknown setting"),
         ("[logging]\nlevel = 'LOUD'", "logging.level"),
         ("[database\n", "not valid TOML"),
+        ("[discord]\nshard_ids = [0]", "discord: shard_ids needs shard_count"),
+        ("[discord]\nshard_count = 2\nshard_ids = [2]", "shard_ids: each from 0 to 1"),
+        ("[discord]\nshard_count = 2\nshard_ids = [1, 1]", "shard_ids: each shard id once"),
+        ("[discord]\nshard_count = 2\nshard_ids = []", "shard_ids: give at least one"),
+        ("[discord]\nshard_count = 0", "discord.shard_count: Input should be greater"),
     ],
 )
 def test_a_bad_file_names_the_key_and_the_problem(tmp_path: Path, toml: str, says: str) -> None:
@@ -104,3 +109,10 @@ def test_check_config_prints_masked_config_and_bad_config_stops_start_up(
     out = capsys.readouterr().out
     assert "abc-secret" not in out
     assert json.loads(out)["discord"]["token"] == "********"
+
+
+def test_shards_here_are_the_configured_ones_or_all() -> None:
+    assert load_config(None, env={"MENTORBOT_CONFIG": ""}).discord.shards_here == [0]
+    assert Config.model_validate({"discord": {"shard_count": 3}}).discord.shards_here == [0, 1, 2]
+    sharded = Config.model_validate({"discord": {"shard_count": 4, "shard_ids": [3, 0]}})
+    assert sharded.discord.shards_here == [0, 3]
