@@ -72,6 +72,9 @@ class RecurringJobs:
             next_run = job.trigger.get_next_fire_time(last, now)
             if next_run is None:
                 continue
+            # A run missed meanwhile runs now, once, and the schedule goes on from now
+            # (APScheduler would count on from the missed time: the next run too soon).
+            next_run = max(next_run, now)
             self.scheduler.add_job(
                 self._run,
                 trigger=job.trigger,
