@@ -10,6 +10,7 @@ let in once the first is gone, even after kill -9.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import re
@@ -163,7 +164,7 @@ async def _count(factory: async_sessionmaker[AsyncSession], status: str) -> int:
 
 
 def _gaps(runs: list[datetime]) -> list[float]:
-    return [(b - a).total_seconds() for a, b in zip(runs, runs[1:], strict=False)]
+    return [(b - a).total_seconds() for a, b in itertools.pairwise(runs)]
 
 
 @pytest.mark.skipif(not PG_URL, reason="several processes need PostgreSQL")
@@ -256,7 +257,7 @@ async def test_two_processes_share_the_work_and_the_jobs_survive_the_leader(
         assert min(_gaps(runs)) > 0.3 * period, (job, _gaps(runs))
         span = (runs[-1] - runs[0]).total_seconds()
         assert len(runs) <= span / period + 2, (job, len(runs), span)
-    print(f"takeover after SIGKILL: {took:.1f} s")  # noqa: T201
+    print(f"takeover after SIGKILL: {took:.1f} s")
 
 
 async def test_a_second_process_on_one_sqlite_file_is_refused(tmp_path: Path) -> None:
