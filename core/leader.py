@@ -229,18 +229,20 @@ class AdvisoryLockLeadership(Leadership):
         connection, self._connection = self._connection, None
         if connection is not None:
             with contextlib.suppress(Exception):
-                await connection.invalidate()
+                await asyncio.wait_for(connection.invalidate(), self.check_timeout)
             with contextlib.suppress(Exception):
-                await connection.close()
+                await asyncio.wait_for(connection.close(), self.check_timeout)
 
     async def _try(self) -> None:
+        async def attempt() -> object:
+            connection = await self._connect()
+            return await connection.scalar(
+                text("SELECT pg_try_advisory_lock(:key)"), {"key": self.key}
+            )
+
         async with self._lock:
             try:
-                connection = await self._connect()
-                got = await asyncio.wait_for(
-                    connection.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": self.key}),
-                    self.check_timeout,
-                )
+                got = await asyncio.wait_for(attempt(), self.check_timeout)
             except Exception as exc:
                 log.warning("leader election: cannot reach the database (%s); retrying", exc)
                 await self._drop()

@@ -103,7 +103,7 @@ async def test_one_of_two_leads_and_the_other_takes_over_when_it_stops() -> None
 
 
 @pg_only
-async def test_a_leader_whose_connection_died_steps_down_and_the_other_takes_over() -> None:
+async def test_a_leader_whose_connection_died_steps_down_and_one_process_leads_again() -> None:
     first, second = _pair(random.randrange(1, 2**40))
     heard: list[bool] = []
 
@@ -123,11 +123,11 @@ async def test_a_leader_whose_connection_died_steps_down_and_the_other_takes_ove
             await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
         await engine.dispose()
         assert not await first.confirm()  # checked before a job run: it no longer leads
-        assert heard == [True, False]
-        await _until(lambda: second.leading, within=3)
-        # The deposed process goes back to following; it does not lead again meanwhile.
-        await asyncio.sleep(0.3)
-        assert not first.leading
+        assert heard[:2] == [True, False]
+        # Whoever retries first leads (the deposed one may win again on a new
+        # connection); never both, never neither for long.
+        await _until(lambda: first.leading or second.leading, within=3)
+        assert await first.confirm() != await second.confirm()
     finally:
         await first.stop()
         await second.stop()
