@@ -233,11 +233,11 @@ async def test_two_processes_share_the_work_and_the_jobs_survive_the_leader(
             assert follower.runs(job) == []
 
         # The leader dies without a word; the follower takes the jobs over within 10 s.
+        killed_at = time.monotonic()
         leader.proc.send_signal(signal.SIGKILL)
         await leader.proc.wait()
-        killed_at = time.monotonic()
-        await _until("takeover", lambda: follower.saw(LEADS), 10, follower)
-        took = (follower.saw(LEADS) or 0) - killed_at
+        await _until("takeover", lambda: follower.saw(LEADS, after=killed_at), 10, follower)
+        took = (follower.saw(LEADS, after=killed_at) or 0) - killed_at
         assert took < 10
         await _until(
             "the new leader running every job",
