@@ -212,10 +212,13 @@ class AdvisoryLockLeadership(Leadership):
     async def _watch(self) -> None:
         while True:
             await asyncio.sleep(self.retry_seconds)
-            if self.leading:
-                await self.confirm()
-            else:
-                await self._try()
+            try:
+                if self.leading:
+                    await self.confirm()
+                else:
+                    await self._try()
+            except Exception:  # never let the election stop for good
+                log.exception("leader election: unexpected failure; retrying")
 
     async def _connect(self) -> AsyncConnection:
         if self._connection is None:
