@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from adapters.console.bot import ConsoleBot
     from bot.config import Config
+    from core.leader import Leadership
 
 log = logging.getLogger("mentorbot")
 
@@ -154,17 +155,26 @@ async def _console(
     config: Config, url: str, script: list[str] | None, *, demo_clock: bool = False
 ) -> int:
     from bot.wiring import build_console, open_database
+    from core import leader
     from core.clock import FakeClock
 
     engine, factory = await open_database(url)
+    leadership = leader.for_database(url)
+    try:
+        await leadership.start()  # a second process on one SQLite file is refused here
+    except leader.AnotherProcess as exc:
+        await engine.dispose()
+        print(f"Could not start: {exc}", file=sys.stderr)
+        return 2
     clock = FakeClock(datetime.now(UTC)) if demo_clock else None
     files = config.console.files_dir or str(Path(tempfile.gettempdir()) / "mentorbot-files")
     bot = build_console(factory, config, clock=clock, sink=print, files_dir=Path(files))
     try:
         if script is not None:
             return await _run_script(bot, script)
-        return await _interactive(bot, config)
+        return await _interactive(bot, config, leadership)
     finally:
+        await leadership.stop()
         await engine.dispose()
 
 
@@ -181,7 +191,7 @@ async def _run_script(bot: ConsoleBot, script: list[str]) -> int:
     return 0
 
 
-async def _interactive(bot: ConsoleBot, config: Config) -> int:
+async def _interactive(bot: ConsoleBot, config: Config, leadership: Leadership) -> int:
     from bot.wiring import start_scheduler
     from core.clock import FakeClock
 
@@ -193,7 +203,7 @@ async def _interactive(bot: ConsoleBot, config: Config) -> int:
     if isinstance(bot.service.clock, FakeClock):
         print("Demo clock: time stands still; `advance 1d` (or 2h, 15m) moves it.")
     await bot.dispatcher.start()
-    scheduler = start_scheduler(bot.dispatcher, config, service=bot.service)
+    scheduler = start_scheduler(bot.dispatcher, config, service=bot.service, leadership=leadership)
     try:
         while True:
             try:
@@ -298,6 +308,7 @@ async def _run_platforms(config: Config, stop: asyncio.Event | None = None) -> i
         start_platform,
         start_scheduler,
     )
+    from core import leader
     from core.clock import SystemClock
     from core.delivery import Dispatcher
     from core.service import Mentorbot
@@ -307,6 +318,14 @@ async def _run_platforms(config: Config, stop: asyncio.Event | None = None) -> i
     engine, factory = await open_database(
         config.database.url, on_pool_wait=metrics.pool_wait if metrics else None
     )
+    # Who runs the recurring jobs; on SQLite, a second process is refused here.
+    leadership = leader.for_database(config.database.url)
+    try:
+        await leadership.start()
+    except leader.AnotherProcess as exc:
+        await engine.dispose()
+        print(f"Could not start: {exc}", file=sys.stderr)
+        return 2
     clock = SystemClock()
     holder: list[Dispatcher] = []
     service = Mentorbot(
@@ -349,7 +368,7 @@ async def _run_platforms(config: Config, stop: asyncio.Event | None = None) -> i
                 ) from exc
         # Heartbeat, then whatever was left queued (or claimed by a dead run) goes now.
         await dispatcher.start()
-        scheduler = start_scheduler(dispatcher, config, service=service)
+        scheduler = start_scheduler(dispatcher, config, service=service, leadership=leadership)
         settle_memory()
         log.info("Mentorbot is running (%s)", ", ".join(a.port.platform for a in adapters))
 
@@ -368,6 +387,7 @@ async def _run_platforms(config: Config, stop: asyncio.Event | None = None) -> i
         gc.unfreeze()  # settle_memory froze start-up's heap (tests run this in-process)
         if scheduler is not None:
             scheduler.shutdown(wait=False)
+        await leadership.stop()  # another process takes the recurring jobs at once
         # Finishes the calls under way and releases every row still claimed.
         await dispatcher.stop()
         if http is not None:

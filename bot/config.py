@@ -111,6 +111,34 @@ class DiscordConfig(_Section):
     # it when they come back within the grace period (GUILD_MEMBER_ADD); needs the
     # privileged Server Members intent enabled in the Developer Portal.
     member_events: bool = False
+    # Several processes: the bot's servers are split into shard_count shards (Discord's
+    # rule: (server id >> 22) % shard_count) and this process connects shard_ids (all of
+    # them when unset). Unset shard_count: one connection, no sharding.
+    shard_count: int | None = Field(None, ge=1, le=4096)
+    shard_ids: list[int] | None = None
+
+    @model_validator(mode="after")
+    def _shards(self) -> DiscordConfig:
+        if self.shard_ids is None:
+            return self
+        if self.shard_count is None:
+            raise ValueError("shard_ids needs shard_count (the total number of shards)")
+        if not self.shard_ids:
+            raise ValueError("shard_ids: give at least one shard id (or leave it unset)")
+        if len(set(self.shard_ids)) != len(self.shard_ids):
+            raise ValueError("shard_ids: each shard id once")
+        if any(not 0 <= i < self.shard_count for i in self.shard_ids):
+            raise ValueError(f"shard_ids: each from 0 to {self.shard_count - 1} (shard_count - 1)")
+        return self
+
+    @property
+    def shards_here(self) -> list[int]:
+        """The shard ids this process connects (all of them when shard_ids is unset)."""
+        if self.shard_count is None:
+            return [0]
+        return (
+            sorted(self.shard_ids) if self.shard_ids is not None else list(range(self.shard_count))
+        )
 
     @field_validator("api_base_url")
     @classmethod

@@ -8,8 +8,8 @@ oldest due, unsent effect has waited less than ``max_delivery_lag`` seconds; oth
 503 with the reasons as JSON. ``GET /metrics``: bot/metrics.py.
 
 Both answers are per process: with several processes behind a load balancer each is
-probed on its own address. The delivery lag is the shared queue's, so it is the same for
-every process (0 turns that check off).
+probed on its own address. The delivery lag is that of the effects this process's
+dispatcher claims (its platforms and Discord shards; 0 turns that check off).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from bot.http import HttpServer
 from bot.metrics import CONTENT_TYPE, Metrics
 from core.clock import Clock
 from core.delivery.stats import QueueStats, queue_stats
+from core.queue import ClaimScope
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +46,14 @@ class Connected(Protocol):
 
 
 def queue_reader(
-    readers: async_sessionmaker[AsyncSession], clock: Clock
+    readers: async_sessionmaker[AsyncSession], clock: Clock, scope: ClaimScope | None = None
 ) -> Callable[[], Awaitable[QueueStats]]:
-    """Read the queue's figures on a reader connection (never the writer)."""
+    """Read the queue's figures on a reader connection (never the writer); with ``scope``,
+    the due effects counted are only those this process's dispatcher claims."""
 
     async def read() -> QueueStats:
         async with readers() as session:
-            return await queue_stats(session, clock.now())
+            return await queue_stats(session, clock.now(), scope)
 
     return read
 

@@ -7,11 +7,12 @@ the command line start without them.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from pydantic import SecretStr
 from sqlalchemy.engine import make_url
@@ -20,14 +21,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from adapters.console.bot import ConsoleBot
 from adapters.console.port import ConsolePort
 from bot.config import Config, DeliveryConfig
+from bot.jobs import RecurringJob, RecurringJobs
 from core import db
 from core.clock import Clock, SystemClock
 from core.defaults import GOAL_EXPERTISE
 from core.delivery import DeliverySettings, Dispatcher
-from core.logcontext import log_scope
+from core.leader import AlwaysLeading, Leadership
 from core.matching import MatchingSettings
-from core.observe import Observer, timed_outcome
+from core.observe import Observer
 from core.ports import PlatformPort
+from core.queue import ClaimScope
 from core.service import Mentorbot
 from core.settings import CoreSettings
 
@@ -186,18 +189,58 @@ def build_dispatcher(
     *,
     observer: Observer | None = None,
 ) -> Dispatcher:
-    return Dispatcher(factory, ports, clock, delivery_settings(config.delivery), observer=observer)
+    """The dispatcher of ``mentorbot run``: it claims only the effects of communities on
+    the platforms it has ports for and, with Discord shards, on its own shards, so that
+    processes sharing the queue never take each other's work."""
+    scope = claim_scope(config, ports)
+    return Dispatcher(
+        factory, ports, clock, delivery_settings(config.delivery), observer=observer, scope=scope
+    )
+
+
+def claim_scope(config: Config, platforms: Iterable[str]) -> ClaimScope:
+    """The effects this process delivers: its platforms' and, with Discord shards, its own
+    shards' (the dispatcher claims only these; readiness judges the lag of only these)."""
+    d = config.discord
+    shards = None if d.shard_count is None else (d.shard_count, tuple(d.shards_here))
+    return ClaimScope(tuple(sorted(platforms)), shards)
+
+
+def recurring_jobs(service: Mentorbot, config: Config) -> list[RecurringJob]:
+    """Every job the leading process runs on a schedule (besides every process's poll)."""
+    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    return [
+        RecurringJob(
+            HOUSEKEEPING_JOB_ID,
+            service.housekeeping,
+            IntervalTrigger(minutes=HOUSEKEEPING_MINUTES, timezone="UTC"),
+        ),
+        RecurringJob(
+            BADGE_SYNC_JOB_ID,
+            service.sync_badge_roles,
+            CronTrigger(hour=config.badges.sync_hour, timezone="UTC"),
+        ),
+    ]
 
 
 def start_scheduler(
-    dispatcher: Dispatcher, config: Config, *, service: Mentorbot | None = None
+    dispatcher: Dispatcher,
+    config: Config,
+    *,
+    service: Mentorbot | None = None,
+    leadership: Leadership | None = None,
+    jobs: list[RecurringJob] | None = None,
 ) -> AsyncIOScheduler:
     """APScheduler is the clock, never the store: it wakes the dispatcher and runs the
     recurring jobs, whose state lives in the database.
 
     The dispatcher's job only wakes it (a pass runs as its own task), so a slow pass
     never makes the next poll overlap it; APScheduler's own INFO lines (two per poll)
-    are silenced, so an idle bot logs nothing periodic.
+    are silenced, so an idle bot logs nothing periodic. Every process polls; the
+    recurring jobs (``jobs``, by default ``recurring_jobs``) are scheduled only while
+    ``leadership`` says this process leads (without one: always, as for a lone console).
     """
     from apscheduler.executors.asyncio import AsyncIOExecutor
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -224,48 +267,25 @@ def start_scheduler(
         coalesce=True,
         misfire_grace_time=None,  # a late poll (busy loop) runs, without a warning
     )
-    if service is not None:
-        scheduler.add_job(
-            observed_job(HOUSEKEEPING_JOB_ID, service.housekeeping, service.observer),
-            "interval",
-            minutes=HOUSEKEEPING_MINUTES,
-            id=HOUSEKEEPING_JOB_ID,
-            replace_existing=True,
-            max_instances=1,
-            coalesce=True,
-        )
-        scheduler.add_job(
-            observed_job(BADGE_SYNC_JOB_ID, service.sync_badge_roles, service.observer),
-            "cron",
-            hour=config.badges.sync_hour,
-            id=BADGE_SYNC_JOB_ID,
-            replace_existing=True,
-            max_instances=1,
-            coalesce=True,
-        )
     scheduler.start()
+    if service is not None:
+        leadership = leadership or AlwaysLeading()
+        recurring = RecurringJobs(
+            scheduler,
+            recurring_jobs(service, config) if jobs is None else jobs,
+            leadership,
+            service.factory,
+            service.observer,
+        )
+        leadership.on_change(recurring.follow)
+        if leadership.leading:
+            task = asyncio.get_running_loop().create_task(recurring.follow(True))
+            _scheduling.add(task)
+            task.add_done_callback(_scheduling.discard)
     return scheduler
 
 
-def observed_job(
-    job_id: str, job: Callable[[], Awaitable[Any]], observer: Observer
-) -> Callable[[], Awaitable[None]]:
-    """``job`` reporting each run (outcome, duration) to the observer, its log lines
-    tagged with the job's id; a failure is logged here, so APScheduler's own report of it
-    is not the only trace."""
-
-    async def run() -> None:
-        def report(outcome: Any, seconds: float) -> None:
-            observer.job_finished(job_id, outcome, seconds)
-
-        with log_scope(job=job_id):
-            try:
-                with timed_outcome(report):
-                    await job()
-            except Exception:
-                log.exception("recurring job %s failed; it runs again at its next time", job_id)
-
-    return run
+_scheduling: set[asyncio.Task[None]] = set()  # keeps the first scheduling task alive
 
 
 class Platform(Protocol):
@@ -357,7 +377,6 @@ def build_discord(service: Mentorbot, config: Config) -> DiscordAdapter:
         dev_guild_id=d.dev_guild_id,
         capture_group_replies=d.capture_group_replies,
         list_role_members=d.list_role_members,
-        member_events=d.member_events,
     )
 
 
@@ -450,8 +469,11 @@ def add_operator_routes(
     read_queue = queue_reader(service.readers, service.clock)
     if metrics is not None:
         metrics.watch_queue(read_queue, service.clock)
+    # Readiness: the lag of what this process delivers (another platform's or shard's
+    # effects wait for the process that runs it, see build_dispatcher).
+    scope = claim_scope(config, (a.port.platform for a in adapters))
     readiness = Readiness(
-        read_queue,
+        queue_reader(service.readers, service.clock, scope),
         service.clock,
         adapters,
         database_timeout=config.health.database_timeout_seconds,

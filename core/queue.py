@@ -20,6 +20,7 @@ import re
 import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -44,7 +45,7 @@ _CLAIM = (
     # Taken over from a claim that lapsed: that dispatcher may have sent it.
     "uncertain = CASE WHEN claimed_by IS NULL THEN uncertain ELSE {true} END "
     "WHERE id IN (SELECT d.id FROM deliveries d WHERE d.status = 'pending' "
-    "AND d.due_at <= {2} AND (d.lease_until IS NULL OR d.lease_until < {2}) "
+    "AND d.due_at <= {2} AND (d.lease_until IS NULL OR d.lease_until < {2}){scope} "
     # Order per destination: not while an earlier effect for it is being retried, or is
     # claimed by another dispatcher.
     "AND NOT EXISTS (SELECT 1 FROM deliveries a WHERE a.community_id = d.community_id "
@@ -54,7 +55,40 @@ _CLAIM = (
     "RETURNING id, kind, payload, community_id, attempts, idempotency_key, uncertain, "
     "due_at, destination, last_error"
 )
-"""Parameters: dispatcher id, lease until, now, batch size. Returns the claimed rows."""
+"""Parameters: dispatcher id, lease until, now, batch size. Returns the claimed rows.
+``{scope}`` is empty, or a ``ClaimScope``'s condition."""
+
+# Discord's shard of a server: (server id >> 22) % shard count.
+_DISCORD_SHARD = "(CAST(c.platform_id AS BIGINT) / 4194304) % {count}"
+
+
+@dataclass(frozen=True)
+class ClaimScope:
+    """Which communities' effects a dispatcher claims, when several processes share the
+    queue but not the same platforms: only communities of ``platforms`` (those it has a
+    port for) and, of Discord servers, only those on its own shards (``discord_shards``:
+    shard count and the shard ids this process connects), whose cached state (roles,
+    channels) only that process has. Names and numbers are inlined: they come from the
+    configuration, never from a member."""
+
+    platforms: tuple[str, ...]
+    discord_shards: tuple[int, tuple[int, ...]] | None = None
+
+    def __post_init__(self) -> None:
+        if not all(re.fullmatch(r"[a-z_]+", p) for p in self.platforms):
+            raise ValueError(f"not platform names: {self.platforms!r}")
+
+    def condition(self) -> str:
+        platforms = ", ".join(f"'{p}'" for p in self.platforms) or "NULL"
+        inner = f"c.platform IN ({platforms})"
+        if self.discord_shards is not None and "discord" in self.platforms:
+            count, ids = self.discord_shards
+            if set(ids) != set(range(count)):
+                shard = _DISCORD_SHARD.format(count=int(count))
+                listed = ", ".join(str(int(i)) for i in sorted(ids))
+                inner += f" AND (c.platform <> 'discord' OR {shard} IN ({listed}))"
+        return f" AND d.community_id IN (SELECT c.id FROM communities c WHERE {inner})"
+
 
 _MARK = (
     "UPDATE deliveries SET status = {2}, attempts = {3}, due_at = {4}, last_error = {5}, "
@@ -79,13 +113,26 @@ class Statements:
         postgres = dialect == "postgresql"
         self._place = "$" if postgres else "?"
         places = [f"{self._place}{n}" for n in range(1, 10)]
+        self._places = places
+        self._postgres = postgres
         self.insert = _INSERT.format(*places)
-        self.claim = _CLAIM.format(
-            *places,
-            true="true" if postgres else "1",
-            lock=" FOR UPDATE SKIP LOCKED" if postgres else "",
-        )
+        self.claim = self._claim("")
         self.mark = _MARK.format(*places)
+        self._scoped: dict[ClaimScope, str] = {}
+
+    def _claim(self, scope: str) -> str:
+        return _CLAIM.format(
+            *self._places,
+            true="true" if self._postgres else "1",
+            lock=" FOR UPDATE SKIP LOCKED" if self._postgres else "",
+            scope=scope,
+        )
+
+    def scoped_claim(self, scope: ClaimScope) -> str:
+        """The claim of only ``scope``'s communities' effects."""
+        if scope not in self._scoped:
+            self._scoped[scope] = self._claim(scope.condition())
+        return self._scoped[scope]
 
     def communities(self, count: int) -> str:
         """The communities look-up for ``count`` ids."""

@@ -251,6 +251,12 @@ class MentorbotClient(discord.Client):
                 await interaction.response.send_message(embed=embed, ephemeral=True)
 
 
+class ShardedMentorbotClient(MentorbotClient, discord.AutoShardedClient):
+    """The same client over several gateway connections (shards) of one process. With
+    ``shard_ids`` it connects only those: several processes split the servers between
+    them, each serving the commands and events of its own shards' servers."""
+
+
 class DiscordAdapter:
     platform = PLATFORM
 
@@ -267,6 +273,8 @@ class DiscordAdapter:
         capture_group_replies: bool = False,
         list_role_members: bool = False,
         member_events: bool = False,
+        shard_count: int | None = None,
+        shard_ids: list[int] | None = None,
     ) -> None:
         self.service = service
         self.api_base_url = api_base_url
@@ -274,13 +282,19 @@ class DiscordAdapter:
         self.dev_guild_id = dev_guild_id
         self._token = token
         self.router = Router(service)
-        self.client = MentorbotClient(
+        sharding: dict[str, object] = {}
+        client_class = MentorbotClient
+        if shard_count is not None:
+            client_class = ShardedMentorbotClient
+            sharding = {"shard_count": shard_count, "shard_ids": shard_ids}
+        self.client = client_class(
             service,
             self.router,
             application_id=int(application_id) if application_id else None,
             guild_ready_timeout=guild_ready_timeout,
             capture_group_replies=capture_group_replies,
             member_events=member_events,
+            **sharding,
         )
         self.port = DiscordPort(self.client, list_role_members=list_role_members)
         self._connection: asyncio.Task[None] | None = None

@@ -60,12 +60,15 @@ class Dispatcher:
         worker_id: str | None = None,
         rng: random.Random | None = None,
         observer: Observer | None = None,
+        scope: queue.ClaimScope | None = None,
     ) -> None:
         self._factory = factory
         self.observer: Observer = observer or NULL_OBSERVER
         self._ports = ports
         self._clock = clock
         self.settings = settings or DeliverySettings()
+        # None: every community's effects; else only those this process can deliver.
+        self.scope = scope
         self.worker_id = worker_id or default_worker_id()
         self._rng = rng or random.Random()
         self._lock = asyncio.Lock()
@@ -287,7 +290,8 @@ class Dispatcher:
         self._claimed_at = now
         db = await queue.connect(session)
         params = (self.worker_id, db.time(self._lease(now)), db.time(now), self.settings.batch_size)
-        rows = [Claimed.of(row, db) for row in await db.fetch(db.statements.claim, params)]
+        sql = db.statements.claim if self.scope is None else db.statements.scoped_claim(self.scope)
+        rows = [Claimed.of(row, db) for row in await db.fetch(sql, params)]
         if not rows:
             return [], {}
         # Read in the claim's own transaction: no second lock on SQLite.

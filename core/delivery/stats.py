@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.models import Delivery
+from core.queue import ClaimScope
 
 UPCOMING_WINDOW = timedelta(hours=1)
 
@@ -34,13 +35,20 @@ class QueueStats:
         return max(0.0, (now - self.oldest_due_at).total_seconds())
 
 
-async def queue_stats(session: AsyncSession, now: datetime) -> QueueStats:
+async def queue_stats(
+    session: AsyncSession, now: datetime, scope: ClaimScope | None = None
+) -> QueueStats:
+    """The queue's figures; with ``scope``, ``due`` and ``oldest_due_at`` count only the
+    effects a dispatcher of that scope claims (another process's platform or shards
+    excluded), the rest stay the whole queue's."""
     pending = Delivery.status == "pending"
-    due, oldest = (
-        await session.execute(
-            select(func.count(), func.min(Delivery.due_at)).where(pending, Delivery.due_at <= now)
-        )
-    ).one()
+    d = Delivery.__table__.alias("d")
+    due_rows = select(func.count(), func.min(d.c.due_at)).where(
+        d.c.status == "pending", d.c.due_at <= now
+    )
+    if scope is not None:
+        due_rows = due_rows.where(text(scope.condition().removeprefix(" AND ")))
+    due, oldest = (await session.execute(due_rows)).one()
     scheduled = await session.scalar(
         select(func.count()).select_from(Delivery).where(pending, Delivery.due_at > now)
     )

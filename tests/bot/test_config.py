@@ -55,6 +55,11 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
         ("[slack]\nmood = 1", "slack.mood: unknown setting"),
         ("[logging]\nlevel = 'LOUD'", "logging.level"),
         ("[database\n", "not valid TOML"),
+        ("[discord]\nshard_ids = [0]", "discord: shard_ids needs shard_count"),
+        ("[discord]\nshard_count = 2\nshard_ids = [2]", "shard_ids: each from 0 to 1"),
+        ("[discord]\nshard_count = 2\nshard_ids = [1, 1]", "shard_ids: each shard id once"),
+        ("[discord]\nshard_count = 2\nshard_ids = []", "shard_ids: give at least one"),
+        ("[discord]\nshard_count = 0", "discord.shard_count: Input should be greater"),
     ],
 )
 def test_a_bad_file_names_the_key_and_the_problem(tmp_path: Path, toml: str, says: str) -> None:
@@ -143,3 +148,10 @@ def test_oauth_settings_that_do_not_fit_are_named(
     file.write_text(f"[slack]\n{toml}\n")
     with pytest.raises(ConfigError, match=says):
         load_config(file, env={**OAUTH_ENV, **env})
+
+
+def test_shards_here_are_the_configured_ones_or_all() -> None:
+    assert load_config(None, env={"MENTORBOT_CONFIG": ""}).discord.shards_here == [0]
+    assert Config.model_validate({"discord": {"shard_count": 3}}).discord.shards_here == [0, 1, 2]
+    sharded = Config.model_validate({"discord": {"shard_count": 4, "shard_ids": [3, 0]}})
+    assert sharded.discord.shards_here == [0, 3]

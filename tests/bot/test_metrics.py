@@ -15,12 +15,14 @@ from adapters.console.bot import ConsoleBot
 from bot.config import Config
 from bot.http import HttpServer
 from bot.metrics import Metrics
-from bot.wiring import add_operator_routes, core_settings, observed_job
+from bot.jobs import RecurringJob, RecurringJobs
+from bot.wiring import add_operator_routes, core_settings
 from core import db
 from core.actions import BUTTONS, FORMS
 from core.clock import FakeClock
 from core.commands import CATALOG
 from core.delivery import Dispatcher
+from core.leader import AlwaysLeading
 from core.effects import Reminder
 from core.logcontext import current_fields
 from core.messages import Message
@@ -248,8 +250,11 @@ async def test_a_checkout_that_finds_no_idle_connection_is_reported_as_a_pool_wa
 
 
 async def test_recurring_job_runs_are_counted_and_a_failure_is_logged_with_the_job(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, factory: async_sessionmaker[AsyncSession]
 ) -> None:
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+    from apscheduler.triggers.interval import IntervalTrigger
+
     metrics = Metrics()
     fields: list[dict[str, str]] = []
 
@@ -260,8 +265,10 @@ async def test_recurring_job_runs_are_counted_and_a_failure_is_logged_with_the_j
     async def broken() -> None:
         raise RuntimeError("the database went away")
 
-    await observed_job("request-housekeeping", housekeeping, metrics)()
-    await observed_job("badge-role-sync", broken, metrics)()  # logged, not raised
+    hourly = IntervalTrigger(hours=1, timezone="UTC")
+    jobs = RecurringJobs(AsyncIOScheduler(timezone="UTC"), [], AlwaysLeading(), factory, metrics)
+    await jobs._run(RecurringJob("request-housekeeping", housekeeping, hourly))
+    await jobs._run(RecurringJob("badge-role-sync", broken, hourly))  # logged, not raised
 
     samples = metric_samples(_latest(metrics))
     runs = "mentorbot_scheduler_job_runs_total"

@@ -5,6 +5,11 @@ frames, so plain text frames work unchanged.  Supported opcodes: HEARTBEAT (answ
 HEARTBEAT_ACK), IDENTIFY (-> READY + one GUILD_CREATE per joined guild), RESUME (-> replay of
 buffered events + RESUMED, or INVALID_SESSION for unknown sessions), REQUEST_GUILD_MEMBERS
 (-> one GUILD_MEMBERS_CHUNK), PRESENCE_UPDATE (recorded).  Voice is not supported.
+
+Sharding as Discord does it: an IDENTIFY with ``"shard": [id, count]`` gets READY (echoing the
+pair) and GUILD_CREATE for only the guilds with ``(guild_id >> 22) % count == id``; guild events
+are dispatched only to the session owning their guild's shard, events outside any guild (DMs) to
+shard 0.  A shard id outside ``0..count-1`` is closed with 4010 (Invalid shard).
 """
 
 from __future__ import annotations
@@ -84,10 +89,18 @@ class GatewaySession:
     seq: int = 0
     conn: GatewayConnection | None = None
     backlog: list[JSON] = field(default_factory=list)
+    shard: tuple[int, int] = (0, 1)  # (id, count)
 
     @property
     def live(self) -> bool:
         return self.conn is not None and self.conn.live
+
+    def serves(self, guild_id: int | None) -> bool:
+        """Whether events of this guild (None: outside any guild, e.g. DMs) come here."""
+        shard_id, count = self.shard
+        if guild_id is None:
+            return shard_id == 0
+        return (guild_id >> 22) % count == shard_id
 
     def next_dispatch(self, event: str, data: JSON) -> JSON:
         self.seq += 1
@@ -95,6 +108,13 @@ class GatewaySession:
         self.backlog.append(payload)
         del self.backlog[:-_BACKLOG]
         return payload
+
+
+def _guild_of(event: str, data: JSON) -> int | None:
+    """The guild an event belongs to (its shard's session gets it); None outside guilds."""
+    raw = data.get("id") if event in ("GUILD_CREATE", "GUILD_UPDATE", "GUILD_DELETE") else None
+    raw = raw if raw is not None else data.get("guild_id")
+    return int(raw) if raw is not None else None
 
 
 class Gateway:
@@ -186,15 +206,26 @@ class Gateway:
         if not self._token_ok(d.get("token")):
             await self._close(conn, 4004, "Authentication failed")
             return
+        shard = d.get("shard") or [0, 1]
+        try:
+            shard_id, shard_count = int(shard[0]), int(shard[1])
+        except (TypeError, ValueError, IndexError):
+            shard_id, shard_count = -1, 0
+        if not 0 <= shard_id < shard_count:
+            await self._close(conn, 4010, "Invalid shard")
+            return
         self.identifies.append(d)
         session = GatewaySession(
-            session_id=secrets.token_hex(16), intents=int(d.get("intents", 0)), identify=d
+            session_id=secrets.token_hex(16),
+            intents=int(d.get("intents", 0)),
+            identify=d,
+            shard=(shard_id, shard_count),
         )
         self.sessions[session.session_id] = session
         session.conn = conn
         conn.session = session
         st = self.fake.state
-        joined = [g for g in st.guilds.values() if g.joined]
+        joined = [g for g in st.guilds.values() if g.joined and session.serves(g.id)]
         ready = {
             "v": 10,
             "user": st.bot_user_payload(),
@@ -212,6 +243,8 @@ class Gateway:
             "auth": {},
             "_trace": ['["fake-discord-gateway",{}]'],
         }
+        if d.get("shard"):
+            ready["shard"] = [shard_id, shard_count]
         await conn.send(session.next_dispatch("READY", ready))
         for g in joined:
             await conn.send(session.next_dispatch("GUILD_CREATE", st.guild_create_payload(g.id)))
@@ -284,8 +317,11 @@ class Gateway:
                 f"cannot dispatch {event}: no discord.py client is connected to the fake gateway"
             )
         delivered = 0
+        guild_id = _guild_of(event, data)
         for session in sessions:
             if intent is not None and not session.intents & intent:
+                continue
+            if not session.serves(guild_id):
                 continue
             body = transform(data, session) if transform else data
             payload = session.next_dispatch(event, body)
