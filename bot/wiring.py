@@ -471,7 +471,7 @@ def add_operator_routes(
         metrics.watch_queue(read_queue, service.clock)
     # Readiness: the lag of what this process delivers (another platform's or shard's
     # effects wait for the process that runs it, see build_dispatcher).
-    scope = claim_scope(config, (a.port.platform for a in adapters))
+    scope = claim_scope(config, (a.port.platform for a in adapters)) if adapters else None
     readiness = Readiness(
         queue_reader(service.readers, service.clock, scope),
         service.clock,

@@ -26,7 +26,8 @@ from bot.http import HttpServer
 from bot.wiring import add_operator_routes
 from core import db
 from core.clock import FakeClock
-from core.delivery.stats import QueueStats
+from core.delivery.stats import QueueStats, queue_stats
+from core.queue import ClaimScope
 from core.service import Mentorbot
 from tests.conftest import PG_URL
 from tests.core.delivery_kit import community, dispatcher, queue, recording_port
@@ -263,3 +264,20 @@ async def test_mentorbot_run_serves_health_and_metrics_and_follows_the_gateway(
         finally:
             stop.set()
             assert await asyncio.wait_for(running, timeout=30) == 0
+
+
+async def test_the_delivery_lag_counts_only_what_this_process_delivers(
+    factory: async_sessionmaker[AsyncSession], clock: FakeClock
+) -> None:
+    """A Slack-only process is not made unready by Discord effects waiting for the process
+    that runs Discord (its dispatcher never claims them)."""
+    made = await community(factory, clock)  # a console community
+    await queue(factory, clock, made.id, "waiting")
+    clock.advance(seconds=600)
+    async with factory() as session:
+        everything = await queue_stats(session, clock.now())
+        mine = await queue_stats(session, clock.now(), ClaimScope(("slack",)))
+        console = await queue_stats(session, clock.now(), ClaimScope(("console", "slack")))
+    assert (everything.due, everything.lag_seconds(clock.now())) == (1, 600.0)
+    assert (mine.due, mine.oldest_due_at) == (0, None)
+    assert console.due == 1

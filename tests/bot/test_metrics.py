@@ -14,16 +14,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from adapters.console.bot import ConsoleBot
 from bot.config import Config
 from bot.http import HttpServer
-from bot.metrics import Metrics
 from bot.jobs import RecurringJob, RecurringJobs
+from bot.metrics import Metrics
 from bot.wiring import add_operator_routes, core_settings
 from core import db
 from core.actions import BUTTONS, FORMS
 from core.clock import FakeClock
 from core.commands import CATALOG
 from core.delivery import Dispatcher
-from core.leader import AlwaysLeading
 from core.effects import Reminder
+from core.leader import AlwaysLeading
 from core.logcontext import current_fields
 from core.messages import Message
 from core.observe import REASONS
