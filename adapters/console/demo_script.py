@@ -373,6 +373,18 @@ SECTIONS: tuple[Section, ...] = (
             ),
         ),
     ),
+    Section(
+        "Your data",
+        "Dave downloads everything Mentorbot stores about him; only he receives the file.",
+        (
+            Step(
+                "dave",
+                "/privacy export",
+                Sees("dave", "Everything Mentorbot stores about you"),
+                FileSent("dave", ".json"),
+            ),
+        ),
+    ),
 )
 
 DEMO = Demo(

@@ -125,7 +125,7 @@ async def _private_reviews_about(uow: UnitOfWork, scope: Scope) -> int:
 
 async def export_my_data(uow: UnitOfWork, actor: Actor, cmd: ExportMyData) -> Reply:
     data, counts = await export_document(uow, actor.member)
-    listed = ", ".join(f"{n} {t.replace('_', ' ')}" for t, n in counts.items() if n)
+    listed = ", ".join(f"{t.replace('_', ' ')}: {n}" for t, n in counts.items() if n)
     stamp = uow.now().strftime("%Y%m%d")
     return Reply(
         message=Message(
