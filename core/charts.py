@@ -1,14 +1,20 @@
-"""Goal progress charts (F10): a PNG drawn with matplotlib, and the same in words.
+"""Charts as PNG images drawn with matplotlib, each with the same in words: goal progress
+(F10) and the impact metrics' bar charts (F13).
 
 matplotlib is imported only when a chart is drawn (with the Agg backend, no display),
 so start-up and every other command never pay for it. Drawing is CPU work; callers run
-:func:`draw_progress_chart` in a worker thread.
+the ``draw_*`` functions in a worker thread, never on the event loop.
+
+Metrics charts have an opaque light background with dark text and the Okabe-Ito
+colour-blind-safe palette, so they read the same in Discord's and Slack's dark and
+light themes.
 """
 
 from __future__ import annotations
 
 import io
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -106,3 +112,82 @@ def png_size(data: bytes) -> tuple[int, int]:
     if data[:8] != b"\x89PNG\r\n\x1a\n":
         raise ValueError("not a PNG")
     return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+# Okabe-Ito: distinguishable with every common colour-vision deficiency.
+BLUE, ORANGE, GREEN, VERMILLION = "#0072B2", "#E69F00", "#009E73", "#D55E00"
+INK, PAPER, GRID = "#1f2328", "#ffffff", "#d0d7de"
+MAX_TICKS = 12
+
+
+@dataclass(frozen=True)
+class Bars:
+    """One series of a bar chart."""
+
+    label: str
+    values: tuple[int, ...]
+    color: str
+
+
+@dataclass(frozen=True)
+class BarChart:
+    """A bar chart (grouped, or stacked) over ``categories``, with its summary in words."""
+
+    filename: str
+    title: str
+    categories: tuple[str, ...]
+    series: tuple[Bars, ...]
+    ylabel: str
+    summary: str
+    stacked: bool = False
+
+
+def draw_bar_chart(chart: BarChart) -> bytes:
+    """A PNG of ``chart``, exactly :data:`WIDTH_PX` x :data:`HEIGHT_PX` pixels."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    with _DRAWING:
+        fig, ax = plt.subplots(figsize=(WIDTH_PX / DPI, HEIGHT_PX / DPI), dpi=DPI)
+        try:
+            fig.patch.set_facecolor(PAPER)
+            ax.set_facecolor(PAPER)
+            xs = list(range(len(chart.categories)))
+            count = max(1, len(chart.series))
+            width = 0.8 if chart.stacked else 0.8 / count
+            bottom = [0] * len(xs)
+            for i, bars in enumerate(chart.series):
+                if chart.stacked:
+                    ax.bar(xs, bars.values, 0.8, bottom=bottom, label=bars.label, color=bars.color)
+                    bottom = [b + v for b, v in zip(bottom, bars.values, strict=True)]
+                else:
+                    offset = (i - (count - 1) / 2) * width
+                    shifted = [x + offset for x in xs]
+                    ax.bar(shifted, bars.values, width, label=bars.label, color=bars.color)
+            step = max(1, -(-len(xs) // MAX_TICKS))
+            ax.set_xticks(xs[::step], chart.categories[::step], rotation=0 if step == 1 else 30)
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.set_ylabel(chart.ylabel, color=INK)
+            ax.set_title(chart.title, color=INK)
+            ax.tick_params(colors=INK, labelsize="small")
+            for spine in ax.spines.values():
+                spine.set_color(GRID)
+            ax.grid(axis="y", color=GRID, alpha=0.8)
+            ax.set_axisbelow(True)
+            if len(chart.series) > 1:
+                ax.legend(loc="upper left", fontsize="small", frameon=False, labelcolor=INK)
+            fig.tight_layout()
+            buffer = io.BytesIO()
+            fig.savefig(buffer, format="png", dpi=DPI, facecolor=PAPER)
+        finally:
+            plt.close(fig)
+    return buffer.getvalue()
+
+
+def peak(categories: Sequence[str], values: Sequence[int]) -> str:
+    """ "the most (N) in CATEGORY" for the largest value."""
+    best = max(range(len(values)), key=lambda i: values[i])
+    return f"the most ({values[best]}) in {categories[best]}"

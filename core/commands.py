@@ -19,6 +19,7 @@ from core.usecases import (
     mentees,
     mentors,
     mentorships,
+    metrics,
     requests,
     reviews,
     rounds,
@@ -519,5 +520,6 @@ CATALOG = Catalog(
         ),
         *sessions.COMMANDS,
         *group_catalog.COMMANDS,
+        *metrics.COMMANDS,
     ]
 )

@@ -55,6 +55,7 @@ from core.usecases.group_posts import thread_reply
 from core.usecases.group_prompts import post_scheduled_prompts
 from core.usecases.home import dashboard
 from core.usecases.housekeeping import goals_and_badges, nudge_and_expire
+from core.usecases.metrics.reports import queue_due_reports
 from core.usecases.pruning import Pruned, more_to_prune, prune_step
 from core.usecases.sessions.agenda import feed_for
 from core.usecases.sessions.planning import nudge_check_ins, slot_choices
@@ -289,7 +290,8 @@ class Mentorbot:
 
     async def housekeeping(self) -> tuple[int, int]:
         """Recurring job: nudge waiting requests once, expire old ones, nudge quiet
-        mentorships to check in, goals and badges, keep support groups going, and prune
+        mentorships to check in, goals and badges, queue the next weekly digest or monthly
+        leaderboard whose run has come, keep support groups going, and prune
         rows past their useful life. (nudged, expired)"""
         async with self.uow() as uow:
             counts = await nudge_and_expire(uow)
@@ -297,6 +299,9 @@ class Mentorbot:
         async with self.uow() as uow:
             await nudge_check_ins(uow)
             await goals_and_badges(uow)
+            await uow.commit()
+        async with self.uow() as uow:
+            await queue_due_reports(uow)
             await uow.commit()
         await self.group_housekeeping()
         await self.prune()

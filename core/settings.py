@@ -60,3 +60,7 @@ class CoreSettings:
     meeting_reminder_hours: tuple[int, ...] = (24, 1)
     # Groups one housekeeping pass extends, offers it expires or prompts it posts, at most.
     group_batch: int = 200
+    # Impact metrics (F13): the largest file an export may send (None: the platform's own
+    # limit, core.attachments); mentors read per page of the per-mentor CSV.
+    file_limit_bytes: int | None = None
+    export_page_size: int = 500

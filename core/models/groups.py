@@ -88,6 +88,7 @@ class SupportGroupMeeting(Base):
     __tablename__ = "support_group_meetings"
     __table_args__ = (
         Index(None, "group_id", "scheduled_at"),
+        Index(None, "community_id", "scheduled_at"),  # impact metrics: meetings a period
         # One row per occurrence of the series: materialising again never duplicates.
         UniqueConstraint("group_id", "occurrence_at"),
     )
