@@ -146,6 +146,9 @@ READ_ONLY = {
     "group list",
     "group info",
     "group meetings",
+    "admin metrics",
+    "admin export metrics",
+    "admin export mentors",
 }
 # Needs a mentorship to answer: checked to write nothing in tests/adapters/console/test_sessions.py.
 NEEDS_A_PARTNER = {"session suggest-times"}
