@@ -30,6 +30,7 @@ from core.models import (
 Row = dict[str, Any]
 ACCEPTED = ("active", "paused", "completed", "ended")
 DAY = 86400
+SESSION_STATES = ("scheduled", "completed", "completed", "cancelled", "no_show")
 
 
 @dataclass
@@ -179,7 +180,9 @@ async def seed(
                 "scheduled_at": when,
                 "duration": 60,
                 "type": "one_on_one",
-                "status": rng.choice(("scheduled", "completed", "completed", "cancelled", "no_show")),
+                "status": rng.choice(
+                    ("scheduled", "completed", "completed", "cancelled", "no_show")
+                ),
                 "version": 1,
                 "created_at": when,
             }
@@ -342,8 +345,12 @@ def _one(data: Seeded, start: datetime | None, end: datetime) -> dict[str, float
         if _in(first, start, end)
     ]
     f["matching.first_median"], f["matching.first_p90"] = _pct(to_first, 50), _pct(to_first, 90)
-    held = sum(s["status"] == "completed" and _in(s["scheduled_at"], start, end) for s in data.sessions)
-    missed = sum(s["status"] == "no_show" and _in(s["scheduled_at"], start, end) for s in data.sessions)
+    held = sum(
+        s["status"] == "completed" and _in(s["scheduled_at"], start, end) for s in data.sessions
+    )
+    missed = sum(
+        s["status"] == "no_show" and _in(s["scheduled_at"], start, end) for s in data.sessions
+    )
     f["sessions.held"], f["sessions.no_shows"] = held, missed
     f["sessions.no_show_rate"] = _rate(missed, held + missed)
     done = sum(p["change"] == "completed" and _in(p["at"], start, end) for p in data.progress)
@@ -362,7 +369,8 @@ def _one(data: Seeded, start: datetime | None, end: datetime) -> dict[str, float
         kept = [
             m
             for m in cohort
-            if m["end_date"] is None or (m["end_date"] - m["start_date"]).total_seconds() >= days * DAY
+            if m["end_date"] is None
+            or (m["end_date"] - m["start_date"]).total_seconds() >= days * DAY
         ]
         f[f"retention.day{days}"] = _rate(len(kept), len(cohort))
     starters = {m["mentee_id"] for m in started}
@@ -380,7 +388,9 @@ def _one(data: Seeded, start: datetime | None, end: datetime) -> dict[str, float
         for g in data.group_members
     )
     meetings = [
-        m for m in data.meetings if m["status"] == "scheduled" and _in(m["scheduled_at"], start, end)
+        m
+        for m in data.meetings
+        if m["status"] == "scheduled" and _in(m["scheduled_at"], start, end)
     ]
     f["groups.meetings"] = len(meetings)
     f["groups.attendance"] = _mean(
@@ -429,4 +439,65 @@ def expected(data: Seeded, days: int | None) -> dict[str, tuple[float | None, fl
         sum(g["status"] == "active" and g["group_id"] in live_groups for g in data.group_members),
         None,
     )
+    return out
+
+
+# Figures whose shown line every adapter test checks: (key, label, unit).
+SHOWN = (
+    ("mentorships.started", "started", "count"),
+    ("mentorships.completed", "completed", "count"),
+    ("sessions.held", "held", "count"),
+    ("sessions.no_show_rate", "no-show rate", "rate"),
+    ("ratings.average", "average rating", "rating"),
+    ("matching.request_median", "request to acceptance, median", "duration"),
+    ("mentees.waiting", "waiting", "count"),
+)
+
+
+def expected_lines(data: Seeded, days: int | None) -> list[str]:
+    """How the ``SHOWN`` figures read in the reply, from the plain-Python values."""
+    from core.usecases.metrics.cards import figure_line
+    from core.usecases.metrics.figures import Figure
+
+    want = expected(data, days)
+    now = {"mentees.waiting"}
+    return [
+        figure_line(Figure(key, "", label, *want[key], unit, key in now))  # type: ignore[arg-type]
+        for key, label, unit in SHOWN
+    ]
+
+
+def is_png(data: bytes) -> bool:
+    """A PNG signature, and an image matplotlib decodes to the charts' size."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.image as mpimg
+
+    from core.charts import HEIGHT_PX, WIDTH_PX
+
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        return False
+    pixels = mpimg.imread(io.BytesIO(data), format="png")
+    return tuple(pixels.shape[:2]) == (HEIGHT_PX, WIDTH_PX)
+
+
+def mentor_rows_expected(data: Seeded) -> dict[str, dict[str, int]]:
+    """user id -> sessions held and reviews, all time (for the CSV checks)."""
+    out = {}
+    for mentor in data.mentors:
+        user = data.mentor_member(mentor)["platform_user_id"]
+        out[user] = {
+            "sessions": sum(
+                s["mentor_id"] == mentor["id"]
+                and s["status"] == "completed"
+                and s["scheduled_at"] < data.now
+                for s in data.sessions
+            ),
+            "reviews": sum(
+                r["mentor_id"] == mentor["id"] and r["created_at"] < data.now for r in data.reviews
+            ),
+        }
     return out

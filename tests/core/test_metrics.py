@@ -219,7 +219,9 @@ async def test_leaderboard_honours_opt_out(console: ConsoleBot, seeded: Seeded) 
             and mentor["user_id"] not in left
         ):
             held = sum(
-                s["mentor_id"] == mentor["id"] and s["status"] == "completed" and s["scheduled_at"] < NOW
+                s["mentor_id"] == mentor["id"]
+                and s["status"] == "completed"
+                and s["scheduled_at"] < NOW
                 for s in seeded.sessions
             )
             if held:
