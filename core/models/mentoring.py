@@ -86,7 +86,9 @@ class Mentee(Base):
     __table_args__ = (
         UniqueConstraint("user_id"),
         Index(None, "status"),
-        Index(None, "community_id", "status"),  # impact metrics: mentees waiting
+        # Impact metrics: mentees waiting, and new mentee profiles in a period.
+        Index(None, "community_id", "status"),
+        Index(None, "community_id", "created_at"),
     )
 
     id: Mapped[str] = id_column()
@@ -110,9 +112,28 @@ class Mentorship(Base):
         Index(None, "mentee_id", "status"),
         Index(None, "status", "requested_at"),
         Index(None, "status", "next_check_in"),
-        # Impact metrics: mentorships started / ended in a period.
-        Index(None, "community_id", "start_date"),
-        Index(None, "community_id", "end_date"),
+        # Impact metrics: mentorships started in a period, with all the figures read of
+        # them (time to match, retention, first and returning mentees) in the index; and
+        # those closed in a period.
+        Index(
+            "ix_mentorships_metrics_started",
+            "community_id",
+            "status",
+            "start_date",
+            "requested_at",
+            "end_date",
+            "mentee_id",
+        ),
+        Index(None, "community_id", "status", "end_date"),
+        # ... and per mentee (first mentorships, returning mentees, how long one waits).
+        Index(
+            "ix_mentorships_metrics_mentees",
+            "community_id",
+            "mentee_id",
+            "start_date",
+            "status",
+            "end_date",
+        ),
     )
 
     id: Mapped[str] = id_column()
@@ -170,7 +191,9 @@ class MentorSession(Base):
         Index(None, "mentor_id", "scheduled_at"),
         Index(None, "mentorship_id", "scheduled_at"),
         Index(None, "community_id", "type", "status", "scheduled_at"),
-        Index(None, "community_id", "scheduled_at"),  # impact metrics: sessions a period
+        # Impact metrics: sessions held / missed in a period, per community and per mentor.
+        Index(None, "community_id", "status", "scheduled_at"),
+        Index(None, "mentor_id", "status", "scheduled_at"),
     )
 
     id: Mapped[str] = id_column()
@@ -236,7 +259,7 @@ class MentorReview(Base):
     __tablename__ = "mentor_reviews"
     __table_args__ = (
         Index(None, "mentor_id"),
-        Index(None, "community_id", "created_at"),  # impact metrics: ratings a period
+        Index(None, "community_id", "created_at", "rating"),  # impact metrics: ratings
         # One review per reviewer per mentorship (F11).
         UniqueConstraint("mentorship_id", "reviewer_id"),
     )

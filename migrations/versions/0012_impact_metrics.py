@@ -25,12 +25,18 @@ depends_on: str | Sequence[str] | None = None
 INDEXES = (
     ('mentors', 'ix_mentors_community_id_status', ['community_id', 'status']),
     ('mentees', 'ix_mentees_community_id_status', ['community_id', 'status']),
-    ('mentorships', 'ix_mentorships_community_id_start_date', ['community_id', 'start_date']),
-    ('mentorships', 'ix_mentorships_community_id_end_date', ['community_id', 'end_date']),
-    ('mentor_sessions', 'ix_mentor_sessions_community_id_scheduled_at', ['community_id', 'scheduled_at']),
-    ('mentor_reviews', 'ix_mentor_reviews_community_id_created_at', ['community_id', 'created_at']),
+    ('mentees', 'ix_mentees_community_id_created_at', ['community_id', 'created_at']),
+    ('mentorships', 'ix_mentorships_metrics_started',
+     ['community_id', 'status', 'start_date', 'requested_at', 'end_date', 'mentee_id']),
+    ('mentorships', 'ix_mentorships_metrics_mentees',
+     ['community_id', 'mentee_id', 'start_date', 'status', 'end_date']),
+    ('mentorships', 'ix_mentorships_community_id_status_end_date', ['community_id', 'status', 'end_date']),
+    ('mentor_sessions', 'ix_mentor_sessions_community_id_status_scheduled_at', ['community_id', 'status', 'scheduled_at']),
+    ('mentor_sessions', 'ix_mentor_sessions_mentor_id_status_scheduled_at', ['mentor_id', 'status', 'scheduled_at']),
+    ('mentor_reviews', 'ix_mentor_reviews_community_id_created_at_rating', ['community_id', 'created_at', 'rating']),
     ('goal_progress', 'ix_goal_progress_community_id_change_at', ['community_id', 'change', 'at']),
-    ('support_group_meetings', 'ix_support_group_meetings_community_id_scheduled_at', ['community_id', 'scheduled_at']),
+    ('support_group_meetings', 'ix_support_group_meetings_metrics',
+     ['community_id', 'status', 'scheduled_at', 'attendee_count']),
 )
 
 

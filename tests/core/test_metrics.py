@@ -289,3 +289,24 @@ async def test_weekly_digest_goes_out_once_a_week(console: ConsoleBot, seeded: S
     await console.say("advance 8d")
     await console.service.housekeeping()
     assert len(await _digests(console.service.factory)) == 6
+
+
+async def test_monthly_leaderboard_in_the_announcement_room(
+    console: ConsoleBot, seeded: Seeded
+) -> None:
+    said = await console.say("/admin reports leaderboard:yes hour:10")
+    assert any("the 1st of each month at 10:00 (UTC)" in line for line in said)
+    said = await console.say("/admin reports leaderboard:yes")
+    assert any("Nothing changed" in line for line in said)
+    (queued,) = await _digests(console.service.factory)
+    assert queued.due_at == datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+    await console.say("advance 2d")
+    await console.dispatcher.drain()
+    await console.service.housekeeping()
+    boards = [s for s in console.shown if s.channel == "general"]
+    assert [s.message.title for s in boards] == ["Mentor leaderboard · the last 30 days"]
+    rows = await _digests(console.service.factory)
+    assert [(r.status, r.due_at) for r in rows] == [
+        ("sent", datetime(2026, 12, 1, 10, 0, tzinfo=UTC)),
+        ("pending", datetime(2027, 1, 1, 10, 0, tzinfo=UTC)),
+    ]

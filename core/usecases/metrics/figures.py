@@ -27,8 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import and_, exists, func, literal_column, or_, select
-from sqlalchemy.orm import aliased
+from sqlalchemy import ColumnElement, and_, false, func, literal_column, or_, select
 
 from core.models import (
     GoalProgress,
@@ -51,11 +50,13 @@ from core.usecases.metrics.sql import (
     at,
     case_value,
     count_in,
+    counts,
     in_either,
     is_postgres,
     percentiles,
     period_of,
     seconds,
+    within,
 )
 
 Unit = Literal["count", "rate", "duration", "rating", "number"]
@@ -87,8 +88,8 @@ class Figures:
         label: str,
         current: float | None,
         previous: float | None = None,
-        unit: Unit = "count",
         *,
+        unit: Unit = "count",
         now: bool = False,
     ) -> None:
         section = SECTIONS[key.split(".")[0]]
@@ -129,6 +130,22 @@ def _rate(part: float, whole: float) -> float | None:
     return part / whole if whole else None
 
 
+def _periods(column: Any, w: Window) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    """(in this period, in the previous one); the latter never holds for "all"."""
+    if w.start is None or w.previous_start is None:
+        return within(column, None, w.end), false()
+    return within(column, w.start, w.end), within(column, w.previous_start, w.start)
+
+
+def _pair(model: Any, column: Any, w: Window, *where: Any) -> list[Any]:
+    """Two counts (this period, the previous one) of ``model`` rows by ``column``: each an
+    index range count when an index leads with the ``where`` columns and ``column``."""
+    return [
+        select(func.count()).select_from(model).where(*where, period).scalar_subquery()
+        for period in _periods(column, w)
+    ]
+
+
 async def compute(uow: UnitOfWork, community_id: str, window: Window) -> Figures:
     figures = Figures(window)
     for step in (
@@ -147,7 +164,6 @@ async def compute(uow: UnitOfWork, community_id: str, window: Window) -> Figures
 
 
 async def _mentors(uow: UnitOfWork, cid: str, w: Window, out: Figures) -> None:
-    row: Any
     s = uow.session
     by_status = dict(
         (
@@ -160,6 +176,7 @@ async def _mentors(uow: UnitOfWork, cid: str, w: Window, out: Figures) -> None:
     )
     for status in MENTOR_STATUSES:
         out.add(f"mentors.{status}", status, by_status.get(status, 0), now=True)
+    # A few thousand rows at most, read once for both moments.
     applied = period_of(Mentor.application_date, w)
     approved = period_of(Mentor.approved_date, w)
     row = (
@@ -180,12 +197,15 @@ async def _mentors(uow: UnitOfWork, cid: str, w: Window, out: Figures) -> None:
 
 
 async def _mentees(uow: UnitOfWork, cid: str, w: Window, out: Figures) -> None:
-    row: Any
     s, pg = uow.session, is_postgres(uow.session)
     # Waiting since their profile, or since their latest mentorship closed.
     last_closed = (
         select(func.max(Mentorship.end_date))
-        .where(Mentorship.mentee_id == Mentee.id, Mentorship.end_date.is_not(None))
+        .where(
+            Mentorship.community_id == cid,
+            Mentorship.mentee_id == Mentee.id,
+            Mentorship.end_date.is_not(None),
+        )
         .correlate(Mentee)
         .scalar_subquery()
     )
@@ -208,59 +228,53 @@ async def _mentees(uow: UnitOfWork, cid: str, w: Window, out: Figures) -> None:
         unit="duration",
         now=True,
     )
-    joined = period_of(Mentee.created_at, w)
-    row = (
-        await s.execute(
-            select(count_in(joined == CURRENT), count_in(joined == PREVIOUS)).where(
-                Mentee.community_id == cid, in_either(Mentee.created_at, w)
-            )
-        )
-    ).one()
-    out.add("mentees.joined", "new mentee profiles", row[0], row[1])
+    joined = await counts(s, _pair(Mentee, Mentee.created_at, w, Mentee.community_id == cid))
+    out.add("mentees.joined", "new mentee profiles", *joined)
 
 
 async def _mentorships(uow: UnitOfWork, cid: str, w: Window, out: Figures) -> None:
-    row: Any
-    s = uow.session
-    live = dict(
-        (
-            await s.execute(
-                select(Mentorship.status, func.count())
-                .where(Mentorship.community_id == cid, Mentorship.status.in_(("active", "paused")))
-                .group_by(Mentorship.status)
-            )
-        ).all()
+    mine = Mentorship.community_id == cid
+
+    def live(status: str) -> Any:
+        return (
+            select(func.count())
+            .select_from(Mentorship)
+            .where(mine, Mentorship.status == status)
+            .scalar_subquery()
+        )
+
+    found = await counts(
+        uow.session,
+        [
+            live("active"),
+            live("paused"),
+            *_pair(Mentorship, Mentorship.start_date, w, mine, Mentorship.status.in_(ACCEPTED)),
+            *_pair(Mentorship, Mentorship.end_date, w, mine, Mentorship.status == "completed"),
+            *_pair(Mentorship, Mentorship.end_date, w, mine, Mentorship.status == "ended"),
+        ],
     )
-    out.add("mentorships.active", "active", live.get("active", 0), now=True)
-    out.add("mentorships.paused", "paused", live.get("paused", 0), now=True)
-    started = period_of(Mentorship.start_date, w)
-    row = (
-        await s.execute(
-            select(count_in(started == CURRENT), count_in(started == PREVIOUS)).where(
-                Mentorship.community_id == cid,
-                Mentorship.status.in_(ACCEPTED),
-                in_either(Mentorship.start_date, w),
-            )
+    out.add("mentorships.active", "active", found[0], now=True)
+    out.add("mentorships.paused", "paused", found[1], now=True)
+    out.add("mentorships.started", "started", *found[2:4])
+    out.add("mentorships.completed", "completed", *found[4:6])
+    out.add("mentorships.ended", "ended early", *found[6:8])
+
+
+def _per_mentee(cid: str, w: Window) -> Any:
+    """Per mentee with an accepted mentorship: their first start ever, and their latest
+    start in this period and in the previous one (one grouped pass over an index)."""
+    current, previous = _periods(Mentorship.start_date, w)
+    return (
+        select(
+            Mentorship.mentee_id.label("mentee_id"),
+            func.min(Mentorship.start_date).label("first"),
+            func.max(case_value(current, Mentorship.start_date)).label("last_current"),
+            func.max(case_value(previous, Mentorship.start_date)).label("last_previous"),
         )
-    ).one()
-    out.add("mentorships.started", "started", row[0], row[1])
-    ended = period_of(Mentorship.end_date, w)
-    row = (
-        await s.execute(
-            select(
-                count_in(and_(Mentorship.status == "completed", ended == CURRENT)),
-                count_in(and_(Mentorship.status == "completed", ended == PREVIOUS)),
-                count_in(and_(Mentorship.status == "ended", ended == CURRENT)),
-                count_in(and_(Mentorship.status == "ended", ended == PREVIOUS)),
-            ).where(
-                Mentorship.community_id == cid,
-                Mentorship.status.in_(("completed", "ended")),
-                in_either(Mentorship.end_date, w),
-            )
-        )
-    ).one()
-    out.add("mentorships.completed", "completed", row[0], row[1])
-    out.add("mentorships.ended", "ended early", row[2], row[3])
+        .where(Mentorship.community_id == cid, Mentorship.status.in_(ACCEPTED))
+        .group_by(Mentorship.mentee_id)
+        .subquery()
+    )
 
 
 async def _matching(uow: UnitOfWork, cid: str, w: Window, out: Figures) -> None:
@@ -277,14 +291,7 @@ async def _matching(uow: UnitOfWork, cid: str, w: Window, out: Figures) -> None:
         ),
         (0.5, 0.9),
     )
-    firsts = (
-        select(
-            Mentorship.mentee_id.label("mentee_id"), func.min(Mentorship.start_date).label("first")
-        )
-        .where(Mentorship.community_id == cid, Mentorship.status.in_(ACCEPTED))
-        .group_by(Mentorship.mentee_id)
-        .subquery()
-    )
+    firsts = _per_mentee(cid, w)
     first = await percentiles(
         s,
         select(period_of(firsts.c.first, w), seconds(pg, firsts.c.first, Mentee.created_at))
@@ -298,78 +305,59 @@ async def _matching(uow: UnitOfWork, cid: str, w: Window, out: Figures) -> None:
     ):
         now = found.get(CURRENT, (0, [None, None]))[1]
         before = found.get(PREVIOUS, (0, [None, None]))[1]
-        out.add(f"matching.{name}_median", f"{label}, median", now[0], before[0], "duration")
-        out.add(f"matching.{name}_p90", f"{label}, 90th percentile", now[1], before[1], "duration")
+        out.add(f"matching.{name}_median", f"{label}, median", now[0], before[0], unit="duration")
+        out.add(
+            f"matching.{name}_p90", f"{label}, 90th percentile", now[1], before[1], unit="duration"
+        )
 
 
 async def _sessions(uow: UnitOfWork, cid: str, w: Window, out: Figures) -> None:
-    row: Any
-    period = period_of(MentorSession.scheduled_at, w)
-    held, missed = MentorSession.status == "completed", MentorSession.status == "no_show"
-    row = (
-        await uow.session.execute(
-            select(
-                count_in(and_(held, period == CURRENT)),
-                count_in(and_(held, period == PREVIOUS)),
-                count_in(and_(missed, period == CURRENT)),
-                count_in(and_(missed, period == PREVIOUS)),
-            ).where(
-                MentorSession.community_id == cid,
-                in_either(MentorSession.scheduled_at, w),
-                MentorSession.status.in_(("completed", "no_show")),
-            )
-        )
-    ).one()
-    out.add("sessions.held", "held", row[0], row[1])
-    out.add("sessions.no_shows", "no-shows", row[2], row[3])
+    mine = MentorSession.community_id == cid
+    at_ = MentorSession.scheduled_at
+    held, missed = (
+        _pair(MentorSession, at_, w, mine, MentorSession.status == status)
+        for status in ("completed", "no_show")
+    )
+    found = await counts(uow.session, [*held, *missed])
+    out.add("sessions.held", "held", *found[0:2])
+    out.add("sessions.no_shows", "no-shows", *found[2:4])
     out.add(
         "sessions.no_show_rate",
         "no-show rate",
-        _rate(row[2], row[0] + row[2]),
-        _rate(row[3], row[1] + row[3]),
-        "rate",
+        _rate(found[2], found[0] + found[2]),
+        _rate(found[3], found[1] + found[3]),
+        unit="rate",
     )
 
 
 async def _goals(uow: UnitOfWork, cid: str, w: Window, out: Figures) -> None:
-    row: Any
-    period = period_of(GoalProgress.at, w)
-    done, dropped = GoalProgress.change == "completed", GoalProgress.change == "abandoned"
-    row = (
-        await uow.session.execute(
-            select(
-                count_in(and_(done, period == CURRENT)),
-                count_in(and_(done, period == PREVIOUS)),
-                count_in(and_(dropped, period == CURRENT)),
-                count_in(and_(dropped, period == PREVIOUS)),
-            ).where(
-                GoalProgress.community_id == cid,
-                GoalProgress.change.in_(("completed", "abandoned")),
-                in_either(GoalProgress.at, w),
-            )
-        )
-    ).one()
-    out.add("goals.completed", "completed", row[0], row[1])
-    out.add("goals.abandoned", "abandoned", row[2], row[3])
+    mine = GoalProgress.community_id == cid
+    done, dropped = (
+        _pair(GoalProgress, GoalProgress.at, w, mine, GoalProgress.change == change)
+        for change in ("completed", "abandoned")
+    )
+    found = await counts(uow.session, [*done, *dropped])
+    out.add("goals.completed", "completed", *found[0:2])
+    out.add("goals.abandoned", "abandoned", *found[2:4])
     out.add(
         "goals.completion_rate",
         "completion rate",
-        _rate(row[0], row[0] + row[2]),
-        _rate(row[1], row[1] + row[3]),
-        "rate",
+        _rate(found[0], found[0] + found[2]),
+        _rate(found[1], found[1] + found[3]),
+        unit="rate",
     )
 
 
 async def _ratings(uow: UnitOfWork, cid: str, w: Window, out: Figures) -> None:
     row: Any
-    period = period_of(MentorReview.created_at, w)
+    current, previous = _periods(MentorReview.created_at, w)
     row = (
         await uow.session.execute(
             select(
-                count_in(period == CURRENT),
-                count_in(period == PREVIOUS),
-                func.avg(case_value(period == CURRENT, MentorReview.rating)),
-                func.avg(case_value(period == PREVIOUS, MentorReview.rating)),
+                count_in(current),
+                count_in(previous),
+                func.avg(case_value(current, MentorReview.rating)),
+                func.avg(case_value(previous, MentorReview.rating)),
             ).where(MentorReview.community_id == cid, in_either(MentorReview.created_at, w))
         )
     ).one()
@@ -379,7 +367,7 @@ async def _ratings(uow: UnitOfWork, cid: str, w: Window, out: Figures) -> None:
         "average rating",
         None if row[2] is None else float(row[2]),
         None if row[3] is None else float(row[3]),
-        "rating",
+        unit="rating",
     )
 
 
@@ -389,7 +377,7 @@ async def _retention(uow: UnitOfWork, cid: str, w: Window, out: Figures) -> None
     for days in RETENTION_DAYS:
         # Mentorships whose day ``days`` fell in the period started ``days`` earlier.
         cohort = w.shifted(days)
-        period = period_of(Mentorship.start_date, cohort)
+        current, previous = _periods(Mentorship.start_date, cohort)
         kept = or_(
             Mentorship.end_date.is_(None),
             seconds(pg, Mentorship.end_date, Mentorship.start_date) >= days * DAY,
@@ -397,10 +385,10 @@ async def _retention(uow: UnitOfWork, cid: str, w: Window, out: Figures) -> None
         row = (
             await s.execute(
                 select(
-                    count_in(period == CURRENT),
-                    count_in(period == PREVIOUS),
-                    count_in(and_(kept, period == CURRENT)),
-                    count_in(and_(kept, period == PREVIOUS)),
+                    count_in(current),
+                    count_in(previous),
+                    count_in(and_(kept, current)),
+                    count_in(and_(kept, previous)),
                 ).where(
                     Mentorship.community_id == cid,
                     Mentorship.status.in_(ACCEPTED),
@@ -413,27 +401,18 @@ async def _retention(uow: UnitOfWork, cid: str, w: Window, out: Figures) -> None
             f"still going after {days} days",
             _rate(row[2], row[0]),
             _rate(row[3], row[1]),
-            "rate",
+            unit="rate",
         )
-    earlier = aliased(Mentorship)
-    returning = exists().where(
-        earlier.mentee_id == Mentorship.mentee_id,
-        earlier.status.in_(ACCEPTED),
-        earlier.start_date < Mentorship.start_date,
-    )
-    period = period_of(Mentorship.start_date, w)
-    mentee = Mentorship.mentee_id
+    # A mentee returns in a period when a start there follows an earlier one: when their
+    # first start ever is before their latest start in the period.
+    per = _per_mentee(cid, w)
     row = (
         await s.execute(
             select(
-                func.count(func.distinct(case_value(period == CURRENT, mentee))),
-                func.count(func.distinct(case_value(period == PREVIOUS, mentee))),
-                func.count(func.distinct(case_value(and_(returning, period == CURRENT), mentee))),
-                func.count(func.distinct(case_value(and_(returning, period == PREVIOUS), mentee))),
-            ).where(
-                Mentorship.community_id == cid,
-                Mentorship.status.in_(ACCEPTED),
-                in_either(Mentorship.start_date, w),
+                func.count(per.c.last_current),
+                func.count(per.c.last_previous),
+                count_in(per.c.first < per.c.last_current),
+                count_in(per.c.first < per.c.last_previous),
             )
         )
     ).one()
@@ -443,7 +422,7 @@ async def _retention(uow: UnitOfWork, cid: str, w: Window, out: Figures) -> None
         "of mentees who started, returning",
         _rate(row[2], row[0]),
         _rate(row[3], row[1]),
-        "rate",
+        unit="rate",
     )
 
 
@@ -461,26 +440,26 @@ async def _groups(uow: UnitOfWork, cid: str, w: Window, out: Figures) -> None:
         )
     )
     out.add("groups.members", "members in groups", members or 0, now=True)
-    joined = period_of(SupportGroupMember.joined_at, w)
-    row = (
-        await s.execute(
-            select(count_in(joined == CURRENT), count_in(joined == PREVIOUS)).where(
-                SupportGroupMember.community_id == cid,
-                SupportGroupMember.status.in_(("active", "left", "removed")),
-                in_either(SupportGroupMember.joined_at, w),
-            )
-        )
-    ).one()
-    out.add("groups.joined", "joined a group", row[0], row[1])
-    held = period_of(SupportGroupMeeting.scheduled_at, w)
+    joined = await counts(
+        s,
+        _pair(
+            SupportGroupMember,
+            SupportGroupMember.joined_at,
+            w,
+            SupportGroupMember.community_id == cid,
+            SupportGroupMember.status.in_(("active", "left", "removed")),
+        ),
+    )
+    out.add("groups.joined", "joined a group", *joined)
+    current, previous = _periods(SupportGroupMeeting.scheduled_at, w)
     attended = SupportGroupMeeting.attendee_count
     row = (
         await s.execute(
             select(
-                count_in(held == CURRENT),
-                count_in(held == PREVIOUS),
-                func.avg(case_value(held == CURRENT, attended)),
-                func.avg(case_value(held == PREVIOUS, attended)),
+                count_in(current),
+                count_in(previous),
+                func.avg(case_value(current, attended)),
+                func.avg(case_value(previous, attended)),
             ).where(
                 SupportGroupMeeting.community_id == cid,
                 SupportGroupMeeting.status == "scheduled",
@@ -494,5 +473,5 @@ async def _groups(uow: UnitOfWork, cid: str, w: Window, out: Figures) -> None:
         "average attendance",
         None if row[2] is None else float(row[2]),
         None if row[3] is None else float(row[3]),
-        "number",
+        unit="number",
     )

@@ -102,15 +102,16 @@ async def percentiles(
             .group_by(bucket)
         )
         return {b: (int(n), [float(v) for v in found]) for b, n, *found in rows}
+    # Computed once per row (not flattened into the window query, which would compute
+    # each value again for every use), then numbered in one sort: both window functions
+    # share the window.
+    sub = values.limit(-1).subquery()
+    bucket, value = sub.c[0], sub.c[1]
     order = func.row_number().over(partition_by=bucket, order_by=value) - 1
+    size = func.count().over(partition_by=bucket, order_by=value, rows=(None, None))
     ranked = (
-        select(
-            bucket.label("bucket"),
-            value.label("value"),
-            order.label("rank"),
-            func.count().over(partition_by=bucket).label("n"),
-        )
-        .where(present)
+        select(bucket.label("bucket"), value.label("value"), order.label("rank"), size.label("n"))
+        .where(value.is_not(None))
         .subquery()
     )
     wanted = []
@@ -130,3 +131,9 @@ async def percentiles(
 def case_value(condition: ColumnElement[bool], value: Any) -> ColumnElement[Any]:
     """``value`` where ``condition`` holds, else NULL (for AVG / COUNT DISTINCT of a part)."""
     return case((condition, value), else_=None)
+
+
+async def counts(session: AsyncSession, subqueries: Sequence[Any]) -> list[int]:
+    """Several scalar counts in one statement (each its own index range count)."""
+    row = (await session.execute(select(*subqueries))).one()
+    return [int(value or 0) for value in row]
