@@ -23,7 +23,6 @@ import asyncio
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -440,7 +439,8 @@ async def run(url: str, n: Sizes) -> None:
             reply = await service.execute(
                 ADMIN, "admin metrics", {"period": period, "chart": chart}
             )
-            assert reply is not None and reply.message is not None
+            assert reply is not None
+            assert reply.message is not None
             assert len(reply.message.files) == {"none": 0, "all": 4}.get(chart, 1)
 
         return call
@@ -452,9 +452,8 @@ async def run(url: str, n: Sizes) -> None:
     await asyncio.to_thread(
         draw_bar_chart, BarChart("w.png", "warm", ("a",), (Bars("a", (1,), "#000"),), "", "")
     )
-    print(
-        f"first chart (imports matplotlib, once a process): {(time.perf_counter() - started) * 1000:.0f} ms"
-    )
+    took = (time.perf_counter() - started) * 1000
+    print(f"first chart (imports matplotlib, once a process): {took:.0f} ms")
 
     for period in ("30d", "365d", "all"):
         samples = await _times(metrics(period, "none"), n.repeats)
@@ -477,7 +476,8 @@ async def run(url: str, n: Sizes) -> None:
 
     async def export() -> None:
         reply = await service.execute(ADMIN, "admin export mentors", {"period": "365d"})
-        assert reply is not None and reply.message is not None
+        assert reply is not None
+        assert reply.message is not None
 
     print(_line(f"/admin export mentors ({n.mentors:,} rows)", await _times(export, n.repeats)))
 
@@ -492,9 +492,8 @@ async def run(url: str, n: Sizes) -> None:
     driver, floor = await raw_replay(url, figures, n.repeats)
     print(_line(f"floor: the same {len(figures)} statements, raw {driver}", floor))
     ours = await _times(metrics("365d", "none"), n.repeats)
-    print(
-        f"/admin metrics 365d p50 / raw floor p50: {statistics.median(ours) / statistics.median(floor):.2f}x"
-    )
+    ratio = statistics.median(ours) / statistics.median(floor)
+    print(f"/admin metrics 365d p50 / raw floor p50: {ratio:.2f}x")
     await engine.dispose()
 
 
@@ -507,8 +506,7 @@ async def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="a fiftieth of the sizes (seconds)")
     args = parser.parse_args()
-    load = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
-    print(f"load: {load}")
+    print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
     with tempfile.TemporaryDirectory() as tmp:
         await run(args.database or f"sqlite:///{tmp}/bench.db", QUICK if args.quick else FULL)
 
