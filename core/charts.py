@@ -2,8 +2,11 @@
 (F10) and the impact metrics' bar charts (F13).
 
 matplotlib is imported only when a chart is drawn (with the Agg backend, no display),
-so start-up and every other command never pay for it. Drawing is CPU work; callers run
-the ``draw_*`` functions in a worker thread, never on the event loop.
+so start-up and every other command never pay for it. Drawing is CPU work, and much of it
+runs in C code that keeps Python's GIL, which would hold the event loop in a worker
+thread for 100 ms and more; so callers draw through :func:`drawn`, which runs the
+``draw_*`` functions in one worker process, started the first time a chart is drawn (its
+first chart pays the process start and the matplotlib import, about a second or two).
 
 Metrics charts have an opaque light background with dark text and the Okabe-Ito
 colour-blind-safe palette, so they read the same in Discord's and Slack's dark and
@@ -12,16 +15,67 @@ light themes.
 
 from __future__ import annotations
 
+import asyncio
 import io
+import logging
+import multiprocessing
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
+from typing import ParamSpec, TypeVar
 from zoneinfo import ZoneInfo
+
+log = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 WIDTH_PX, HEIGHT_PX, DPI = 800, 450, 100
 # pyplot's state is process-wide: one chart at a time.
 _DRAWING = threading.Lock()
+_POOL: ProcessPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ProcessPoolExecutor:
+    """The chart process, started (and waited for) on the calling thread the first time:
+    callers on the event loop come through a worker thread (:func:`drawn`)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            # spawn, not fork: forking a process that runs an event loop and threads is unsafe.
+            pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            pool.submit(int).result()
+            _POOL = pool
+        return _POOL
+
+
+def _discard(pool: ProcessPoolExecutor) -> None:
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is pool:
+            _POOL = None
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+async def drawn(draw: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """``draw(*args)`` (a module-level ``draw_*`` function) in the chart process, so the
+    event loop never waits for matplotlib. A worker that died is replaced, once."""
+    loop = asyncio.get_running_loop()
+    for attempt in range(2):
+        # Starting a process takes the calling thread ~100 ms: never the loop's.
+        pool = _POOL if _POOL is not None else await asyncio.to_thread(_pool)
+        try:
+            return await loop.run_in_executor(pool, partial(draw, *args, **kwargs))
+        except BrokenProcessPool:
+            _discard(pool)
+            if attempt:
+                raise
+            log.warning("the chart process stopped; starting another")
+    raise AssertionError("unreachable")
 
 
 @dataclass(frozen=True)
@@ -185,6 +239,11 @@ def draw_bar_chart(chart: BarChart) -> bytes:
         finally:
             plt.close(fig)
     return buffer.getvalue()
+
+
+def draw_bar_charts(charts: Sequence[BarChart]) -> list[bytes]:
+    """Several charts' PNGs, in order (one trip to the chart process)."""
+    return [draw_bar_chart(chart) for chart in charts]
 
 
 def peak(categories: Sequence[str], values: Sequence[int]) -> str:

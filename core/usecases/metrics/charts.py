@@ -1,13 +1,22 @@
 """The metrics charts: what each draws (counted by SQL), its summary in words, and the
-PNGs, drawn in a worker thread so the event loop never waits for matplotlib."""
+PNGs, drawn in the chart process so the event loop never waits for matplotlib."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
-from core.charts import BLUE, GREEN, ORANGE, VERMILLION, BarChart, Bars, draw_bar_chart, peak
+from core.charts import (
+    BLUE,
+    GREEN,
+    ORANGE,
+    VERMILLION,
+    BarChart,
+    Bars,
+    draw_bar_charts,
+    drawn,
+    peak,
+)
 from core.messages import File
 from core.uow import UnitOfWork
 from core.usecases.metrics.periods import Window
@@ -129,12 +138,8 @@ async def build_charts(
 
 
 async def draw(charts: Sequence[BarChart]) -> tuple[File, ...]:
-    """The PNGs, drawn one after another in a worker thread."""
-
-    def render() -> list[bytes]:
-        return [draw_bar_chart(chart) for chart in charts]
-
-    pngs = await asyncio.to_thread(render)
+    """The PNGs, drawn one after another in the chart process (``core.charts.drawn``)."""
+    pngs = await drawn(draw_bar_charts, list(charts))
     return tuple(
         File(chart.filename, png, "image/png") for chart, png in zip(charts, pngs, strict=True)
     )
