@@ -310,3 +310,63 @@ async def test_monthly_leaderboard_in_the_announcement_room(
         ("sent", datetime(2026, 12, 1, 10, 0, tzinfo=UTC)),
         ("pending", datetime(2027, 1, 1, 10, 0, tzinfo=UTC)),
     ]
+
+
+async def test_chart_series_equal_plain_python(console: ConsoleBot, seeded: Seeded) -> None:
+    from core.usecases.metrics.series import (
+        MATCH_BANDS,
+        match_bands,
+        mentorships_weekly,
+        rating_counts,
+        sessions_weekly,
+    )
+
+    window = parse_period("90d", NOW)
+    start = NOW - timedelta(days=90)
+
+    def week(moment: datetime) -> int:
+        return int((moment - start).total_seconds() // (7 * 86400))
+
+    async with console.service.read_uow() as uow:
+        ships = await mentorships_weekly(uow, seeded.community_id, window)
+        sessions = await sessions_weekly(uow, seeded.community_id, window)
+        bands = await match_bands(uow, seeded.community_id, window)
+        stars = await rating_counts(uow, seeded.community_id, window)
+    assert (ships.start, ships.bucket_days, len(ships.a)) == (start, 7, 13)
+    started, completed = [0] * 13, [0] * 13
+    for m in seeded.mentorships:
+        if m["status"] in ACCEPTED and start <= m["start_date"] < NOW:
+            started[week(m["start_date"])] += 1
+        if m["status"] == "completed" and start <= m["end_date"] < NOW:
+            completed[week(m["end_date"])] += 1
+    assert (list(ships.a), list(ships.b)) == (started, completed)
+    held, missed = [0] * 13, [0] * 13
+    for s in seeded.sessions:
+        if start <= s["scheduled_at"] < NOW and s["status"] in ("completed", "no_show"):
+            (held if s["status"] == "completed" else missed)[week(s["scheduled_at"])] += 1
+    assert (list(sessions.a), list(sessions.b)) == (held, missed)
+    waits = [
+        (m["start_date"] - m["requested_at"]).total_seconds()
+        for m in seeded.mentorships
+        if m["status"] in ACCEPTED and start <= m["start_date"] < NOW
+    ]
+    want = [0] * len(MATCH_BANDS)
+    for wait in waits:
+        want[next(i for i, (_, bound) in enumerate(MATCH_BANDS) if wait < bound)] += 1
+    assert [n for _, n in bands] == want
+    assert stars == [
+        sum(r["rating"] == k and start <= r["created_at"] < NOW for r in seeded.reviews)
+        for k in range(1, 6)
+    ]
+
+
+async def test_report_options_without_a_report_are_refused(
+    console: ConsoleBot, seeded: Seeded
+) -> None:
+    said = await console.say("/admin reports digest_day:friday")
+    assert any("`digest_day`: sets the weekly digest's day" in line for line in said)
+    said = await console.say("/admin reports hour:7")
+    assert any("`hour`: sets when reports go out" in line for line in said)
+    said = await console.say("/admin reports digest_day:someday digest:yes")
+    assert any("`digest_day`: must be one of monday" in line for line in said)
+    assert await _digests(console.service.factory) == []

@@ -140,6 +140,10 @@ async def set_reports(uow: UnitOfWork, actor: Actor, cmd: SetReports) -> Reply:
         raise InvalidValue("digest_day", f"must be one of {', '.join(WEEKDAYS)}", cmd.digest_day)
     digest_on = cmd.digest if cmd.digest is not None else "digest" in plans
     board_on = cmd.leaderboard if cmd.leaderboard is not None else "leaderboard" in plans
+    if cmd.digest_day is not None and not digest_on:
+        raise InvalidValue("digest_day", "sets the weekly digest's day; turn it on with digest:yes")
+    if cmd.hour is not None and not (digest_on or board_on):
+        raise InvalidValue("hour", "sets when reports go out; turn one on (digest or leaderboard)")
     if digest_on:
         if community.admin_channel_id is None:
             raise InvalidValue("digest", "needs an admin channel: set one with /admin setup")
