@@ -19,6 +19,7 @@ from core.usecases import (
     mentees,
     mentors,
     mentorships,
+    metrics,
     privacy,
     requests,
     reviews,
@@ -521,5 +522,6 @@ CATALOG = Catalog(
         *sessions.COMMANDS,
         *group_catalog.COMMANDS,
         *privacy.COMMANDS,
+        *metrics.COMMANDS,
     ]
 )

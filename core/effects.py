@@ -277,6 +277,27 @@ class GroupPost(Effect):
         return self.until if self.until is not None else super().useful_until(due_at)
 
 
+@dataclass(frozen=True)
+class Report(Effect):
+    """A recurring report (``"digest"``: the week's figures and a chart in the admin
+    channel; ``"leaderboard"``: the month's board in the announcement channel), composed
+    when it is sent, so it counts up to that moment. ``schedule_id`` is the
+    ``ReportSchedule`` that queued it: once that is turned off or changed, it is dropped.
+    """
+
+    kind: ClassVar[str] = "report"
+    when_late: ClassVar[Literal["drop", "send"]] = "send"
+    report: str
+    schedule_id: str
+
+    def destination(self) -> str:
+        return f"report:{self.report}"
+
+    def useful_until(self, due_at: datetime) -> datetime:
+        # Composed when sent, so a late one is still current; the next is a week away.
+        return due_at + timedelta(days=6)
+
+
 EFFECT_TYPES: dict[str, type[Effect]] = {
     t.kind: t
     for t in (
@@ -293,6 +314,7 @@ EFFECT_TYPES: dict[str, type[Effect]] = {
         SessionEvent,
         ScheduledEventChange,
         GroupPost,
+        Report,
     )
 }
 

@@ -65,6 +65,7 @@ from core.usecases.group_prompts import post_scheduled_prompts
 from core.usecases.home import dashboard
 from core.usecases.housekeeping import goals_and_badges, nudge_and_expire
 from core.usecases.installation import install, uninstall
+from core.usecases.metrics.reports import queue_due_reports
 from core.usecases.privacy.deletion import member_left, member_returned, run_due_deletions
 from core.usecases.pruning import Pruned, more_to_prune, prune_step
 from core.usecases.sessions.agenda import feed_for
@@ -336,7 +337,8 @@ class Mentorbot:
 
     async def housekeeping(self) -> tuple[int, int]:
         """Recurring job: nudge waiting requests once, expire old ones, nudge quiet
-        mentorships to check in, goals and badges, keep support groups going, and prune
+        mentorships to check in, goals and badges, queue the next weekly digest or monthly
+        leaderboard whose run has come, keep support groups going, and prune
         rows past their useful life. (nudged, expired)"""
         async with self.uow() as uow:
             counts = await nudge_and_expire(uow)
@@ -344,6 +346,9 @@ class Mentorbot:
         async with self.uow() as uow:
             await nudge_check_ins(uow)
             await goals_and_badges(uow)
+            await uow.commit()
+        async with self.uow() as uow:
+            await queue_due_reports(uow)
             await uow.commit()
         await self.group_housekeeping()
         await run_due_deletions(self.uow)

@@ -67,3 +67,5 @@ class CoreSettings:
     # community may set its own (/privacy grace). Deletions one housekeeping pass does.
     privacy_grace_days: int = 7
     privacy_batch: int = 20
+    # Impact metrics (F13): mentors read per page of the per-mentor CSV.
+    export_page_size: int = 500

@@ -374,6 +374,20 @@ SECTIONS: tuple[Section, ...] = (
         ),
     ),
     Section(
+        "Impact metrics",
+        "Olive reads how the programme is doing this month, each figure beside the month "
+        "before, with a chart.",
+        (
+            Step(
+                "olive",
+                "/admin metrics chart:mentorships",
+                Sees("olive", "Impact metrics"),
+                Sees("olive", "Sessions held"),
+                FileSent("olive", ".png"),
+            ),
+        ),
+    ),
+    Section(
         "Your data",
         "Dave downloads everything Mentorbot stores about him; only he receives the file.",
         (

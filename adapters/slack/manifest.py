@@ -17,6 +17,7 @@ from core.catalog import Access, Catalog
 
 MAX_NAME = 35
 MAX_LONG_DESCRIPTION = 4000
+MAX_USAGE_HINT = 1000
 
 SCOPES = {
     "commands": "the /mentor command",
@@ -66,6 +67,21 @@ def bot_scopes(badge_usergroups: bool = True) -> list[str]:
     return [s for s in SCOPES if badge_usergroups or s != "usergroups:write"]
 
 
+def usage_hint(catalog: Catalog) -> str:
+    """Every subcommand, ``a | b | goal add | …``; past Slack's limit, a group's
+    subcommands share its name once (``goal add/list/chart``)."""
+    flat = " | ".join(subcommand(c) for c in catalog)
+    if len(flat) <= MAX_USAGE_HINT:
+        return flat
+    grouped: dict[str, list[str]] = {}
+    for command in catalog:
+        head, _, rest = subcommand(command).partition(" ")
+        grouped.setdefault(head if rest else "", []).append(rest or head)
+    items = list(grouped.pop("", []))
+    items += [f"{group} {'/'.join(names)}" for group, names in grouped.items()]
+    return " | ".join(items)
+
+
 def build_manifest(
     catalog: Catalog,
     *,
@@ -93,7 +109,7 @@ def build_manifest(
     slash: dict[str, Any] = {
         "command": command,
         "description": "Mentorship: mentors, mentees and admin tools",
-        "usage_hint": " | ".join(subcommand(c) for c in catalog),
+        "usage_hint": usage_hint(catalog),
         "should_escape": True,
     }
     events: dict[str, Any] = {"bot_events": list(BOT_EVENTS)}

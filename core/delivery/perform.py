@@ -27,6 +27,7 @@ from core.effects import (
     GroupPost,
     PruneRole,
     Reminder,
+    Report,
     RevokeRole,
     ScheduledEvent,
     ScheduledEventChange,
@@ -266,6 +267,15 @@ class Performer:
                 elif s is not None and e is not None:
                     await port.update_scheduled_event(target, known, s, e)
                 return Outcome(sent={"event_id": known})
+            case Report() as report:
+                # Composed now, so the figures count up to the moment it is sent.
+                from core.usecases.metrics.reports import compose
+
+                composed = await compose(self._factory, self._clock, community.id, report)
+                if composed is None:
+                    raise Superseded("the report was turned off or changed since")
+                channel, message = composed
+                return Outcome(sent=await port.post(target, channel, message, False, attempt))
             case GroupPost(group_id=group_id, message=message, reply_to=str(post_id)):
                 space = await self._group_space(group_id)
                 thread = self.thread_ids.get(post_id) or await self._thread_of_post(post_id)

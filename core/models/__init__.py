@@ -26,6 +26,7 @@ from core.models.mentoring import (
     PendingRelay,
     SessionAttendee,
 )
+from core.models.reports import ReportSchedule
 from core.models.state import BotState
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
     "MessageRoute",
     "PendingRelay",
     "ProcessedEvent",
+    "ReportSchedule",
     "SessionAttendee",
     "SupportGroup",
     "SupportGroupMeeting",

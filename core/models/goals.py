@@ -61,7 +61,10 @@ class GoalProgress(Base):
     """One change of a goal's progress, kept so its history can be charted."""
 
     __tablename__ = "goal_progress"
-    __table_args__ = (Index(None, "goal_id", "at"),)
+    __table_args__ = (
+        Index(None, "goal_id", "at"),
+        Index(None, "community_id", "change", "at"),  # impact metrics: goals closed a period
+    )
 
     id: Mapped[str] = id_column()
     community_id: Mapped[str] = community_fk()

@@ -88,6 +88,14 @@ class SupportGroupMeeting(Base):
     __tablename__ = "support_group_meetings"
     __table_args__ = (
         Index(None, "group_id", "scheduled_at"),
+        # Impact metrics: meetings held in a period and their attendance.
+        Index(
+            "ix_support_group_meetings_metrics",
+            "community_id",
+            "status",
+            "scheduled_at",
+            "attendee_count",
+        ),
         # One row per occurrence of the series: materialising again never duplicates.
         UniqueConstraint("group_id", "occurrence_at"),
     )

@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -49,6 +50,7 @@ class Mentor(Base):
         # The mentor listing's version check (count and newest change per community) and
         # its refresh, which reads (id, updated_at) of recent changes from the index alone.
         Index(None, "community_id", "updated_at", "id"),
+        Index(None, "community_id", "status"),  # impact metrics: mentors by status
     )
 
     id: Mapped[str] = id_column()
@@ -73,13 +75,21 @@ class Mentor(Base):
     application_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     total_mentees: Mapped[int] = mapped_column(Integer, default=0)
     avg_rating: Mapped[float | None] = mapped_column(Float)
+    # False once the mentor opted out of public leaderboards (``/mentor leaderboard``).
+    listed_on_boards: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
 
 
 class Mentee(Base):
     __tablename__ = "mentees"
-    __table_args__ = (UniqueConstraint("user_id"), Index(None, "status"))
+    __table_args__ = (
+        UniqueConstraint("user_id"),
+        Index(None, "status"),
+        # Impact metrics: mentees waiting, and new mentee profiles in a period.
+        Index(None, "community_id", "status"),
+        Index(None, "community_id", "created_at"),
+    )
 
     id: Mapped[str] = id_column()
     community_id: Mapped[str] = community_fk()
@@ -102,6 +112,28 @@ class Mentorship(Base):
         Index(None, "mentee_id", "status"),
         Index(None, "status", "requested_at"),
         Index(None, "status", "next_check_in"),
+        # Impact metrics: mentorships started in a period, with all the figures read of
+        # them (time to match, retention, first and returning mentees) in the index; and
+        # those closed in a period.
+        Index(
+            "ix_mentorships_metrics_started",
+            "community_id",
+            "status",
+            "start_date",
+            "requested_at",
+            "end_date",
+            "mentee_id",
+        ),
+        Index(None, "community_id", "status", "end_date"),
+        # ... and per mentee (first mentorships, returning mentees, how long one waits).
+        Index(
+            "ix_mentorships_metrics_mentees",
+            "community_id",
+            "mentee_id",
+            "start_date",
+            "status",
+            "end_date",
+        ),
     )
 
     id: Mapped[str] = id_column()
@@ -159,6 +191,9 @@ class MentorSession(Base):
         Index(None, "mentor_id", "scheduled_at"),
         Index(None, "mentorship_id", "scheduled_at"),
         Index(None, "community_id", "type", "status", "scheduled_at"),
+        # Impact metrics: sessions held / missed in a period, per community and per mentor.
+        Index(None, "community_id", "status", "scheduled_at"),
+        Index(None, "mentor_id", "status", "scheduled_at"),
     )
 
     id: Mapped[str] = id_column()
@@ -224,6 +259,7 @@ class MentorReview(Base):
     __tablename__ = "mentor_reviews"
     __table_args__ = (
         Index(None, "mentor_id"),
+        Index(None, "community_id", "created_at", "rating"),  # impact metrics: ratings
         # One review per reviewer per mentorship (F11).
         UniqueConstraint("mentorship_id", "reviewer_id"),
     )

@@ -8,7 +8,6 @@ belong to a goal of a mentorship the presser is part of, in this community.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -18,7 +17,7 @@ from sqlalchemy import case, func, or_, select
 
 from core import validation
 from core.actions import action_id, button, form
-from core.charts import GoalSeries, Point, describe_progress, draw_progress_chart
+from core.charts import GoalSeries, Point, describe_progress, draw_progress_chart, drawn
 from core.context import Actor
 from core.effects import DirectMessage
 from core.errors import Conflict, InvalidValue, NotFound, StaleAction
@@ -548,7 +547,7 @@ async def chart_reply(uow: UnitOfWork, actor: Actor, party: Party) -> Reply:
         for g in goals
     ]
     zone = _zone(actor)
-    png = await asyncio.to_thread(draw_progress_chart, series, zone, uow.now())
+    png = await drawn(draw_progress_chart, series, zone, uow.now())
     other = party.other(actor.member).display_name
     return Reply(
         message=Message(

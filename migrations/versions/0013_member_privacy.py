@@ -7,7 +7,7 @@ on their way. Housekeeping finds due ones through the index. ``privacy_version``
 on every request and cancel, so an old confirm button can never start a deletion again.
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-11-29
 """
 
@@ -19,7 +19,7 @@ from alembic import op
 from core.models.base import UTCDateTime
 
 revision: str = '0013'
-down_revision: str | None = '0011'
+down_revision: str | None = '0012'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

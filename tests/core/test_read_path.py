@@ -147,6 +147,9 @@ READ_ONLY = {
     "group info",
     "group meetings",
     "privacy export",
+    "admin metrics",
+    "admin export metrics",
+    "admin export mentors",
 }
 # Needs a mentorship to answer: checked to write nothing in tests/adapters/console/test_sessions.py.
 NEEDS_A_PARTNER = {"session suggest-times"}

@@ -96,7 +96,10 @@ async def test_every_catalog_command_is_reachable_through_mentor(
 def test_every_catalog_command_is_listed_in_the_manifest() -> None:
     manifest = build_manifest(CATALOG, socket_mode=True, request_url=None)
     [slash] = manifest["features"]["slash_commands"]
-    hint = slash["usage_hint"].split(" | ")
+    hint = set()
+    for item in slash["usage_hint"].split(" | "):
+        head, _, rest = item.partition(" ")
+        hint |= {f"{head} {name}" for name in rest.split("/")} if rest else {head}
     for command in CATALOG:
         assert COMMANDS.subcommand(command) in hint
         assert (
