@@ -64,12 +64,10 @@ class Plan:
         return len(self.mentee_ids)
 
 
-# Rows read per step, mentors whose profile fields are laid out per step, and pairs
-# written per step: between steps the event loop serves other members. Each step is a
-# few statements and ~10 ms of Python work on the loop (a step's cards are built on a
-# thread).
+# Rows read per step and pairs written per step: between steps the event loop serves
+# other members. Each step is a few statements and ~10 ms of Python work on the loop (a
+# step's cards are built on a thread).
 READ_PART = 1000
-LAYOUT_PART = 250
 WRITE_CHUNK = 100
 
 
@@ -224,7 +222,7 @@ async def solve(pool: Pool) -> Plan:
         assignment.solve_off_loop(pool.packed, pool.settings, pool.start)
     )
     try:
-        await pool.sides.lay_out_mentors(pool.read_at)
+        await asyncio.to_thread(pool.sides.lay_out_mentors, pool.read_at)
         solution = await solving
     finally:
         solving.cancel()  # only if this step failed before the solution came
@@ -429,13 +427,11 @@ class Sides:
         laid_out = cards.mentor_fields(mentor, now)
         self._fields[mentor.id] = tuple((f.name, f.value, f.inline) for f in laid_out)
 
-    async def lay_out_mentors(self, now: datetime) -> None:
-        """Every mentor's profile fields, a part at a time (the loop free in between)."""
-        mentors = list(self._mentors)
-        for lo in range(0, len(mentors), LAYOUT_PART):
-            for mentor_id in mentors[lo : lo + LAYOUT_PART]:
-                self._lay_out(self.mentor(mentor_id), now)
-            await asyncio.sleep(0)
+    def lay_out_mentors(self, now: datetime) -> None:
+        """Every mentor's profile fields (on a thread: the first also loads the language
+        names, tens of milliseconds)."""
+        for mentor_id in list(self._mentors):
+            self._lay_out(self.mentor(mentor_id), now)
 
     async def reread(self, uow: UnitOfWork, mentee_ids: set[str], mentor_ids: set[str]) -> None:
         """Read these mentees' and mentors' sides again (their rows changed since the
