@@ -36,6 +36,8 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
+from slack_sdk.socket_mode.async_client import AsyncBaseSocketModeClient
+from slack_sdk.socket_mode.response import SocketModeResponse
 
 from adapters.slack.blocks import Renderer
 from adapters.slack.client import (
@@ -48,7 +50,7 @@ from adapters.slack.commands import SlashCommands
 from adapters.slack.dms import DirectMessages
 from adapters.slack.home import AppHome
 from adapters.slack.identity import Directory
-from adapters.slack.listeners import RECEIVED_AT, Listeners
+from adapters.slack.listeners import RECEIVED_AT, AcksFirst, Listeners
 from adapters.slack.port import SlackPort
 from core.service import Mentorbot
 
@@ -168,6 +170,7 @@ class SlackAdapter:
         self.team_id = str(auth.get("team_id") or "") or None
         if self.mode == "socket":
             self._socket = AsyncSocketModeHandler(self.app, app_token=self._app_token)
+            _count_envelopes(self._socket.client, self.listeners.acks_first)
             await self._socket.connect_async()  # type: ignore[no-untyped-call]
             log.info("Slack: connected to %s in Socket Mode", self.directory.team_name)
             return
@@ -226,7 +229,37 @@ class SlackAdapter:
 
     async def _handle_http(self, request: web.Request) -> web.Response:
         received = time.time()
-        bolt = bolt_request(
-            await request.text(), request.query_string, dict(request.headers), received
-        )
-        return await to_aiohttp_response(await self.app.async_dispatch(bolt))
+        acks_first, key = self.listeners.acks_first, object()
+        acks_first.received(key)
+        try:
+            bolt = bolt_request(
+                await request.text(), request.query_string, dict(request.headers), received
+            )
+            return await to_aiohttp_response(await self.app.async_dispatch(bolt))
+        finally:
+            acks_first.acknowledged(key)
+
+
+def _count_envelopes(client: AsyncBaseSocketModeClient, acks_first: AcksFirst) -> None:
+    """Report each Socket Mode envelope to ``acks_first`` as it comes in (before Bolt
+    sees it) and once its acknowledgement is sent."""
+
+    async def came_in(_client: Any, message: dict[str, Any], _raw: str | None) -> None:
+        if message.get("envelope_id"):
+            acks_first.received(message["envelope_id"])
+
+    client.message_listeners.insert(0, came_in)
+    send = client.send_socket_mode_response
+
+    async def answered(response: SocketModeResponse | dict[str, Any]) -> None:
+        try:
+            await send(response)
+        finally:
+            envelope = (
+                response.envelope_id
+                if isinstance(response, SocketModeResponse)
+                else response.get("envelope_id")
+            )
+            acks_first.acknowledged(envelope)
+
+    client.send_socket_mode_response = answered  # type: ignore[method-assign]
