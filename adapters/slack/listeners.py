@@ -122,6 +122,7 @@ class AcksFirst:
             self._open.clear()  # a burst: acknowledgements first
         self._last = now
         self._unacked[key] = now
+        self._reopen()  # while closed, a check is always due (e.g. Bolt never answers)
 
     def acknowledged(self, key: object) -> None:
         self._unacked.pop(key, None)

@@ -75,3 +75,17 @@ async def test_a_request_never_acknowledged_stops_holding_core_calls(
     gate.acknowledged("answered")
     await asyncio.wait_for(gate.wait(), 2.0)  # opens once "lost" is past the deadline
     assert gate.pending == 0
+
+
+async def test_requests_bolt_never_answers_stop_holding_core_calls(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # An envelope no listener matched gets no acknowledgement from Bolt at all.
+    from adapters.slack import listeners
+
+    monkeypatch.setattr(listeners, "ACK_DEADLINE", 0.05)
+    gate = listeners.AcksFirst(quiet=0.01, max_wait=60.0)
+    gate.received("unmatched")
+    gate.received("unmatched too")  # close behind: a burst, and nothing is acknowledged
+    await asyncio.wait_for(gate.wait(), 2.0)
+    assert gate.pending == 0
