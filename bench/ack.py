@@ -1,6 +1,6 @@
 """Time to first response through the real adapters, at community scale (issue 10).
 
-    .venv/bin/python bench/ack.py [--quick]
+    .venv/bin/python bench/ack.py [--quick] [--platform discord|slack|both]
 
 Seeds a Discord and a Slack community with ``bench/commands.py``'s bulk seeding (each
 100,000 members, 10,000 mentors, 5,000 mentees; ``--quick``: its tiny sizes) in a
@@ -412,22 +412,32 @@ def report(platform: str, ours: dict[int, Figures], floor: dict[int, Figures]) -
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke run")
-    plan = PLANS["quick" if parser.parse_args().quick else "full"]
+    parser.add_argument(
+        "--platform", choices=("discord", "slack", "both"), default="both", help="default: both"
+    )
+    args = parser.parse_args()
+    plan = PLANS["quick" if args.quick else "full"]
+    platforms = ("discord", "slack") if args.platform == "both" else (args.platform,)
     with tempfile.TemporaryDirectory() as tmp:
         url = db.normalise_url(f"sqlite:///{tmp}/ack.db")
         await db.upgrade_async(url)
         engine = db.create_engine(url)
         started = time.perf_counter()
-        on_discord = await seed_on(engine, plan, "discord", "9", 1)
-        on_slack = await seed_on(engine, plan, "slack", "U", 2)
+        seeded = {
+            name: await seed_on(engine, plan, name, prefix, n)
+            for name, prefix, n in (("discord", "9", 1), ("slack", "U", 2))
+            if name in platforms
+        }
         sizes = plan.sizes
         print(
-            f"SQLite: seeded 2 communities of {sizes.members:,} members, {sizes.mentors:,} "
-            f"mentors, {sizes.mentees:,} mentees in {time.perf_counter() - started:.1f} s "
-            "(not counted)"
+            f"SQLite: seeded {len(seeded)} communit{'ies' if len(seeded) > 1 else 'y'} of "
+            f"{sizes.members:,} members, {sizes.mentors:,} mentors, {sizes.mentees:,} mentees "
+            f"in {time.perf_counter() - started:.1f} s (not counted)"
         )
-        await discord_rounds(engine, plan, on_discord)
-        await slack_rounds(engine, plan, on_slack)
+        if "discord" in seeded:
+            await discord_rounds(engine, plan, seeded["discord"])
+        if "slack" in seeded:
+            await slack_rounds(engine, plan, seeded["slack"])
         await engine.dispose()
 
 

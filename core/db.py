@@ -120,7 +120,9 @@ def create_engine(
             # once, reads run inline would each hold the loop between its iterations, and
             # the deferrals that keep first responses inside the platform's deadline would
             # wait behind them (bench/ack.py).
-            async_creator=sqlite_driver.connector(database, busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS),
+            async_creator=sqlite_driver.connector(
+                database, busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS, reads_only=True
+            ),
             pool_reset_on_return=None,
             **pool("reader"),
         )
@@ -197,14 +199,18 @@ def _configure_sqlite(engine: AsyncEngine, *, writer: bool) -> None:
         cursor.close()
 
     # Each aiosqlite call is a trip to the driver's thread, and SQLAlchemy's adapter
-    # makes three of them per statement (cursor, execute, close): BEGIN goes to the
-    # driver directly, in one.
+    # makes three of them per statement (cursor, execute, close): the writer's BEGIN
+    # IMMEDIATE goes to the driver directly, in one; a reader's deferred BEGIN travels
+    # with its first statement, in that statement's trip.
     begin = "BEGIN IMMEDIATE" if writer else "BEGIN"
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
         driver = conn.connection.driver_connection
         assert driver is not None  # an open connection
+        if not writer and isinstance(driver, sqlite_driver.OneTripConnection):
+            driver.begin_with_next_statement(begin)
+            return
         await_only(sqlite_call(begin, (), driver.execute(begin)))
 
     # A connection goes back to the pool after its transaction was committed or rolled

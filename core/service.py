@@ -22,7 +22,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -673,27 +673,35 @@ async def _busy_is_a_user_error() -> AsyncIterator[None]:
         raise Busy() from None
 
 
+# Built once: every read-only command runs it, and building and caching a statement
+# costs about as much as SQLite takes to answer it.
+_COMMUNITY_AND_MEMBER = (
+    select(Community, Member)
+    .outerjoin(
+        Member,
+        and_(
+            Member.community_id == Community.id,
+            Member.platform_user_id == bindparam("user_id"),
+        ),
+    )
+    .where(
+        Community.platform == bindparam("platform"),
+        Community.platform_id == bindparam("platform_id"),
+    )
+)
+
+
 async def _existing_actor(uow: UnitOfWork, inv: Invocation) -> Actor | None:
     """The actor, if nothing about them needs writing (see ``resolve_actor``); else None.
 
     One query for the community and the member: a read costs as few round trips as it can.
     """
-    found = (
-        await uow.session.execute(
-            select(Community, Member)
-            .outerjoin(
-                Member,
-                and_(
-                    Member.community_id == Community.id,
-                    Member.platform_user_id == inv.user_id,
-                ),
-            )
-            .where(
-                Community.platform == inv.platform,
-                Community.platform_id == inv.community_platform_id,
-            )
-        )
-    ).first()
+    params = {
+        "user_id": inv.user_id,
+        "platform": inv.platform,
+        "platform_id": inv.community_platform_id,
+    }
+    found = (await uow.session.execute(_COMMUNITY_AND_MEMBER, params)).first()
     if found is None:
         return None
     community, member = found

@@ -47,8 +47,13 @@ class OneTripCursor(aiosqlite.Cursor):
         self._ahead: list[Any] = []
         self._more = False
 
-    def _execute_and_fetch(self, sql: str, parameters: Any) -> tuple[list[Any], bool]:
-        """On the connection's thread: run the statement and fetch its first rows."""
+    def _execute_and_fetch(
+        self, sql: str, parameters: Any, begin: str | None = None
+    ) -> tuple[list[Any], bool]:
+        """On the connection's thread: begin the transaction if one is waiting to begin,
+        run the statement and fetch its first rows."""
+        if begin is not None and not self._cursor.connection.in_transaction:
+            self._cursor.execute(begin)
         self._cursor.execute(sql, parameters)
         if self._cursor.description is None:
             return [], False
@@ -56,13 +61,16 @@ class OneTripCursor(aiosqlite.Cursor):
         return rows, len(rows) == ROWS_WITH_STATEMENT
 
     async def execute(self, sql: str, parameters: Iterable[Any] | None = None) -> OneTripCursor:
+        begin = self._conn.take_begin() if isinstance(self._conn, OneTripConnection) else None
         self._ahead, self._more = await self._execute(  # type: ignore[no-untyped-call]
-            self._execute_and_fetch, sql, [] if parameters is None else parameters
+            self._execute_and_fetch, sql, [] if parameters is None else parameters, begin
         )
         return self
 
     async def executemany(self, sql: str, parameters: Iterable[Iterable[Any]]) -> OneTripCursor:
         self._ahead, self._more = [], False
+        if isinstance(self._conn, OneTripConnection):
+            await self._conn.begin_now()
         await super().executemany(sql, parameters)
         return self
 
@@ -99,10 +107,48 @@ class OneTripConnection(aiosqlite.Connection):
         *,
         inline: bool,
         busy_timeout_ms: int,
+        reads_only: bool = False,
     ) -> None:
         super().__init__(connector, iter_chunk_size=64)
         self.inline = inline
         self.busy_timeout_ms = busy_timeout_ms
+        self.reads_only = reads_only
+        self._begin: str | None = None  # a BEGIN to send with the next statement
+
+    def begin_with_next_statement(self, begin: str) -> None:
+        """Begin a (deferred, read) transaction with the next statement, in its trip to
+        the connection's thread, rather than in a trip of its own. Until then nothing has
+        begun: a rollback or commit before any statement has nothing to end."""
+        self._begin = begin
+
+    def take_begin(self) -> str | None:
+        begin, self._begin = self._begin, None
+        return begin
+
+    async def begin_now(self) -> None:
+        begin = self.take_begin()
+        if begin is not None and not self._conn.in_transaction:
+            await self._execute(self._conn.execute, begin)
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._begin is not None or self._conn.in_transaction
+
+    async def commit(self) -> None:
+        if self.take_begin() is not None and not self._conn.in_transaction:
+            return
+        await super().commit()
+
+    async def rollback(self) -> None:
+        """Ends a transaction. A read transaction (a reader's: ``query_only``) is rolled
+        back on the caller's thread: that only lets go of its snapshot, which never waits
+        for anything, so a hand-off to the connection's thread would cost more."""
+        if self.take_begin() is not None and not self._conn.in_transaction:
+            return
+        if self.reads_only and self._conn.in_transaction:
+            self._conn.rollback()
+            return
+        await super().rollback()
 
     @contextmanager
     async def cursor(self) -> aiosqlite.Cursor:
@@ -134,9 +180,12 @@ class OneTripConnection(aiosqlite.Connection):
             self._conn.execute("PRAGMA busy_timeout=0")
 
 
-def connector(path: str, *, busy_timeout_ms: int, inline: bool = False) -> Callable[[], Any]:
+def connector(
+    path: str, *, busy_timeout_ms: int, inline: bool = False, reads_only: bool = False
+) -> Callable[[], Any]:
     """An ``async_creator`` for ``create_async_engine``: connections to a database file.
-    ``inline``: a reader's, running statements on the caller's thread (see above)."""
+    ``inline``: running statements on the caller's thread (see above); ``reads_only``: a
+    reader's (``query_only``), whose transactions end on the caller's thread."""
 
     async def connect() -> OneTripConnection:
         timeout = 0 if inline else busy_timeout_ms / 1000
@@ -144,7 +193,9 @@ def connector(path: str, *, busy_timeout_ms: int, inline: bool = False) -> Calla
         def open_file() -> sqlite3.Connection:
             return sqlite3.connect(path, timeout=timeout, check_same_thread=False)
 
-        connection = OneTripConnection(open_file, inline=inline, busy_timeout_ms=busy_timeout_ms)
+        connection = OneTripConnection(
+            open_file, inline=inline, busy_timeout_ms=busy_timeout_ms, reads_only=reads_only
+        )
         connection._thread.daemon = True  # as SQLAlchemy does for aiosqlite's own
         await connection
         return connection

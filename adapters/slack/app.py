@@ -44,6 +44,8 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
+from slack_sdk.socket_mode.async_client import AsyncBaseSocketModeClient
+from slack_sdk.socket_mode.response import SocketModeResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.slack.blocks import Renderer
@@ -58,7 +60,7 @@ from adapters.slack.dms import DirectMessages
 from adapters.slack.home import AppHome
 from adapters.slack.identity import PLATFORM, Directory
 from adapters.slack.installation import INSTALL_PATH, Installer, OAuthSettings, oauth_flow
-from adapters.slack.listeners import RECEIVED_AT, Listeners, received_at
+from adapters.slack.listeners import RECEIVED_AT, AcksFirst, Listeners, received_at
 from adapters.slack.manifest import bot_scopes
 from adapters.slack.port import SlackPort
 from adapters.slack.workspaces import (
@@ -263,6 +265,7 @@ class SlackAdapter:
             await self._check_token()
         if self.mode == "socket":
             self._socket = AsyncSocketModeHandler(self.app, app_token=self._app_token)
+            _count_envelopes(self._socket.client, self.listeners.acks_first)
             await self._socket.connect_async()  # type: ignore[no-untyped-call]
             log.info("Slack: connected to %s in Socket Mode", self._single.name)
             return
@@ -365,7 +368,37 @@ class SlackAdapter:
 
     async def _handle_http(self, request: web.Request) -> web.Response:
         received = time.time()
-        bolt = bolt_request(
-            await request.text(), request.query_string, dict(request.headers), received
-        )
-        return await to_aiohttp_response(await self.app.async_dispatch(bolt))
+        acks_first, key = self.listeners.acks_first, object()
+        acks_first.received(key)
+        try:
+            bolt = bolt_request(
+                await request.text(), request.query_string, dict(request.headers), received
+            )
+            return await to_aiohttp_response(await self.app.async_dispatch(bolt))
+        finally:
+            acks_first.acknowledged(key)
+
+
+def _count_envelopes(client: AsyncBaseSocketModeClient, acks_first: AcksFirst) -> None:
+    """Report each Socket Mode envelope to ``acks_first`` as it comes in (before Bolt
+    sees it) and once its acknowledgement is sent."""
+
+    async def came_in(_client: Any, message: dict[str, Any], _raw: str | None) -> None:
+        if message.get("envelope_id"):
+            acks_first.received(message["envelope_id"])
+
+    client.message_listeners.insert(0, came_in)
+    send = client.send_socket_mode_response
+
+    async def answered(response: SocketModeResponse | dict[str, Any]) -> None:
+        try:
+            await send(response)
+        finally:
+            envelope = (
+                response.envelope_id
+                if isinstance(response, SocketModeResponse)
+                else response.get("envelope_id")
+            )
+            acks_first.acknowledged(envelope)
+
+    client.send_socket_mode_response = answered  # type: ignore[method-assign]

@@ -36,7 +36,7 @@ import re
 import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import replace
 from typing import Any
 
@@ -68,12 +68,91 @@ MAX_FIELD_ERROR = 150
 ACK_AFTER_SECONDS = 2.0
 # Core calls under way beyond which a submission is acknowledged once its fields are checked.
 BUSY_AFTER = 16
+# Core calls run at once; the rest wait their turn here rather than for a database
+# connection (a burst's calls, started together, would otherwise queue at the pool and
+# the last ones give up after its timeout, telling the member the bot is busy).
+CORE_CALLS = 16
 # Bolt context key: when the request reached this process (wall-clock seconds).
 RECEIVED_AT = "mentorbot_received_at"
+# Slack's deadline for an acknowledgement (seconds).
+ACK_DEADLINE = 3.0
+# Requests closer together than this are a burst, whose core calls wait for its
+# acknowledgements (see AcksFirst); the longest a core call waits for them (a steady
+# flood of requests must not starve the answers).
+ACKS_FIRST_QUIET = 0.02
+ACKS_FIRST_MAX_WAIT = 0.5
 FORM_TOO_LATE = (
     "This needs another form, but Slack only lets a form open right away and this took "
     "too long. Please try again."
 )
+
+
+class AcksFirst:
+    """Requests received and not yet acknowledged; in a burst, core calls wait for them.
+
+    Acknowledging a request is a few steps on the event loop (its listener's ``ack()``,
+    Bolt noticing it, the response sent), and the loop runs ready steps in turn: in a
+    burst of hundreds, each of those steps waited behind the database and rendering steps
+    of core calls already acknowledged, and the last acknowledgements went out several
+    times later than a bare Bolt app's. So when requests come close together (a second
+    one within ``quiet`` seconds of the one before), core calls wait until every request
+    received has been answered and none came for ``quiet`` seconds (at most ``max_wait``).
+    A request on its own is answered at once. The app reports each request as it comes
+    in and once its acknowledgement is sent (``received`` / ``acknowledged``, keyed by
+    Socket Mode envelope or HTTP request); one never acknowledged stops counting after
+    Slack's deadline.
+    """
+
+    def __init__(self, quiet: float = ACKS_FIRST_QUIET, max_wait: float = ACKS_FIRST_MAX_WAIT):
+        self.quiet = quiet
+        self.max_wait = max_wait
+        self._unacked: dict[object, float] = {}  # request -> loop time it came in
+        self._last = -1e9  # loop time of the newest request
+        self._open = asyncio.Event()
+        self._open.set()
+        self._check: asyncio.TimerHandle | None = None
+
+    @property
+    def pending(self) -> int:
+        """Requests received and not yet acknowledged."""
+        return len(self._unacked)
+
+    def received(self, key: object) -> None:
+        now = asyncio.get_running_loop().time()
+        if now - self._last < self.quiet:
+            self._open.clear()  # a burst: acknowledgements first
+        self._last = now
+        self._unacked[key] = now
+        self._reopen()  # while closed, a check is always due (e.g. Bolt never answers)
+
+    def acknowledged(self, key: object) -> None:
+        self._unacked.pop(key, None)
+        self._reopen()
+
+    def _reopen(self) -> None:
+        if self._open.is_set() or self._check is not None:
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if self._unacked:
+            # Slack gives up on a request after 3 s: one never acknowledged stops counting.
+            self._unacked = {k: t for k, t in self._unacked.items() if now - t < ACK_DEADLINE}
+        left = self._last + self.quiet - now
+        if not self._unacked and left <= 0:
+            self._open.set()
+            return
+
+        def check() -> None:
+            self._check = None
+            self._reopen()
+
+        self._check = loop.call_later(max(left, self.quiet), check)
+
+    async def wait(self) -> None:
+        if self._open.is_set():
+            return
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self._open.wait(), self.max_wait)
 
 
 class Listeners:
@@ -96,6 +175,8 @@ class Listeners:
         self.ack_after = ACK_AFTER_SECONDS
         self.busy_after = BUSY_AFTER
         self._in_flight = 0
+        self.acks_first = AcksFirst()
+        self._core_calls = asyncio.Semaphore(CORE_CALLS)
         self._button_locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
@@ -243,20 +324,27 @@ class Listeners:
         fields = {block.get("block_id") for block in view.get("blocks") or []}
 
         checked = asyncio.Event()
+        # With other requests still to acknowledge (this one is counted too) or many core
+        # calls under way, the acknowledgement goes as soon as the fields are checked and
+        # the core call then waits its turn (see AcksFirst).
+        self._in_flight += 1
+        busy = self._in_flight > self.busy_after or self.acks_first.pending > 1
 
         async def outcome() -> Reply | None:
             if check is not None:
                 await check(origin.team_id)  # needs no database: the team is the community
             checked.set()
-            invocation = await self._invocation(origin)
-            return await run(invocation, dedupe_key(origin.team_id, "view", view.get("id")))
+            if busy:
+                await self.acks_first.wait()
+            async with self._core_calls:
+                invocation = await self._invocation(origin)
+                return await run(invocation, dedupe_key(origin.team_id, "view", view.get("id")))
 
-        self._in_flight += 1
         try:
             work = asyncio.ensure_future(outcome())
             left = max(received_at(context) + self.ack_after - time.time(), 0.0)
             waiting = asyncio.ensure_future(checked.wait())
-            ready = {work, waiting} if self._in_flight > self.busy_after else {work}
+            ready = {work, waiting} if busy else {work}
             await asyncio.wait(ready, timeout=left, return_when=asyncio.FIRST_COMPLETED)
             waiting.cancel()
             if not work.done():
@@ -332,6 +420,7 @@ class Listeners:
     async def on_home_opened(self, body: Body, event: Body) -> None:
         if event.get("tab") != "home":
             return
+        await self.acks_first.wait()
         team_id = str(body.get("team_id") or "")
         key = dedupe_key(team_id, "event", body.get("event_id"))
         if key is not None and not await self.service.first_time(key):
@@ -399,7 +488,9 @@ class Listeners:
         """Run a core call and show its reply; a user error privately, a bug as an apology."""
         self._in_flight += 1
         try:
-            reply = await call()
+            await self.acks_first.wait()
+            async with self._core_calls:
+                reply = await call()
         except UserError as exc:
             reply = Reply(message=refusal(exc))
         except Exception as exc:

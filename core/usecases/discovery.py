@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import BindParameter, Select, bindparam, func, select
 
 from core import cards, matching, validation
 from core.actions import action_id, button
@@ -78,27 +78,35 @@ class ShownMentor:
     rating: tuple[float, int] | None  # shown only from enough public reviews
 
 
-async def shown_mentors(uow: UnitOfWork, mentor_ids: list[str]) -> dict[str, ShownMentor]:
-    """The cards' rows of these mentors with their public rating, in one statement (a row
-    deleted since the listing was read is simply missing)."""
-    if not mentor_ids:
-        return {}
+def _shown_mentors() -> Select[Mentor, Member, float, int]:
+    ids: BindParameter[list[str]] = bindparam("ids", expanding=True)
     ratings = (
         select(
             MentorReview.mentor_id,
             func.avg(MentorReview.rating).label("average"),
             func.count().label("reviews"),
         )
-        .where(MentorReview.mentor_id.in_(mentor_ids), MentorReview.is_public.is_(True))
+        .where(MentorReview.mentor_id.in_(ids), MentorReview.is_public.is_(True))
         .group_by(MentorReview.mentor_id)
         .subquery()
     )
-    rows = await uow.session.execute(
+    return (
         select(Mentor, Member, ratings.c.average, ratings.c.reviews)
         .join(Member, Member.id == Mentor.user_id)
         .outerjoin(ratings, ratings.c.mentor_id == Mentor.id)
-        .where(Mentor.id.in_(mentor_ids))
+        .where(Mentor.id.in_(ids))
     )
+
+
+_SHOWN_MENTORS = _shown_mentors()  # built once: every suggest and browse page runs it
+
+
+async def shown_mentors(uow: UnitOfWork, mentor_ids: list[str]) -> dict[str, ShownMentor]:
+    """The cards' rows of these mentors with their public rating, in one statement (a row
+    deleted since the listing was read is simply missing)."""
+    if not mentor_ids:
+        return {}
+    rows = await uow.session.execute(_SHOWN_MENTORS, {"ids": mentor_ids})
     return {
         mentor.id: ShownMentor(
             MentorRow(mentor, member),

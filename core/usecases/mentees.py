@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from core import cards, validation
 from core.context import Actor
@@ -30,9 +30,12 @@ class ShowMenteeProfile:
     pass
 
 
+_MENTEE_OF = select(Mentee).where(Mentee.user_id == bindparam("member_id"))  # built once
+
+
 async def find_mentee(uow: UnitOfWork, member: Member) -> Mentee | None:
-    stmt = select(Mentee).where(Mentee.user_id == member.id)
-    return (await uow.session.execute(stmt)).scalar_one_or_none()
+    found = await uow.session.execute(_MENTEE_OF, {"member_id": member.id})
+    return found.scalar_one_or_none()
 
 
 async def set_profile(uow: UnitOfWork, actor: Actor, cmd: SetMenteeProfile) -> Reply:

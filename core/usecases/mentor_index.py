@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from core import matching
 from core.models import Member, Mentor
@@ -210,15 +210,16 @@ def _listed(row: Any) -> Listed | None:
     return Listed(facts, member_id, name)
 
 
+# Built once: every suggest and browse runs it.
+_NEWEST_STAMP = select(func.max(Mentor.updated_at)).where(
+    Mentor.community_id == bindparam("community_id")
+)
+
+
 async def mentor_listing(uow: UnitOfWork, community_id: str) -> MentorListing:
     """The community's listed mentors, fresh as of this call (see the module docstring)."""
-    newest = _aware(
-        (
-            await uow.session.execute(
-                select(func.max(Mentor.updated_at)).where(Mentor.community_id == community_id)
-            )
-        ).scalar_one()
-    )
+    found = await uow.session.execute(_NEWEST_STAMP, {"community_id": community_id})
+    newest = _aware(found.scalar_one())
     key = ("mentor-index", community_id)
     cached: _Cached | None = uow.cache.get(key)
     if cached is not None and _current(cached, newest):

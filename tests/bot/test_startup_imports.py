@@ -15,7 +15,19 @@ from alembic.script import ScriptDirectory
 
 from core import db
 
-HEAVY = ("discord", "slack_bolt", "slack_sdk", "aiohttp", "numpy", "scipy", "alembic")
+HEAVY = (
+    "discord",
+    "slack_bolt",
+    "slack_sdk",
+    "aiohttp",
+    "numpy",
+    "scipy",
+    "ortools",
+    "alembic",
+    "matplotlib",
+    "icalendar",
+    "parsedatetime",
+)
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -35,7 +47,7 @@ def _loaded_after(code: str) -> list[str]:
     return loaded
 
 
-def test_importing_the_command_line_loads_no_platform_library_numpy_or_alembic() -> None:
+def test_importing_the_command_line_loads_no_platform_library_solver_chart_or_alembic() -> None:
     assert _loaded_after("import bot.cli") == []
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core import assignment, matching
 from core.actions import action_id
 from core.clock import FakeClock
-from core.models import AuditEntry, Member, Mentee, Mentorship, ProcessedEvent
+from core.models import AuditEntry, Delivery, Member, Mentee, Mentorship, ProcessedEvent
 from core.service import Mentorbot
 from core.usecases import rounds
 from tests.core.test_connections import approved_mentor, inv, mentee
@@ -176,3 +176,40 @@ async def test_a_mentor_who_also_seeks_a_mentor_is_proposed_someone_else(
     assert "Proposed 1 pair(s) to 1 waiting mentee(s)" in done.message.text
     [proposal] = await _open_of(factory, "alice")
     assert proposal.mentor_id == bruno
+
+
+async def test_a_profile_edited_while_the_solver_runs_is_proposed_as_edited(
+    bot: Mentorbot, factory: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The pool's card columns are read with the pool; a row changed before the write is
+    # read again in the write's transaction, so cards and the request hold what is true now.
+    await _two_mentors_two_mentees(bot)
+    solve = assignment.solve_off_loop
+
+    async def solver_meanwhile_dave_edits(*args: Any) -> assignment.Solution:
+        solution = await solve(*args)
+        await bot.execute(
+            inv("dave"),
+            "mentee profile",
+            {"goals": "build_budget", "timezone": "Europe/Madrid", "languages": "en"},
+        )
+        return solution
+
+    monkeypatch.setattr(assignment, "solve_off_loop", solver_meanwhile_dave_edits)
+
+    done = await bot.execute(OWNER, "admin match-round", {})
+
+    assert done is not None
+    assert done.message is not None
+    assert "Proposed 2 pair(s)" in done.message.text
+    [proposal] = await _open_of(factory, "dave")
+    assert proposal.goals == ["build_budget"]
+    async with factory() as session:
+        card = (
+            await session.execute(
+                select(Delivery.payload).where(
+                    Delivery.idempotency_key == f"proposal:{proposal.id}:1:mentor"
+                )
+            )
+        ).scalar_one()
+    assert "budget" in str(card).lower()

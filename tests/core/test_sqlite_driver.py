@@ -146,3 +146,50 @@ async def test_a_batch_larger_than_the_rows_fetched_with_the_statement_is_full(
                 assert seen == [(n,) for n in range(rows)]
         finally:
             await conn.close()
+
+
+async def test_a_readers_transaction_costs_one_trip_per_statement_and_none_to_begin_or_end(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "t.db"
+    _table(path, 3)
+    with sqlite3.connect(path) as setup:
+        setup.execute("PRAGMA journal_mode=WAL")
+    reader = await sqlite_driver.connector(str(path), busy_timeout_ms=5000, reads_only=True)()
+    writer = await sqlite_driver.connector(str(path), busy_timeout_ms=5000)()
+    trips = 0
+    real = reader._execute
+
+    async def counted(fn: object, *args: object, **kwargs: object) -> object:
+        nonlocal trips
+        trips += 1
+        return await real(fn, *args, **kwargs)
+
+    reader._execute = counted
+    try:
+        reader.begin_with_next_statement("BEGIN")
+        assert reader.in_transaction
+        async with reader.cursor() as cursor:
+            await cursor.execute("SELECT count(*) FROM t")
+            first = await cursor.fetchall()
+        # Committed between the two reads: the snapshot began with the first statement.
+        await writer.execute("INSERT INTO t VALUES (99)")
+        await writer.commit()
+        async with reader.cursor() as cursor:
+            await cursor.execute("SELECT count(*) FROM t")
+            second = await cursor.fetchall()
+        await reader.rollback()
+        assert first == second == [(3,)]
+        assert trips == 2
+        assert not reader.in_transaction
+        # A transaction that never ran a statement never began: nothing to end.
+        reader.begin_with_next_statement("BEGIN")
+        await reader.rollback()
+        assert trips == 2
+        assert not reader.in_transaction
+        async with reader.cursor() as cursor:
+            await cursor.execute("SELECT count(*) FROM t")
+            assert await cursor.fetchall() == [(4,)]
+    finally:
+        await reader.close()
+        await writer.close()
