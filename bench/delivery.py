@@ -1,6 +1,6 @@
 """Delivery-queue throughput against the bare driver running the same statements.
 
-    .venv/bin/python bench/delivery.py [--n 5000] [--repeat 3] [--pg URL] [--quick]
+    .venv/bin/python bench/delivery.py [--n 20000] [--repeat 5] [--pg URL] [--quick]
 
 For SQLite (a temporary file) and, when a PostgreSQL URL is given (``--pg`` or
 $MENTORBOT_BENCH_PG_URL; its tables are emptied!), PostgreSQL:
@@ -10,9 +10,13 @@ $MENTORBOT_BENCH_PG_URL; its tables are emptied!), PostgreSQL:
 * the same two jobs done by bare aiosqlite / asyncpg running the same SQL texts
   (core.queue: the insert; the dispatcher's claim, its community look-up and its
   one-statement mark, one transaction per batch that records a batch and claims the
-  next), and the ratio dispatcher / bare: the median of the runs' ratios (each run of
-  ours is paired with the bare run right after it) and their range.
+  next), and the ratio dispatcher / bare: the median of the rounds' ratios and their
+  range.
 
+Fairness: both first run a small warm-up (imports, statement caches), then the heap is
+frozen as ``mentorbot run`` freezes it (bot.wiring.settle_memory), so a full garbage
+collection of start-up's objects lands in neither; each round runs both, alternating
+which goes first (A/B, B/A, ...), so a change in the machine's load hits both alike.
 Both runs must leave every row recorded as sent.
 """
 
@@ -36,6 +40,7 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for bench.common
 from bench.common import reset
+from bot.wiring import settle_memory
 from core import db, queue
 from core.clock import SystemClock
 from core.delivery import DeliverySettings, Dispatcher
@@ -87,12 +92,17 @@ async def _ours(url: str, n: int) -> tuple[float, ...]:
 # transaction that records the previous batch and claims the next, and reads the
 # claimed rows' communities.
 
-COMMUNITIES = "SELECT * FROM communities WHERE id = {0}"
 
-
-def _rows(n: int, community_id: str, now: Any) -> list[tuple[Any, ...]]:
-    payload = dump_json(DirectMessage("u", Message(text="hi")))
-    return [(community_id, "dm", payload, f"b:{i}", None, f"user:u{i}", now, now) for i in range(n)]
+def _rows(n: int, community_id: str) -> list[tuple[Any, ...]]:
+    """The rows ours queues (the same payloads and keys), stamped when inserted: each
+    row is due when it was queued, as ``uow.outbox.add`` makes it, so the claim reads the
+    same index order in both (rows sharing one due time would make every claim sort them
+    all by id)."""
+    payloads = [dump_json(DirectMessage(f"u{i}", Message(text="hi"))) for i in range(n)]
+    return [
+        (community_id, "dm", payload, f"b:{i}", None, f"user:u{i}")
+        for i, payload in enumerate(payloads)
+    ]
 
 
 def _marks(claimed: list[Any], t: Any, false: Any) -> list[tuple[Any, ...]]:
@@ -108,10 +118,12 @@ async def _bare_sqlite(url: str, n: int) -> tuple[float, ...]:
     await conn.execute("PRAGMA synchronous=NORMAL")
     await conn.execute("PRAGMA foreign_keys=ON")
     sql = queue.SQLITE
+    rows = _rows(n, community_id)
     start, cpu = time.perf_counter(), time.process_time()
     await conn.execute("BEGIN IMMEDIATE")
-    for row in _rows(n, community_id, queue.sqlite_time(datetime.now(UTC))):
-        await conn.execute(sql.insert, row)
+    for row in rows:
+        now = queue.sqlite_time(datetime.now(UTC))
+        await conn.execute(sql.insert, (*row, now, now))
     await conn.execute("COMMIT")
     queued, queued_cpu = time.perf_counter() - start, time.process_time() - cpu
 
@@ -122,7 +134,7 @@ async def _bare_sqlite(url: str, n: int) -> tuple[float, ...]:
             await conn.execute_fetchall(sql.claim, ("bare", lease, queue.sqlite_time(t), BATCH))
         )
         if claimed:
-            await conn.execute_fetchall(COMMUNITIES.format("?"), (community_id,))
+            await conn.execute_fetchall(sql.communities(1), (community_id,))
         return claimed
 
     sent = 0
@@ -147,17 +159,19 @@ async def _bare_postgres(url: str, n: int) -> tuple[float, ...]:
     dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     conn = await asyncpg.connect(dsn)
     sql = queue.POSTGRESQL
+    rows = _rows(n, community_id)
     start, cpu = time.perf_counter(), time.process_time()
     async with conn.transaction():
-        for row in _rows(n, community_id, datetime.now(UTC)):
-            await conn.execute(sql.insert, *row)
+        for row in rows:
+            now = datetime.now(UTC)
+            await conn.execute(sql.insert, *row, now, now)
     queued, queued_cpu = time.perf_counter() - start, time.process_time() - cpu
 
     async def claim() -> list[Any]:
         t = datetime.now(UTC)
         claimed = await conn.fetch(sql.claim, "bare", t + timedelta(seconds=4), t, BATCH)
         if claimed:
-            await conn.fetch(COMMUNITIES.format("$1"), community_id)
+            await conn.fetch(sql.communities(1), community_id)
         return claimed
 
     sent = 0
@@ -190,20 +204,20 @@ async def _all_sent(url: str, n: int) -> None:
 async def _compare(name: str, url: str, n: int, repeat: int) -> None:
     await db.upgrade_async(url)
     bare_run = _bare_postgres if "postgresql" in url else _bare_sqlite
-    # A small warm-up of each, not counted (first compilations, imports, caches).
-    await _ours(url, min(n, 200))
-    await bare_run(url, min(n, 200))
+    # A warm-up of each, not counted (first compilations, imports, caches).
+    await _ours(url, min(n, 500))
+    await bare_run(url, min(n, 500))
+    settle_memory()
     ours, bare = [], []
-    for _ in range(repeat):  # interleaved, so a change in load hits both alike
-        ours.append(await _ours(url, n))
-        await _all_sent(url, n)
-        bare.append(await bare_run(url, n))
-        await _all_sent(url, n)
-    print(f"{name}: {n} effects, {repeat} interleaved runs (load {os.getloadavg()[0]:.1f})")
+    for i in range(repeat):  # interleaved, alternating order
+        for run in (_ours, bare_run) if i % 2 == 0 else (bare_run, _ours):
+            (ours if run is _ours else bare).append(await run(url, n))
+            await _all_sent(url, n)
+    print(f"{name}: {n} effects, {repeat} rounds (load {os.getloadavg()[0]:.1f})")
     for i, job in enumerate(("queue", "deliver")):
         o, b = [r[i] for r in ours], [r[i] for r in bare]
         ratios = sorted(x / y for x, y in zip(o, b, strict=True))
-        spread = f" (runs {ratios[0]:.2f}-{ratios[-1]:.2f})" if repeat > 1 else ""
+        spread = f" (rounds {ratios[0]:.2f}-{ratios[-1]:.2f})" if repeat > 1 else ""
         print(
             f"  {job:<8} mentorbot {statistics.median(o):>8,.0f}/s   bare "
             f"{statistics.median(b):>8,.0f}/s   ratio {statistics.median(ratios):.2f}{spread}"
@@ -218,12 +232,12 @@ async def _compare(name: str, url: str, n: int, repeat: int) -> None:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=5000)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--n", type=int, default=20_000)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--pg", default=os.environ.get("MENTORBOT_BENCH_PG_URL"))
     parser.add_argument("--quick", action="store_true", help="a tiny run (seconds)")
     args = parser.parse_args()
-    n, repeat = (200, 1) if args.quick else (args.n, args.repeat)
+    n, repeat = (1000, 2) if args.quick else (args.n, args.repeat)
     with tempfile.TemporaryDirectory() as tmp:
         await _compare("sqlite", db.normalise_url(f"sqlite:///{tmp}/bench.db"), n, repeat)
     if args.pg:
