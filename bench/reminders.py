@@ -36,7 +36,7 @@ from typing import Any
 from sqlalchemy import insert
 
 from bot.config import Config
-from bot.wiring import delivery_settings, start_scheduler
+from bot.wiring import delivery_settings, settle_memory, start_scheduler
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for bench.common
 from bench.common import StallMeter, reset
@@ -180,6 +180,10 @@ async def _drift(url: str, n: int, span: float, *, sessions: bool = False) -> No
     )
     await dispatcher.start()
     scheduler = start_scheduler(dispatcher, config)
+    # As `mentorbot run` does once it is up: start-up's objects (the imported modules) are
+    # kept out of later full garbage collections, each of which would otherwise walk them
+    # while the loop waits (59 ms here, 2026-11-29), wherever one happened to fall.
+    settle_memory()
     # Stalls are measured while effects fall due (start-up, compiling statements, is not).
     deadline = time.monotonic() + span + 60
     async with StallMeter() as stall:
