@@ -6,6 +6,8 @@ SQLite its aiosqlite adapter makes three trips to the driver's thread per statem
 (open a cursor, execute, close it) where one does, and every parameter and column goes
 through Python type processing. So these three go straight to the driver connection of
 the session's own transaction: they commit or roll back with everything else in it.
+The dispatcher's batches, which need nothing else, run them on a pooled connection's
+driver in a transaction of their own (:func:`on_driver`, core.delivery.transaction).
 ``bench/delivery.py`` runs these same texts on the bare driver as its baseline.
 
 Values cross in the driver's own types: datetimes as SQLAlchemy stores them (on SQLite
