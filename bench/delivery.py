@@ -1,6 +1,6 @@
 """Delivery-queue throughput against the bare driver running the same statements.
 
-    .venv/bin/python bench/delivery.py [--n 5000] [--repeat 3] [--pg URL] [--quick]
+    .venv/bin/python bench/delivery.py [--n 10000] [--repeat 5] [--pg URL] [--quick]
 
 For SQLite (a temporary file) and, when a PostgreSQL URL is given (``--pg`` or
 $MENTORBOT_BENCH_PG_URL; its tables are emptied!), PostgreSQL:
@@ -10,9 +10,16 @@ $MENTORBOT_BENCH_PG_URL; its tables are emptied!), PostgreSQL:
 * the same two jobs done by bare aiosqlite / asyncpg running the same SQL texts
   (core.queue: the insert; the dispatcher's claim, its community look-up and its
   one-statement mark, one transaction per batch that records a batch and claims the
-  next), and the ratio dispatcher / bare: the median of the runs' ratios (each run of
-  ours is paired with the bare run right after it) and their range.
+  next), and the ratio dispatcher / bare: the median of the rounds' ratios and their
+  range;
+* the floor: the bare loop doing, besides, only what any dispatcher must do for each
+  effect (decode its stored payload, call the port with its key, stamp when it was
+  sent), how close it comes to bare, and how close the dispatcher comes to it.
 
+Fairness: both first run a small warm-up (imports, statement caches), then the heap is
+frozen as ``mentorbot run`` freezes it (bot.wiring.settle_memory), so a full garbage
+collection of start-up's objects lands in none; each round runs all three, the order
+rotating from round to round, so a change in the machine's load hits all alike.
 Both runs must leave every row recorded as sent.
 """
 
@@ -25,6 +32,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,11 +44,13 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for bench.common
 from bench.common import reset
+from bot.wiring import settle_memory
 from core import db, queue
 from core.clock import SystemClock
 from core.delivery import DeliverySettings, Dispatcher
-from core.effects import DirectMessage, dump_json
+from core.effects import DirectMessage, dump_json, load
 from core.messages import Message
+from core.ports import Attempt
 from core.uow import UnitOfWork
 
 BATCH = 100
@@ -87,19 +97,40 @@ async def _ours(url: str, n: int) -> tuple[float, ...]:
 # transaction that records the previous batch and claims the next, and reads the
 # claimed rows' communities.
 
-COMMUNITIES = "SELECT * FROM communities WHERE id = {0}"
+
+def _rows(n: int, community_id: str) -> list[tuple[Any, ...]]:
+    """The rows ours queues (the same payloads and keys), stamped when inserted: each
+    row is due when it was queued, as ``uow.outbox.add`` makes it, so the claim reads the
+    same index order in both (rows sharing one due time would make every claim sort them
+    all by id)."""
+    payloads = [dump_json(DirectMessage(f"u{i}", Message(text="hi"))) for i in range(n)]
+    return [
+        (community_id, "dm", payload, f"b:{i}", None, f"user:u{i}")
+        for i, payload in enumerate(payloads)
+    ]
 
 
-def _rows(n: int, community_id: str, now: Any) -> list[tuple[Any, ...]]:
-    payload = dump_json(DirectMessage("u", Message(text="hi")))
-    return [(community_id, "dm", payload, f"b:{i}", None, f"user:u{i}", now, now) for i in range(n)]
+async def _marks(
+    claimed: list[Any], false: Any, stamp: Callable[[datetime], Any], port: NullPort | None
+) -> list[tuple[Any, ...]]:
+    """A batch's mark parameters. With ``port`` (the floor), each effect is first done as
+    any dispatcher must do it: its stored payload decoded, the port called with its key,
+    its sent time taken when the port returned."""
+    if port is None:
+        t = stamp(datetime.now(UTC))
+        return [(r[0], "bare", "sent", r[4] + 1, r[7], None, false, t, None) for r in claimed]
+    marks = []
+    for r in claimed:
+        effect = load(r[1], r[2])
+        assert isinstance(effect, DirectMessage)
+        attempt = Attempt(r[5], uncertain=bool(r[6]))
+        await port.send_dm(None, effect.user_id, effect.message, None, attempt)
+        t = stamp(datetime.now(UTC))
+        marks.append((r[0], "bare", "sent", r[4] + 1, r[7], None, false, t, None))
+    return marks
 
 
-def _marks(claimed: list[Any], t: Any, false: Any) -> list[tuple[Any, ...]]:
-    return [(r[0], "bare", "sent", r[4] + 1, r[7], None, false, t, None) for r in claimed]
-
-
-async def _bare_sqlite(url: str, n: int) -> tuple[float, ...]:
+async def _bare_sqlite(url: str, n: int, port: NullPort | None = None) -> tuple[float, ...]:
     community_id = await reset(url)
     path = make_url(url).database
     assert path
@@ -108,10 +139,12 @@ async def _bare_sqlite(url: str, n: int) -> tuple[float, ...]:
     await conn.execute("PRAGMA synchronous=NORMAL")
     await conn.execute("PRAGMA foreign_keys=ON")
     sql = queue.SQLITE
+    rows = _rows(n, community_id)
     start, cpu = time.perf_counter(), time.process_time()
     await conn.execute("BEGIN IMMEDIATE")
-    for row in _rows(n, community_id, queue.sqlite_time(datetime.now(UTC))):
-        await conn.execute(sql.insert, row)
+    for row in rows:
+        now = queue.sqlite_time(datetime.now(UTC))
+        await conn.execute(sql.insert, (*row, now, now))
     await conn.execute("COMMIT")
     queued, queued_cpu = time.perf_counter() - start, time.process_time() - cpu
 
@@ -122,7 +155,7 @@ async def _bare_sqlite(url: str, n: int) -> tuple[float, ...]:
             await conn.execute_fetchall(sql.claim, ("bare", lease, queue.sqlite_time(t), BATCH))
         )
         if claimed:
-            await conn.execute_fetchall(COMMUNITIES.format("?"), (community_id,))
+            await conn.execute_fetchall(sql.communities(1), (community_id,))
         return claimed
 
     sent = 0
@@ -133,7 +166,7 @@ async def _bare_sqlite(url: str, n: int) -> tuple[float, ...]:
     while claimed:
         sent += len(claimed)
         await conn.execute("BEGIN IMMEDIATE")
-        await conn.executemany(sql.mark, _marks(claimed, queue.sqlite_time(datetime.now(UTC)), 0))
+        await conn.executemany(sql.mark, await _marks(claimed, 0, queue.sqlite_time, port))
         claimed = await claim()
         await conn.execute("COMMIT")
     drained, drained_cpu = time.perf_counter() - start, time.process_time() - cpu
@@ -142,22 +175,24 @@ async def _bare_sqlite(url: str, n: int) -> tuple[float, ...]:
     return n / queued, n / drained, n / queued_cpu, n / drained_cpu
 
 
-async def _bare_postgres(url: str, n: int) -> tuple[float, ...]:
+async def _bare_postgres(url: str, n: int, port: NullPort | None = None) -> tuple[float, ...]:
     community_id = await reset(url)
     dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     conn = await asyncpg.connect(dsn)
     sql = queue.POSTGRESQL
+    rows = _rows(n, community_id)
     start, cpu = time.perf_counter(), time.process_time()
     async with conn.transaction():
-        for row in _rows(n, community_id, datetime.now(UTC)):
-            await conn.execute(sql.insert, *row)
+        for row in rows:
+            now = datetime.now(UTC)
+            await conn.execute(sql.insert, *row, now, now)
     queued, queued_cpu = time.perf_counter() - start, time.process_time() - cpu
 
     async def claim() -> list[Any]:
         t = datetime.now(UTC)
         claimed = await conn.fetch(sql.claim, "bare", t + timedelta(seconds=4), t, BATCH)
         if claimed:
-            await conn.fetch(COMMUNITIES.format("$1"), community_id)
+            await conn.fetch(sql.communities(1), community_id)
         return claimed
 
     sent = 0
@@ -167,12 +202,16 @@ async def _bare_postgres(url: str, n: int) -> tuple[float, ...]:
     while claimed:
         sent += len(claimed)
         async with conn.transaction():
-            await conn.executemany(sql.mark, _marks(claimed, datetime.now(UTC), False))
+            await conn.executemany(sql.mark, await _marks(claimed, False, _same, port))
             claimed = await claim()
     drained, drained_cpu = time.perf_counter() - start, time.process_time() - cpu
     await conn.close()
     assert sent == n
     return n / queued, n / drained, n / queued_cpu, n / drained_cpu
+
+
+def _same(value: datetime) -> datetime:
+    return value
 
 
 async def _all_sent(url: str, n: int) -> None:
@@ -190,40 +229,60 @@ async def _all_sent(url: str, n: int) -> None:
 async def _compare(name: str, url: str, n: int, repeat: int) -> None:
     await db.upgrade_async(url)
     bare_run = _bare_postgres if "postgresql" in url else _bare_sqlite
-    # A small warm-up of each, not counted (first compilations, imports, caches).
-    await _ours(url, min(n, 200))
-    await bare_run(url, min(n, 200))
-    ours, bare = [], []
-    for _ in range(repeat):  # interleaved, so a change in load hits both alike
-        ours.append(await _ours(url, n))
-        await _all_sent(url, n)
-        bare.append(await bare_run(url, n))
-        await _all_sent(url, n)
-    print(f"{name}: {n} effects, {repeat} interleaved runs (load {os.getloadavg()[0]:.1f})")
+
+    async def floor_run(url: str, n: int) -> tuple[float, ...]:
+        port = NullPort()
+        found = await bare_run(url, n, port)
+        assert port.sent == n
+        return found
+
+    runs = (_ours, bare_run, floor_run)
+    # A warm-up of each, not counted (first compilations, imports, caches).
+    for run in runs:
+        await run(url, min(n, 500))
+    settle_memory()
+    found: dict[Any, list[tuple[float, ...]]] = {run: [] for run in runs}
+    for i in range(repeat):  # interleaved, the order rotating each round
+        for run in runs[i % 3 :] + runs[: i % 3]:
+            found[run].append(await run(url, n))
+            await _all_sent(url, n)
+    ours, bare, floor = found[_ours], found[bare_run], found[floor_run]
+
+    def ratios(a: list[tuple[float, ...]], b: list[tuple[float, ...]], i: int) -> str:
+        each = sorted(x[i] / y[i] for x, y in zip(a, b, strict=True))
+        spread = f" (rounds {each[0]:.2f}-{each[-1]:.2f})" if repeat > 1 else ""
+        return f"{statistics.median(each):.2f}{spread}"
+
+    def rate(runs: list[tuple[float, ...]], i: int) -> str:
+        return f"{statistics.median(r[i] for r in runs):>8,.0f}/s"
+
+    print(f"{name}: {n} effects, {repeat} rounds (load {os.getloadavg()[0]:.1f})")
     for i, job in enumerate(("queue", "deliver")):
-        o, b = [r[i] for r in ours], [r[i] for r in bare]
-        ratios = sorted(x / y for x, y in zip(o, b, strict=True))
-        spread = f" (runs {ratios[0]:.2f}-{ratios[-1]:.2f})" if repeat > 1 else ""
         print(
-            f"  {job:<8} mentorbot {statistics.median(o):>8,.0f}/s   bare "
-            f"{statistics.median(b):>8,.0f}/s   ratio {statistics.median(ratios):.2f}{spread}"
+            f"  {job:<8} mentorbot {rate(ours, i)}   bare {rate(bare, i)}   "
+            f"ratio {ratios(ours, bare, i)}"
         )
+    print(
+        f"  floor (bare + decode + port call) {rate(floor, 1)}: {ratios(floor, bare, 1)} "
+        f"of bare; mentorbot / floor {ratios(ours, floor, 1)}"
+    )
     if "sqlite" in url:
         # SQLite works inside the process, so its CPU time is the whole job's: effects per
         # CPU second tell the two apart without the scheduling noise of a busy machine.
-        for i, job in enumerate(("queue", "deliver"), start=2):
-            cpu = sorted(o[i] / b[i] for o, b in zip(ours, bare, strict=True))
-            print(f"  {job:<8} per CPU second: ratio {statistics.median(cpu):.2f}")
+        print(
+            f"  per CPU second: queue ratio {ratios(ours, bare, 2)}; deliver ratio "
+            f"{ratios(ours, bare, 3)}, floor {ratios(floor, bare, 3)} of bare"
+        )
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=5000)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--n", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--pg", default=os.environ.get("MENTORBOT_BENCH_PG_URL"))
     parser.add_argument("--quick", action="store_true", help="a tiny run (seconds)")
     args = parser.parse_args()
-    n, repeat = (200, 1) if args.quick else (args.n, args.repeat)
+    n, repeat = (500, 2) if args.quick else (args.n, args.repeat)
     with tempfile.TemporaryDirectory() as tmp:
         await _compare("sqlite", db.normalise_url(f"sqlite:///{tmp}/bench.db"), n, repeat)
     if args.pg:

@@ -36,7 +36,7 @@ from typing import Any
 from sqlalchemy import insert
 
 from bot.config import Config
-from bot.wiring import delivery_settings, start_scheduler
+from bot.wiring import delivery_settings, settle_memory, start_scheduler
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for bench.common
 from bench.common import StallMeter, reset
@@ -180,6 +180,10 @@ async def _drift(url: str, n: int, span: float, *, sessions: bool = False) -> No
     )
     await dispatcher.start()
     scheduler = start_scheduler(dispatcher, config)
+    # As `mentorbot run` does once it is up: start-up's objects (the imported modules) are
+    # kept out of later full garbage collections, each of which would otherwise walk them
+    # while the loop waits (59 ms here, 2026-11-29), wherever one happened to fall.
+    settle_memory()
     # Stalls are measured while effects fall due (start-up, compiling statements, is not).
     deadline = time.monotonic() + span + 60
     async with StallMeter() as stall:
@@ -201,7 +205,7 @@ async def _drift(url: str, n: int, span: float, *, sessions: bool = False) -> No
 
 
 CHILD = """
-import asyncio, sys
+import asyncio, sys, time
 from datetime import UTC, datetime
 from bot.config import Config
 from bot.wiring import delivery_settings, start_scheduler
@@ -220,7 +224,7 @@ class TimingPort:
         return {{}}
 
 async def main():
-    print("imported", datetime.now(UTC).isoformat(), flush=True)
+    print("imported", datetime.now(UTC).isoformat(), time.process_time(), flush=True)
     engine = db.create_engine(sys.argv[1])
     port = TimingPort()
     config = Config()
@@ -229,7 +233,7 @@ async def main():
     await d.start()
     await d.wait_idle()
     scheduler = start_scheduler(d, config)
-    print("ready", datetime.now(UTC).isoformat(), flush=True)
+    print("ready", datetime.now(UTC).isoformat(), time.process_time(), flush=True)
     while "first" not in port.sent_at:
         await asyncio.sleep(0.01)
     print("sent", port.sent_at["first"].isoformat(), flush=True)
@@ -267,19 +271,23 @@ async def _start_up(url: str, pending: int) -> None:
     )
     assert child.stdout is not None
     try:
-        imported = datetime.fromisoformat((await child.stdout.readline()).decode().split()[1])
-        ready = datetime.fromisoformat((await child.stdout.readline()).decode().split()[1])
+        _, imported_at, imported_cpu = (await child.stdout.readline()).decode().split()
+        _, ready_at, ready_cpu = (await child.stdout.readline()).decode().split()
+        imported, ready = datetime.fromisoformat(imported_at), datetime.fromisoformat(ready_at)
         sent = datetime.fromisoformat((await child.stdout.readline()).decode().split()[1])
         await child.wait()
     finally:
         if child.returncode is None:  # interrupted: leave no dispatcher running
             child.kill()
             await child.wait()
+    # The CPU the child used is what it asked of the machine; on a busy machine the wall
+    # time is that plus the waits for a core.
     print(
         f"  {pending} future effects pending: launch to ready "
         f"{(ready - launched).total_seconds():.2f} s (of which Python start and imports "
-        f"{(imported - launched).total_seconds():.2f} s), first due effect drift "
-        f"{(sent - first_due).total_seconds() * 1000:.0f} ms"
+        f"{(imported - launched).total_seconds():.2f} s; CPU used to ready "
+        f"{float(ready_cpu):.2f} s, imports {float(imported_cpu):.2f} s), first due effect drift "
+        f"{(sent - first_due).total_seconds() * 1000:.0f} ms (load {os.getloadavg()[0]:.1f})"
     )
 
 

@@ -18,8 +18,6 @@ from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from adapters.console.bot import ConsoleBot
-from adapters.console.port import ConsolePort
 from bot.config import Config, DeliveryConfig
 from bot.jobs import RecurringJob, RecurringJobs
 from core import db
@@ -31,17 +29,21 @@ from core.matching import MatchingSettings
 from core.observe import Observer
 from core.ports import PlatformPort
 from core.queue import ClaimScope
-from core.service import Mentorbot
 from core.settings import CoreSettings
 
 if TYPE_CHECKING:
+    # Imported where they are built: a process that only delivers (bench/reminders.py's
+    # dispatcher) starts without the command catalog and the use cases.
     from aiohttp import web
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+    from adapters.console.bot import ConsoleBot
+    from adapters.console.port import ConsolePort
     from adapters.discord.bot import DiscordAdapter
     from adapters.slack.app import SlackAdapter
     from bot.http import HttpServer
     from bot.metrics import Metrics
+    from core.service import Mentorbot
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +168,9 @@ def build_console(
     files_dir: Path | None = None,
 ) -> ConsoleBot:
     """``files_dir``: where files sent to members are saved (None: only listed)."""
+    from adapters.console.bot import ConsoleBot
+    from core.service import Mentorbot
+
     clock = clock or SystemClock()
     service = Mentorbot(factory, clock, settings=core_settings(config))
 

@@ -65,17 +65,23 @@ class Message:
     files: tuple[File, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "text": self.text,
-            "title": self.title,
-            "fields": [[f.name, f.value, f.inline] for f in self.fields],
-            "buttons": [[b.label, b.action, b.style] for b in self.buttons],
-            "footer": self.footer,
-            "tone": self.tone,
-            "files": [
+        # Every queued message is stored this way and read back before it is sent: parts
+        # at their defaults are left out (from_dict restores them), which makes a plain
+        # message's row about half as long to write and to parse.
+        stored: dict[str, Any] = {"text": self.text, "title": self.title}
+        if self.fields:
+            stored["fields"] = [[f.name, f.value, f.inline] for f in self.fields]
+        if self.buttons:
+            stored["buttons"] = [[b.label, b.action, b.style] for b in self.buttons]
+        if self.footer is not None:
+            stored["footer"] = self.footer
+        if self.tone != "info":
+            stored["tone"] = self.tone
+        if self.files:
+            stored["files"] = [
                 [f.name, base64.b64encode(f.data).decode(), f.content_type] for f in self.files
-            ],
-        }
+            ]
+        return stored
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Message:

@@ -20,6 +20,10 @@ Failures. Rate limits wait and never count; transient failures back off exponent
 ``PermanentFailure`` stops an effect at once. A run of failures in a community tells
 its admins once that delivery is degraded and once that it recovered.
 
+Recording. A batch's results are written in one statement, in the transaction that
+claims the next batch; that transaction runs on the database driver and takes an ORM
+session only when a batch writes through it (see ``core.delivery.transaction``).
+
 Timing. Besides the poll, one wake-up is armed at the earliest moment a row becomes due
 (or a claim lapses), re-armed after every pass.
 """

@@ -123,11 +123,10 @@ class Result:
 
 class Results:
     def __init__(self) -> None:
-        self._by_id: dict[int, tuple[Claimed, Result]] = {}
+        self._by_id: dict[int, Result] = {}
 
     def add(self, row: Claimed, result: Result) -> None:
-        self._by_id[row.id] = (row, result)
+        self._by_id[row.id] = result
 
     def get(self, row_id: int) -> Result | None:
-        found = self._by_id.get(row_id)
-        return found[1] if found else None
+        return self._by_id.get(row_id)

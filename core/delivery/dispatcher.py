@@ -19,16 +19,17 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core import queue
 from core.clock import Clock
 from core.delivery.batch import Claimed, Result, Results
 from core.delivery.health import Health, degraded_communities
 from core.delivery.perform import CommunityAddress, Performer, Superseded, addresses
+from core.delivery.transaction import Transaction, batch_connection, transaction
 from core.effects import USEFUL_FOR_DAYS, load
 from core.models import Delivery, DispatcherHeartbeat
 from core.observe import NULL_OBSERVER, Observer
 from core.ports import Attempt, PermanentFailure, PlatformPort, RetryLater
-from core.uow import UNINSTALLED, Outbox
+from core.queue import ClaimScope
+from core.uow import UNINSTALLED
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ class Dispatcher:
         worker_id: str | None = None,
         rng: random.Random | None = None,
         observer: Observer | None = None,
-        scope: queue.ClaimScope | None = None,
+        scope: ClaimScope | None = None,
     ) -> None:
         self._factory = factory
         self.observer: Observer = observer or NULL_OBSERVER
@@ -84,7 +85,10 @@ class Dispatcher:
         self._claimed_at: datetime | None = None  # the "now" of the latest claim
         self._held: set[int] = set()  # rows this dispatcher holds a valid claim on
         self._renewed_at: datetime | None = None
-        self._in_flight: set[int] = set()
+        # From the last renewal: when the next heartbeat is due, and until when this
+        # dispatcher's claims are surely still valid (checked before every platform call).
+        self._beat_due_at: datetime | None = None
+        self._valid_until: datetime | None = None
         self._cut_off: set[int] = set()
         self._health = Health(clock, self.settings.degraded_after)
 
@@ -106,12 +110,15 @@ class Dispatcher:
         if self._stopped:
             return 0
         total, batches = 0, 0
-        claimed, communities = await self._claim()
-        while claimed:
-            total += len(claimed)
-            batches += 1
-            more = batches < max_batches
-            claimed, communities = await self._work(claimed, communities, then_claim=more)
+        async with batch_connection(self._factory) as pooled:
+            claimed, communities = await self._claim(pooled)
+            while claimed:
+                total += len(claimed)
+                batches += 1
+                more = batches < max_batches
+                claimed, communities = await self._work(
+                    claimed, communities, then_claim=more, pooled=pooled
+                )
         return total
 
     async def run_pending(self) -> int:
@@ -230,7 +237,13 @@ class Dispatcher:
                         .execution_options(synchronize_session=False)
                     )
                     self._held &= set(renewed.scalars())
-            self._renewed_at = now
+            self._renewed(now)
+
+    def _renewed(self, now: datetime) -> None:
+        self._renewed_at = now
+        self._beat_due_at = now + self._heartbeat_every
+        margin = min(1.0, self.settings.lease_seconds / 4)
+        self._valid_until = now + timedelta(seconds=self.settings.lease_seconds - margin)
 
     async def _take_over_dead_local_peers(self) -> None:
         now = self._clock.now()
@@ -261,15 +274,10 @@ class Dispatcher:
         log.warning("took over the deliveries of stopped dispatcher(s) %s", ", ".join(dead))
 
     def _claim_valid(self, now: datetime) -> bool:
-        if self._renewed_at is None:
-            return False
-        margin = min(1.0, self.settings.lease_seconds / 4)
-        lapses = self._renewed_at + timedelta(seconds=self.settings.lease_seconds - margin)
-        return now < lapses
+        return self._valid_until is not None and now < self._valid_until
 
     def _heartbeat_due(self, now: datetime) -> bool:
-        renewed = self._renewed_at
-        return renewed is None or now - renewed >= self._heartbeat_every
+        return self._beat_due_at is None or now >= self._beat_due_at
 
     async def _renew_due(self) -> datetime:
         """Renew now if a heartbeat is due (once for all lanes finding it due); return
@@ -279,16 +287,14 @@ class Dispatcher:
                 await self.heartbeat()
         return self._clock.now()
 
-    async def _claim(self) -> tuple[list[Claimed], dict[str, CommunityAddress]]:
-        async with self._factory() as session, session.begin():
-            return await self._claim_in(session)
+    async def _claim(self, pooled: Any = None) -> tuple[list[Claimed], dict[str, CommunityAddress]]:
+        async with transaction(self._factory, self._clock, pooled) as tx:
+            return await self._claim_in(tx)
 
-    async def _claim_in(
-        self, session: AsyncSession
-    ) -> tuple[list[Claimed], dict[str, CommunityAddress]]:
+    async def _claim_in(self, tx: Transaction) -> tuple[list[Claimed], dict[str, CommunityAddress]]:
         now = self._clock.now()
         self._claimed_at = now
-        db = await queue.connect(session)
+        db = tx.db
         params = (self.worker_id, db.time(self._lease(now)), db.time(now), self.settings.batch_size)
         sql = db.statements.claim if self.scope is None else db.statements.scoped_claim(self.scope)
         rows = [Claimed.of(row, db) for row in await db.fetch(sql, params)]
@@ -296,20 +302,26 @@ class Dispatcher:
             return [], {}
         # Read in the claim's own transaction: no second lock on SQLite.
         communities = await addresses(db, {r.community_id for r in rows})
-        self._held |= {r.id for r in rows}
-        self._renewed_at = self._renewed_at or now
-        rows.sort(key=lambda r: (r.due_at, r.id))
+        self._held.update(r.id for r in rows)
+        if self._renewed_at is None:
+            self._renewed(now)
+        rows.sort(key=_queue_order)  # lanes keep it; results are marked in it
         return rows, communities
 
     # ----- delivering ----------------------------------------------------------------
 
     async def _work(
-        self, claimed: list[Claimed], communities: dict[str, CommunityAddress], *, then_claim: bool
+        self,
+        claimed: list[Claimed],
+        communities: dict[str, CommunityAddress],
+        *,
+        then_claim: bool,
+        pooled: Any = None,
     ) -> tuple[list[Claimed], dict[str, CommunityAddress]]:
         """Deliver a batch, record it, and (``then_claim``) claim the next in the same
         transaction; return that next batch."""
         lanes: dict[tuple[str, str], list[Claimed]] = {}
-        for row in sorted(claimed, key=lambda r: r.id):  # queue order within a lane
+        for row in claimed:  # in queue (id) order: each lane keeps it
             lanes.setdefault((row.community_id, row.lane()), []).append(row)
         results = Results()
         performer = Performer(self._factory, self._clock)
@@ -319,10 +331,24 @@ class Dispatcher:
             if r.kind == "reminder" and (session := _payload(r).get("session_id"))
         )
         waiting = deque(lanes.values())
+        # Up to ``concurrency`` lanes at once. A helper worker is added only when one is
+        # about to call the platform (and so may wait) while lanes still wait for a
+        # worker, one at a time: a port that answers at once is driven by the first
+        # worker alone, a slow one gets every helper within a turn of the loop.
+        helpers: list[asyncio.Task[None]] = []
+        spare = False  # a helper made that has not started yet
 
         async def worker() -> None:
+            nonlocal spare
+            spare = False
             while waiting:
                 await lane(waiting.popleft())
+
+        def add_helper() -> None:
+            nonlocal spare
+            if waiting and not spare and len(helpers) + 1 < self.settings.concurrency:
+                spare = True
+                helpers.append(asyncio.ensure_future(worker()))
 
         async def lane(rows: list[Claimed]) -> None:
             for n, row in enumerate(rows):
@@ -330,10 +356,11 @@ class Dispatcher:
                 now = self._clock.now()
                 if self._heartbeat_due(now):
                     now = await self._renew_due()
-                if self._stopped or row.id not in self._held or not self._claim_valid(now):
+                if self._stopped or not self._claim_valid(now) or row.id not in self._held:
                     return  # unrecorded rows are released (or left to their new owner)
                 community = communities.get(row.community_id)
-                result = await self._attempt(performer, row, community)
+                add_helper()
+                result = await self._attempt(performer, row, community, now)
                 self._report(row, community, result)
                 results.add(row, result)
                 if result.status == "pending":
@@ -345,18 +372,36 @@ class Dispatcher:
 
         finished = False
         try:
-            workers = min(self.settings.concurrency, len(waiting))
-            await asyncio.gather(*(worker() for _ in range(workers)))
+            await worker()
+            done = 0
+            while done < len(helpers):  # helpers may add helpers while we wait
+                await helpers[done]
+                done += 1
             finished = True
         finally:
+            if not finished:  # cancelled (a stop) or failed: no lane goes on unrecorded
+                for helper in helpers:
+                    helper.cancel()
+                await asyncio.gather(*helpers, return_exceptions=True)
             # Also when cancelled mid-way (a stop): record what is known, release the rest.
             then_claim = then_claim and finished and not self._stopped
-            recorded = self._record(claimed, communities, results, performer, then_claim)
-            following = await asyncio.shield(recorded)
+            record = asyncio.ensure_future(
+                self._record(claimed, communities, results, performer, then_claim, pooled)
+            )
+            try:
+                following = await asyncio.shield(record)
+            except asyncio.CancelledError:
+                # The record goes on; the connection it uses is not given back before.
+                await asyncio.wait([record])
+                raise
         return following
 
     async def _attempt(
-        self, performer: Performer, row: Claimed, community: CommunityAddress | None
+        self,
+        performer: Performer,
+        row: Claimed,
+        community: CommunityAddress | None,
+        now: datetime,
     ) -> Result:
         if community is None:
             return _because(
@@ -376,7 +421,6 @@ class Dispatcher:
             log.error("delivery %s: stored %s effect cannot be read: %s", row.id, row.kind, exc)
             failed = Result.failed(row, f"stored effect cannot be read: {exc}"[:500])
             return _because(failed, "unreadable")
-        now = self._clock.now()
         if now > effect.useful_until(row.due_at):
             if effect.when_late == "drop" or now > row.due_at + timedelta(days=USEFUL_FOR_DAYS):
                 reason = f"no longer useful (due {row.due_at:%Y-%m-%d %H:%M} UTC)"
@@ -384,7 +428,6 @@ class Dispatcher:
                     reason += f"; last error: {row.last_error}"
                 return _because(Result.expired(row, reason), "no_longer_useful")
             effect = effect.marked_late(row.due_at)
-        self._in_flight.add(row.id)
         try:
             outcome = await performer.perform(
                 port, community, effect, Attempt(row.idempotency_key, uncertain=row.uncertain)
@@ -405,8 +448,6 @@ class Dispatcher:
         except asyncio.CancelledError:
             self._cut_off.add(row.id)  # stopped mid-call: it may have reached the platform
             raise
-        finally:
-            self._in_flight.discard(row.id)
         return Result.sent(row, now=self._clock.now(), outcome=outcome)
 
     def _report(self, row: Claimed, community: CommunityAddress | None, result: Result) -> None:
@@ -439,6 +480,7 @@ class Dispatcher:
         results: Results,
         performer: Performer,
         then_claim: bool = False,
+        pooled: Any = None,
     ) -> tuple[list[Claimed], dict[str, CommunityAddress]]:
         """Every result of the batch in one transaction; unattempted rows released.
 
@@ -446,44 +488,49 @@ class Dispatcher:
         and on PostgreSQL two transactions taking them in different orders deadlock.
         """
         now = self._clock.now()
-        ids = [r.id for r in claimed]
-        async with self._renew_lock, self._factory() as session, session.begin():
-            # What a sent effect created (a role id, a route, a channel) is written back
-            # only if the row is still ours; everything else is guarded by the mark itself.
-            done = [(row, results.get(row.id)) for row in claimed]
-            writes_back = [
-                row.id
-                for row, result in done
-                if result is not None and result.outcome is not None and result.outcome.writes_back
-            ]
+        done = [(row, results.get(row.id)) for row in claimed]  # in id order
+        # What a sent effect created (a role id, a route, a channel) is written back only
+        # if the row is still ours; everything else is guarded by the mark itself.
+        writes_back = [
+            (row, result.outcome)
+            for row, result in done
+            if result is not None and result.outcome is not None and result.outcome.writes_back
+        ]
+        orm = bool(writes_back) or self._health.writes(claimed, results)
+        async with (
+            self._renew_lock,
+            transaction(self._factory, self._clock, pooled, orm=orm) as tx,
+        ):
+            db = tx.db
             mine: set[int] = set()
             if writes_back:
                 mine_stmt = select(Delivery.id).where(
-                    Delivery.id.in_(writes_back), Delivery.claimed_by == self.worker_id
+                    Delivery.id.in_([row.id for row, _ in writes_back]),
+                    Delivery.claimed_by == self.worker_id,
                 )
-                if _dialect(session) == "postgresql":
+                if _dialect(tx.session) == "postgresql":
                     mine_stmt = mine_stmt.with_for_update()
-                mine = set((await session.execute(mine_stmt)).scalars())
-            db = await queue.connect(session)
+                mine = set((await tx.session.execute(mine_stmt)).scalars())
             params = [
                 (
                     result
                     or Result.released(row, uncertain=row.uncertain or row.id in self._cut_off)
                 ).params(row, self.worker_id, db)
-                for row, result in sorted(done, key=lambda pair: pair[0].id)
+                for row, result in done
             ]
-            # Rows another dispatcher took over are left alone: claimed_by is not ours.
+            # In id order (as the claim locks them). Rows another dispatcher took over
+            # are left alone: claimed_by is not ours.
             await db.executemany(db.statements.mark, params)
-            outbox = Outbox(session, self._clock)
-            for row, result in done:
-                if row.id in mine and result is not None and result.outcome is not None:
-                    await performer.apply(session, row.community_id, result.outcome)
-            await self._health.note(session, outbox, claimed, communities, results)
-            self._held -= set(ids)
-            self._cut_off -= set(ids)
+            for row, outcome in writes_back:
+                if row.id in mine:
+                    await performer.apply(tx.session, row.community_id, outcome)
+            await self._health.note(tx, claimed, communities, results)
+            self._held.difference_update(row.id for row in claimed)
+            if self._cut_off:
+                self._cut_off.difference_update(row.id for row in claimed)
             if then_claim:
-                return await self._claim_in(session)
-            if outbox.earliest_due is not None and outbox.earliest_due <= now:
+                return await self._claim_in(tx)
+            if tx.earliest_due is not None and tx.earliest_due <= now:
                 self._again = True
         return [], {}
 
@@ -567,6 +614,10 @@ def _because(result: Result, reason: str) -> Result:
 
 def _dialect(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
+
+
+def _queue_order(row: Claimed) -> int:
+    return row.id
 
 
 def _payload(row: Claimed) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from core.uow import Outbox
 if TYPE_CHECKING:
     from core.delivery.batch import Claimed, Results
     from core.delivery.perform import CommunityAddress
+    from core.delivery.transaction import Transaction
 
 log = logging.getLogger(__name__)
 
@@ -127,10 +128,23 @@ class Health:
         self._failures: dict[str, int] = {}  # community id -> failures in a row
         self.degraded: set[str] = set()
 
+    def writes(self, claimed: list[Claimed], results: Results) -> bool:
+        """Whether :meth:`note` may write for these results (a notice, a health state):
+        only then does the batch's transaction need the ORM."""
+        for row in claimed:
+            result = results.get(row.id)
+            if result is None:
+                continue
+            if result.status == "sent":
+                if row.community_id in self.degraded:
+                    return True
+            elif result.counts_as_failure or result.missing:
+                return True
+        return False
+
     async def note(
         self,
-        session: AsyncSession,
-        outbox: Outbox,
+        tx: Transaction,
         claimed: list[Claimed],
         communities: dict[str, CommunityAddress],
         results: Results,
@@ -140,22 +154,31 @@ class Health:
         permission."""
         for row in claimed:
             result = results.get(row.id)
-            community = communities.get(row.community_id)
-            if result is None or community is None:
+            if result is None:
                 continue
             if result.status == "sent":
-                self._failures.pop(community.id, None)
-                if community.id in self.degraded:
-                    self.degraded.discard(community.id)
-                    if await mark_recovered(session, self._clock, community):
-                        log.warning("delivery to %s has recovered", community.id)
-            elif result.counts_as_failure:
+                if not (self._failures or self.degraded):
+                    continue  # the usual case: nothing to reset, nobody to tell
+                community_id = row.community_id
+                self._failures.pop(community_id, None)
+                community = communities.get(community_id)
+                if community is not None and community_id in self.degraded:
+                    self.degraded.discard(community_id)
+                    if await mark_recovered(tx.session, self._clock, community):
+                        log.warning("delivery to %s has recovered", community_id)
+                continue
+            community = communities.get(row.community_id)
+            if community is None:
+                continue
+            if result.counts_as_failure:
                 count = self._failures.get(community.id, 0) + 1
                 self._failures[community.id] = count
                 if count >= self._degraded_after and community.id not in self.degraded:
                     self.degraded.add(community.id)
                     log.warning("delivery to %s is degraded: %s", community.id, result.error)
-                    await mark_degraded(session, self._clock, community, count, result.error or "")
+                    await mark_degraded(
+                        tx.session, self._clock, community, count, result.error or ""
+                    )
             if result.missing and community.admin_channel_id:
                 # Told once per missing permission, not once per failed effect.
                 notice = ChannelPost(
@@ -170,6 +193,6 @@ class Health:
                         tone="warning",
                     ),
                 )
-                await outbox.add(
+                await tx.outbox.add(
                     community.id, notice, key=f"missing-permission:{community.id}:{result.missing}"
                 )

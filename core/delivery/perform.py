@@ -104,12 +104,12 @@ async def addresses(db: QueueConnection, ids: set[str]) -> dict[str, CommunityAd
     }
 
 
-@dataclass
+@dataclass(slots=True)
 class Outcome:
     """What to write back once the platform accepted an effect."""
 
     sent: Sent = field(default_factory=dict)
-    role_ids: dict[str, str] = field(default_factory=dict)  # role key -> platform id
+    role_ids: dict[str, str] | None = None  # role key -> platform id
     group_channel: tuple[str, str] | None = None  # (group id, channel id)
     # A mentorship DM: (mentorship id, recipient user id, platform message id, thread id).
     route: tuple[str, str, str | None, str | None] | None = None

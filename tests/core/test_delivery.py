@@ -21,6 +21,8 @@ from core.effects import (
     RevokeRole,
     ScheduledEvent,
     SpaceMembership,
+    dump,
+    dump_json,
     load,
 )
 from core.messages import Button, Field, File, Message
@@ -375,6 +377,17 @@ async def test_rows_stored_by_the_previous_version_still_load_and_deliver(
     port, shown = recording_port()
     await dispatcher(factory, port, clock).drain()
     assert [(s.channel, s.message.text) for s in shown] == [("news", "x")]
+
+
+def test_a_message_is_stored_without_its_default_parts_and_reads_back_whole() -> None:
+    plain = DirectMessage("u", Message(text="hi"))
+    assert dump(plain) == {"user_id": "u", "message": {"text": "hi", "title": None}, "thread": None}
+    full = EXPECTED["dm"]
+    stored = dump(full)["message"]
+    assert set(stored) == {"text", "title", "fields", "buttons", "files"}  # footer, tone: default
+    for effect in (plain, full, EXPECTED["post"]):
+        assert load(effect.kind, dump(effect)) == effect
+        assert load(effect.kind, dump_json(effect)) == effect
 
 
 async def test_two_dispatchers_deliver_1000_effects_with_no_duplicate_and_none_missing(
