@@ -52,6 +52,7 @@ from core.models import (
     SupportGroup,
     SupportGroupPost,
 )
+from core.models.base import utcnow
 from core.observe import NULL_OBSERVER, UNKNOWN, InteractionKind, Observer, timed_outcome
 from core.settings import CoreSettings
 from core.uow import ReadOnlyUnitOfWork, UnitOfWork
@@ -746,9 +747,14 @@ async def read_state(factory: async_sessionmaker[AsyncSession], key: str) -> dic
 async def write_state(
     factory: async_sessionmaker[AsyncSession], key: str, value: dict[str, Any]
 ) -> None:
+    """Set a key of the bot's shared state: one upsert, so processes starting together
+    (each recording, say, the commands it synced) never collide on the key."""
     async with factory() as session, session.begin():
-        row = await session.get(BotState, key)
-        if row is None:
-            session.add(BotState(key=key, value=value))
-        else:
-            row.value = value
+        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        now = utcnow()
+        stmt = insert(BotState).values(key=key, value=value, updated_at=now)
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["key"], set_={"value": stmt.excluded.value, "updated_at": now}
+            )
+        )
