@@ -29,13 +29,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, text, update
+from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.console.bot import COMMUNITY_ID as CONSOLE_COMMUNITY
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for bench.common
-from bench.common import LANGS, STYLES, ZONES
+from bench.common import LANGS, STYLES, ZONES, fresh_database
 from core import db
 from core.context import Invocation
 from core.defaults import EXPERTISE_OPTIONS, GOAL_OPTIONS
@@ -416,21 +416,8 @@ async def raw_floor(url: str, seeded: Seeded, sizes: Sizes) -> tuple[str, Figure
     return "asyncpg", one, many
 
 
-async def _empty_postgres(url: str) -> None:
-    engine = db.create_engine(url)
-    async with engine.begin() as conn:
-        await conn.execute(text("DROP SCHEMA public CASCADE"))
-        await conn.execute(text("CREATE SCHEMA public"))
-    await engine.dispose()
-
-
 async def run(url: str, sizes: Sizes) -> None:
-    url = db.normalise_url(url)
-    backend = "SQLite" if db.is_sqlite(url) else "PostgreSQL"
-    if not db.is_sqlite(url):
-        await _empty_postgres(url)
-    await db.upgrade_async(url)
-    engine = db.create_engine(url)
+    url, backend, engine = await fresh_database(url)
     rng = random.Random(1)
     started = time.perf_counter()
     seeded = await seed(engine, sizes, rng)

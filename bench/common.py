@@ -8,6 +8,7 @@ import time
 from types import TracebackType
 
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core import db
 from core.models import Base
@@ -27,6 +28,22 @@ ZONES = [
 ]
 LANGS = ["en", "es", "fr", "de", "pt", "ja", "hi", "yo"]
 STYLES = ["async", "scheduled", "casual"]
+
+
+async def fresh_database(url: str) -> tuple[str, str, AsyncEngine]:
+    """A database at the newest schema with nothing in it: (its normalised URL, "SQLite" or
+    "PostgreSQL", an engine on it). PostgreSQL's schema is dropped first (a bench database,
+    never a real one); a SQLite file is expected to be new."""
+    url = db.normalise_url(url)
+    backend = "SQLite" if db.is_sqlite(url) else "PostgreSQL"
+    if not db.is_sqlite(url):
+        engine = db.create_engine(url)
+        async with engine.begin() as conn:
+            await conn.execute(text("DROP SCHEMA public CASCADE"))
+            await conn.execute(text("CREATE SCHEMA public"))
+        await engine.dispose()
+    await db.upgrade_async(url)
+    return url, backend, db.create_engine(url)
 
 
 async def reset(url: str) -> str:

@@ -36,7 +36,7 @@ from sqlalchemy import event, insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for bench.common
-from bench.common import LANGS, STYLES, ZONES, StallMeter
+from bench.common import LANGS, STYLES, ZONES, StallMeter, fresh_database
 from core import db
 from core.context import Invocation
 from core.ids import new_id
@@ -405,21 +405,8 @@ async def raw_replay(
         await conn.close()
 
 
-async def _empty_postgres(url: str) -> None:
-    engine = db.create_engine(url)
-    async with engine.begin() as conn:
-        await conn.execute(text("DROP SCHEMA public CASCADE"))
-        await conn.execute(text("CREATE SCHEMA public"))
-    await engine.dispose()
-
-
 async def run(url: str, n: Sizes) -> None:
-    url = db.normalise_url(url)
-    backend = "SQLite" if db.is_sqlite(url) else "PostgreSQL"
-    if not db.is_sqlite(url):
-        await _empty_postgres(url)
-    await db.upgrade_async(url)
-    engine = db.create_engine(url)
+    url, backend, engine = await fresh_database(url)
     now = datetime.now(UTC)
     started = time.perf_counter()
     await seed(engine, n, now)

@@ -30,10 +30,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import insert, text, update
+from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.common import fresh_database
 from core import db
 from core.clock import FakeClock
 from core.context import Invocation
@@ -265,21 +266,8 @@ async def raw_floor(url: str, mentorships: list[str], sender: str) -> tuple[str,
         await conn.close()
 
 
-async def _empty_postgres(url: str) -> None:
-    engine = db.create_engine(url)
-    async with engine.begin() as conn:
-        await conn.execute(text("DROP SCHEMA public CASCADE"))
-        await conn.execute(text("CREATE SCHEMA public"))
-    await engine.dispose()
-
-
 async def run(url: str, messages: int) -> None:
-    url = db.normalise_url(url)
-    backend = "SQLite" if db.is_sqlite(url) else "PostgreSQL"
-    if not db.is_sqlite(url):
-        await _empty_postgres(url)
-    await db.upgrade_async(url)
-    engine = db.create_engine(url)
+    url, backend, engine = await fresh_database(url)
     started = time.perf_counter()
     busy, ships = await seed(engine, messages)
     print(
