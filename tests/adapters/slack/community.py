@@ -116,7 +116,8 @@ async def connect(bot: SlackHarness, mentor: str, mentee: str) -> str:
 
 async def other_team_mentorship(bot: SlackHarness) -> tuple[str, str]:
     """A mentor and an active mentorship in another workspace served by the same bot;
-    returns (mentor id, mentorship id). Its effects stay queued (that team is not faked)."""
+    returns (mentor id, mentorship id). Its effects are never delivered: the app is not
+    installed in that team (its token belongs to the fake team)."""
     service = bot.app.service
 
     def someone(user: str, name: str) -> Invocation:
