@@ -258,6 +258,8 @@ def _slack_manifest(config: Config, request_url: str | None, *, oauth: bool = Fa
     s = config.slack
     socket_mode = s.mode == "socket" and not oauth
     public = s.public_url
+    if public is None and request_url and request_url.endswith("/slack/events"):
+        public = request_url.removesuffix("/slack/events")  # the same server's base URL
     request_url = request_url or (f"{public}/slack/events" if public else None)
     if not socket_mode and not request_url:
         print(
@@ -267,8 +269,9 @@ def _slack_manifest(config: Config, request_url: str | None, *, oauth: bool = Fa
         return 2
     if oauth and not public:
         print(
-            "--oauth needs slack.public_url (https://your.host): Slack redirects installers "
-            "to <public_url>/slack/oauth_redirect",
+            "--oauth needs slack.public_url (https://your.host) or --request-url "
+            "https://your.host/slack/events: Slack redirects installers to "
+            "<public_url>/slack/oauth_redirect",
             file=sys.stderr,
         )
         return 2
@@ -278,7 +281,7 @@ def _slack_manifest(config: Config, request_url: str | None, *, oauth: bool = Fa
         socket_mode=socket_mode,
         request_url=request_url,
         badge_usergroups=s.badge_usergroups,
-        redirect_url=s.redirect_url if oauth else None,
+        redirect_url=f"{public}/slack/oauth_redirect" if oauth else None,
         token_rotation=s.token_rotation,
     )
     print(json.dumps(manifest, indent=2))

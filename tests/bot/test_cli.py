@@ -225,6 +225,13 @@ def test_the_oauth_manifest_has_the_redirect_url_and_distribution_settings(
     config.write_text('[slack]\nmode = "http"\n')
     assert main(["--config", str(config), "slack-manifest", "--oauth"]) == 2
     assert "slack.public_url" in capsys.readouterr().err
+    # Without public_url, the request URL names the same server.
+    url = "https://bot.example.org/slack/events"
+    assert main(["--config", str(config), "slack-manifest", "--oauth", "--request-url", url]) == 0
+    derived = json.loads(capsys.readouterr().out)
+    assert derived["oauth_config"]["redirect_urls"] == [
+        "https://bot.example.org/slack/oauth_redirect"
+    ]
     config.write_text('[slack]\nmode = "socket"\n')
     assert main(["--config", str(config), "slack-manifest"]) == 0
     single = json.loads(capsys.readouterr().out)
