@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -34,6 +34,8 @@ class ConsolePort:
 
     emit: Callable[[Shown], None]
     emit_line: Callable[[str], None]
+    # Awaited before a DM is shown to a member (the console reads their time zone).
+    before_dm: Callable[[str], Awaitable[None]] | None = None
     platform: str = "console"
     # No upload limit in a terminal; tests set one to see files compressed or split.
     max_file_bytes: int | None = None
@@ -67,6 +69,8 @@ class ConsolePort:
         self._call("send_dm", user_id, message)
         if attempt.key in self.done:
             return dict(self.done[attempt.key])
+        if self.before_dm is not None:
+            await self.before_dm(user_id)
         shown = Shown(next(self._ids), "dm", user_id, None, message)
         self.emit(shown)
         return self._remember(attempt, {"message_id": str(shown.id)})

@@ -13,11 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core import db, queue
 from core.clock import FakeClock
-from core.effects import Reminder
+from core.effects import Reminder, load
 from core.messages import Message
 from core.models import Community, Delivery
 from core.models.base import UTCDateTime
-from core.uow import UnitOfWork
+from core.uow import DUMP_ON_THREAD, UnitOfWork
 
 
 @pytest.mark.parametrize(
@@ -61,6 +61,28 @@ async def test_an_effect_queued_on_the_driver_reads_back_through_the_orm(
     assert row.due_at == due
     assert row.created_at == clock.now()
     assert row.result is None
+
+
+@pytest.mark.parametrize("how_many", [DUMP_ON_THREAD - 1, DUMP_ON_THREAD + 1])
+async def test_a_batch_of_effects_is_queued_with_each_ones_own_payload(
+    factory: async_sessionmaker[AsyncSession], clock: FakeClock, how_many: int
+) -> None:
+    # From DUMP_ON_THREAD effects on, the payloads are dumped on a thread: same rows.
+    async with factory() as session, session.begin():
+        community = Community(platform="console", platform_id="g1", name="G")
+        session.add(community)
+    at = clock.now() + timedelta(days=1)
+    effects = [
+        (Reminder(f"u{n}", Message(text=f"note {n}", title="Session"), at), f"k{n}")
+        for n in range(how_many)
+    ]
+    async with UnitOfWork(factory, clock) as uow:
+        assert await uow.outbox.add_many(community.id, effects) == how_many
+        await uow.commit()
+    async with factory() as session:
+        rows = (await session.execute(select(Delivery))).scalars().all()
+    queued = {row.idempotency_key: load(row.kind, row.payload) for row in rows}
+    assert queued == {key: effect for effect, key in effects}
 
 
 async def test_a_write_that_cannot_get_the_lock_fails_as_sqlalchemy_reports_it(

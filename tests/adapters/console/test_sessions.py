@@ -81,6 +81,22 @@ async def test_both_are_told_in_their_own_zone_with_a_calendar_file(
         assert str(event["URL"]) == "https://meet.example/abc"
 
 
+async def test_a_member_who_has_not_acted_in_this_console_is_told_in_their_own_zone(
+    console: ConsoleBot, factory: async_sessionmaker[AsyncSession], clock: FakeClock
+) -> None:
+    await _connected(console)  # alice (Europe/Madrid) mentors dave (Europe/London)
+    # A console started afresh on the same database: alice has not acted in it, so her
+    # zone is read from her member row when a DM to her is shown.
+    fresh = build_console(factory, Config(), clock=clock)
+    await fresh.handle("as @dave")
+
+    out = "\n".join(await fresh.say(SCHEDULE))
+
+    assert "[DM → @alice]" in out
+    assert "Thursday, 08 January 2026 19:30 CET" in out  # alice's zone
+    assert "Thursday, 08 January 2026 18:30 GMT" in out  # dave's zone
+
+
 async def test_reminders_arrive_at_their_moments_in_each_readers_zone(
     console: ConsoleBot, clock: FakeClock
 ) -> None:
