@@ -380,6 +380,13 @@ def _adapter(kind: str) -> TypeAdapter[Any]:
     return TypeAdapter(EFFECT_TYPES[kind])
 
 
+@cache
+def _validator(kind: str) -> Any:
+    """The adapter's pydantic-core validator: read by :func:`load` for every effect sent,
+    without the adapter's Python wrapper around it."""
+    return _adapter(kind).validator
+
+
 def dump(effect: Effect) -> dict[str, Any]:
     """The effect's stored payload (JSON-ready; its kind is stored beside it)."""
     payload: dict[str, Any] = _adapter(effect.kind).dump_python(effect, mode="json")
@@ -394,10 +401,12 @@ def dump_json(effect: Effect) -> str:
 def load(kind: str, payload: dict[str, Any] | str | bytes) -> Effect:
     """An effect from a stored row, its payload as a mapping or as JSON text; raises
     KeyError for an unknown kind, ValueError for a payload that does not fit it."""
-    adapter = _adapter(kind)
+    validator = _validator(kind)
     effect: Effect = (
-        adapter.validate_json(payload)
-        if isinstance(payload, str | bytes)
-        else adapter.validate_python(payload)
+        validator.validate_json(payload)
+        if isinstance(payload, str)
+        else validator.validate_python(payload)
+        if isinstance(payload, dict)
+        else validator.validate_json(payload)
     )
     return effect

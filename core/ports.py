@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from core.messages import Message
 
@@ -23,8 +23,7 @@ class Target:
     group_category_id: str | None = None
 
 
-@dataclass(frozen=True)
-class Attempt:
+class Attempt(NamedTuple):
     """Which queued effect a port call carries out.
 
     ``key`` is the effect's idempotency key: ports hand it to the platform's own
@@ -32,6 +31,9 @@ class Attempt:
     ``uncertain`` is True when an earlier attempt may have reached the platform without
     its outcome being recorded (a crash, a timeout, a lapsed claim): the port then checks
     what the platform already has before creating anything again.
+
+    A named tuple, not a frozen dataclass: one is made for every effect sent, and this
+    makes it at a third of the cost.
     """
 
     key: str

@@ -9,6 +9,7 @@ from typing import Any
 
 from core.delivery.perform import Outcome
 from core.effects import load
+from core.ports import Sent
 from core.queue import QueueConnection, json_text
 
 
@@ -25,6 +26,7 @@ class Claimed:
     destination: str | None
     last_error: str | None
     stored_due: Any = None  # due_at as the driver returned it (written back as is)
+    result: Result | None = None  # what became of it in this batch (None: not tried)
 
     @classmethod
     def of(cls, row: Sequence[Any], db: QueueConnection) -> Claimed:
@@ -63,14 +65,16 @@ class Result:
     error: str | None
     uncertain: bool
     sent_at: datetime | None = None
-    outcome: Outcome | None = None
+    sent: Sent | None = None  # what the platform gave back
+    outcome: Outcome | None = None  # only if something is to be written back
     missing: str | None = None  # a permission the admins must grant
     counts_as_failure: bool = False
     reason: str | None = None  # why it was retried or given up on (core.observe.REASONS)
 
     @classmethod
-    def sent(cls, row: Claimed, *, now: datetime, outcome: Outcome) -> Result:
-        return cls("sent", row.attempts + 1, row.due_at, None, False, now, outcome)
+    def done(cls, row: Claimed, at: datetime, sent: Sent, outcome: Outcome | None) -> Result:
+        """Sent at ``at``; ``outcome``: what to write back, if anything."""
+        return cls("sent", row.attempts + 1, row.due_at, None, False, at, sent, outcome)
 
     @classmethod
     def failed(cls, row: Claimed, reason: str, *, missing: str | None = None) -> Result:
@@ -106,7 +110,20 @@ class Result:
 
     def params(self, row: Claimed, owner: str, db: QueueConnection) -> tuple[Any, ...]:
         """The mark statement's parameters (see core.queue) for this result."""
-        sent = self.outcome.sent if self.outcome is not None else None
+        sent = self.sent
+        if self.sent_at is not None and row.stored_due is not None:
+            # Sent: the usual case, written for nearly every row (its due time as read).
+            return (
+                row.id,
+                owner,
+                "sent",
+                self.attempts,
+                row.stored_due,
+                None,
+                db.false,
+                db.time(self.sent_at),
+                json_text(sent) if sent else None,
+            )
         unchanged = self.due_at is row.due_at and row.stored_due is not None
         return (
             row.id,
@@ -119,14 +136,3 @@ class Result:
             db.time(self.sent_at) if self.sent_at is not None else None,
             json_text(sent or None),
         )
-
-
-class Results:
-    def __init__(self) -> None:
-        self._by_id: dict[int, Result] = {}
-
-    def add(self, row: Claimed, result: Result) -> None:
-        self._by_id[row.id] = result
-
-    def get(self, row_id: int) -> Result | None:
-        return self._by_id.get(row_id)

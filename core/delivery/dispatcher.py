@@ -11,7 +11,8 @@ import socket
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -20,7 +21,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import Clock
-from core.delivery.batch import Claimed, Result, Results
+from core.delivery.batch import Claimed, Result
 from core.delivery.health import Health, degraded_communities
 from core.delivery.perform import CommunityAddress, Performer, Superseded, addresses
 from core.delivery.transaction import Transaction, batch_connection, transaction
@@ -89,6 +90,7 @@ class Dispatcher:
         # dispatcher's claims are surely still valid (checked before every platform call).
         self._beat_due_at: datetime | None = None
         self._valid_until: datetime | None = None
+        self._check_at = datetime.min.replace(tzinfo=UTC)  # see _renewed
         self._cut_off: set[int] = set()
         self._health = Health(clock, self.settings.degraded_after)
 
@@ -244,6 +246,8 @@ class Dispatcher:
         self._beat_due_at = now + self._heartbeat_every
         margin = min(1.0, self.settings.lease_seconds / 4)
         self._valid_until = now + timedelta(seconds=self.settings.lease_seconds - margin)
+        # Until then neither a heartbeat is due nor can a claim have lapsed.
+        self._check_at = min(self._beat_due_at, self._valid_until)
 
     async def _take_over_dead_local_peers(self) -> None:
         now = self._clock.now()
@@ -302,10 +306,10 @@ class Dispatcher:
             return [], {}
         # Read in the claim's own transaction: no second lock on SQLite.
         communities = await addresses(db, {r.community_id for r in rows})
-        self._held.update(r.id for r in rows)
+        self._held.update([r.id for r in rows])
         if self._renewed_at is None:
             self._renewed(now)
-        rows.sort(key=_queue_order)  # lanes keep it; results are marked in it
+        rows.sort(key=_QUEUE_ORDER)  # lanes keep it; results are marked in it
         return rows, communities
 
     # ----- delivering ----------------------------------------------------------------
@@ -322,14 +326,15 @@ class Dispatcher:
         transaction; return that next batch."""
         lanes: dict[tuple[str, str], list[Claimed]] = {}
         for row in claimed:  # in queue (id) order: each lane keeps it
-            lanes.setdefault((row.community_id, row.lane()), []).append(row)
-        results = Results()
+            lane = (row.community_id, row.destination or row.lane())
+            lanes.setdefault(lane, []).append(row)
         performer = Performer(self._factory, self._clock)
         performer.expect_sessions(
             str(session)
             for r in claimed
             if r.kind == "reminder" and (session := _payload(r).get("session_id"))
         )
+        batch = _Batch()
         waiting = deque(lanes.values())
         # Up to ``concurrency`` lanes at once. A helper worker is added only when one is
         # about to call the platform (and so may wait) while lanes still wait for a
@@ -338,37 +343,55 @@ class Dispatcher:
         helpers: list[asyncio.Task[None]] = []
         spare = False  # a helper made that has not started yet
 
-        async def worker() -> None:
-            nonlocal spare
-            spare = False
-            while waiting:
-                await lane(waiting.popleft())
-
         def add_helper() -> None:
             nonlocal spare
-            if waiting and not spare and len(helpers) + 1 < self.settings.concurrency:
+            if len(helpers) + 1 < self.settings.concurrency:
                 spare = True
                 helpers.append(asyncio.ensure_future(worker()))
 
-        async def lane(rows: list[Claimed]) -> None:
-            for n, row in enumerate(rows):
-                # Before a platform call: renew if a heartbeat is due, check the claim.
-                now = self._clock.now()
-                if self._heartbeat_due(now):
-                    now = await self._renew_due()
-                if self._stopped or not self._claim_valid(now) or row.id not in self._held:
-                    return  # unrecorded rows are released (or left to their new owner)
-                community = communities.get(row.community_id)
-                add_helper()
-                result = await self._attempt(performer, row, community, now)
-                self._report(row, community, result)
-                results.add(row, result)
-                if result.status == "pending":
-                    # Keep the destination's order: the rest waits behind this one
-                    # (and the claim skips them while it waits).
-                    for later in rows[n + 1 :]:
-                        results.add(later, Result.held(later))
-                    return
+        now_of = self._clock.now
+        held = self._held
+        report = self.observer.delivery_result
+
+        async def worker() -> None:
+            """Work on waiting lanes, one after another, each row in its lane's order."""
+            nonlocal spare
+            spare = False
+            now = now_of()
+            while waiting:
+                rows = waiting.popleft()
+                for n, row in enumerate(rows):
+                    # Before a platform call: renew if a heartbeat is due, check the
+                    # claim (both known good until ``_check_at``: one comparison as a
+                    # rule). ``now`` was read after the previous call returned, with no
+                    # await since: as good as reading the clock again.
+                    if now >= self._check_at:
+                        if self._heartbeat_due(now):
+                            now = await self._renew_due()
+                        if not self._claim_valid(now):
+                            break  # unrecorded rows are released (or left to a new owner)
+                    if self._stopped or row.id not in held:
+                        break
+                    community = communities.get(row.community_id)
+                    if waiting and not spare:
+                        add_helper()
+                    result = row.result = await self._attempt(performer, row, community, now)
+                    if result.sent_at is not None:  # sent
+                        now = result.sent_at
+                        if result.outcome is not None:
+                            batch.writes_back.append(row)
+                        platform = community.platform if community else "unknown"
+                        report(platform, row.kind, "sent", None)
+                        continue
+                    now = now_of()
+                    batch.all_sent = False
+                    self._report(row, community, result)
+                    if result.status == "pending":
+                        # Keep the destination's order: the rest waits behind this one
+                        # (and the claim skips them while it waits).
+                        for later in rows[n + 1 :]:
+                            later.result = Result.held(later)
+                        break
 
         finished = False
         try:
@@ -386,7 +409,7 @@ class Dispatcher:
             # Also when cancelled mid-way (a stop): record what is known, release the rest.
             then_claim = then_claim and finished and not self._stopped
             record = asyncio.ensure_future(
-                self._record(claimed, communities, results, performer, then_claim, pooled)
+                self._record(claimed, communities, batch, performer, then_claim, pooled)
             )
             try:
                 following = await asyncio.shield(record)
@@ -429,9 +452,15 @@ class Dispatcher:
                 return _because(Result.expired(row, reason), "no_longer_useful")
             effect = effect.marked_late(row.due_at)
         try:
-            outcome = await performer.perform(
-                port, community, effect, Attempt(row.idempotency_key, uncertain=row.uncertain)
-            )
+            attempt = Attempt(row.idempotency_key, row.uncertain)
+            call = performer.direct(port, community, effect, attempt)
+            if call is not None:
+                sent, outcome = await call, None
+            else:
+                outcome = await performer.perform(port, community, effect, attempt)
+                sent = outcome.sent
+                if not outcome.writes_back:
+                    outcome = None
         except Superseded as exc:
             return _because(Result.cancelled(row, str(exc)), "superseded")
         except RetryLater as exc:
@@ -448,7 +477,7 @@ class Dispatcher:
         except asyncio.CancelledError:
             self._cut_off.add(row.id)  # stopped mid-call: it may have reached the platform
             raise
-        return Result.sent(row, now=self._clock.now(), outcome=outcome)
+        return Result.done(row, self._clock.now(), sent, outcome)
 
     def _report(self, row: Claimed, community: CommunityAddress | None, result: Result) -> None:
         outcome = "retry" if result.status == "pending" else result.status
@@ -477,7 +506,7 @@ class Dispatcher:
         self,
         claimed: list[Claimed],
         communities: dict[str, CommunityAddress],
-        results: Results,
+        batch: _Batch,
         performer: Performer,
         then_claim: bool = False,
         pooled: Any = None,
@@ -488,15 +517,11 @@ class Dispatcher:
         and on PostgreSQL two transactions taking them in different orders deadlock.
         """
         now = self._clock.now()
-        done = [(row, results.get(row.id)) for row in claimed]  # in id order
         # What a sent effect created (a role id, a route, a channel) is written back only
         # if the row is still ours; everything else is guarded by the mark itself.
-        writes_back = [
-            (row, result.outcome)
-            for row, result in done
-            if result is not None and result.outcome is not None and result.outcome.writes_back
-        ]
-        orm = bool(writes_back) or self._health.writes(claimed, results)
+        writes_back = batch.writes_back
+        quiet = self._health.quiet(batch.all_sent)
+        orm = bool(writes_back) or (not quiet and self._health.writes(claimed))
         async with (
             self._renew_lock,
             transaction(self._factory, self._clock, pooled, orm=orm) as tx,
@@ -505,29 +530,31 @@ class Dispatcher:
             mine: set[int] = set()
             if writes_back:
                 mine_stmt = select(Delivery.id).where(
-                    Delivery.id.in_([row.id for row, _ in writes_back]),
+                    Delivery.id.in_([row.id for row in writes_back]),
                     Delivery.claimed_by == self.worker_id,
                 )
                 if _dialect(tx.session) == "postgresql":
                     mine_stmt = mine_stmt.with_for_update()
                 mine = set((await tx.session.execute(mine_stmt)).scalars())
+            owner, cut_off = self.worker_id, self._cut_off
             params = [
                 (
-                    result
-                    or Result.released(row, uncertain=row.uncertain or row.id in self._cut_off)
-                ).params(row, self.worker_id, db)
-                for row, result in done
+                    row.result or Result.released(row, uncertain=row.uncertain or row.id in cut_off)
+                ).params(row, owner, db)
+                for row in claimed
             ]
             # In id order (as the claim locks them). Rows another dispatcher took over
             # are left alone: claimed_by is not ours.
             await db.executemany(db.statements.mark, params)
-            for row, outcome in writes_back:
-                if row.id in mine:
-                    await performer.apply(tx.session, row.community_id, outcome)
-            await self._health.note(tx, claimed, communities, results)
-            self._held.difference_update(row.id for row in claimed)
+            for row in writes_back:
+                if row.id in mine and row.result is not None and row.result.outcome is not None:
+                    await performer.apply(tx.session, row.community_id, row.result.outcome)
+            if not quiet:
+                await self._health.note(tx, claimed, communities)
+            ids = [row.id for row in claimed]
+            self._held.difference_update(ids)
             if self._cut_off:
-                self._cut_off.difference_update(row.id for row in claimed)
+                self._cut_off.difference_update(ids)
             if then_claim:
                 return await self._claim_in(tx)
             if tx.earliest_due is not None and tx.earliest_due <= now:
@@ -591,6 +618,17 @@ class Dispatcher:
         self.wake()
 
 
+class _Batch:
+    """What a batch's lanes found, for its record: the rows whose sending created
+    something to write back, and whether every tried row was sent."""
+
+    __slots__ = ("all_sent", "writes_back")
+
+    def __init__(self) -> None:
+        self.writes_back: list[Claimed] = []
+        self.all_sent = True
+
+
 def _dead_local(worker_id: str) -> bool:
     """Whether ``worker_id`` (see default_worker_id) names a process of this host that
     is no longer running."""
@@ -616,8 +654,7 @@ def _dialect(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
 
 
-def _queue_order(row: Claimed) -> int:
-    return row.id
+_QUEUE_ORDER = attrgetter("id")
 
 
 def _payload(row: Claimed) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from core.models import BotState, Delivery
 from core.uow import Outbox
 
 if TYPE_CHECKING:
-    from core.delivery.batch import Claimed, Results
+    from core.delivery.batch import Claimed
     from core.delivery.perform import CommunityAddress
     from core.delivery.transaction import Transaction
 
@@ -128,11 +128,16 @@ class Health:
         self._failures: dict[str, int] = {}  # community id -> failures in a row
         self.degraded: set[str] = set()
 
-    def writes(self, claimed: list[Claimed], results: Results) -> bool:
+    def quiet(self, all_sent: bool) -> bool:
+        """Whether a batch whose rows were all sent (``all_sent``) leaves nothing to count
+        or tell: the usual case, for which :meth:`note` need not look at each row."""
+        return all_sent and not (self._failures or self.degraded)
+
+    def writes(self, claimed: list[Claimed]) -> bool:
         """Whether :meth:`note` may write for these results (a notice, a health state):
         only then does the batch's transaction need the ORM."""
         for row in claimed:
-            result = results.get(row.id)
+            result = row.result
             if result is None:
                 continue
             if result.status == "sent":
@@ -147,13 +152,12 @@ class Health:
         tx: Transaction,
         claimed: list[Claimed],
         communities: dict[str, CommunityAddress],
-        results: Results,
     ) -> None:
         """After a batch, in its transaction: count failures in a row per community, tell
         the admins once on degrading and once on recovering, and once per missing
         permission."""
         for row in claimed:
-            result = results.get(row.id)
+            result = row.result
             if result is None:
                 continue
             if result.status == "sent":

@@ -6,8 +6,8 @@ Used by the dispatcher (``core.delivery``); nothing here claims or marks rows.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Iterable
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -104,11 +104,14 @@ async def addresses(db: QueueConnection, ids: set[str]) -> dict[str, CommunityAd
     }
 
 
-@dataclass(slots=True)
 class Outcome:
-    """What to write back once the platform accepted an effect."""
+    """What to write back once the platform accepted an effect.
 
-    sent: Sent = field(default_factory=dict)
+    Written by hand, not as a dataclass: one is made for every effect sent, nearly
+    always with nothing but what the platform gave back, so only what is given is
+    stored and the rest are the class's ``None``; ``writes_back`` is known when made.
+    """
+
     role_ids: dict[str, str] | None = None  # role key -> platform id
     group_channel: tuple[str, str] | None = None  # (group id, channel id)
     # A mentorship DM: (mentorship id, recipient user id, platform message id, thread id).
@@ -118,18 +121,41 @@ class Outcome:
     post_ids: tuple[str, str, str] | None = None  # (post id, message id, thread id)
     # Channels the server can still hold, when few are left (admins are told).
     space_headroom: int | None = None
+    # Whether any of the above is set (then the dispatcher writes it back).
+    writes_back: bool = False
 
-    @property
-    def writes_back(self) -> bool:
-        return (
-            bool(self.role_ids)
-            or self.group_channel is not None
-            or self.route is not None
-            or self.session_event is not None
-            or self.meeting_event is not None
-            or self.post_ids is not None
-            or self.space_headroom is not None
-        )
+    def __init__(
+        self,
+        sent: Sent | None = None,
+        *,
+        role_ids: dict[str, str] | None = None,
+        group_channel: tuple[str, str] | None = None,
+        route: tuple[str, str, str | None, str | None] | None = None,
+        session_event: tuple[str, str] | None = None,
+        meeting_event: tuple[str, str] | None = None,
+        post_ids: tuple[str, str, str] | None = None,
+        space_headroom: int | None = None,
+    ) -> None:
+        self.sent: Sent = {} if sent is None else sent
+        if not (
+            role_ids
+            or group_channel
+            or route
+            or session_event
+            or meeting_event
+            or post_ids
+            or space_headroom is not None
+        ):
+            return  # the usual case: nothing to write back
+        self.writes_back = True
+        if role_ids:
+            self.role_ids = role_ids
+        self.group_channel, self.route = group_channel, route
+        self.session_event, self.meeting_event = session_event, meeting_event
+        self.post_ids, self.space_headroom = post_ids, space_headroom
+
+    def __repr__(self) -> str:
+        return f"Outcome({vars(self)!r})"
 
 
 class Performer:
@@ -156,9 +182,23 @@ class Performer:
         self.group_spaces: dict[str, str] = {}
         self.thread_ids: dict[str, str] = {}
 
+    def direct(
+        self, port: PlatformPort, community: CommunityAddress, effect: Effect, attempt: Attempt
+    ) -> Awaitable[Sent] | None:
+        """The port call that is all of ``effect``, if it is one call writing nothing back
+        (a plain DM, the commonest effect by far): the dispatcher awaits it without
+        :meth:`perform` around it. None for every other effect."""
+        if type(effect) is DirectMessage and effect.thread is None:
+            user, message = effect.user_id, effect.message
+            return port.send_dm(community.target, user, message, None, attempt)
+        return None
+
     async def perform(
         self, port: PlatformPort, community: CommunityAddress, effect: Effect, attempt: Attempt
     ) -> Outcome:
+        call = self.direct(port, community, effect, attempt)
+        if call is not None:
+            return Outcome(await call)
         target = community.target
         match effect:
             case Reminder(
