@@ -73,6 +73,8 @@ class RecurringJobs:
         now = datetime.now(UTC)
         for job in self.jobs:
             last = await self._last_run(job.id)
+            if not self.scheduler.running:
+                return  # shut down while reading (a stop right after start): add nothing
             next_run = job.trigger.get_next_fire_time(last, now)
             if next_run is None:
                 continue
