@@ -346,8 +346,11 @@ async def _run_platforms(config: Config, stop: asyncio.Event | None = None) -> i
         adapters.append(
             build_slack(service, config, server=http.app if http else None, engine=engine)
         )
+    readiness = None
     if http is not None:
-        add_operator_routes(http, config, service, adapters, metrics)
+        readiness = add_operator_routes(http, config, service, adapters, metrics)
+        if readiness is not None:
+            readiness.started = False  # until start() below has run to its end
     dispatcher = build_dispatcher(
         factory, {a.port.platform: a.port for a in adapters}, config, clock, observer=metrics
     )
@@ -374,6 +377,8 @@ async def _run_platforms(config: Config, stop: asyncio.Event | None = None) -> i
         scheduler = start_scheduler(dispatcher, config, service=service, leadership=leadership)
         settle_memory()
         log.info("Mentorbot is running (%s)", ", ".join(a.port.platform for a in adapters))
+        if readiness is not None:
+            readiness.started = True
 
     signals = _stop_on_signals(stop)
     try:

@@ -74,11 +74,16 @@ class Readiness:
         self.database_timeout = database_timeout
         self.max_delivery_lag = max_delivery_lag
         self._was_ready: bool | None = None
+        # False while the process is still starting (the server answers before the
+        # dispatcher and the scheduler run): ready means every part is running.
+        self.started = True
 
     async def check(self) -> tuple[bool, dict[str, Any]]:
         """(ready, the JSON body): each check's finding and, when not ready, the reasons."""
         reasons: list[str] = []
-        checks: dict[str, Any] = {}
+        checks: dict[str, Any] = {"started": {"ok": self.started}}
+        if not self.started:
+            reasons.append("starting: not every part is running yet")
         started = time.perf_counter()
         try:
             stats = await asyncio.wait_for(self._read_queue(), self.database_timeout)

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from adapters.console.port import ConsolePort
     from adapters.discord.bot import DiscordAdapter
     from adapters.slack.app import SlackAdapter
+    from bot.health import Readiness
     from bot.http import HttpServer
     from bot.metrics import Metrics
     from core.service import Mentorbot
@@ -465,10 +466,11 @@ def add_operator_routes(
     service: Mentorbot,
     adapters: list[Platform],
     metrics: Metrics | None,
-) -> None:
-    """``/healthz``, ``/readyz`` and ``/metrics`` on the server (bot/health.py)."""
+) -> Readiness | None:
+    """``/healthz``, ``/readyz`` and ``/metrics`` on the server (bot/health.py); returns
+    what ``/readyz`` reports, or None if health is turned off."""
     if not config.health.enabled:
-        return
+        return None
     from bot.health import Readiness, add_operator_routes, queue_reader
 
     read_queue = queue_reader(service.readers, service.clock)
@@ -485,3 +487,4 @@ def add_operator_routes(
         max_delivery_lag=config.health.max_delivery_lag_seconds,
     )
     add_operator_routes(server, readiness, metrics)
+    return readiness
