@@ -133,12 +133,14 @@ class Metrics:
     def first_response(self, platform: str, seconds: float) -> None:
         self.first_responses.labels(platform).observe(max(seconds, 0.0))
 
-    def delivery_result(self, platform: str, kind: str, outcome: str, reason: str | None) -> None:
-        self.deliveries.labels(platform, kind, outcome).inc()
+    def delivery_result(
+        self, platform: str, kind: str, outcome: str, reason: str | None, count: int = 1
+    ) -> None:
+        self.deliveries.labels(platform, kind, outcome).inc(count)
         if outcome == "retry":
-            self.retries.labels(platform, reason or "unexpected").inc()
+            self.retries.labels(platform, reason or "unexpected").inc(count)
         elif outcome in ("failed", "expired"):
-            self.failures.labels(platform, reason or outcome).inc()
+            self.failures.labels(platform, reason or outcome).inc(count)
 
     def job_finished(self, job: str, outcome: Outcome, seconds: float) -> None:
         self.job_runs.labels(job, outcome).inc()

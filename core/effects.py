@@ -9,7 +9,8 @@ pydantic (:func:`dump` / :func:`load`), never by hand. Each kind also says
 * ``destination``: what its effects must reach in order (a member's DMs, a channel, the
   community's roles, a group's space); the dispatcher keeps order per destination and
   works on different destinations at once;
-* ``useful_until``: until when retrying after transient failures still makes sense, and
+* ``useful_for``: how long after its due time retrying after transient failures still
+  makes sense (or, where that depends on the effect, ``useful_until``), and
   ``when_late`` what becomes of it after that: ``"drop"`` (recorded as expired) or
   ``"send"`` (sent once the platform is back, marked late).
 """
@@ -105,13 +106,18 @@ StoredMessage = Annotated[Message, _StoredMessage]
 class Effect:
     kind: ClassVar[str]
     when_late: ClassVar[Literal["drop", "send"]] = "drop"
+    # How long after its due time every effect of this kind is useful; None where that
+    # depends on the effect (the kind then says so in useful_until).
+    useful_for: ClassVar[timedelta | None] = _USEFUL_FOR
 
     def destination(self) -> str:
         """Effects with the same destination (in one community) are delivered in order."""
         return self.kind
 
     def useful_until(self, due_at: datetime) -> datetime:
-        return due_at + _USEFUL_FOR
+        if self.useful_for is None:
+            raise NotImplementedError(f"{type(self).__name__} must say how long it is useful")
+        return due_at + self.useful_for
 
     def marked_late(self, due_at: datetime) -> Effect:
         """This effect as sent after its moment (only for ``when_late == "send"``)."""
@@ -141,6 +147,7 @@ class Reminder(Effect):
 
     kind: ClassVar[str] = "reminder"
     when_late: ClassVar[Literal["drop", "send"]] = "send"
+    useful_for: ClassVar[timedelta | None] = None
     user_id: str
     message: StoredMessage
     at: datetime
@@ -227,17 +234,15 @@ class SpaceMembership(Effect):
     """Add (``add=True``) or remove a member from a group's private space."""
 
     kind: ClassVar[str] = "space_member"
+    # Who may see a group's space stays true however late: kept while a space that
+    # failed to be created waits for an admin's retry.
+    useful_for: ClassVar[timedelta | None] = timedelta(days=SPACE_CHANGES_KEPT_DAYS)
     group_id: str
     user_id: str
     add: bool
 
     def destination(self) -> str:
         return f"group:{self.group_id}"
-
-    def useful_until(self, due_at: datetime) -> datetime:
-        # Who may see a group's space stays true however late: kept while a space that
-        # failed to be created waits for an admin's retry.
-        return due_at + timedelta(days=SPACE_CHANGES_KEPT_DAYS)
 
 
 @dataclass(frozen=True)
@@ -318,6 +323,7 @@ class GroupPost(Effect):
     """
 
     kind: ClassVar[str] = "group_post"
+    useful_for: ClassVar[timedelta | None] = None  # see useful_until
     group_id: str
     message: StoredMessage
     pin: bool = False
@@ -330,7 +336,7 @@ class GroupPost(Effect):
         return f"group:{self.group_id}"
 
     def useful_until(self, due_at: datetime) -> datetime:
-        return self.until if self.until is not None else super().useful_until(due_at)
+        return self.until if self.until is not None else due_at + _USEFUL_FOR
 
 
 @dataclass(frozen=True)
@@ -343,15 +349,13 @@ class Report(Effect):
 
     kind: ClassVar[str] = "report"
     when_late: ClassVar[Literal["drop", "send"]] = "send"
+    # Composed when sent, so a late one is still current; the next is a week away.
+    useful_for: ClassVar[timedelta | None] = timedelta(days=6)
     report: str
     schedule_id: str
 
     def destination(self) -> str:
         return f"report:{self.report}"
-
-    def useful_until(self, due_at: datetime) -> datetime:
-        # Composed when sent, so a late one is still current; the next is a week away.
-        return due_at + timedelta(days=6)
 
 
 EFFECT_TYPES: dict[str, type[Effect]] = {
@@ -373,6 +377,10 @@ EFFECT_TYPES: dict[str, type[Effect]] = {
         Report,
     )
 }
+
+# Every effect of a kind with a fixed window is useful at least this long after its due
+# time: the dispatcher need not look at the due time of those younger than that.
+SURELY_USEFUL_FOR = min(t.useful_for for t in EFFECT_TYPES.values() if t.useful_for is not None)
 
 
 @cache

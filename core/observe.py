@@ -34,9 +34,12 @@ class Observer(Protocol):
         """An adapter first answered an interaction (a reply, a deferral, an ack),
         ``seconds`` after the interaction reached the process."""
 
-    def delivery_result(self, platform: str, kind: str, outcome: str, reason: str | None) -> None:
-        """The dispatcher tried a queued effect. ``outcome``: sent, retry, failed, expired
-        or cancelled; ``reason`` (for retry, failed, expired) one of :data:`REASONS`."""
+    def delivery_result(
+        self, platform: str, kind: str, outcome: str, reason: str | None, count: int = 1
+    ) -> None:
+        """The dispatcher tried ``count`` queued effects (sent ones are told once per
+        batch). ``outcome``: sent, retry, failed, expired or cancelled; ``reason`` (for
+        retry, failed, expired) one of :data:`REASONS`."""
 
     def job_finished(self, job: str, outcome: Outcome, seconds: float) -> None:
         """A recurring job (housekeeping, badge sync, ...) ran once in this process."""
@@ -71,7 +74,9 @@ class NullObserver:
     def first_response(self, platform: str, seconds: float) -> None:
         return None
 
-    def delivery_result(self, platform: str, kind: str, outcome: str, reason: str | None) -> None:
+    def delivery_result(
+        self, platform: str, kind: str, outcome: str, reason: str | None, count: int = 1
+    ) -> None:
         return None
 
     def job_finished(self, job: str, outcome: Outcome, seconds: float) -> None:

@@ -2,19 +2,39 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from core.delivery.perform import Outcome
 from core.effects import load
 from core.ports import Sent
 from core.queue import QueueConnection, json_text
 
 
-@dataclass(slots=True)
 class Claimed:
+    """A row the claim statement returned (see core.queue), and what became of it in
+    this batch: ``sent_at`` and ``sent`` once sent (the usual case, kept on the row
+    itself: no object is made for it), else ``result`` once tried."""
+
+    __slots__ = (
+        "_due_at",
+        "_time_of",
+        "attempts",
+        "community_id",
+        "destination",
+        "id",
+        "idempotency_key",
+        "kind",
+        "last_error",
+        "payload",
+        "result",
+        "sent",
+        "sent_at",
+        "stored_due",
+        "uncertain",
+    )
+
     id: int
     kind: str
     payload: dict[str, Any] | str  # JSON text on SQLite
@@ -22,29 +42,43 @@ class Claimed:
     attempts: int
     idempotency_key: str
     uncertain: bool
-    due_at: datetime
+    stored_due: Any  # due_at as the driver returned it (written back as is)
     destination: str | None
     last_error: str | None
-    stored_due: Any = None  # due_at as the driver returned it (written back as is)
-    result: Result | None = None  # what became of it in this batch (None: not tried)
+    sent_at: datetime | None  # when the platform took it
+    sent: Sent | None  # what the platform gave back
+    result: Result | None  # what else became of it (None: not tried)
 
-    @classmethod
-    def of(cls, row: Sequence[Any], db: QueueConnection) -> Claimed:
-        """A row returned by the claim statement (see core.queue)."""
-        id_, kind, payload, community, attempts, key, uncertain, due, dest, error = row
-        return cls(
-            id_,
-            kind,
-            payload,
-            community,
-            attempts,
-            key,
-            bool(uncertain),
-            db.time_of(due),
-            dest,
-            error,
-            due,
-        )
+    def __init__(self, row: Sequence[Any], time_of: Callable[[Any], datetime]) -> None:
+        """``row`` as the claim returns it; ``time_of``: the connection's (see
+        QueueConnection.time_of)."""
+        (
+            self.id,
+            self.kind,
+            self.payload,
+            self.community_id,
+            self.attempts,
+            self.idempotency_key,
+            uncertain,
+            self.stored_due,
+            self.destination,
+            self.last_error,
+        ) = row
+        self.uncertain = bool(uncertain)
+        self._time_of = time_of
+        self._due_at: datetime | None = None
+        self.sent_at = None
+        self.sent = None
+        self.result = None
+
+    @property
+    def due_at(self) -> datetime:
+        """When it was due (read from ``stored_due`` when first asked: a row sent at
+        once never needs it)."""
+        due = self._due_at
+        if due is None:
+            due = self._due_at = self._time_of(self.stored_due)
+        return due
 
     def lane(self) -> str:
         """The destination whose order this row keeps (rows queued before it was stored
@@ -57,6 +91,34 @@ class Claimed:
             return f"row:{self.id}"
 
 
+def marks(
+    claimed: list[Claimed], owner: str, db: QueueConnection, cut_off: Container[int]
+) -> list[tuple[Any, ...]]:
+    """The mark statement's parameters (see core.queue) for what became of each row; a
+    row not tried is released (``cut_off``: rows whose call a stop cut off, which may
+    have reached the platform)."""
+    time, false = db.time, db.false
+    return [
+        # Sent: the usual case, written for nearly every row (its due time as read).
+        (
+            row.id,
+            owner,
+            "sent",
+            row.attempts + 1,
+            row.stored_due,
+            None,
+            false,
+            time(row.sent_at),
+            json_text(row.sent) if row.sent else None,
+        )
+        if row.sent_at is not None
+        else (
+            row.result or Result.released(row, uncertain=row.uncertain or row.id in cut_off)
+        ).params(row, owner, db)
+        for row in claimed
+    ]
+
+
 @dataclass(slots=True)
 class Result:
     status: str
@@ -64,17 +126,9 @@ class Result:
     due_at: datetime
     error: str | None
     uncertain: bool
-    sent_at: datetime | None = None
-    sent: Sent | None = None  # what the platform gave back
-    outcome: Outcome | None = None  # only if something is to be written back
     missing: str | None = None  # a permission the admins must grant
     counts_as_failure: bool = False
     reason: str | None = None  # why it was retried or given up on (core.observe.REASONS)
-
-    @classmethod
-    def done(cls, row: Claimed, at: datetime, sent: Sent, outcome: Outcome | None) -> Result:
-        """Sent at ``at``; ``outcome``: what to write back, if anything."""
-        return cls("sent", row.attempts + 1, row.due_at, None, False, at, sent, outcome)
 
     @classmethod
     def failed(cls, row: Claimed, reason: str, *, missing: str | None = None) -> Result:
@@ -110,21 +164,7 @@ class Result:
 
     def params(self, row: Claimed, owner: str, db: QueueConnection) -> tuple[Any, ...]:
         """The mark statement's parameters (see core.queue) for this result."""
-        sent = self.sent
-        if self.sent_at is not None and row.stored_due is not None:
-            # Sent: the usual case, written for nearly every row (its due time as read).
-            return (
-                row.id,
-                owner,
-                "sent",
-                self.attempts,
-                row.stored_due,
-                None,
-                db.false,
-                db.time(self.sent_at),
-                json_text(sent) if sent else None,
-            )
-        unchanged = self.due_at is row.due_at and row.stored_due is not None
+        unchanged = self.due_at is row.due_at
         return (
             row.id,
             owner,
@@ -133,6 +173,6 @@ class Result:
             row.stored_due if unchanged else db.time(self.due_at),
             self.error[:2000] if self.error else None,
             db.flag(self.uncertain),
-            db.time(self.sent_at) if self.sent_at is not None else None,
-            json_text(sent or None),
+            None,
+            None,
         )

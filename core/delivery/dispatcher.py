@@ -8,10 +8,11 @@ import logging
 import os
 import random
 import socket
-from collections import deque
-from collections.abc import Mapping
+from collections import Counter, deque
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import repeat
 from operator import attrgetter
 from typing import Any
 
@@ -21,14 +22,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import Clock
-from core.delivery.batch import Claimed, Result
+from core.delivery.batch import Claimed, Result, marks
 from core.delivery.health import Health, degraded_communities
-from core.delivery.perform import CommunityAddress, Performer, Superseded, addresses
+from core.delivery.perform import CommunityAddress, Outcome, Performer, Superseded, addresses
 from core.delivery.transaction import Transaction, batch_connection, transaction
-from core.effects import USEFUL_FOR_DAYS, load
+from core.effects import SURELY_USEFUL_FOR, USEFUL_FOR_DAYS, DirectMessage, Effect, load
 from core.models import Delivery, DispatcherHeartbeat
 from core.observe import NULL_OBSERVER, Observer
-from core.ports import Attempt, PermanentFailure, PlatformPort, RetryLater
+from core.ports import Attempt, PermanentFailure, PlatformPort, RetryLater, Sent
 from core.queue import ClaimScope
 from core.uow import UNINSTALLED
 
@@ -90,7 +91,7 @@ class Dispatcher:
         # dispatcher's claims are surely still valid (checked before every platform call).
         self._beat_due_at: datetime | None = None
         self._valid_until: datetime | None = None
-        self._check_at = datetime.min.replace(tzinfo=UTC)  # see _renewed
+        self._check_at = _LONG_AGO  # see _renewed
         self._cut_off: set[int] = set()
         self._health = Health(clock, self.settings.degraded_after)
 
@@ -177,6 +178,7 @@ class Dispatcher:
         ``stop_grace_seconds``, then are cancelled; every row still claimed is released,
         so the next dispatcher sends it at once."""
         self._stopped = True
+        self._check_at = _LONG_AGO  # every lane stops before its next row
         if self._timer is not None:
             self._timer.cancel()
         if self._beating is not None:
@@ -247,7 +249,7 @@ class Dispatcher:
         margin = min(1.0, self.settings.lease_seconds / 4)
         self._valid_until = now + timedelta(seconds=self.settings.lease_seconds - margin)
         # Until then neither a heartbeat is due nor can a claim have lapsed.
-        self._check_at = min(self._beat_due_at, self._valid_until)
+        self._check_at = _LONG_AGO if self._stopped else min(self._beat_due_at, self._valid_until)
 
     async def _take_over_dead_local_peers(self) -> None:
         now = self._clock.now()
@@ -301,12 +303,12 @@ class Dispatcher:
         db = tx.db
         params = (self.worker_id, db.time(self._lease(now)), db.time(now), self.settings.batch_size)
         sql = db.statements.claim if self.scope is None else db.statements.scoped_claim(self.scope)
-        rows = [Claimed.of(row, db) for row in await db.fetch(sql, params)]
+        rows = list(map(Claimed, await db.fetch(sql, params), repeat(db.time_of)))
         if not rows:
             return [], {}
         # Read in the claim's own transaction: no second lock on SQLite.
-        communities = await addresses(db, {r.community_id for r in rows})
-        self._held.update([r.id for r in rows])
+        communities = await addresses(db, set(map(_COMMUNITY, rows)))
+        self._held.update(map(_ID, rows))
         if self._renewed_at is None:
             self._renewed(now)
         rows.sort(key=_QUEUE_ORDER)  # lanes keep it; results are marked in it
@@ -325,16 +327,18 @@ class Dispatcher:
         """Deliver a batch, record it, and (``then_claim``) claim the next in the same
         transaction; return that next batch."""
         lanes: dict[tuple[str, str], list[Claimed]] = {}
+        reminders: list[Claimed] = []
         for row in claimed:  # in queue (id) order: each lane keeps it
             lane = (row.community_id, row.destination or row.lane())
             lanes.setdefault(lane, []).append(row)
+            if row.kind == "reminder":
+                reminders.append(row)
         performer = Performer(self._factory, self._clock)
-        performer.expect_sessions(
-            str(session)
-            for r in claimed
-            if r.kind == "reminder" and (session := _payload(r).get("session_id"))
-        )
-        batch = _Batch()
+        if reminders:
+            performer.expect_sessions(
+                str(session) for r in reminders if (session := _payload(r).get("session_id"))
+            )
+        batch = _Batch(min(claimed, key=_STORED_DUE).due_at + SURELY_USEFUL_FOR)
         waiting = deque(lanes.values())
         # Up to ``concurrency`` lanes at once. A helper worker is added only when one is
         # about to call the platform (and so may wait) while lanes still wait for a
@@ -350,8 +354,7 @@ class Dispatcher:
                 helpers.append(asyncio.ensure_future(worker()))
 
         now_of = self._clock.now
-        held = self._held
-        report = self.observer.delivery_result
+        held, cut_off = self._held, self._cut_off
 
         async def worker() -> None:
             """Work on waiting lanes, one after another, each row in its lane's order."""
@@ -360,36 +363,46 @@ class Dispatcher:
             now = now_of()
             while waiting:
                 rows = waiting.popleft()
-                for n, row in enumerate(rows):
-                    # Before a platform call: renew if a heartbeat is due, check the
-                    # claim (both known good until ``_check_at``: one comparison as a
-                    # rule). ``now`` was read after the previous call returned, with no
-                    # await since: as good as reading the clock again.
+                for row in rows:
+                    # Before a platform call: stop if stopping, renew if a heartbeat is
+                    # due, check the claim (all known not to be needed until
+                    # ``_check_at``: one comparison as a rule). ``now`` was read after the
+                    # previous call returned, with no await since: as good as reading the
+                    # clock again.
                     if now >= self._check_at:
+                        if self._stopped:
+                            break
                         if self._heartbeat_due(now):
                             now = await self._renew_due()
                         if not self._claim_valid(now):
                             break  # unrecorded rows are released (or left to a new owner)
-                    if self._stopped or row.id not in held:
+                    if row.id not in held:
                         break
                     community = communities.get(row.community_id)
                     if waiting and not spare:
                         add_helper()
-                    result = row.result = await self._attempt(performer, row, community, now)
-                    if result.sent_at is not None:  # sent
-                        now = result.sent_at
-                        if result.outcome is not None:
-                            batch.writes_back.append(row)
-                        platform = community.platform if community else "unknown"
-                        report(platform, row.kind, "sent", None)
-                        continue
+                    call = self._call(performer, batch, row, community, now)
+                    if isinstance(call, Result):
+                        result = call
+                    else:
+                        try:
+                            row.sent = await call
+                        except asyncio.CancelledError:
+                            cut_off.add(row.id)  # stopped mid-call: it may have reached it
+                            raise
+                        except Exception as exc:
+                            result = self._failure(row, exc)
+                        else:
+                            now = row.sent_at = now_of()
+                            continue
+                    row.result = result
                     now = now_of()
                     batch.all_sent = False
                     self._report(row, community, result)
                     if result.status == "pending":
                         # Keep the destination's order: the rest waits behind this one
                         # (and the claim skips them while it waits).
-                        for later in rows[n + 1 :]:
+                        for later in rows[rows.index(row) + 1 :]:
                             later.result = Result.held(later)
                         break
 
@@ -419,13 +432,17 @@ class Dispatcher:
                 raise
         return following
 
-    async def _attempt(
+    def _call(
         self,
         performer: Performer,
+        batch: _Batch,
         row: Claimed,
         community: CommunityAddress | None,
         now: datetime,
-    ) -> Result:
+    ) -> Awaitable[Sent] | Result:
+        """What trying ``row`` takes (``now``: the time, read with no await since): the
+        platform call to await (what sending creates goes to ``batch``, to be written
+        back), or what became of it without one."""
         if community is None:
             return _because(
                 Result.failed(row, "the community was deleted before delivery"),
@@ -444,45 +461,69 @@ class Dispatcher:
             log.error("delivery %s: stored %s effect cannot be read: %s", row.id, row.kind, exc)
             failed = Result.failed(row, f"stored effect cannot be read: {exc}"[:500])
             return _because(failed, "unreadable")
-        if now > effect.useful_until(row.due_at):
+        # Still useful? One of a kind useful for a fixed time (a DM: days) surely is until
+        # the batch's ``fresh_until``; past that, or for any other kind, it depends.
+        maybe_stale = now > batch.fresh_until or effect.useful_for is None
+        if maybe_stale and now > effect.useful_until(row.due_at):
             if effect.when_late == "drop" or now > row.due_at + timedelta(days=USEFUL_FOR_DAYS):
                 reason = f"no longer useful (due {row.due_at:%Y-%m-%d %H:%M} UTC)"
                 if row.last_error:
                     reason += f"; last error: {row.last_error}"
                 return _because(Result.expired(row, reason), "no_longer_useful")
             effect = effect.marked_late(row.due_at)
-        try:
-            attempt = Attempt(row.idempotency_key, row.uncertain)
-            call = performer.direct(port, community, effect, attempt)
-            if call is not None:
-                sent, outcome = await call, None
-            else:
-                outcome = await performer.perform(port, community, effect, attempt)
-                sent = outcome.sent
-                if not outcome.writes_back:
-                    outcome = None
-        except Superseded as exc:
+        attempt = Attempt(row.idempotency_key, row.uncertain)
+        if type(effect) is DirectMessage and effect.thread is None:
+            # A plain DM, the commonest effect by far: one port call, nothing written back.
+            return port.send_dm(community.target, effect.user_id, effect.message, None, attempt)
+        return self._perform(performer, batch, row, port, community, effect, attempt)
+
+    @staticmethod
+    async def _perform(
+        performer: Performer,
+        batch: _Batch,
+        row: Claimed,
+        port: PlatformPort,
+        community: CommunityAddress,
+        effect: Effect,
+        attempt: Attempt,
+    ) -> Sent:
+        outcome = await performer.perform(port, community, effect, attempt)
+        if outcome.writes_back:
+            batch.writes_back.append((row, outcome))
+        return outcome.sent
+
+    def _failure(self, row: Claimed, exc: Exception) -> Result:
+        """What became of ``row`` when its platform call raised ``exc``."""
+        if isinstance(exc, Superseded):
             return _because(Result.cancelled(row, str(exc)), "superseded")
-        except RetryLater as exc:
+        if isinstance(exc, RetryLater):
             retry = self._retry(row, str(exc), exc.retry_after, exc.rate_limited)
             return _because(retry, "rate_limited" if exc.rate_limited else "transient")
-        except PermanentFailure as exc:
+        if isinstance(exc, PermanentFailure):
             log.warning("delivery %s (%s) failed permanently: %s", row.id, row.kind, exc)
             failed = Result.failed(row, str(exc), missing=exc.missing_permission)
             return _because(failed, "permanent")
-        except Exception as exc:
-            log.warning("delivery %s (%s) failed unexpectedly", row.id, row.kind, exc_info=True)
-            retry = self._retry(row, f"{type(exc).__name__}: {exc}", None, False)
-            return _because(retry, "unexpected")
-        except asyncio.CancelledError:
-            self._cut_off.add(row.id)  # stopped mid-call: it may have reached the platform
-            raise
-        return Result.done(row, self._clock.now(), sent, outcome)
+        log.warning("delivery %s (%s) failed unexpectedly", row.id, row.kind, exc_info=exc)
+        retry = self._retry(row, f"{type(exc).__name__}: {exc}", None, False)
+        return _because(retry, "unexpected")
 
     def _report(self, row: Claimed, community: CommunityAddress | None, result: Result) -> None:
         outcome = "retry" if result.status == "pending" else result.status
         platform = community.platform if community is not None else "unknown"
         self.observer.delivery_result(platform, row.kind, outcome, result.reason)
+
+    def _report_sent(
+        self, claimed: list[Claimed], communities: dict[str, CommunityAddress]
+    ) -> None:
+        """Tell the observer how many of a batch's rows were sent, per platform and kind
+        (once per batch, not once per row: sending is the dispatcher's busiest path)."""
+        sent: Counter[tuple[str, str]] = Counter()
+        for row in claimed:
+            if row.sent_at is not None:
+                community = communities.get(row.community_id)
+                sent[community.platform if community else "unknown", row.kind] += 1
+        for (platform, kind), count in sent.items():
+            self.observer.delivery_result(platform, kind, "sent", None, count)
 
     def backoff(self, failures: int) -> float:
         """Exponential backoff with jitter: base * 2^(n-1), capped, times 0.5-1.0."""
@@ -530,31 +571,26 @@ class Dispatcher:
             mine: set[int] = set()
             if writes_back:
                 mine_stmt = select(Delivery.id).where(
-                    Delivery.id.in_([row.id for row in writes_back]),
+                    Delivery.id.in_([row.id for row, _ in writes_back]),
                     Delivery.claimed_by == self.worker_id,
                 )
                 if _dialect(tx.session) == "postgresql":
                     mine_stmt = mine_stmt.with_for_update()
                 mine = set((await tx.session.execute(mine_stmt)).scalars())
             owner, cut_off = self.worker_id, self._cut_off
-            params = [
-                (
-                    row.result or Result.released(row, uncertain=row.uncertain or row.id in cut_off)
-                ).params(row, owner, db)
-                for row in claimed
-            ]
             # In id order (as the claim locks them). Rows another dispatcher took over
             # are left alone: claimed_by is not ours.
-            await db.executemany(db.statements.mark, params)
-            for row in writes_back:
-                if row.id in mine and row.result is not None and row.result.outcome is not None:
-                    await performer.apply(tx.session, row.community_id, row.result.outcome)
+            await db.executemany(db.statements.mark, marks(claimed, owner, db, cut_off))
+            if self.observer is not NULL_OBSERVER:
+                self._report_sent(claimed, communities)
+            for row, outcome in writes_back:
+                if row.id in mine:
+                    await performer.apply(tx.session, row.community_id, outcome)
             if not quiet:
                 await self._health.note(tx, claimed, communities)
-            ids = [row.id for row in claimed]
-            self._held.difference_update(ids)
-            if self._cut_off:
-                self._cut_off.difference_update(ids)
+            self._held.difference_update(map(_ID, claimed))
+            if cut_off:
+                cut_off.difference_update(map(_ID, claimed))
             if then_claim:
                 return await self._claim_in(tx)
             if tx.earliest_due is not None and tx.earliest_due <= now:
@@ -619,13 +655,16 @@ class Dispatcher:
 
 
 class _Batch:
-    """What a batch's lanes found, for its record: the rows whose sending created
-    something to write back, and whether every tried row was sent."""
+    """What a batch's lanes share: until when every effect of a kind useful for a fixed
+    time is surely useful (its oldest row's due time plus the shortest such time); and,
+    for its record, the rows whose sending created something to write back, and whether
+    every tried row was sent."""
 
-    __slots__ = ("all_sent", "writes_back")
+    __slots__ = ("all_sent", "fresh_until", "writes_back")
 
-    def __init__(self) -> None:
-        self.writes_back: list[Claimed] = []
+    def __init__(self, fresh_until: datetime) -> None:
+        self.fresh_until = fresh_until
+        self.writes_back: list[tuple[Claimed, Outcome]] = []
         self.all_sent = True
 
 
@@ -654,7 +693,10 @@ def _dialect(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
 
 
-_QUEUE_ORDER = attrgetter("id")
+_LONG_AGO = datetime.min.replace(tzinfo=UTC)
+_QUEUE_ORDER = _ID = attrgetter("id")
+_COMMUNITY = attrgetter("community_id")
+_STORED_DUE = attrgetter("stored_due")  # in the driver's own type, whose order is time order
 
 
 def _payload(row: Claimed) -> dict[str, Any]:

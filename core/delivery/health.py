@@ -137,13 +137,12 @@ class Health:
         """Whether :meth:`note` may write for these results (a notice, a health state):
         only then does the batch's transaction need the ORM."""
         for row in claimed:
-            result = row.result
-            if result is None:
-                continue
-            if result.status == "sent":
+            if row.sent_at is not None:
                 if row.community_id in self.degraded:
                     return True
-            elif result.counts_as_failure or result.missing:
+            elif (result := row.result) is not None and (
+                result.counts_as_failure or result.missing
+            ):
                 return True
         return False
 
@@ -157,10 +156,7 @@ class Health:
         the admins once on degrading and once on recovering, and once per missing
         permission."""
         for row in claimed:
-            result = row.result
-            if result is None:
-                continue
-            if result.status == "sent":
+            if row.sent_at is not None:
                 if not (self._failures or self.degraded):
                     continue  # the usual case: nothing to reset, nobody to tell
                 community_id = row.community_id
@@ -171,8 +167,9 @@ class Health:
                     if await mark_recovered(tx.session, self._clock, community):
                         log.warning("delivery to %s has recovered", community_id)
                 continue
+            result = row.result
             community = communities.get(row.community_id)
-            if community is None:
+            if result is None or community is None:
                 continue
             if result.counts_as_failure:
                 count = self._failures.get(community.id, 0) + 1

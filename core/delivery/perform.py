@@ -6,7 +6,7 @@ Used by the dispatcher (``core.delivery``); nothing here claims or marks rows.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -182,23 +182,9 @@ class Performer:
         self.group_spaces: dict[str, str] = {}
         self.thread_ids: dict[str, str] = {}
 
-    def direct(
-        self, port: PlatformPort, community: CommunityAddress, effect: Effect, attempt: Attempt
-    ) -> Awaitable[Sent] | None:
-        """The port call that is all of ``effect``, if it is one call writing nothing back
-        (a plain DM, the commonest effect by far): the dispatcher awaits it without
-        :meth:`perform` around it. None for every other effect."""
-        if type(effect) is DirectMessage and effect.thread is None:
-            user, message = effect.user_id, effect.message
-            return port.send_dm(community.target, user, message, None, attempt)
-        return None
-
     async def perform(
         self, port: PlatformPort, community: CommunityAddress, effect: Effect, attempt: Attempt
     ) -> Outcome:
-        call = self.direct(port, community, effect, attempt)
-        if call is not None:
-            return Outcome(await call)
         target = community.target
         match effect:
             case Reminder(

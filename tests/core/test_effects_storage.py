@@ -4,10 +4,19 @@ does (PostgreSQL), old rows included, and every part of a message survives the t
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
-from core.effects import DirectMessage, GroupPost, Reminder, dump, dump_json, load
+from core.effects import (
+    SURELY_USEFUL_FOR,
+    DirectMessage,
+    GroupPost,
+    Reminder,
+    dump,
+    dump_json,
+    load,
+)
 from core.messages import Button, Field, File, Message
 from tests.core.test_delivery import EXPECTED, OLD_PAYLOADS
 
@@ -65,3 +74,17 @@ def test_a_message_instance_is_taken_as_is() -> None:
     effect = load("reminder", {"user_id": "u", "message": FULL, "at": "2026-01-05T12:00:00Z"})
     assert isinstance(effect, Reminder)
     assert effect.message is FULL
+
+
+@pytest.mark.parametrize("kind", sorted(EXPECTED))
+def test_a_kind_with_a_fixed_window_is_useful_for_exactly_that_long(kind: str) -> None:
+    """The dispatcher skips the due-time check of such effects younger than
+    SURELY_USEFUL_FOR: that is only right if each is useful for its kind's window."""
+    effect = EXPECTED[kind]
+    due = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+    window = type(effect).useful_for
+    if window is None:
+        effect.useful_until(due)  # the kind says it itself
+    else:
+        assert effect.useful_until(due) == due + window
+        assert window >= SURELY_USEFUL_FOR
