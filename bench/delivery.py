@@ -50,7 +50,7 @@ from core.clock import SystemClock
 from core.delivery import DeliverySettings, Dispatcher
 from core.effects import DirectMessage, dump_json, load
 from core.messages import Message
-from core.ports import Attempt
+from core.ports import new_attempt
 from core.uow import UnitOfWork
 
 BATCH = 100
@@ -123,7 +123,7 @@ async def _marks(
     for r in claimed:
         effect = load(r[1], r[2])
         assert isinstance(effect, DirectMessage)
-        attempt = Attempt(r[5], uncertain=bool(r[6]))
+        attempt = new_attempt((r[5], bool(r[6])))  # as the dispatcher makes it
         await port.send_dm(None, effect.user_id, effect.message, None, attempt)
         t = stamp(datetime.now(UTC))
         marks.append((r[0], "bare", "sent", r[4] + 1, r[7], None, false, t, None))

@@ -388,11 +388,9 @@ def _adapter(kind: str) -> TypeAdapter[Any]:
     return TypeAdapter(EFFECT_TYPES[kind])
 
 
-@cache
-def _validator(kind: str) -> Any:
-    """The adapter's pydantic-core validator: read by :func:`load` for every effect sent,
-    without the adapter's Python wrapper around it."""
-    return _adapter(kind).validator
+# Each kind's pydantic-core validator, made on first use: read by :func:`load` for every
+# effect sent, without the adapter's Python wrapper around it.
+_VALIDATORS: dict[str, Any] = {}
 
 
 def dump(effect: Effect) -> dict[str, Any]:
@@ -409,11 +407,11 @@ def dump_json(effect: Effect) -> str:
 def load(kind: str, payload: dict[str, Any] | str | bytes) -> Effect:
     """An effect from a stored row, its payload as a mapping or as JSON text; raises
     KeyError for an unknown kind, ValueError for a payload that does not fit it."""
-    validator = _validator(kind)
+    validator = _VALIDATORS.get(kind)
+    if validator is None:
+        validator = _VALIDATORS[kind] = _adapter(kind).validator
     effect: Effect = (
-        validator.validate_json(payload)
-        if isinstance(payload, str)
-        else validator.validate_python(payload)
+        validator.validate_python(payload)
         if isinstance(payload, dict)
         else validator.validate_json(payload)
     )

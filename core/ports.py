@@ -6,8 +6,10 @@ which makes it the test bot. Only the delivery dispatcher calls a port.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any, NamedTuple, Protocol
 
 from core.messages import Message
@@ -38,6 +40,11 @@ class Attempt(NamedTuple):
 
     key: str
     uncertain: bool = False
+
+
+# ``new_attempt((key, uncertain))``: an Attempt made without NamedTuple's Python-level
+# ``__new__`` (the dispatcher makes one for every effect it sends).
+new_attempt: Callable[[tuple[str, bool]], Attempt] = partial(tuple.__new__, Attempt)
 
 
 class DeliveryError(Exception):

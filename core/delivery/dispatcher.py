@@ -29,7 +29,14 @@ from core.delivery.transaction import Transaction, batch_connection, transaction
 from core.effects import SURELY_USEFUL_FOR, USEFUL_FOR_DAYS, DirectMessage, Effect, load
 from core.models import Delivery, DispatcherHeartbeat
 from core.observe import NULL_OBSERVER, Observer
-from core.ports import Attempt, PermanentFailure, PlatformPort, RetryLater, Sent
+from core.ports import (
+    Attempt,
+    PermanentFailure,
+    PlatformPort,
+    RetryLater,
+    Sent,
+    new_attempt,
+)
 from core.queue import ClaimScope
 from core.uow import UNINSTALLED
 
@@ -338,7 +345,18 @@ class Dispatcher:
             performer.expect_sessions(
                 str(session) for r in reminders if (session := _payload(r).get("session_id"))
             )
-        batch = _Batch(min(claimed, key=_STORED_DUE).due_at + SURELY_USEFUL_FOR)
+        ports = self._ports
+        batch = _Batch(
+            performer,
+            communities,
+            {
+                community_id: (community, port)
+                for community_id, community in communities.items()
+                if not community.uninstalled and (port := ports.get(community.platform)) is not None
+            },
+            min(claimed, key=_STORED_DUE).due_at + SURELY_USEFUL_FOR,
+        )
+        targets = batch.targets
         waiting = deque(lanes.values())
         # Up to ``concurrency`` lanes at once. A helper worker is added only when one is
         # about to call the platform (and so may wait) while lanes still wait for a
@@ -378,10 +396,9 @@ class Dispatcher:
                             break  # unrecorded rows are released (or left to a new owner)
                     if row.id not in held:
                         break
-                    community = communities.get(row.community_id)
                     if waiting and not spare:
                         add_helper()
-                    call = self._call(performer, batch, row, community, now)
+                    call = self._call(batch, row, targets.get(row.community_id), now)
                     if isinstance(call, Result):
                         result = call
                     else:
@@ -398,7 +415,7 @@ class Dispatcher:
                     row.result = result
                     now = now_of()
                     batch.all_sent = False
-                    self._report(row, community, result)
+                    self._report(row, communities.get(row.community_id), result)
                     if result.status == "pending":
                         # Keep the destination's order: the rest waits behind this one
                         # (and the claim skips them while it waits).
@@ -421,9 +438,7 @@ class Dispatcher:
                 await asyncio.gather(*helpers, return_exceptions=True)
             # Also when cancelled mid-way (a stop): record what is known, release the rest.
             then_claim = then_claim and finished and not self._stopped
-            record = asyncio.ensure_future(
-                self._record(claimed, communities, batch, performer, then_claim, pooled)
-            )
+            record = asyncio.ensure_future(self._record(claimed, batch, then_claim, pooled))
             try:
                 following = await asyncio.shield(record)
             except asyncio.CancelledError:
@@ -434,27 +449,18 @@ class Dispatcher:
 
     def _call(
         self,
-        performer: Performer,
         batch: _Batch,
         row: Claimed,
-        community: CommunityAddress | None,
+        target: tuple[CommunityAddress, PlatformPort] | None,
         now: datetime,
     ) -> Awaitable[Sent] | Result:
-        """What trying ``row`` takes (``now``: the time, read with no await since): the
-        platform call to await (what sending creates goes to ``batch``, to be written
-        back), or what became of it without one."""
-        if community is None:
-            return _because(
-                Result.failed(row, "the community was deleted before delivery"),
-                "community_deleted",
-            )
-        if community.uninstalled:
-            # Queued after the uninstall cancelled the rest (a recurring job's reminder).
-            return Result.cancelled(row, UNINSTALLED)
-        port = self._ports.get(community.platform)
-        if port is None:
-            retry = self._retry(row, f"no adapter running for {community.platform}", None, True)
-            return _because(retry, "no_adapter")
+        """What trying ``row`` takes (``target``: its community and port, if it can be
+        delivered there; ``now``: the time, read with no await since): the platform call
+        to await (what sending creates goes to ``batch``, to be written back), or what
+        became of it without one."""
+        if target is None:
+            return self._undeliverable(row, batch.communities.get(row.community_id))
+        community, port = target
         try:
             effect = load(row.kind, row.payload)
         except (KeyError, ValueError) as exc:
@@ -471,15 +477,28 @@ class Dispatcher:
                     reason += f"; last error: {row.last_error}"
                 return _because(Result.expired(row, reason), "no_longer_useful")
             effect = effect.marked_late(row.due_at)
-        attempt = Attempt(row.idempotency_key, row.uncertain)
+        attempt = new_attempt((row.idempotency_key, row.uncertain))
         if type(effect) is DirectMessage and effect.thread is None:
             # A plain DM, the commonest effect by far: one port call, nothing written back.
             return port.send_dm(community.target, effect.user_id, effect.message, None, attempt)
-        return self._perform(performer, batch, row, port, community, effect, attempt)
+        return self._perform(batch, row, port, community, effect, attempt)
+
+    def _undeliverable(self, row: Claimed, community: CommunityAddress | None) -> Result:
+        """What becomes of ``row`` when its community is gone, uninstalled, or on a
+        platform this process runs no adapter for."""
+        if community is None:
+            return _because(
+                Result.failed(row, "the community was deleted before delivery"),
+                "community_deleted",
+            )
+        if community.uninstalled:
+            # Queued after the uninstall cancelled the rest (a recurring job's reminder).
+            return Result.cancelled(row, UNINSTALLED)
+        retry = self._retry(row, f"no adapter running for {community.platform}", None, True)
+        return _because(retry, "no_adapter")
 
     @staticmethod
     async def _perform(
-        performer: Performer,
         batch: _Batch,
         row: Claimed,
         port: PlatformPort,
@@ -487,7 +506,7 @@ class Dispatcher:
         effect: Effect,
         attempt: Attempt,
     ) -> Sent:
-        outcome = await performer.perform(port, community, effect, attempt)
+        outcome = await batch.performer.perform(port, community, effect, attempt)
         if outcome.writes_back:
             batch.writes_back.append((row, outcome))
         return outcome.sent
@@ -546,9 +565,7 @@ class Dispatcher:
     async def _record(
         self,
         claimed: list[Claimed],
-        communities: dict[str, CommunityAddress],
         batch: _Batch,
-        performer: Performer,
         then_claim: bool = False,
         pooled: Any = None,
     ) -> tuple[list[Claimed], dict[str, CommunityAddress]]:
@@ -582,12 +599,12 @@ class Dispatcher:
             # are left alone: claimed_by is not ours.
             await db.executemany(db.statements.mark, marks(claimed, owner, db, cut_off))
             if self.observer is not NULL_OBSERVER:
-                self._report_sent(claimed, communities)
+                self._report_sent(claimed, batch.communities)
             for row, outcome in writes_back:
                 if row.id in mine:
-                    await performer.apply(tx.session, row.community_id, outcome)
+                    await batch.performer.apply(tx.session, row.community_id, outcome)
             if not quiet:
-                await self._health.note(tx, claimed, communities)
+                await self._health.note(tx, claimed, batch.communities)
             self._held.difference_update(map(_ID, claimed))
             if cut_off:
                 cut_off.difference_update(map(_ID, claimed))
@@ -655,14 +672,24 @@ class Dispatcher:
 
 
 class _Batch:
-    """What a batch's lanes share: until when every effect of a kind useful for a fixed
-    time is surely useful (its oldest row's due time plus the shortest such time); and,
-    for its record, the rows whose sending created something to write back, and whether
-    every tried row was sent."""
+    """What a batch's lanes share: its performer; ``targets``, the community and port of
+    each community whose rows can be delivered here; until when every effect of a kind
+    useful for a fixed time is surely useful (its oldest row's due time plus the shortest
+    such time); and, for its record, the rows whose sending created something to write
+    back, and whether every tried row was sent."""
 
-    __slots__ = ("all_sent", "fresh_until", "writes_back")
+    __slots__ = ("all_sent", "communities", "fresh_until", "performer", "targets", "writes_back")
 
-    def __init__(self, fresh_until: datetime) -> None:
+    def __init__(
+        self,
+        performer: Performer,
+        communities: dict[str, CommunityAddress],
+        targets: dict[str, tuple[CommunityAddress, PlatformPort]],
+        fresh_until: datetime,
+    ) -> None:
+        self.performer = performer
+        self.communities = communities
+        self.targets = targets
         self.fresh_until = fresh_until
         self.writes_back: list[tuple[Claimed, Outcome]] = []
         self.all_sent = True

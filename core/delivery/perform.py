@@ -172,15 +172,15 @@ class Performer:
         self._states: dict[str, tuple[int, str]] = {}
         self._states_read_at = -1.0
         self._states_lock = asyncio.Lock()
-
-    def expect_sessions(self, session_ids: Iterable[str]) -> None:
-        """The sessions this batch's reminders are about (read together, not one by one)."""
-        self._sessions.update(session_ids)
         # Ids made earlier in this batch and not yet written back: a group's effects run
         # in order, so a cancel may follow its event's creation, a reply its post.
         self.event_ids: dict[str, str] = {}
         self.group_spaces: dict[str, str] = {}
         self.thread_ids: dict[str, str] = {}
+
+    def expect_sessions(self, session_ids: Iterable[str]) -> None:
+        """The sessions this batch's reminders are about (read together, not one by one)."""
+        self._sessions.update(session_ids)
 
     async def perform(
         self, port: PlatformPort, community: CommunityAddress, effect: Effect, attempt: Attempt
