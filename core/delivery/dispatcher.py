@@ -8,12 +8,13 @@ import logging
 import os
 import random
 import socket
-from collections import Counter, deque
+from collections import Counter, defaultdict
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from itertools import repeat
-from operator import attrgetter
+from operator import attrgetter, length_hint
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -333,18 +334,10 @@ class Dispatcher:
     ) -> tuple[list[Claimed], dict[str, CommunityAddress]]:
         """Deliver a batch, record it, and (``then_claim``) claim the next in the same
         transaction; return that next batch."""
-        lanes: dict[tuple[str, str], list[Claimed]] = {}
-        reminders: list[Claimed] = []
+        lanes: defaultdict[tuple[str, str], list[Claimed]] = defaultdict(list)
         for row in claimed:  # in queue (id) order: each lane keeps it
-            lane = (row.community_id, row.destination or row.lane())
-            lanes.setdefault(lane, []).append(row)
-            if row.kind == "reminder":
-                reminders.append(row)
-        performer = Performer(self._factory, self._clock)
-        if reminders:
-            performer.expect_sessions(
-                str(session) for r in reminders if (session := _payload(r).get("session_id"))
-            )
+            lanes[row.community_id, row.destination or row.lane()].append(row)
+        performer = Performer(self._factory, self._clock, partial(_reminded_sessions, claimed))
         ports = self._ports
         batch = _Batch(
             performer,
@@ -357,7 +350,7 @@ class Dispatcher:
             min(claimed, key=_STORED_DUE).due_at + SURELY_USEFUL_FOR,
         )
         targets = batch.targets
-        waiting = deque(lanes.values())
+        waiting = iter(list(lanes.values()))  # the lanes no worker has taken, for all workers
         # Up to ``concurrency`` lanes at once. A helper worker is added only when one is
         # about to call the platform (and so may wait) while lanes still wait for a
         # worker, one at a time: a port that answers at once is driven by the first
@@ -379,8 +372,7 @@ class Dispatcher:
             nonlocal spare
             spare = False
             now = now_of()
-            while waiting:
-                rows = waiting.popleft()
+            for rows in waiting:
                 for row in rows:
                     # Before a platform call: stop if stopping, renew if a heartbeat is
                     # due, check the claim (all known not to be needed until
@@ -396,7 +388,7 @@ class Dispatcher:
                             break  # unrecorded rows are released (or left to a new owner)
                     if row.id not in held:
                         break
-                    if waiting and not spare:
+                    if not spare and length_hint(waiting):
                         add_helper()
                     call = self._call(batch, row, targets.get(row.community_id), now)
                     if isinstance(call, Result):
@@ -724,6 +716,15 @@ _LONG_AGO = datetime.min.replace(tzinfo=UTC)
 _QUEUE_ORDER = _ID = attrgetter("id")
 _COMMUNITY = attrgetter("community_id")
 _STORED_DUE = attrgetter("stored_due")  # in the driver's own type, whose order is time order
+
+
+def _reminded_sessions(rows: list[Claimed]) -> set[str]:
+    """The sessions the reminders among ``rows`` are about."""
+    return {
+        str(session)
+        for row in rows
+        if row.kind == "reminder" and (session := _payload(row).get("session_id"))
+    }
 
 
 def _payload(row: Claimed) -> dict[str, Any]:

@@ -6,7 +6,7 @@ Used by the dispatcher (``core.delivery``); nothing here claims or marks rows.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -162,13 +162,21 @@ class Performer:
     """Carries out effects through a port. ``role_ids`` remembers roles created during
     the current batch, so two grants of a role that did not exist create it once."""
 
-    def __init__(self, factory: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+    def __init__(
+        self,
+        factory: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        sessions: Callable[[], Iterable[str]] = tuple,
+    ) -> None:
+        """``sessions``: the sessions the batch's reminders are about, asked for when the
+        first reminder is checked (so that they are read together, not one by one)."""
         self._factory = factory
         self._clock = clock
         self.role_ids: dict[tuple[str, str], str] = {}
-        # Sessions the batch's reminders are about -> (version, status), read at once for
-        # all of them and re-read when older than SESSION_CHECK_SECONDS.
-        self._sessions: set[str] = set()
+        # Those sessions -> (version, status), read at once for all of them and re-read
+        # when older than SESSION_CHECK_SECONDS.
+        self._expected = sessions
+        self._sessions: set[str] | None = None
         self._states: dict[str, tuple[int, str]] = {}
         self._states_read_at = -1.0
         self._states_lock = asyncio.Lock()
@@ -177,10 +185,6 @@ class Performer:
         self.event_ids: dict[str, str] = {}
         self.group_spaces: dict[str, str] = {}
         self.thread_ids: dict[str, str] = {}
-
-    def expect_sessions(self, session_ids: Iterable[str]) -> None:
-        """The sessions this batch's reminders are about (read together, not one by one)."""
-        self._sessions.update(session_ids)
 
     async def perform(
         self, port: PlatformPort, community: CommunityAddress, effect: Effect, attempt: Attempt
@@ -335,6 +339,8 @@ class Performer:
                 session_id not in self._states
                 or loop.time() - self._states_read_at > SESSION_CHECK_SECONDS
             ):
+                if self._sessions is None:
+                    self._sessions = set(self._expected())
                 wanted = self._sessions | {session_id}
                 async with self._factory() as session:
                     rows = await session.execute(
