@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from itertools import repeat
 from operator import attrgetter, length_hint
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -36,6 +36,7 @@ from core.ports import (
     PlatformPort,
     RetryLater,
     Sent,
+    Target,
     new_attempt,
 )
 from core.queue import ClaimScope
@@ -343,7 +344,7 @@ class Dispatcher:
             performer,
             communities,
             {
-                community_id: (community, port)
+                community_id: _Route(community, port, community.target)
                 for community_id, community in communities.items()
                 if not community.uninstalled and (port := ports.get(community.platform)) is not None
             },
@@ -443,16 +444,16 @@ class Dispatcher:
         self,
         batch: _Batch,
         row: Claimed,
-        target: tuple[CommunityAddress, PlatformPort] | None,
+        route: _Route | None,
         now: datetime,
     ) -> Awaitable[Sent] | Result:
-        """What trying ``row`` takes (``target``: its community and port, if it can be
-        delivered there; ``now``: the time, read with no await since): the platform call
-        to await (what sending creates goes to ``batch``, to be written back), or what
+        """What trying ``row`` takes (``route``: where it goes, if it can be delivered
+        from here; ``now``: the time, read with no await since): the platform call to
+        await (what sending creates goes to ``batch``, to be written back), or what
         became of it without one."""
-        if target is None:
+        if route is None:
             return self._undeliverable(row, batch.communities.get(row.community_id))
-        community, port = target
+        community, port, target = route
         try:
             effect = load(row.kind, row.payload)
         except (KeyError, ValueError) as exc:
@@ -461,7 +462,7 @@ class Dispatcher:
             return _because(failed, "unreadable")
         # Still useful? One of a kind useful for a fixed time (a DM: days) surely is until
         # the batch's ``fresh_until``; past that, or for any other kind, it depends.
-        maybe_stale = now > batch.fresh_until or effect.useful_for is None
+        maybe_stale = now > batch.fresh_until or type(effect).useful_for is None
         if maybe_stale and now > effect.useful_until(row.due_at):
             if effect.when_late == "drop" or now > row.due_at + timedelta(days=USEFUL_FOR_DAYS):
                 reason = f"no longer useful (due {row.due_at:%Y-%m-%d %H:%M} UTC)"
@@ -472,7 +473,7 @@ class Dispatcher:
         attempt = new_attempt((row.idempotency_key, row.uncertain))
         if type(effect) is DirectMessage and effect.thread is None:
             # A plain DM, the commonest effect by far: one port call, nothing written back.
-            return port.send_dm(community.target, effect.user_id, effect.message, None, attempt)
+            return port.send_dm(target, effect.user_id, effect.message, None, attempt)
         return self._perform(batch, row, port, community, effect, attempt)
 
     def _undeliverable(self, row: Claimed, community: CommunityAddress | None) -> Result:
@@ -663,6 +664,15 @@ class Dispatcher:
         self.wake()
 
 
+class _Route(NamedTuple):
+    """Where a community's rows go: the community, its platform's port and the target
+    the port is handed."""
+
+    community: CommunityAddress
+    port: PlatformPort
+    target: Target
+
+
 class _Batch:
     """What a batch's lanes share: its performer; ``targets``, the community and port of
     each community whose rows can be delivered here; until when every effect of a kind
@@ -676,7 +686,7 @@ class _Batch:
         self,
         performer: Performer,
         communities: dict[str, CommunityAddress],
-        targets: dict[str, tuple[CommunityAddress, PlatformPort]],
+        targets: dict[str, _Route],
         fresh_until: datetime,
     ) -> None:
         self.performer = performer
