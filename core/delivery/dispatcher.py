@@ -5,30 +5,27 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import random
-import socket
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from itertools import repeat
 from operator import attrgetter, length_hint
 from typing import Any, NamedTuple
 
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import Clock
 from core.delivery.batch import Claimed, Result, marks
+from core.delivery.claims import Claims, default_worker_id
 from core.delivery.health import Health, degraded_communities
 from core.delivery.perform import CommunityAddress, Outcome, Performer, Superseded, addresses
 from core.delivery.transaction import Transaction, batch_connection, transaction
 from core.effects import SURELY_USEFUL_FOR, USEFUL_FOR_DAYS, DirectMessage, Effect, load
-from core.models import Delivery, DispatcherHeartbeat
+from core.models import Delivery
 from core.observe import NULL_OBSERVER, Observer
 from core.ports import (
     Attempt,
@@ -57,10 +54,6 @@ class DeliverySettings:
     stop_grace_seconds: float = 10.0  # a stopping dispatcher waits this long for calls
 
 
-def default_worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{random.randrange(16**6):06x}"
-
-
 class Dispatcher:
     def __init__(
         self,
@@ -82,11 +75,15 @@ class Dispatcher:
         # None: every community's effects; else only those this process can deliver.
         self.scope = scope
         self.worker_id = worker_id or default_worker_id()
+        self.claims = Claims(
+            factory,
+            clock,
+            self.worker_id,
+            lease_seconds=self.settings.lease_seconds,
+            heartbeat_seconds=self.settings.heartbeat_seconds,
+        )
         self._rng = rng or random.Random()
         self._lock = asyncio.Lock()
-        self._renew_lock = asyncio.Lock()
-        self._due_lock = asyncio.Lock()  # one heartbeat for all lanes finding one due
-        self._heartbeat_every = timedelta(seconds=self.settings.heartbeat_seconds)
         self._again = False
         self._stopped = False
         self._tasks: set[asyncio.Task[int]] = set()
@@ -94,13 +91,6 @@ class Dispatcher:
         self._timer: asyncio.TimerHandle | None = None
         self.next_wakeup: datetime | None = None
         self._claimed_at: datetime | None = None  # the "now" of the latest claim
-        self._held: set[int] = set()  # rows this dispatcher holds a valid claim on
-        self._renewed_at: datetime | None = None
-        # From the last renewal: when the next heartbeat is due, and until when this
-        # dispatcher's claims are surely still valid (checked before every platform call).
-        self._beat_due_at: datetime | None = None
-        self._valid_until: datetime | None = None
-        self._check_at = _LONG_AGO  # see _renewed
         self._cut_off: set[int] = set()
         self._health = Health(clock, self.settings.degraded_after)
 
@@ -176,7 +166,7 @@ class Dispatcher:
         taking over at once the rows of a dispatcher on this host that is no longer
         running (a restart after kill -9); others' rows lapse with their heartbeat."""
         await self.heartbeat()
-        await self._take_over_dead_local_peers()
+        await self.claims.take_over_dead_local_peers()
         async with self._factory() as session:
             self._health.degraded = await degraded_communities(session)
         self._beating = asyncio.get_running_loop().create_task(self._beat())
@@ -187,7 +177,7 @@ class Dispatcher:
         ``stop_grace_seconds``, then are cancelled; every row still claimed is released,
         so the next dispatcher sends it at once."""
         self._stopped = True
-        self._check_at = _LONG_AGO  # every lane stops before its next row
+        self.claims.stop()
         if self._timer is not None:
             self._timer.cancel()
         if self._beating is not None:
@@ -201,7 +191,7 @@ class Dispatcher:
             await asyncio.gather(*pending, return_exceptions=True)
         async with self._lock:
             pass
-        await self._release_all()
+        await self.claims.release_all()
 
     async def wait_idle(self) -> None:
         """Wait until every pass started by ``wake`` has finished."""
@@ -221,86 +211,11 @@ class Dispatcher:
             except Exception:
                 log.warning("dispatcher heartbeat failed; retrying", exc_info=True)
 
-    # ----- claims and heartbeats ----------------------------------------------------
-
-    def _lease(self, now: datetime) -> datetime:
-        return now + timedelta(seconds=self.settings.lease_seconds)
+    # ----- claims ------------------------------------------------------------------
 
     async def heartbeat(self) -> None:
         """Record that this dispatcher lives and renew its claims (only unexpired ones)."""
-        async with self._renew_lock:
-            now = self._clock.now()
-            async with self._factory() as session, session.begin():
-                insert = pg_insert if _dialect(session) == "postgresql" else sqlite_insert
-                await session.execute(
-                    insert(DispatcherHeartbeat)
-                    .values(id=self.worker_id, started_at=now, heartbeat_at=now)
-                    .on_conflict_do_update(index_elements=["id"], set_={"heartbeat_at": now})
-                )
-                if self._held:
-                    renewed = await session.execute(
-                        update(Delivery)
-                        .where(
-                            Delivery.claimed_by == self.worker_id,
-                            Delivery.status == "pending",
-                            Delivery.lease_until >= now,
-                        )
-                        .values(lease_until=self._lease(now))
-                        .returning(Delivery.id)
-                        .execution_options(synchronize_session=False)
-                    )
-                    self._held &= set(renewed.scalars())
-            self._renewed(now)
-
-    def _renewed(self, now: datetime) -> None:
-        self._renewed_at = now
-        self._beat_due_at = now + self._heartbeat_every
-        margin = min(1.0, self.settings.lease_seconds / 4)
-        self._valid_until = now + timedelta(seconds=self.settings.lease_seconds - margin)
-        # Until then neither a heartbeat is due nor can a claim have lapsed.
-        self._check_at = _LONG_AGO if self._stopped else min(self._beat_due_at, self._valid_until)
-
-    async def _take_over_dead_local_peers(self) -> None:
-        now = self._clock.now()
-        async with self._factory() as session, session.begin():
-            # Dispatchers silent for a day are gone (their claims lapsed long ago).
-            await session.execute(
-                delete(DispatcherHeartbeat).where(
-                    DispatcherHeartbeat.heartbeat_at < now - timedelta(days=1)
-                )
-            )
-            owners = await session.scalars(
-                select(Delivery.claimed_by)
-                .where(Delivery.status == "pending", Delivery.lease_until >= now)
-                .distinct()
-            )
-            dead = [o for o in owners if o is not None and _dead_local(o)]
-            if not dead:
-                return
-            await session.execute(
-                update(Delivery)
-                .where(Delivery.claimed_by.in_(dead), Delivery.status == "pending")
-                .values(lease_until=now - timedelta(microseconds=1))
-                .execution_options(synchronize_session=False)
-            )
-            await session.execute(
-                delete(DispatcherHeartbeat).where(DispatcherHeartbeat.id.in_(dead))
-            )
-        log.warning("took over the deliveries of stopped dispatcher(s) %s", ", ".join(dead))
-
-    def _claim_valid(self, now: datetime) -> bool:
-        return self._valid_until is not None and now < self._valid_until
-
-    def _heartbeat_due(self, now: datetime) -> bool:
-        return self._beat_due_at is None or now >= self._beat_due_at
-
-    async def _renew_due(self) -> datetime:
-        """Renew now if a heartbeat is due (once for all lanes finding it due); return
-        the time after."""
-        async with self._due_lock:
-            if self._heartbeat_due(self._clock.now()):
-                await self.heartbeat()
-        return self._clock.now()
+        await self.claims.heartbeat()
 
     async def _claim(self, pooled: Any = None) -> tuple[list[Claimed], dict[str, CommunityAddress]]:
         async with transaction(self._factory, self._clock, pooled) as tx:
@@ -310,16 +225,15 @@ class Dispatcher:
         now = self._clock.now()
         self._claimed_at = now
         db = tx.db
-        params = (self.worker_id, db.time(self._lease(now)), db.time(now), self.settings.batch_size)
+        lease = db.time(self.claims.lease_until(now))
+        params = (self.worker_id, lease, db.time(now), self.settings.batch_size)
         sql = db.statements.claim if self.scope is None else db.statements.scoped_claim(self.scope)
         rows = list(map(Claimed, await db.fetch(sql, params), repeat(db.time_of)))
         if not rows:
             return [], {}
         # Read in the claim's own transaction: no second lock on SQLite.
         communities = await addresses(db, set(map(_COMMUNITY, rows)))
-        self._held.update(map(_ID, rows))
-        if self._renewed_at is None:
-            self._renewed(now)
+        self.claims.taken(map(_ID, rows), now)
         rows.sort(key=_QUEUE_ORDER)  # lanes keep it; results are marked in it
         return rows, communities
 
@@ -366,7 +280,8 @@ class Dispatcher:
                 helpers.append(asyncio.ensure_future(worker()))
 
         now_of = self._clock.now
-        held, cut_off = self._held, self._cut_off
+        claims, cut_off = self.claims, self._cut_off
+        held = claims.held
 
         async def worker() -> None:
             """Work on waiting lanes, one after another, each row in its lane's order."""
@@ -377,15 +292,15 @@ class Dispatcher:
                 for row in rows:
                     # Before a platform call: stop if stopping, renew if a heartbeat is
                     # due, check the claim (all known not to be needed until
-                    # ``_check_at``: one comparison as a rule). ``now`` was read after the
-                    # previous call returned, with no await since: as good as reading the
-                    # clock again.
-                    if now >= self._check_at:
+                    # ``claims.check_at``: one comparison as a rule). ``now`` was read
+                    # after the previous call returned, with no await since: as good as
+                    # reading the clock again.
+                    if now >= claims.check_at:
                         if self._stopped:
                             break
-                        if self._heartbeat_due(now):
-                            now = await self._renew_due()
-                        if not self._claim_valid(now):
+                        if claims.heartbeat_due(now):
+                            now = await claims.renew_due()
+                        if not claims.valid(now):
                             break  # unrecorded rows are released (or left to a new owner)
                     if row.id not in held:
                         break
@@ -574,7 +489,7 @@ class Dispatcher:
         quiet = self._health.quiet(batch.all_sent)
         orm = bool(writes_back) or (not quiet and self._health.writes(claimed))
         async with (
-            self._renew_lock,
+            self.claims.renewing,
             transaction(self._factory, self._clock, pooled, orm=orm) as tx,
         ):
             db = tx.db
@@ -598,7 +513,7 @@ class Dispatcher:
                     await batch.performer.apply(tx.session, row.community_id, outcome)
             if not quiet:
                 await self._health.note(tx, claimed, batch.communities)
-            self._held.difference_update(map(_ID, claimed))
+            self.claims.let_go(map(_ID, claimed))
             if cut_off:
                 cut_off.difference_update(map(_ID, claimed))
             if then_claim:
@@ -606,23 +521,6 @@ class Dispatcher:
             if tx.earliest_due is not None and tx.earliest_due <= now:
                 self._again = True
         return [], {}
-
-    async def _release_all(self) -> None:
-        try:
-            async with self._factory() as session, session.begin():
-                await session.execute(
-                    update(Delivery)
-                    .where(Delivery.claimed_by == self.worker_id, Delivery.status == "pending")
-                    .values(claimed_by=None, lease_until=None)
-                    .execution_options(synchronize_session=False)
-                )
-                await session.execute(
-                    delete(DispatcherHeartbeat).where(DispatcherHeartbeat.id == self.worker_id)
-                )
-        except Exception:
-            # Shutting down with the database gone: the claims lapse with the heartbeat.
-            log.warning("could not release claimed deliveries on stop", exc_info=True)
-        self._held.clear()
 
     # ----- the wake-up ---------------------------------------------------------------
 
@@ -697,22 +595,6 @@ class _Batch:
         self.all_sent = True
 
 
-def _dead_local(worker_id: str) -> bool:
-    """Whether ``worker_id`` (see default_worker_id) names a process of this host that
-    is no longer running."""
-    host, _, rest = worker_id.partition(":")
-    pid = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except OSError:
-        return False
-    return False
-
-
 def _because(result: Result, reason: str) -> Result:
     result.reason = reason
     return result
@@ -722,7 +604,6 @@ def _dialect(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
 
 
-_LONG_AGO = datetime.min.replace(tzinfo=UTC)
 _QUEUE_ORDER = _ID = attrgetter("id")
 _COMMUNITY = attrgetter("community_id")
 _STORED_DUE = attrgetter("stored_due")  # in the driver's own type, whose order is time order
