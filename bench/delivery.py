@@ -19,8 +19,11 @@ $MENTORBOT_BENCH_PG_URL; its tables are emptied!), PostgreSQL:
 Fairness: both first run a small warm-up (imports, statement caches), then the heap is
 frozen as ``mentorbot run`` freezes it (bot.wiring.settle_memory), so a full garbage
 collection of start-up's objects lands in none; each round runs all three, the order
-rotating from round to round, so a change in the machine's load hits all alike.
-Both runs must leave every row recorded as sent.
+rotating from round to round, so a change in the machine's load hits all alike. On
+SQLite each has a database file of its own: in a round all three queue first, then all
+three deliver back to back (on a shared machine the speed of the same run changes by
+half from one round to the next; the deliver phases compared are then seconds closer).
+Every run must leave every row recorded as sent.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -69,7 +72,7 @@ class NullPort:
         return {}
 
 
-async def _ours(url: str, n: int) -> tuple[float, ...]:
+async def _ours(url: str, n: int) -> AsyncIterator[tuple[float, float]]:
     community_id = await reset(url)
     clock = SystemClock()
     engine = db.create_engine(url)
@@ -84,6 +87,7 @@ async def _ours(url: str, n: int) -> tuple[float, ...]:
             )
         await uow.commit()
     queued, queued_cpu = time.perf_counter() - start, time.process_time() - cpu
+    yield n / queued, n / queued_cpu
     port = NullPort()
     dispatcher = Dispatcher(factory, {"console": port}, clock, DeliverySettings(batch_size=BATCH))
     _checkpoint(url)
@@ -92,7 +96,7 @@ async def _ours(url: str, n: int) -> tuple[float, ...]:
     drained, drained_cpu = time.perf_counter() - start, time.process_time() - cpu
     await engine.dispose()
     assert port.sent == n, f"lost or duplicated effects: {port.sent} of {n}"
-    return n / queued, n / drained, n / queued_cpu, n / drained_cpu
+    yield n / drained, n / drained_cpu
 
 
 # ----- the same statements on the bare driver ---------------------------------------------
@@ -133,7 +137,9 @@ async def _marks(
     return marks
 
 
-async def _bare_sqlite(url: str, n: int, port: NullPort | None = None) -> tuple[float, ...]:
+async def _bare_sqlite(
+    url: str, n: int, port: NullPort | None = None
+) -> AsyncIterator[tuple[float, float]]:
     community_id = await reset(url)
     path = make_url(url).database
     assert path
@@ -150,6 +156,7 @@ async def _bare_sqlite(url: str, n: int, port: NullPort | None = None) -> tuple[
         await conn.execute(sql.insert, (*row, now, now))
     await conn.execute("COMMIT")
     queued, queued_cpu = time.perf_counter() - start, time.process_time() - cpu
+    yield n / queued, n / queued_cpu
 
     async def claim() -> list[Any]:
         t = datetime.now(UTC)
@@ -176,10 +183,12 @@ async def _bare_sqlite(url: str, n: int, port: NullPort | None = None) -> tuple[
     drained, drained_cpu = time.perf_counter() - start, time.process_time() - cpu
     await conn.close()
     assert sent == n
-    return n / queued, n / drained, n / queued_cpu, n / drained_cpu
+    yield n / drained, n / drained_cpu
 
 
-async def _bare_postgres(url: str, n: int, port: NullPort | None = None) -> tuple[float, ...]:
+async def _bare_postgres(
+    url: str, n: int, port: NullPort | None = None
+) -> AsyncIterator[tuple[float, float]]:
     community_id = await reset(url)
     dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     conn = await asyncpg.connect(dsn)
@@ -191,6 +200,7 @@ async def _bare_postgres(url: str, n: int, port: NullPort | None = None) -> tupl
             now = datetime.now(UTC)
             await conn.execute(sql.insert, *row, now, now)
     queued, queued_cpu = time.perf_counter() - start, time.process_time() - cpu
+    yield n / queued, n / queued_cpu
 
     async def claim() -> list[Any]:
         t = datetime.now(UTC)
@@ -211,7 +221,7 @@ async def _bare_postgres(url: str, n: int, port: NullPort | None = None) -> tupl
     drained, drained_cpu = time.perf_counter() - start, time.process_time() - cpu
     await conn.close()
     assert sent == n
-    return n / queued, n / drained, n / queued_cpu, n / drained_cpu
+    yield n / drained, n / drained_cpu
 
 
 def _checkpoint(url: str) -> None:
@@ -241,26 +251,53 @@ async def _all_sent(url: str, n: int) -> None:
     assert done == n, f"{done} of {n} rows recorded as sent"
 
 
-async def _compare(name: str, url: str, n: int, repeat: int) -> None:
-    await db.upgrade_async(url)
-    bare_run = _bare_postgres if "postgresql" in url else _bare_sqlite
+Run = Callable[[str, int], AsyncIterator[tuple[float, float]]]
 
-    async def floor_run(url: str, n: int) -> tuple[float, ...]:
+
+async def _round(runs: list[Run], url_of: dict[Run, str], n: int, together: bool) -> list[Any]:
+    """One round: each run queues, then delivers. ``together`` (SQLite, a file each): all
+    queue first, then all deliver back to back, so that the deliver phases compared are
+    seconds closer in time, and a change in the machine's speed falls more alike on them.
+    Returns, per run, (queue rate, deliver rate, queue per CPU second, deliver per CPU
+    second)."""
+    phases = [run(url_of[run], n) for run in runs]
+    queued: list[tuple[float, float]] = []
+    delivered: list[tuple[float, float]] = []
+    if together:
+        queued = [await anext(p) for p in phases]
+        delivered = [await anext(p) for p in phases]
+    else:
+        for p in phases:
+            queued.append(await anext(p))
+            delivered.append(await anext(p))
+    for p in phases:
+        await anext(p, None)  # runs what follows the last phase (its checks)
+    return [(q[0], d[0], q[1], d[1]) for q, d in zip(queued, delivered, strict=True)]
+
+
+async def _compare(name: str, url_of: Callable[[str], str], n: int, repeat: int) -> None:
+    postgres = "postgresql" in url_of("any")
+    bare_run = _bare_postgres if postgres else _bare_sqlite
+
+    async def floor_run(url: str, n: int) -> AsyncIterator[tuple[float, float]]:
         port = NullPort()
-        found = await bare_run(url, n, port)
+        async for found in bare_run(url, n, port):
+            yield found
         assert port.sent == n
-        return found
 
-    runs = (_ours, bare_run, floor_run)
+    runs: list[Run] = [_ours, bare_run, floor_run]
+    urls = {run: url_of(who) for run, who in zip(runs, ("ours", "bare", "floor"), strict=True)}
+    for url in set(urls.values()):
+        await db.upgrade_async(url)
     # A warm-up of each, not counted (first compilations, imports, caches).
-    for run in runs:
-        await run(url, min(n, 500))
+    await _round(runs, urls, min(n, 500), not postgres)
     settle_memory()
-    found: dict[Any, list[tuple[float, ...]]] = {run: [] for run in runs}
+    found: dict[Run, list[tuple[float, ...]]] = {run: [] for run in runs}
     for i in range(repeat):  # interleaved, the order rotating each round
-        for run in runs[i % 3 :] + runs[: i % 3]:
-            found[run].append(await run(url, n))
-            await _all_sent(url, n)
+        order = runs[i % 3 :] + runs[: i % 3]
+        for run, result in zip(order, await _round(order, urls, n, not postgres), strict=True):
+            found[run].append(result)
+            await _all_sent(urls[run], n)
     ours, bare, floor = found[_ours], found[bare_run], found[floor_run]
 
     def ratios(a: list[tuple[float, ...]], b: list[tuple[float, ...]], i: int) -> str:
@@ -281,7 +318,7 @@ async def _compare(name: str, url: str, n: int, repeat: int) -> None:
         f"  floor (bare + decode + port call) {rate(floor, 1)}: {ratios(floor, bare, 1)} "
         f"of bare; mentorbot / floor {ratios(ours, floor, 1)}"
     )
-    if "sqlite" in url:
+    if not postgres:
         # SQLite works inside the process, so its CPU time is the whole job's: effects per
         # CPU second tell the two apart without the scheduling noise of a busy machine.
         print(
@@ -299,9 +336,13 @@ async def main() -> None:
     args = parser.parse_args()
     n, repeat = (500, 2) if args.quick else (args.n, args.repeat)
     with tempfile.TemporaryDirectory() as tmp:
-        await _compare("sqlite", db.normalise_url(f"sqlite:///{tmp}/bench.db"), n, repeat)
+        # A database file for each of the three: they are filled together (see _round).
+        await _compare(
+            "sqlite", lambda who: db.normalise_url(f"sqlite:///{tmp}/{who}.db"), n, repeat
+        )
     if args.pg:
-        await _compare("postgresql", db.normalise_url(args.pg), n, repeat)
+        pg = db.normalise_url(args.pg)
+        await _compare("postgresql", lambda who: pg, n, repeat)
 
 
 if __name__ == "__main__":
