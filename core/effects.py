@@ -114,10 +114,16 @@ class Effect:
         """Effects with the same destination (in one community) are delivered in order."""
         return self.kind
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Checked when the kind is declared: one whose window depends on the effect says
+        # how in its own useful_until.
+        if cls.useful_for is None and cls.useful_until is Effect.useful_until:
+            raise TypeError(f"{cls.__name__} has no fixed useful_for, so it states useful_until")
+
     def useful_until(self, due_at: datetime) -> datetime:
-        if self.useful_for is None:
-            raise NotImplementedError(f"{type(self).__name__} must say how long it is useful")
-        return due_at + self.useful_for
+        # useful_for is set wherever this is not overridden (see __init_subclass__).
+        return due_at + (self.useful_for or _USEFUL_FOR)
 
     def marked_late(self, due_at: datetime) -> Effect:
         """This effect as sent after its moment (only for ``when_late == "send"``)."""

@@ -4,13 +4,15 @@ does (PostgreSQL), old rows included, and every part of a message survives the t
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import ClassVar
 
 import pytest
 
 from core.effects import (
     SURELY_USEFUL_FOR,
     DirectMessage,
+    Effect,
     GroupPost,
     Reminder,
     dump,
@@ -88,3 +90,11 @@ def test_a_kind_with_a_fixed_window_is_useful_for_exactly_that_long(kind: str) -
     else:
         assert effect.useful_until(due) == due + window
         assert window >= SURELY_USEFUL_FOR
+
+
+def test_a_kind_without_a_fixed_window_must_state_useful_until() -> None:
+    with pytest.raises(TypeError, match="useful_until"):
+
+        class Vague(Effect):
+            kind: ClassVar[str] = "vague"
+            useful_for: ClassVar[timedelta | None] = None
