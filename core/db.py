@@ -68,6 +68,11 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+def is_postgres(session: AsyncSession) -> bool:
+    """Whether ``session`` is bound to PostgreSQL (else SQLite)."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
 def normalise_url(url: str) -> str:
     """Accept plain ``sqlite:///`` / ``postgresql://`` URLs and pick the async drivers."""
     parsed = make_url(url)

@@ -18,6 +18,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import Clock
+from core.db import is_postgres
 from core.models import Delivery, DispatcherHeartbeat
 
 log = logging.getLogger(__name__)
@@ -98,8 +99,7 @@ class Claims:
         async with self.renewing:
             now = self._clock.now()
             async with self._factory() as session, session.begin():
-                postgres = session.get_bind().dialect.name == "postgresql"
-                insert = pg_insert if postgres else sqlite_insert
+                insert = pg_insert if is_postgres(session) else sqlite_insert
                 await session.execute(
                     insert(DispatcherHeartbeat)
                     .values(id=self.worker_id, started_at=now, heartbeat_at=now)

@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import Clock
+from core.db import is_postgres
 from core.delivery.batch import Claimed, Result, marks
 from core.delivery.claims import Claims, default_worker_id
 from core.delivery.health import Health, degraded_communities
@@ -499,7 +500,7 @@ class Dispatcher:
                     Delivery.id.in_([row.id for row, _ in writes_back]),
                     Delivery.claimed_by == self.worker_id,
                 )
-                if _dialect(tx.session) == "postgresql":
+                if is_postgres(tx.session):
                     mine_stmt = mine_stmt.with_for_update()
                 mine = set((await tx.session.execute(mine_stmt)).scalars())
             owner, cut_off = self.worker_id, self._cut_off
@@ -598,10 +599,6 @@ class _Batch:
 def _because(result: Result, reason: str) -> Result:
     result.reason = reason
     return result
-
-
-def _dialect(session: AsyncSession) -> str:
-    return session.get_bind().dialect.name
 
 
 _QUEUE_ORDER = _ID = attrgetter("id")

@@ -27,14 +27,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.db import is_postgres as is_postgres
 from core.models.base import UTCDateTime
 from core.usecases.metrics.periods import Window
 
 CURRENT, PREVIOUS = "current", "previous"
-
-
-def is_postgres(session: AsyncSession) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
 
 
 def at(moment: datetime) -> ColumnElement[Any]:
