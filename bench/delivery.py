@@ -10,11 +10,15 @@ $MENTORBOT_BENCH_PG_URL; its tables are emptied!), PostgreSQL:
 * the same two jobs done by bare aiosqlite / asyncpg running the same SQL texts
   (core.queue: the insert; the dispatcher's claim, its community look-up and its
   one-statement mark, one transaction per batch that records a batch and claims the
-  next), and the ratio dispatcher / bare: the median of the rounds' ratios and their
-  range;
+  next), each statement awaited as the driver is used, and the ratio dispatcher /
+  bare: the median of the rounds' ratios and their range;
 * the floor: the bare loop doing, besides, only what any dispatcher must do for each
   effect (decode its stored payload, call the port with its key, stamp when it was
-  sent), how close it comes to bare, and how close the dispatcher comes to it.
+  sent), how close it comes to bare, and how close the dispatcher comes to it. On
+  SQLite the floor also sends each batch transaction to aiosqlite's thread in one trip,
+  as the dispatcher does (core.queue's gathering connection), where bare makes a trip
+  for each of its five statements: mentorbot / floor is then the dispatcher's own cost
+  over the least any dispatcher could do with the same statements and trips.
 
 Fairness: both first run a small warm-up (imports, statement caches), then the heap is
 frozen as ``mentorbot run`` freezes it (bot.wiring.settle_memory), so a full garbage
@@ -168,18 +172,38 @@ async def _bare_sqlite(
             await conn.execute_fetchall(sql.communities(1), (community_id,))
         return claimed
 
+    def in_one_trip(marks: list[tuple[Any, ...]], raw: sqlite3.Connection) -> list[Any]:
+        """The floor's batch transaction, on the driver's thread in one trip (as the
+        dispatcher sends it, see core.queue): begin, marks, claim, communities, commit."""
+        t = datetime.now(UTC)
+        lease = queue.sqlite_time(t + timedelta(seconds=4))
+        raw.execute("BEGIN IMMEDIATE")
+        raw.executemany(sql.mark, marks)
+        claimed = raw.execute(sql.claim, ("bare", lease, queue.sqlite_time(t), BATCH)).fetchall()
+        if claimed:
+            raw.execute(sql.communities(1), (community_id,)).fetchall()
+        raw.execute("COMMIT")
+        return claimed
+
     sent = 0
     _checkpoint(url)
     start, cpu = time.perf_counter(), time.process_time()
-    await conn.execute("BEGIN IMMEDIATE")
-    claimed = await claim()
-    await conn.execute("COMMIT")
-    while claimed:
-        sent += len(claimed)
+    if port is not None:  # the floor
+        claimed = await conn._execute(in_one_trip, [], conn._conn)
+        while claimed:
+            sent += len(claimed)
+            marks = await _marks(claimed, 0, queue.sqlite_time, port)
+            claimed = await conn._execute(in_one_trip, marks, conn._conn)
+    else:  # bare aiosqlite as it is used: a trip to its thread for each statement
         await conn.execute("BEGIN IMMEDIATE")
-        await conn.executemany(sql.mark, await _marks(claimed, 0, queue.sqlite_time, port))
         claimed = await claim()
         await conn.execute("COMMIT")
+        while claimed:
+            sent += len(claimed)
+            await conn.execute("BEGIN IMMEDIATE")
+            await conn.executemany(sql.mark, await _marks(claimed, 0, queue.sqlite_time, port))
+            claimed = await claim()
+            await conn.execute("COMMIT")
     drained, drained_cpu = time.perf_counter() - start, time.process_time() - cpu
     await conn.close()
     assert sent == n

@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 from aiosqlite.context import contextmanager
@@ -39,6 +39,7 @@ from aiosqlite.context import contextmanager
 # Rows fetched together with the statement; more (a streamed read) follow in batches.
 ROWS_WITH_STATEMENT = 500
 _BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+T = TypeVar("T")
 
 
 class OneTripCursor(aiosqlite.Cursor):
@@ -149,6 +150,12 @@ class OneTripConnection(aiosqlite.Connection):
             self._conn.rollback()
             return
         await super().rollback()
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """``fn`` given the sqlite3 connection, on the connection's thread: several
+        statements in one trip (see core.queue's gathering connection)."""
+        result: T = await self._execute(fn, self._conn)
+        return result
 
     @contextmanager
     async def cursor(self) -> aiosqlite.Cursor:

@@ -229,11 +229,14 @@ class Dispatcher:
         lease = db.time(self.claims.lease_until(now))
         params = (self.worker_id, lease, db.time(now), self.settings.batch_size)
         sql = db.statements.claim if self.scope is None else db.statements.scoped_claim(self.scope)
-        rows = list(map(Claimed, await db.fetch(sql, params), repeat(db.time_of)))
-        if not rows:
+        # The claim is its transaction's last statement: on SQLite the transaction is
+        # then one trip to the driver's thread. Its communities are read in it too: no
+        # second lock on SQLite.
+        found, found_communities = await db.claim(sql, params, last=True)
+        if not found:
             return [], {}
-        # Read in the claim's own transaction: no second lock on SQLite.
-        communities = await addresses(db, set(map(_COMMUNITY, rows)))
+        rows = list(map(Claimed, found, repeat(db.time_of)))
+        communities = addresses(db, found_communities)
         self.claims.taken(map(_ID, rows), now)
         rows.sort(key=_QUEUE_ORDER)  # lanes keep it; results are marked in it
         return rows, communities
@@ -602,7 +605,6 @@ def _because(result: Result, reason: str) -> Result:
 
 
 _QUEUE_ORDER = _ID = attrgetter("id")
-_COMMUNITY = attrgetter("community_id")
 _STORED_DUE = attrgetter("stored_due")  # in the driver's own type, whose order is time order
 
 

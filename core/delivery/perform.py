@@ -6,7 +6,7 @@ Used by the dispatcher (``core.delivery``); nothing here claims or marks rows.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -91,11 +91,8 @@ class CommunityAddress:
         return Target(self.id, self.platform, self.platform_id, self.group_category_id)
 
 
-async def addresses(db: QueueConnection, ids: set[str]) -> dict[str, CommunityAddress]:
-    """The communities ``ids`` that still exist."""
-    if not ids:
-        return {}
-    found = await db.fetch(db.statements.communities(len(ids)), sorted(ids))
+def addresses(db: QueueConnection, found: Sequence[Sequence[Any]]) -> dict[str, CommunityAddress]:
+    """The communities read by the communities statement (core.queue), by id."""
     return {
         row[0]: CommunityAddress(
             row[0], row[1], row[2], row[3], row[4], db.json_of(row[5]) or {}, bool(row[6])

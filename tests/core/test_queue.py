@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiosqlite import core as aiosqlite_core
 from sqlalchemy import select, text
 from sqlalchemy.dialects.sqlite import aiosqlite
 from sqlalchemy.exc import OperationalError
@@ -13,11 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core import db, queue
 from core.clock import FakeClock
-from core.effects import Reminder, load
+from core.delivery import DeliverySettings, Dispatcher
+from core.effects import DirectMessage, Reminder, load
 from core.messages import Message
 from core.models import Community, Delivery
 from core.models.base import UTCDateTime
 from core.uow import DUMP_ON_THREAD, UnitOfWork
+from tests.conftest import PG_URL
 
 
 @pytest.mark.parametrize(
@@ -100,3 +104,115 @@ async def test_a_write_that_cannot_get_the_lock_fails_as_sqlalchemy_reports_it(
     finally:
         await holder.dispose()
         await waiter.dispose()
+
+
+sqlite_only = pytest.mark.skipif(bool(PG_URL), reason="SQLite's driver thread")
+
+
+@sqlite_only
+async def test_a_batch_transaction_is_one_trip_to_the_driver_thread(
+    database_url: str, factory: async_sessionmaker[AsyncSession], clock: FakeClock
+) -> None:
+    # Begin, the last batch's marks, the next claim, its communities and the commit go
+    # to aiosqlite's thread together: a hand-off costs more than SQLite's own work here.
+    async with factory() as session, session.begin():
+        community = Community(platform="console", platform_id="g1", name="G")
+        session.add(community)
+    async with UnitOfWork(factory, clock) as uow:
+        for n in range(25):
+            await uow.outbox.add(
+                community.id, DirectMessage(f"u{n}", Message(text="hi")), key=f"k{n}"
+            )
+        await uow.commit()
+    port = _CountingPort()
+    dispatcher = Dispatcher(factory, {"console": port}, clock, DeliverySettings(batch_size=10))
+    trips = 0
+    original = aiosqlite_core.Connection._execute
+
+    async def counted(self: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        nonlocal trips
+        trips += 1
+        return await original(self, fn, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(aiosqlite_core.Connection, "_execute", counted)
+        assert await dispatcher.drain() == 25
+    # Batches of 10, 10 and 5: the first claim, then each batch's marks with the next
+    # claim (the last finding nothing).
+    assert (trips, port.sent) == (4, 25)
+    async with factory() as session:
+        statuses = (await session.execute(select(Delivery.status))).scalars().all()
+    assert statuses == ["sent"] * 25
+
+
+@sqlite_only
+async def test_a_gathered_statement_that_fails_is_named_and_nothing_of_its_trip_stays(
+    database_url: str, factory: async_sessionmaker[AsyncSession]
+) -> None:
+    async with factory() as session, session.begin():
+        session.add(Community(platform="console", platform_id="g1", name="Before"))
+    engine = db.create_engine(database_url)
+    try:
+        pooled = await engine.raw_connection()
+        try:
+            conn = queue.on_driver("sqlite", pooled.driver_connection)
+            await conn.begin()
+            await conn.executemany("UPDATE communities SET name = ?", [("After",)])
+            with pytest.raises(OperationalError, match="no_such_table") as raised:
+                await conn.fetch("SELECT * FROM no_such_table", ())
+            assert raised.value.statement == "SELECT * FROM no_such_table"
+            await conn.rollback()
+            assert not pooled.driver_connection.in_transaction
+        finally:
+            pooled.close()
+    finally:
+        await engine.dispose()
+    async with factory() as session:
+        assert (await session.execute(select(Community.name))).scalar_one() == "Before"
+
+
+@sqlite_only
+async def test_a_claim_sent_as_the_last_statement_commits_and_nothing_may_follow(
+    database_url: str, factory: async_sessionmaker[AsyncSession], clock: FakeClock
+) -> None:
+    async with factory() as session, session.begin():
+        community = Community(platform="console", platform_id="g1", name="G")
+        session.add(community)
+    async with UnitOfWork(factory, clock) as uow:
+        await uow.outbox.add(community.id, DirectMessage("ann", Message(text="hi")), key="k")
+        await uow.commit()
+    engine = db.create_engine(database_url)
+    now = clock.now()
+    params = ("w1", queue.sqlite_time(now + timedelta(seconds=4)), queue.sqlite_time(now), 10)
+    try:
+        pooled = await engine.raw_connection()
+        try:
+            conn = queue.on_driver("sqlite", pooled.driver_connection)
+            await conn.begin()
+            rows, communities = await conn.claim(queue.SQLITE.claim, params, last=True)
+            assert [r[5] for r in rows] == ["k"]
+            assert [c[0] for c in communities] == [community.id]
+            assert not pooled.driver_connection.in_transaction  # committed with it
+            with pytest.raises(RuntimeError, match="after the transaction was committed"):
+                await conn.execute("DELETE FROM deliveries", ())
+            await conn.commit()  # the transaction's end: nothing left to do
+        finally:
+            pooled.close()
+    finally:
+        await engine.dispose()
+    async with factory() as session:
+        row = (await session.execute(select(Delivery))).scalar_one()
+    assert row.claimed_by == "w1"
+
+
+class _CountingPort:
+    platform = "console"
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    async def send_dm(
+        self, target: Any, user_id: str, message: Any, thread: Any, attempt: Any
+    ) -> Any:
+        self.sent += 1
+        return {}
