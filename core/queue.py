@@ -273,7 +273,7 @@ async def _postgres_call(sql: str, params: Any, call: Awaitable[T]) -> T:
 
 
 # What a step of a gathered trip does (see _SQLite and _run_steps).
-_STEP_RUN, _STEP_MANY, _STEP_FETCH, _STEP_CLAIM, _STEP_END = range(5)
+_STEP_RUN, _STEP_MANY, _STEP_FETCH, _STEP_CLAIM, _STEP_END, _STEP_ROLLBACK = range(6)
 _Step = tuple[int, str, Any]
 
 
@@ -298,6 +298,11 @@ def _run_steps(steps: list[_Step], conn: sqlite3.Connection) -> Any:
                 result = rows, communities
             elif kind == _STEP_END:
                 conn.execute(sql)
+            elif kind == _STEP_ROLLBACK:
+                # Whatever the last trip did: it may have committed (a trip goes on when
+                # the coroutine awaiting it was cancelled), or failed before it began.
+                if conn.in_transaction:
+                    conn.execute(sql)
             else:
                 result = conn.execute(sql, params).rowcount
         except sqlite3.Error as exc:
@@ -320,9 +325,11 @@ class _SQLite(QueueConnection):
 
     def __init__(self, driver: Any, *, gathering: bool = False) -> None:
         self._driver = driver  # an aiosqlite.Connection (a OneTripConnection if gathering)
-        # Gathering: the steps waiting for the next trip, and whether the transaction
-        # was committed with its last statement.
+        # Gathering: the steps waiting for the next trip; whether a trip of this
+        # transaction went to the thread; whether it was committed with its last
+        # statement.
         self._waiting: list[_Step] | None = [] if gathering else None
+        self._sent = False
         self._ended = False
 
     async def _trip(self, *steps: _Step) -> Any:
@@ -333,6 +340,7 @@ class _SQLite(QueueConnection):
             raise RuntimeError("a statement after the transaction was committed")
         gathered = [*waiting, *steps]
         waiting.clear()
+        self._sent = True
         return await self._driver.run(partial(_run_steps, gathered))
 
     # The function itself, not a method calling it: written for every row marked.
@@ -383,25 +391,26 @@ class _SQLite(QueueConnection):
         if self._waiting is None:
             await super().begin()
         else:
-            self._ended = False
+            self._sent = self._ended = False
             self._waiting.append((_STEP_RUN, self._BEGIN, ()))  # sent with the first statement
 
     async def commit(self) -> None:
         if self._waiting is None:
             await super().commit()
         elif self._ended:
-            self._ended = False  # committed with its last statement
+            self._sent = self._ended = False  # committed with its last statement
         else:
             await self._trip((_STEP_END, "COMMIT", ()))
+            self._sent = False
 
     async def rollback(self) -> None:
         if self._waiting is None:
             await super().rollback()
             return
         self._waiting.clear()  # never sent
-        self._ended = False
-        if self._driver.in_transaction:
-            await self._trip((_STEP_END, "ROLLBACK", ()))
+        sent, self._sent, self._ended = self._sent, False, False
+        if sent:
+            await self._trip((_STEP_ROLLBACK, "ROLLBACK", ()))
 
 
 _STATUS_COUNT = re.compile(r"(\d+)$")
