@@ -18,6 +18,7 @@ from typing import Any, Literal
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.db import is_postgres
 from core.models import (
     Mentee,
     MenteeGoal,
@@ -130,7 +131,7 @@ async def _peer_replies(
         .subquery()
     )
     capped: Any = func.min(per_day.c.n, settings.peer_supporter_daily_cap)
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgres(session):
         capped = func.least(per_day.c.n, settings.peer_supporter_daily_cap)
     return await _grouped(
         session, select(per_day.c.member, func.sum(capped)).group_by(per_day.c.member)

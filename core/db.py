@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event, inspect, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
@@ -71,6 +73,12 @@ def is_sqlite(url: str) -> bool:
 def is_postgres(session: AsyncSession) -> bool:
     """Whether ``session`` is bound to PostgreSQL (else SQLite)."""
     return session.get_bind().dialect.name == "postgresql"
+
+
+def dialect_insert(session: AsyncSession) -> Callable[..., Any]:
+    """``insert`` of ``session``'s dialect: the one with ``on_conflict_do_nothing`` /
+    ``on_conflict_do_update`` (PostgreSQL's and SQLite's are spelled alike)."""
+    return pg_insert if is_postgres(session) else sqlite_insert
 
 
 def normalise_url(url: str) -> str:

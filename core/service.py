@@ -23,8 +23,6 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import and_, bindparam, func, or_, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -727,7 +725,7 @@ async def _community_of(uow: UnitOfWork, platform: str, platform_id: str) -> Com
 
 
 async def _first_time(uow: UnitOfWork, key: str) -> bool:
-    insert = pg_insert if uow.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = db.dialect_insert(uow.session)
     stmt = (
         insert(ProcessedEvent)
         .values(key=key[:200], created_at=uow.now())
@@ -750,7 +748,7 @@ async def write_state(
     """Set a key of the bot's shared state: one upsert, so processes starting together
     (each recording, say, the commands it synced) never collide on the key."""
     async with factory() as session, session.begin():
-        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        insert = db.dialect_insert(session)
         now = utcnow()
         stmt = insert(BotState).values(key=key, value=value, updated_at=now)
         await session.execute(

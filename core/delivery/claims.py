@@ -13,12 +13,10 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import Clock
-from core.db import is_postgres
+from core.db import dialect_insert
 from core.models import Delivery, DispatcherHeartbeat
 
 log = logging.getLogger(__name__)
@@ -99,7 +97,7 @@ class Claims:
         async with self.renewing:
             now = self._clock.now()
             async with self._factory() as session, session.begin():
-                insert = pg_insert if is_postgres(session) else sqlite_insert
+                insert = dialect_insert(session)
                 await session.execute(
                     insert(DispatcherHeartbeat)
                     .values(id=self.worker_id, started_at=now, heartbeat_at=now)

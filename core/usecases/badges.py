@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from core.badges import BADGES, Badge, Counts, badge_name, badges_counting
 from core.context import Actor, find_member
+from core.db import dialect_insert
 from core.effects import ChannelPost, DirectMessage, Effect, GrantRole, PruneRole
 from core.errors import InvalidValue
 from core.ids import new_id
@@ -104,7 +103,7 @@ async def award_badges(
     }
     now = uow.now()
     awarded: list[Awarded] = []
-    insert = pg_insert if uow.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = dialect_insert(uow.session)
     for member_id in ids:
         for badge in candidates:
             count = counts[badge.counter.key].get(member_id, 0)

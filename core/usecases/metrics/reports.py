@@ -202,7 +202,7 @@ async def queue_due_reports(uow: UnitOfWork) -> int:
         .order_by(ReportSchedule.next_at, ReportSchedule.id)
         .limit(uow.settings.group_batch)
     )
-    if uow.session.get_bind().dialect.name == "postgresql":
+    if db.is_postgres(uow.session):
         stmt = stmt.with_for_update(of=ReportSchedule, skip_locked=True)
     due = (await uow.session.execute(stmt)).all()
     for schedule, community in due:
