@@ -18,8 +18,9 @@ of that destination, without delaying any other.
 
 Failures. Rate limits wait and never count; transient failures back off exponentially
 (capped, with jitter) for as long as the effect is useful (see ``core.effects``); only a
-``PermanentFailure`` stops an effect at once. A run of failures in a community tells
-its admins once that delivery is degraded and once that it recovered.
+``PermanentFailure`` stops an effect at once (``core.delivery.verdicts``). A run of
+failures in a community tells its admins once that delivery is degraded and once that
+it recovered (``core.delivery.health``).
 
 Recording. A batch's results are written in one statement, in the transaction that
 claims the next batch; that transaction runs on the database driver and takes an ORM

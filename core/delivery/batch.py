@@ -1,14 +1,17 @@
-"""A dispatcher batch: the rows it claimed and what became of each, written back at once."""
+"""A dispatcher batch: the rows it claimed, what its lanes share, and what became of each
+row, written back at once."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
+from core.delivery.perform import CommunityAddress, Outcome, Performer
 from core.effects import load
-from core.ports import Sent
+from core.ports import PlatformPort, Sent, Target
 from core.queue import QueueConnection, json_text
 
 
@@ -176,3 +179,50 @@ class Result:
             None,
             None,
         )
+
+
+class Route(NamedTuple):
+    """Where a community's rows go: the community, its platform's port and the target
+    the port is handed."""
+
+    community: CommunityAddress
+    port: PlatformPort
+    target: Target
+
+
+class Batch:
+    """What a batch's lanes share: its performer; ``targets``, the community and port of
+    each community whose rows can be delivered here; until when every effect of a kind
+    useful for a fixed time is surely useful (its oldest row's due time plus the shortest
+    such time); and, for its record, the rows whose sending created something to write
+    back, and whether every tried row was sent."""
+
+    __slots__ = ("all_sent", "communities", "fresh_until", "performer", "targets", "writes_back")
+
+    def __init__(
+        self,
+        performer: Performer,
+        communities: dict[str, CommunityAddress],
+        targets: dict[str, Route],
+        fresh_until: datetime,
+    ) -> None:
+        self.performer = performer
+        self.communities = communities
+        self.targets = targets
+        self.fresh_until = fresh_until
+        self.writes_back: list[tuple[Claimed, Outcome]] = []
+        self.all_sent = True
+
+
+def reminded_sessions(rows: list[Claimed]) -> set[str]:
+    """The sessions the reminders among ``rows`` are about."""
+    return {
+        str(session)
+        for row in rows
+        if row.kind == "reminder" and (session := _payload(row).get("session_id"))
+    }
+
+
+def _payload(row: Claimed) -> dict[str, Any]:
+    """A claimed row's payload as a mapping (SQLite returns the JSON text)."""
+    return row.payload if isinstance(row.payload, dict) else json.loads(row.payload)

@@ -3,42 +3,38 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from itertools import repeat
 from operator import attrgetter, length_hint
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import Clock
 from core.db import is_postgres
-from core.delivery.batch import Claimed, Result, marks
+from core.delivery.batch import Batch, Claimed, Result, Route, marks, reminded_sessions
 from core.delivery.claims import Claims, default_worker_id
 from core.delivery.health import Health, degraded_communities
-from core.delivery.perform import CommunityAddress, Outcome, Performer, Superseded, addresses
+from core.delivery.perform import CommunityAddress, Performer, addresses
 from core.delivery.transaction import Transaction, batch_connection, transaction
+from core.delivery.verdicts import Verdicts, because
 from core.effects import SURELY_USEFUL_FOR, USEFUL_FOR_DAYS, DirectMessage, Effect, load
 from core.models import Delivery
 from core.observe import NULL_OBSERVER, Observer
 from core.ports import (
     Attempt,
-    PermanentFailure,
     PlatformPort,
-    RetryLater,
     Sent,
-    Target,
     new_attempt,
 )
 from core.queue import ClaimScope
-from core.uow import UNINSTALLED
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +79,7 @@ class Dispatcher:
             lease_seconds=self.settings.lease_seconds,
             heartbeat_seconds=self.settings.heartbeat_seconds,
         )
-        self._rng = rng or random.Random()
+        self.verdicts = Verdicts(self.settings, clock, rng or random.Random(), self.observer)
         self._lock = asyncio.Lock()
         self._again = False
         self._stopped = False
@@ -256,13 +252,13 @@ class Dispatcher:
         lanes: defaultdict[tuple[str, str], list[Claimed]] = defaultdict(list)
         for row in claimed:  # in queue (id) order: each lane keeps it
             lanes[row.community_id, row.destination or row.lane()].append(row)
-        performer = Performer(self._factory, self._clock, partial(_reminded_sessions, claimed))
+        performer = Performer(self._factory, self._clock, partial(reminded_sessions, claimed))
         ports = self._ports
-        batch = _Batch(
+        batch = Batch(
             performer,
             communities,
             {
-                community_id: _Route(community, port, community.target)
+                community_id: Route(community, port, community.target)
                 for community_id, community in communities.items()
                 if not community.uninstalled and (port := ports.get(community.platform)) is not None
             },
@@ -320,14 +316,14 @@ class Dispatcher:
                             cut_off.add(row.id)  # stopped mid-call: it may have reached it
                             raise
                         except Exception as exc:
-                            result = self._failure(row, exc)
+                            result = self.verdicts.failure(row, exc)
                         else:
                             now = row.sent_at = now_of()
                             continue
                     row.result = result
                     now = now_of()
                     batch.all_sent = False
-                    self._report(row, communities.get(row.community_id), result)
+                    self.verdicts.report(row, communities.get(row.community_id), result)
                     if result.status == "pending":
                         # Keep the destination's order: the rest waits behind this one
                         # (and the claim skips them while it waits).
@@ -361,9 +357,9 @@ class Dispatcher:
 
     def _call(
         self,
-        batch: _Batch,
+        batch: Batch,
         row: Claimed,
-        route: _Route | None,
+        route: Route | None,
         now: datetime,
     ) -> Awaitable[Sent] | Result:
         """What trying ``row`` takes (``route``: where it goes, if it can be delivered
@@ -371,14 +367,14 @@ class Dispatcher:
         await (what sending creates goes to ``batch``, to be written back), or what
         became of it without one."""
         if route is None:
-            return self._undeliverable(row, batch.communities.get(row.community_id))
+            return self.verdicts.undeliverable(row, batch.communities.get(row.community_id))
         community, port, target = route
         try:
             effect = load(row.kind, row.payload)
         except (KeyError, ValueError) as exc:
             log.error("delivery %s: stored %s effect cannot be read: %s", row.id, row.kind, exc)
             failed = Result.failed(row, f"stored effect cannot be read: {exc}"[:500])
-            return _because(failed, "unreadable")
+            return because(failed, "unreadable")
         # Still useful? One of a kind useful for a fixed time (a DM: days) surely is until
         # the batch's ``fresh_until``; past that, or for any other kind, it depends.
         maybe_stale = now > batch.fresh_until or type(effect).useful_for is None
@@ -387,7 +383,7 @@ class Dispatcher:
                 reason = f"no longer useful (due {row.due_at:%Y-%m-%d %H:%M} UTC)"
                 if row.last_error:
                     reason += f"; last error: {row.last_error}"
-                return _because(Result.expired(row, reason), "no_longer_useful")
+                return because(Result.expired(row, reason), "no_longer_useful")
             effect = effect.marked_late(row.due_at)
         attempt = new_attempt((row.idempotency_key, row.uncertain))
         if type(effect) is DirectMessage and effect.thread is None:
@@ -395,23 +391,9 @@ class Dispatcher:
             return port.send_dm(target, effect.user_id, effect.message, None, attempt)
         return self._perform(batch, row, port, community, effect, attempt)
 
-    def _undeliverable(self, row: Claimed, community: CommunityAddress | None) -> Result:
-        """What becomes of ``row`` when its community is gone, uninstalled, or on a
-        platform this process runs no adapter for."""
-        if community is None:
-            return _because(
-                Result.failed(row, "the community was deleted before delivery"),
-                "community_deleted",
-            )
-        if community.uninstalled:
-            # Queued after the uninstall cancelled the rest (a recurring job's reminder).
-            return Result.cancelled(row, UNINSTALLED)
-        retry = self._retry(row, f"no adapter running for {community.platform}", None, True)
-        return _because(retry, "no_adapter")
-
     @staticmethod
     async def _perform(
-        batch: _Batch,
+        batch: Batch,
         row: Claimed,
         port: PlatformPort,
         community: CommunityAddress,
@@ -423,61 +405,12 @@ class Dispatcher:
             batch.writes_back.append((row, outcome))
         return outcome.sent
 
-    def _failure(self, row: Claimed, exc: Exception) -> Result:
-        """What became of ``row`` when its platform call raised ``exc``."""
-        if isinstance(exc, Superseded):
-            return _because(Result.cancelled(row, str(exc)), "superseded")
-        if isinstance(exc, RetryLater):
-            retry = self._retry(row, str(exc), exc.retry_after, exc.rate_limited)
-            return _because(retry, "rate_limited" if exc.rate_limited else "transient")
-        if isinstance(exc, PermanentFailure):
-            log.warning("delivery %s (%s) failed permanently: %s", row.id, row.kind, exc)
-            failed = Result.failed(row, str(exc), missing=exc.missing_permission)
-            return _because(failed, "permanent")
-        log.warning("delivery %s (%s) failed unexpectedly", row.id, row.kind, exc_info=exc)
-        retry = self._retry(row, f"{type(exc).__name__}: {exc}", None, False)
-        return _because(retry, "unexpected")
-
-    def _report(self, row: Claimed, community: CommunityAddress | None, result: Result) -> None:
-        outcome = "retry" if result.status == "pending" else result.status
-        platform = community.platform if community is not None else "unknown"
-        self.observer.delivery_result(platform, row.kind, outcome, result.reason)
-
-    def _report_sent(
-        self, claimed: list[Claimed], communities: dict[str, CommunityAddress]
-    ) -> None:
-        """Tell the observer how many of a batch's rows were sent, per platform and kind
-        (once per batch, not once per row: sending is the dispatcher's busiest path)."""
-        sent: Counter[tuple[str, str]] = Counter()
-        for row in claimed:
-            if row.sent_at is not None:
-                community = communities.get(row.community_id)
-                sent[community.platform if community else "unknown", row.kind] += 1
-        for (platform, kind), count in sent.items():
-            self.observer.delivery_result(platform, kind, "sent", None, count)
-
-    def backoff(self, failures: int) -> float:
-        """Exponential backoff with jitter: base * 2^(n-1), capped, times 0.5-1.0."""
-        s = self.settings
-        ceiling = min(s.max_backoff_seconds, s.base_backoff_seconds * 2.0 ** max(failures - 1, 0))
-        return ceiling * (0.5 + self._rng.random() / 2)
-
-    def _retry(
-        self, row: Claimed, error: str, retry_after: float | None, rate_limited: bool
-    ) -> Result:
-        # A rate limit is no failure: it neither grows the backoff nor counts as an attempt.
-        failures = row.attempts if rate_limited else row.attempts + 1
-        delay = max(retry_after or 0.0, self.backoff(max(failures, 1)))
-        log.info("delivery %s (%s) retrying in %.1fs: %s", row.id, row.kind, delay, error[:200])
-        due = self._clock.now() + timedelta(seconds=delay)
-        return Result.retry(row, due, error, counts=not rate_limited)
-
     # ----- recording -----------------------------------------------------------------
 
     async def _record(
         self,
         claimed: list[Claimed],
-        batch: _Batch,
+        batch: Batch,
         then_claim: bool = False,
         pooled: Any = None,
     ) -> tuple[list[Claimed], dict[str, CommunityAddress]]:
@@ -510,8 +443,7 @@ class Dispatcher:
             # In id order (as the claim locks them). Rows another dispatcher took over
             # are left alone: claimed_by is not ours.
             await db.executemany(db.statements.mark, marks(claimed, owner, db, cut_off))
-            if self.observer is not NULL_OBSERVER:
-                self._report_sent(claimed, batch.communities)
+            self.verdicts.report_sent(claimed, batch.communities)
             for row, outcome in writes_back:
                 if row.id in mine:
                     await batch.performer.apply(tx.session, row.community_id, outcome)
@@ -566,57 +498,5 @@ class Dispatcher:
         self.wake()
 
 
-class _Route(NamedTuple):
-    """Where a community's rows go: the community, its platform's port and the target
-    the port is handed."""
-
-    community: CommunityAddress
-    port: PlatformPort
-    target: Target
-
-
-class _Batch:
-    """What a batch's lanes share: its performer; ``targets``, the community and port of
-    each community whose rows can be delivered here; until when every effect of a kind
-    useful for a fixed time is surely useful (its oldest row's due time plus the shortest
-    such time); and, for its record, the rows whose sending created something to write
-    back, and whether every tried row was sent."""
-
-    __slots__ = ("all_sent", "communities", "fresh_until", "performer", "targets", "writes_back")
-
-    def __init__(
-        self,
-        performer: Performer,
-        communities: dict[str, CommunityAddress],
-        targets: dict[str, _Route],
-        fresh_until: datetime,
-    ) -> None:
-        self.performer = performer
-        self.communities = communities
-        self.targets = targets
-        self.fresh_until = fresh_until
-        self.writes_back: list[tuple[Claimed, Outcome]] = []
-        self.all_sent = True
-
-
-def _because(result: Result, reason: str) -> Result:
-    result.reason = reason
-    return result
-
-
 _QUEUE_ORDER = _ID = attrgetter("id")
 _STORED_DUE = attrgetter("stored_due")  # in the driver's own type, whose order is time order
-
-
-def _reminded_sessions(rows: list[Claimed]) -> set[str]:
-    """The sessions the reminders among ``rows`` are about."""
-    return {
-        str(session)
-        for row in rows
-        if row.kind == "reminder" and (session := _payload(row).get("session_id"))
-    }
-
-
-def _payload(row: Claimed) -> dict[str, Any]:
-    """A claimed row's payload as a mapping (SQLite returns the JSON text)."""
-    return row.payload if isinstance(row.payload, dict) else json.loads(row.payload)
