@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.leader import Leadership, process_name
 from core.logcontext import log_scope
 from core.observe import NULL_OBSERVER, Observer, Outcome, timed_outcome
-from core.service import read_state, write_state
+from core.state import read_state, write_state
 
 if TYPE_CHECKING:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import and_, bindparam, select
 
 from core import defaults
 from core.errors import NotAllowed
@@ -132,3 +132,56 @@ async def resolve_actor(uow: UnitOfWork, inv: Invocation) -> Actor:
             member.deletion_due_at, member.deletion_reason = None, None
             member.privacy_version += 1
     return Actor(community, member, inv.role_ids, inv.is_platform_admin)
+
+
+# Built once: every read-only command runs it, and building and caching a statement
+# costs about as much as SQLite takes to answer it.
+_COMMUNITY_AND_MEMBER = (
+    select(Community, Member)
+    .outerjoin(
+        Member,
+        and_(
+            Member.community_id == Community.id,
+            Member.platform_user_id == bindparam("user_id"),
+        ),
+    )
+    .where(
+        Community.platform == bindparam("platform"),
+        Community.platform_id == bindparam("platform_id"),
+    )
+)
+
+
+async def existing_actor(uow: UnitOfWork, inv: Invocation) -> Actor | None:
+    """The actor, if nothing about them needs writing (see ``resolve_actor``); else None.
+
+    One query for the community and the member: a read costs as few round trips as it can.
+    """
+    params = {
+        "user_id": inv.user_id,
+        "platform": inv.platform,
+        "platform_id": inv.community_platform_id,
+    }
+    found = (await uow.session.execute(_COMMUNITY_AND_MEMBER, params)).first()
+    if found is None:
+        return None
+    community, member = found
+    if (
+        (inv.community_name and community.name != inv.community_name)
+        or member is None
+        or member.left_at is not None
+        or (inv.display_name and member.display_name != inv.display_name)
+    ):
+        return None
+    return Actor(community, member, inv.role_ids, inv.is_platform_admin)
+
+
+async def community_of(uow: UnitOfWork, platform: str, platform_id: str) -> Community | None:
+    """The community with this platform id, if the bot knows it."""
+    return (
+        await uow.session.execute(
+            select(Community).where(
+                Community.platform == platform, Community.platform_id == platform_id
+            )
+        )
+    ).scalar_one_or_none()

@@ -16,18 +16,17 @@ seen for the first time (or whose name changed) goes through the write path once
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, bindparam, func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core import db, validation
+from core import db
 from core.actions import BUTTONS, FORMS, PREFIX, ButtonHandler, FormHandler, parse_action_id
 from core.catalog import Access, Autocomplete, Catalog, Command, Planned
 from core.clock import Clock, SystemClock
@@ -35,6 +34,8 @@ from core.commands import CATALOG
 from core.context import (
     Actor,
     Invocation,
+    community_of,
+    existing_actor,
     find_member,
     get_or_create_community,
     resolve_actor,
@@ -43,18 +44,16 @@ from core.errors import Busy, NotAllowed, UserError
 from core.logcontext import annotate
 from core.messages import Message, Reply
 from core.models import (
-    BotState,
     Community,
     Member,
     ProcessedEvent,
-    SupportGroup,
     SupportGroupPost,
 )
-from core.models.base import utcnow
 from core.observe import NULL_OBSERVER, UNKNOWN, InteractionKind, Observer, timed_outcome
 from core.settings import CoreSettings
+from core.state import first_time
 from core.uow import ReadOnlyUnitOfWork, UnitOfWork
-from core.usecases import threads
+from core.usecases import autocomplete, threads
 from core.usecases.badges import daily_sync_step
 from core.usecases.community_erasure import due_for_erasure, erase_step
 from core.usecases.group_meetings import extend_windows
@@ -68,13 +67,11 @@ from core.usecases.metrics.reports import queue_due_reports
 from core.usecases.privacy.deletion import member_left, member_returned, run_due_deletions
 from core.usecases.pruning import Pruned, more_to_prune, prune_step
 from core.usecases.sessions.agenda import feed_for
-from core.usecases.sessions.planning import nudge_check_ins, slot_choices
+from core.usecases.sessions.planning import nudge_check_ins
 from core.usecases.threads import Attachment
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-AUTOCOMPLETE_LIMIT = 25
 
 
 @dataclass
@@ -136,7 +133,7 @@ class Mentorbot:
         for attempt in range(2):
             try:
                 async with _busy_is_a_user_error(), self.uow() as uow:
-                    if dedupe_key is not None and not await _first_time(uow, dedupe_key):
+                    if dedupe_key is not None and not await first_time(uow, dedupe_key):
                         log.info("ignoring repeated event %s", dedupe_key)
                         return None
                     actor = await resolve_actor(uow, inv)
@@ -160,7 +157,7 @@ class Mentorbot:
         harmless, and recording it would be a write.
         """
         async with _busy_is_a_user_error(), self.read_uow() as uow:
-            actor = await _existing_actor(uow, inv)
+            actor = await existing_actor(uow, inv)
             if actor is not None:
                 return await body(uow, actor)
         # First contact (or a new name): resolve_actor writes the member, then answers.
@@ -359,7 +356,7 @@ class Mentorbot:
         """A member left the guild or workspace (F15): their data is deleted after the
         grace period unless they come back. False if the bot knows nothing of them."""
         async with self.uow() as uow:
-            community = await _community_of(uow, platform, community_platform_id)
+            community = await community_of(uow, platform, community_platform_id)
             member = None if community is None else await find_member(uow, community.id, user_id)
             if community is None or member is None:
                 return False
@@ -386,7 +383,7 @@ class Mentorbot:
             if found.first() is None:
                 return False
         async with self.uow() as uow:
-            community = await _community_of(uow, platform, community_platform_id)
+            community = await community_of(uow, platform, community_platform_id)
             member = None if community is None else await find_member(uow, community.id, user_id)
             if member is None:
                 return False
@@ -491,7 +488,7 @@ class Mentorbot:
         being opened), so adapters can ignore a platform's retries as ``dedupe_key`` does.
         """
         async with self.uow() as uow:
-            first = await _first_time(uow, key)
+            first = await first_time(uow, key)
             await uow.commit()
             return first
 
@@ -546,10 +543,7 @@ class Mentorbot:
 
     async def community(self, platform: str, platform_id: str) -> Community | None:
         async with _busy_is_a_user_error(), self.read_uow() as uow:
-            stmt = select(Community).where(
-                Community.platform == platform, Community.platform_id == platform_id
-            )
-            found = (await uow.session.execute(stmt)).scalar_one_or_none()
+            found = await community_of(uow, platform, platform_id)
             if found is not None:
                 # Detached before the read-only unit of work rolls back, which would
                 # otherwise expire it and make every attribute access fail.
@@ -566,73 +560,15 @@ class Mentorbot:
         user_id: str | None = None,
         person: str | None = None,
     ) -> list[tuple[str, str]]:
-        """Suggestions as (label, value) for what the member has typed so far.
-
-        For list options the last comma-separated item is completed and the rest kept.
-        Free times need who is typing (``user_id``) and the ``person`` option so far.
-        """
-        if source is Autocomplete.FREE_SLOTS:
-            return await self._free_slots(platform, platform_id, typed, user_id, person)
-        head, _, last = typed.rpartition(",")
-        prefix = (head + ",") if head else ""
-        needle = last.strip().lower()
-        if source is Autocomplete.TIMEZONES:
-            names = [
-                n for n in validation.timezone_names() if needle.replace(" ", "_") in n.lower()
-            ]
-            return [(n, n) for n in names[:AUTOCOMPLETE_LIMIT]]
-        if source is Autocomplete.LANGUAGES:
-            found = [
-                (f"{validation.language_name(c)} ({c})", prefix + c)
-                for c in validation.language_codes()
-                if c.startswith(needle) or needle in validation.language_name(c).lower()
-            ]
-            return found[:AUTOCOMPLETE_LIMIT]
-        community = await self.community(platform, platform_id)
-        if source is Autocomplete.GROUPS:
-            return [] if community is None else await self._group_names(community.id, needle)
-        if source is Autocomplete.EXPERTISE:
-            options = list(community.expertise_options) if community else []
-        else:
-            options = list(community.goal_options) if community else []
-        return [(o, prefix + o) for o in options if needle in o][:AUTOCOMPLETE_LIMIT]
-
-    async def _free_slots(
-        self, platform: str, platform_id: str, typed: str, user: str | None, person: str | None
-    ) -> list[tuple[str, str]]:
-        if not user or not person:
-            return []
+        """Suggestions as (label, value) for what the member has typed so far (see
+        core.usecases.autocomplete). Free times need who is typing (``user_id``) and the
+        ``person`` option so far."""
+        found = autocomplete.offline(source, typed, user_id, person)
+        if found is not None:
+            return found
+        inv = Invocation(platform, platform_id, user_id or "")
         async with _busy_is_a_user_error(), self.read_uow() as uow:
-            actor = await _existing_actor(uow, Invocation(platform, platform_id, user))
-            if actor is None:
-                return []
-            return await slot_choices(uow, actor, person, typed, AUTOCOMPLETE_LIMIT)
-
-    async def _group_names(self, community_id: str, needle: str) -> list[tuple[str, str]]:
-        """Open, listed groups whose name contains what was typed (private ones are never
-        suggested: autocomplete does not know who is asking)."""
-        async with _busy_is_a_user_error(), self.read_uow() as uow:
-            rows = await uow.session.execute(
-                select(SupportGroup.name)
-                .where(
-                    SupportGroup.community_id == community_id,
-                    SupportGroup.status != "archived",
-                    SupportGroup.is_private.is_(False),
-                    func.lower(SupportGroup.name).contains(needle, autoescape=True),
-                )
-                .order_by(SupportGroup.name)
-                .limit(AUTOCOMPLETE_LIMIT)
-            )
-            return [(name, name) for name in rows.scalars()]
-
-
-def new_reference() -> str:
-    """A short id that ties what a member was shown to the logged traceback. It is also
-    put in the interaction's log fields (core.logcontext), so the line logging the
-    failure carries it as ``error_ref``."""
-    ref = secrets.token_hex(4)
-    annotate(error_ref=ref)
-    return ref
+            return await autocomplete.from_database(uow, inv, source, typed, person)
 
 
 def _action_name(custom_id: str, registry: Mapping[str, object]) -> str:
@@ -640,20 +576,6 @@ def _action_name(custom_id: str, registry: Mapping[str, object]) -> str:
     parts = custom_id.split(":", 2)
     known = len(parts) >= 2 and parts[0] == PREFIX and parts[1] in registry
     return parts[1] if known else UNKNOWN
-
-
-def apology(ref: str) -> Message:
-    """What a member sees when something failed on the bot's side: no details, a reference."""
-    return Message(
-        text="Sorry, something went wrong on our side. If it keeps happening, give an admin "
-        f"this reference: `{ref}`.",
-        tone="error",
-    )
-
-
-def refusal(exc: UserError) -> Message:
-    """A ``UserError`` as shown to the member who made it (privately; it names the field)."""
-    return Message(text=exc.message, tone="error")
 
 
 def _authorise(command: Command, actor: Actor) -> None:
@@ -670,89 +592,3 @@ async def _busy_is_a_user_error() -> AsyncIterator[None]:
     except PoolTimeout:
         log.warning("no database connection became free in time; told the member to retry")
         raise Busy() from None
-
-
-# Built once: every read-only command runs it, and building and caching a statement
-# costs about as much as SQLite takes to answer it.
-_COMMUNITY_AND_MEMBER = (
-    select(Community, Member)
-    .outerjoin(
-        Member,
-        and_(
-            Member.community_id == Community.id,
-            Member.platform_user_id == bindparam("user_id"),
-        ),
-    )
-    .where(
-        Community.platform == bindparam("platform"),
-        Community.platform_id == bindparam("platform_id"),
-    )
-)
-
-
-async def _existing_actor(uow: UnitOfWork, inv: Invocation) -> Actor | None:
-    """The actor, if nothing about them needs writing (see ``resolve_actor``); else None.
-
-    One query for the community and the member: a read costs as few round trips as it can.
-    """
-    params = {
-        "user_id": inv.user_id,
-        "platform": inv.platform,
-        "platform_id": inv.community_platform_id,
-    }
-    found = (await uow.session.execute(_COMMUNITY_AND_MEMBER, params)).first()
-    if found is None:
-        return None
-    community, member = found
-    if (
-        (inv.community_name and community.name != inv.community_name)
-        or member is None
-        or member.left_at is not None
-        or (inv.display_name and member.display_name != inv.display_name)
-    ):
-        return None
-    return Actor(community, member, inv.role_ids, inv.is_platform_admin)
-
-
-async def _community_of(uow: UnitOfWork, platform: str, platform_id: str) -> Community | None:
-    return (
-        await uow.session.execute(
-            select(Community).where(
-                Community.platform == platform, Community.platform_id == platform_id
-            )
-        )
-    ).scalar_one_or_none()
-
-
-async def _first_time(uow: UnitOfWork, key: str) -> bool:
-    insert = db.dialect_insert(uow.session)
-    stmt = (
-        insert(ProcessedEvent)
-        .values(key=key[:200], created_at=uow.now())
-        .on_conflict_do_nothing(index_elements=["key"])
-    )
-    result = await uow.session.execute(stmt)
-    return bool(getattr(result, "rowcount", 0))
-
-
-async def read_state(factory: async_sessionmaker[AsyncSession], key: str) -> dict[str, Any] | None:
-    """A value from the bot's own key-value state (shared by all its processes)."""
-    async with factory() as session:
-        row = await session.get(BotState, key)
-        return None if row is None else dict(row.value)
-
-
-async def write_state(
-    factory: async_sessionmaker[AsyncSession], key: str, value: dict[str, Any]
-) -> None:
-    """Set a key of the bot's shared state: one upsert, so processes starting together
-    (each recording, say, the commands it synced) never collide on the key."""
-    async with factory() as session, session.begin():
-        insert = db.dialect_insert(session)
-        now = utcnow()
-        stmt = insert(BotState).values(key=key, value=value, updated_at=now)
-        await session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["key"], set_={"value": stmt.excluded.value, "updated_at": now}
-            )
-        )

@@ -32,6 +32,7 @@ from sqlalchemy import select
 from adapters.console.port import ConsolePort, Shown
 from adapters.console.render import message_lines
 from adapters.console.syntax import ParseError, duration, find_button, member_name, split_command
+from core.apologies import apology, new_reference, refusal
 from core.clock import FakeClock
 from core.context import Invocation
 from core.delivery import Dispatcher
@@ -40,7 +41,7 @@ from core.files import fit_message
 from core.logcontext import log_scope
 from core.messages import Button, Form, Message, Reply
 from core.models import Community, Member
-from core.service import Mentorbot, apology, new_reference, refusal
+from core.service import Mentorbot
 from core.usecases.help import help_message
 
 log = logging.getLogger(__name__)

@@ -34,9 +34,10 @@ from adapters.discord.dms import DirectMessages
 from adapters.discord.interactions import PLATFORM, Router
 from adapters.discord.port import DiscordPort
 from adapters.discord.sync import sync_if_changed
+from core.apologies import apology, new_reference
 from core.context import Invocation
 from core.messages import Message
-from core.service import Mentorbot, apology, new_reference
+from core.service import Mentorbot
 
 log = logging.getLogger(__name__)
 

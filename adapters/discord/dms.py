@@ -25,11 +25,12 @@ import discord
 
 from adapters.discord import render
 from adapters.discord.interactions import PLATFORM
+from core.apologies import apology, new_reference, refusal
 from core.context import Invocation
 from core.errors import UserError
 from core.logcontext import log_scope
 from core.messages import Message, Reply
-from core.service import Mentorbot, apology, new_reference, refusal
+from core.service import Mentorbot
 from core.usecases.threads import Attachment
 
 log = logging.getLogger(__name__)

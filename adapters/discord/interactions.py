@@ -52,12 +52,13 @@ from discord import app_commands
 from adapters.discord import render
 from adapters.discord.commands import modal_inputs, option_value
 from adapters.discord.drafts import Draft, FormDrafts
+from core.apologies import apology, new_reference, refusal
 from core.catalog import Autocomplete, Command
 from core.context import Invocation
 from core.errors import StaleAction, UserError
 from core.logcontext import log_scope
 from core.messages import Message, Reply
-from core.service import Mentorbot, apology, new_reference, refusal
+from core.service import Mentorbot
 
 log = logging.getLogger(__name__)
 

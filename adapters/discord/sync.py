@@ -19,7 +19,7 @@ import discord
 from discord import app_commands
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.service import read_state, write_state
+from core.state import read_state, write_state
 
 log = logging.getLogger(__name__)
 

@@ -34,10 +34,11 @@ from adapters.slack.commands import from_slack
 from adapters.slack.identity import Directory
 from adapters.slack.replies import dedupe_key
 from adapters.slack.workspaces import Workspaces
+from core.apologies import apology, new_reference, refusal
 from core.context import Invocation
 from core.errors import UserError
 from core.messages import Message, Reply
-from core.service import Mentorbot, apology, new_reference, refusal
+from core.service import Mentorbot
 from core.usecases.threads import Attachment
 
 log = logging.getLogger(__name__)

@@ -53,12 +53,13 @@ from adapters.slack.home import AppHome
 from adapters.slack.identity import PLATFORM, Directory
 from adapters.slack.replies import Origin, Replies, dedupe_key
 from adapters.slack.workspaces import Workspaces
+from core.apologies import apology, new_reference, refusal
 from core.catalog import Autocomplete, Command
 from core.context import Invocation
 from core.errors import InvalidValue, UserError
 from core.messages import Message, Reply
 from core.observe import UNKNOWN
-from core.service import Mentorbot, apology, new_reference, refusal
+from core.service import Mentorbot
 
 log = logging.getLogger(__name__)
 

@@ -38,7 +38,7 @@ from adapters.slack.workspaces import NotInstalled, Workspaces
 from core.files import fit_message
 from core.messages import Field, Message, moment
 from core.ports import Attempt, PermanentFailure, RetryLater, Sent, Target
-from core.service import read_state, write_state
+from core.state import read_state, write_state
 from core.uow import UNINSTALLED
 
 log = logging.getLogger(__name__)

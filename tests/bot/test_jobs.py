@@ -16,7 +16,8 @@ from bot.jobs import STATE_PREFIX, RecurringJob, RecurringJobs
 from bot.wiring import BADGE_SYNC_JOB_ID, HOUSEKEEPING_JOB_ID, recurring_jobs
 from core.clock import SystemClock
 from core.leader import Leadership
-from core.service import Mentorbot, read_state, write_state
+from core.service import Mentorbot
+from core.state import read_state, write_state
 
 
 class Switch(Leadership):

@@ -6,7 +6,7 @@ import asyncio
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.service import read_state, write_state
+from core.state import read_state, write_state
 
 
 async def test_writers_racing_on_a_new_key_both_succeed_and_the_last_value_stays(

@@ -13,7 +13,8 @@ from adapters.discord.sync import state_key
 from core.catalog import Catalog
 from core.clock import FakeClock
 from core.commands import CATALOG
-from core.service import Mentorbot, read_state
+from core.service import Mentorbot
+from core.state import read_state
 from tests.adapters.discord.conftest import OWNER, BotFactory, World, embed_of
 from tests.fakes.discord_fake import FakeDiscord
 
