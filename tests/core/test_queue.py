@@ -115,15 +115,7 @@ async def test_a_batch_transaction_is_one_trip_to_the_driver_thread(
 ) -> None:
     # Begin, the last batch's marks, the next claim, its communities and the commit go
     # to aiosqlite's thread together: a hand-off costs more than SQLite's own work here.
-    async with factory() as session, session.begin():
-        community = Community(platform="console", platform_id="g1", name="G")
-        session.add(community)
-    async with UnitOfWork(factory, clock) as uow:
-        for n in range(25):
-            await uow.outbox.add(
-                community.id, DirectMessage(f"u{n}", Message(text="hi")), key=f"k{n}"
-            )
-        await uow.commit()
+    await _community_with_dms(factory, clock, 25)
     port = _CountingPort()
     dispatcher = Dispatcher(factory, {"console": port}, clock, DeliverySettings(batch_size=10))
     trips = 0
@@ -175,12 +167,7 @@ async def test_a_gathered_statement_that_fails_is_named_and_nothing_of_its_trip_
 async def test_a_claim_sent_as_the_last_statement_commits_and_nothing_may_follow(
     database_url: str, factory: async_sessionmaker[AsyncSession], clock: FakeClock
 ) -> None:
-    async with factory() as session, session.begin():
-        community = Community(platform="console", platform_id="g1", name="G")
-        session.add(community)
-    async with UnitOfWork(factory, clock) as uow:
-        await uow.outbox.add(community.id, DirectMessage("ann", Message(text="hi")), key="k")
-        await uow.commit()
+    community = await _community_with_dms(factory, clock, 1)
     engine = db.create_engine(database_url)
     now = clock.now()
     params = ("w1", queue.sqlite_time(now + timedelta(seconds=4)), queue.sqlite_time(now), 10)
@@ -190,7 +177,7 @@ async def test_a_claim_sent_as_the_last_statement_commits_and_nothing_may_follow
             conn = queue.on_driver("sqlite", pooled.driver_connection)
             await conn.begin()
             rows, communities = await conn.claim(queue.SQLITE.claim, params, last=True)
-            assert [r[5] for r in rows] == ["k"]
+            assert [r[5] for r in rows] == ["k0"]
             assert [c[0] for c in communities] == [community.id]
             assert not pooled.driver_connection.in_transaction  # committed with it
             with pytest.raises(RuntimeError, match="after the transaction was committed"):
@@ -203,6 +190,22 @@ async def test_a_claim_sent_as_the_last_statement_commits_and_nothing_may_follow
     async with factory() as session:
         row = (await session.execute(select(Delivery))).scalar_one()
     assert row.claimed_by == "w1"
+
+
+async def _community_with_dms(
+    factory: async_sessionmaker[AsyncSession], clock: FakeClock, count: int
+) -> Community:
+    """A community with ``count`` DMs queued (keys k0, k1, ...)."""
+    async with factory() as session, session.begin():
+        community = Community(platform="console", platform_id="g1", name="G")
+        session.add(community)
+    async with UnitOfWork(factory, clock) as uow:
+        for n in range(count):
+            await uow.outbox.add(
+                community.id, DirectMessage(f"u{n}", Message(text="hi")), key=f"k{n}"
+            )
+        await uow.commit()
+    return community
 
 
 class _CountingPort:
