@@ -3,7 +3,8 @@ only when a batch needs it.
 
 A batch's transaction records the last batch's results and claims the next: a handful
 of core.queue's statements. Most batches need nothing else, and for them the whole
-transaction runs on a pooled connection's driver (begin, statements, commit), as the
+transaction runs on a pooled connection's driver (begin, statements, commit; on SQLite
+all in one trip to the driver's thread, see core.queue's gathering connection), as the
 bare driver would: SQLAlchemy's connection and transaction objects cost several times
 the statements themselves (on SQLite, ~0.2 ms a batch of CPU against the bare ~0.06 ms).
 A batch that writes through the ORM (a created role or channel written back, a health
