@@ -18,14 +18,16 @@ $MENTORBOT_BENCH_PG_URL; its tables are emptied!), PostgreSQL:
   SQLite the floor also sends each batch transaction to aiosqlite's thread in one trip,
   as the dispatcher does (core.queue's gathering connection), where bare makes a trip
   for each of its five statements: mentorbot / floor is then the dispatcher's own cost
-  over the least any dispatcher could do with the same statements and trips.
+  over the least any dispatcher could do with the same statements and trips;
+* on SQLite, bare in one trip a batch too (nothing else added): the driver's own speed
+  with the dispatcher's trips, and mentorbot's ratio to that.
 
-Fairness: both first run a small warm-up (imports, statement caches), then the heap is
+Fairness: each first runs a small warm-up (imports, statement caches), then the heap is
 frozen as ``mentorbot run`` freezes it (bot.wiring.settle_memory), so a full garbage
-collection of start-up's objects lands in none; each round runs all three, the order
+collection of start-up's objects lands in none; each round runs them all, the order
 rotating from round to round, so a change in the machine's load hits all alike. On
-SQLite each has a database file of its own: in a round all three queue first, then all
-three deliver back to back (on a shared machine the speed of the same run changes by
+SQLite each has a database file of its own: in a round all queue first, then all
+deliver back to back (on a shared machine the speed of the same run changes by
 half from one round to the next; the deliver phases compared are then seconds closer).
 Every run must leave every row recorded as sent.
 """
@@ -142,8 +144,10 @@ async def _marks(
 
 
 async def _bare_sqlite(
-    url: str, n: int, port: NullPort | None = None
+    url: str, n: int, port: NullPort | None = None, one_trip: bool | None = None
 ) -> AsyncIterator[tuple[float, float]]:
+    """``one_trip`` (the floor's way unless said): each batch transaction in one trip to
+    aiosqlite's thread, as the dispatcher sends it; else a trip for each statement."""
     community_id = await reset(url)
     path = make_url(url).database
     assert path
@@ -188,7 +192,7 @@ async def _bare_sqlite(
     sent = 0
     _checkpoint(url)
     start, cpu = time.perf_counter(), time.process_time()
-    if port is not None:  # the floor
+    if port is not None if one_trip is None else one_trip:
         claimed = await conn._execute(in_one_trip, [], conn._conn)
         while claimed:
             sent += len(claimed)
@@ -309,8 +313,16 @@ async def _compare(name: str, url_of: Callable[[str], str], n: int, repeat: int)
             yield found
         assert port.sent == n
 
+    async def one_trip_run(url: str, n: int) -> AsyncIterator[tuple[float, float]]:
+        async for found in _bare_sqlite(url, n, one_trip=True):
+            yield found
+
     runs: list[Run] = [_ours, bare_run, floor_run]
-    urls = {run: url_of(who) for run, who in zip(runs, ("ours", "bare", "floor"), strict=True)}
+    names = ["ours", "bare", "floor"]
+    if not postgres:  # bare aiosqlite in the dispatcher's trips too (see the docstring)
+        runs.append(one_trip_run)
+        names.append("one_trip")
+    urls = {run: url_of(who) for run, who in zip(runs, names, strict=True)}
     for url in set(urls.values()):
         await db.upgrade_async(url)
     # A warm-up of each, not counted (first compilations, imports, caches).
@@ -318,7 +330,7 @@ async def _compare(name: str, url_of: Callable[[str], str], n: int, repeat: int)
     settle_memory()
     found: dict[Run, list[tuple[float, ...]]] = {run: [] for run in runs}
     for i in range(repeat):  # interleaved, the order rotating each round
-        order = runs[i % 3 :] + runs[: i % 3]
+        order = runs[i % len(runs) :] + runs[: i % len(runs)]
         for run, result in zip(order, await _round(order, urls, n, not postgres), strict=True):
             found[run].append(result)
             await _all_sent(urls[run], n)
@@ -342,6 +354,12 @@ async def _compare(name: str, url_of: Callable[[str], str], n: int, repeat: int)
         f"  floor (bare + decode + port call) {rate(floor, 1)}: {ratios(floor, bare, 1)} "
         f"of bare; mentorbot / floor {ratios(ours, floor, 1)}"
     )
+    if not postgres:
+        one_trip = found[one_trip_run]
+        print(
+            f"  bare, a batch in one trip (as mentorbot sends it) {rate(one_trip, 1)}: "
+            f"{ratios(one_trip, bare, 1)} of bare; mentorbot / that {ratios(ours, one_trip, 1)}"
+        )
     if n < 5000:
         print(
             f"  (a queue of {n} rows: its statements cost the driver less than a larger "
@@ -366,7 +384,7 @@ async def main() -> None:
     args = parser.parse_args()
     n, repeat = (500, 2) if args.quick else (args.n, args.repeat)
     with tempfile.TemporaryDirectory() as tmp:
-        # A database file for each of the three: they are filled together (see _round).
+        # A database file for each run: they are filled together (see _round).
         await _compare(
             "sqlite", lambda who: db.normalise_url(f"sqlite:///{tmp}/{who}.db"), n, repeat
         )
