@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import or_, select
@@ -53,37 +52,22 @@ from core.observe import NULL_OBSERVER, UNKNOWN, InteractionKind, Observer, time
 from core.settings import CoreSettings
 from core.state import first_time
 from core.uow import ReadOnlyUnitOfWork, UnitOfWork
+from core.upkeep import Upkeep
 from core.usecases import autocomplete, threads
-from core.usecases.badges import daily_sync_step
-from core.usecases.community_erasure import due_for_erasure, erase_step
-from core.usecases.group_meetings import extend_windows
-from core.usecases.group_membership import expire_offers
 from core.usecases.group_posts import thread_reply
-from core.usecases.group_prompts import post_scheduled_prompts
 from core.usecases.home import dashboard
-from core.usecases.housekeeping import goals_and_badges, nudge_and_expire
 from core.usecases.installation import install, uninstall
-from core.usecases.metrics.reports import queue_due_reports
-from core.usecases.privacy.deletion import member_left, member_returned, run_due_deletions
-from core.usecases.pruning import Pruned, more_to_prune, prune_step
+from core.usecases.privacy.deletion import member_left, member_returned
 from core.usecases.sessions.agenda import feed_for
-from core.usecases.sessions.planning import nudge_check_ins
 from core.usecases.threads import Attachment
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-@dataclass
-class GroupWork:
-    """What one pass of group housekeeping did."""
+class Mentorbot(Upkeep):
+    """The core's one entry point (see the module); its recurring jobs are Upkeep's."""
 
-    meetings: int = 0  # groups whose meeting window was extended
-    offers: int = 0  # waitlist offers that lapsed
-    prompts: int = 0  # scheduled prompts posted
-
-
-class Mentorbot:
     def __init__(
         self,
         factory: async_sessionmaker[AsyncSession],
@@ -331,27 +315,6 @@ class Mentorbot:
 
         return bool(await self._run(inv, None, body))
 
-    async def housekeeping(self) -> tuple[int, int]:
-        """Recurring job: nudge waiting requests once, expire old ones, nudge quiet
-        mentorships to check in, goals and badges, queue the next weekly digest or monthly
-        leaderboard whose run has come, keep support groups going, and prune
-        rows past their useful life. (nudged, expired)"""
-        async with self.uow() as uow:
-            counts = await nudge_and_expire(uow)
-            await uow.commit()
-        async with self.uow() as uow:
-            await nudge_check_ins(uow)
-            await goals_and_badges(uow)
-            await uow.commit()
-        async with self.uow() as uow:
-            await queue_due_reports(uow)
-            await uow.commit()
-        await self.group_housekeeping()
-        await run_due_deletions(self.uow)
-        await self.prune()
-        await self.erase_uninstalled()
-        return counts
-
     async def member_left(self, platform: str, community_platform_id: str, user_id: str) -> bool:
         """A member left the guild or workspace (F15): their data is deleted after the
         grace period unless they come back. False if the bot knows nothing of them."""
@@ -397,40 +360,6 @@ class Mentorbot:
         async with _busy_is_a_user_error(), self.read_uow() as uow:
             return await feed_for(uow, token)
 
-    async def sync_badge_roles(self) -> int:
-        """Daily job: queue a grant of every awarded badge's role, a batch of one
-        community's awards per short transaction (the ports change only members who lack
-        the role, and recreate a deleted one). Returns the grants queued."""
-        day = self.clock.now().strftime("%Y-%m-%d")
-        queued = 0
-        while True:
-            async with self.uow() as uow:
-                step = await daily_sync_step(uow, day)
-                await uow.commit()
-            if step is None:
-                return queued
-            queued += step
-
-    async def group_housekeeping(self) -> GroupWork:
-        """Support groups: extend rolling meeting windows, lapse expired waitlist offers,
-        post due prompts. Each step is one bounded batch in its own transaction, repeated
-        while a batch comes back full (at most ``prune_max_batches`` times)."""
-        done = GroupWork()
-        steps = (
-            ("meetings", extend_windows),
-            ("offers", expire_offers),
-            ("prompts", post_scheduled_prompts),
-        )
-        for name, step in steps:
-            for _ in range(self.settings.prune_max_batches):
-                async with self.uow() as uow:
-                    handled = await step(uow)
-                    await uow.commit()
-                setattr(done, name, getattr(done, name) + handled)
-                if handled < self.settings.group_batch:
-                    break
-        return done
-
     async def group_thread_reply(
         self, inv: Invocation, thread_id: str, content: str, *, dedupe_key: str | None = None
     ) -> bool:
@@ -455,21 +384,6 @@ class Mentorbot:
             return await thread_reply(uow, actor, thread_id, content) is not None
 
         return bool(await self._run(inv, dedupe_key, body))
-
-    async def prune(self) -> Pruned:
-        """Delete dedupe records, pending relays and message routes past their retention,
-        a batch per short transaction, at most ``prune_max_batches`` batches a pass."""
-        pruned = Pruned()
-        for _ in range(self.settings.prune_max_batches):
-            async with self.uow() as uow:
-                step = await prune_step(uow)
-                await uow.commit()
-            pruned += step
-            if not more_to_prune(step, self.settings):
-                break
-        if pruned.total():
-            log.info("pruned %s", pruned)
-        return pruned
 
     async def home(self, inv: Invocation) -> Message:
         """The member's dashboard (Slack App Home; any adapter may show it)."""
@@ -522,24 +436,6 @@ class Mentorbot:
                 cancelled,
             )
         return cancelled
-
-    async def erase_uninstalled(self) -> int:
-        """Housekeeping: erase the communities uninstalled longer than the grace period, a
-        batch per short transaction (at most ``prune_max_batches`` a pass; the next pass
-        goes on). Returns the communities fully erased."""
-        async with self.read_uow() as uow:
-            due = await due_for_erasure(uow, self.settings.prune_max_batches)
-        erased, batches = 0, 0
-        for community_id in due:
-            while batches < self.settings.prune_max_batches:
-                batches += 1
-                async with self.uow() as uow:
-                    step = await erase_step(uow, community_id)
-                    await uow.commit()
-                if not step:
-                    erased += step == 0
-                    break
-        return erased
 
     async def community(self, platform: str, platform_id: str) -> Community | None:
         async with _busy_is_a_user_error(), self.read_uow() as uow:
