@@ -145,6 +145,11 @@ class Statements:
         """The communities look-up for ``count`` ids."""
         return _COMMUNITIES.format(ids=", ".join(f"{self._place}{n + 1}" for n in range(count)))
 
+    def communities_of(self, claimed: Sequence[Sequence[Any]]) -> tuple[str, list[Any]]:
+        """The communities look-up of the ``claimed`` rows, and its parameters."""
+        ids = sorted({row[_CLAIMED_COMMUNITY] for row in claimed})
+        return self.communities(len(ids)), ids
+
 
 SQLITE = Statements("sqlite")
 POSTGRESQL = Statements("postgresql")
@@ -235,8 +240,7 @@ class QueueConnection(ABC):
         rows = await self.fetch(sql, params)
         if not rows:
             return rows, []
-        ids = sorted({row[_CLAIMED_COMMUNITY] for row in rows})
-        return rows, await self.fetch(self.statements.communities(len(ids)), ids)
+        return rows, await self.fetch(*self.statements.communities_of(rows))
 
     # A connection from :func:`on_driver` is in no SQLAlchemy transaction: its user
     # begins and ends one with these (a write transaction: SQLite's lock taken up front).
@@ -292,8 +296,7 @@ def _run_steps(steps: list[_Step], conn: sqlite3.Connection) -> Any:
                 rows = conn.execute(sql, params).fetchall()
                 communities: list[Any] = []
                 if rows:
-                    ids = sorted({row[_CLAIMED_COMMUNITY] for row in rows})
-                    sql, params = SQLITE.communities(len(ids)), ids
+                    sql, params = SQLITE.communities_of(rows)
                     communities = conn.execute(sql, params).fetchall()
                 result = rows, communities
             elif kind == _STEP_END:
